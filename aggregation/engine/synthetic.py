@@ -1,0 +1,143 @@
+"""Synthetic panels drawn from the hierarchical model's own generative story.
+
+Used by the recovery tests, the benchmark and the demo panel. The story (log-odds scale,
+the same one ``hierarchical.BinaryHierarchicalModel`` fits):
+
+    y_ij = mu_j + delta_{g(i), j} + b_i + sigma_i * kappa_j * eps_ij,   eps_ij ~ Student-t(nu)
+    p_ij = round(expit(y_ij), to the nearest ``rounding``)
+
+mu_j is the consensus, delta_gj the cohort deviation (zero-sum over cohorts), b_i the
+expert's bias (zero-mean within each cohort), sigma_i the expert's relative noise
+(geometric mean 1), kappa_j the question's dispersion ("disagreement").
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+
+@dataclass(frozen=True)
+class SyntheticPanel:
+    """Simulated judgments plus the true parameters that produced them.
+
+    Attributes
+    ----------
+    judgments : DataFrame with columns expert, cohort, question, probability
+    mu : (n_questions,) true consensus, log-odds
+    delta : (n_questions, n_cohorts) true cohort deviations, log-odds, rows sum to 0
+    bias : (n_experts,) expert bias, log-odds
+    sigma : (n_experts,) relative expert noise
+    kappa : (n_questions,) question dispersion, log-odds
+    """
+
+    judgments: pd.DataFrame
+    questions: list[str]
+    experts: list[str]
+    cohorts: list[str]
+    expert_cohort: np.ndarray
+    mu: np.ndarray
+    delta: np.ndarray
+    bias: np.ndarray
+    sigma: np.ndarray
+    kappa: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def consensus(self) -> np.ndarray:
+        """True consensus per question on the probability scale."""
+        return expit(self.mu)
+
+
+def simulate_binary_panel(
+    *,
+    n_experts: int,
+    n_questions: int,
+    cohorts: dict[str, float] | None = None,
+    answer_rate: float = 1.0,
+    mu: np.ndarray | None = None,
+    delta: np.ndarray | None = None,
+    kappa: np.ndarray | None = None,
+    bias_sd: float = 0.4,
+    sigma_sd: float = 0.3,
+    delta_sd: float = 0.4,
+    nu: float = 4.0,
+    rounding: float | None = 0.01,
+    seed: int | np.random.Generator = 0,
+    expert_prefix: str = "E",
+    question_prefix: str = "Q",
+) -> SyntheticPanel:
+    """Draw a panel of binary judgments with known parameters.
+
+    Parameters
+    ----------
+    n_experts, n_questions : panel size.
+    cohorts : cohort name -> share of experts (default US and ROK, half each).
+    answer_rate : probability that an expert answers a given question (sparse panels);
+        every question keeps at least two answers and every expert at least one.
+    mu : (n_questions,) consensus log-odds; drawn from Normal(0, 1.2) when omitted.
+    delta : (n_questions, n_cohorts) cohort deviations; drawn (zero-sum) when omitted.
+    kappa : (n_questions,) dispersion; drawn log-normal around 0.8 when omitted.
+    rounding : answers are rounded to this step (0.05 mimics people answering in 5 %
+        steps); None keeps full precision.
+    """
+    rng = np.random.default_rng(seed)
+    cohorts = cohorts or {"US": 0.5, "ROK": 0.5}
+    names = list(cohorts)
+    shares = np.array([cohorts[name] for name in names], dtype=float)
+    counts = np.floor(shares / shares.sum() * n_experts).astype(int)
+    counts[: n_experts - counts.sum()] += 1  # hand out the remainder
+    expert_cohort = np.repeat(np.arange(len(names)), counts)
+
+    mu = rng.normal(0.0, 1.2, n_questions) if mu is None else np.asarray(mu, float)
+    if delta is None:
+        raw = rng.normal(0.0, delta_sd, (n_questions, len(names)))
+        delta = raw - raw.mean(axis=1, keepdims=True)
+    delta = np.asarray(delta, float)
+    kappa = np.exp(rng.normal(np.log(0.8), 0.35, n_questions)) if kappa is None else np.asarray(kappa, float)
+
+    bias = rng.normal(0.0, bias_sd, n_experts)
+    for g in range(len(names)):  # zero mean within each cohort, as the model defines it
+        members = expert_cohort == g
+        bias[members] -= bias[members].mean()
+    log_sigma = rng.normal(0.0, sigma_sd, n_experts)
+    sigma = np.exp(log_sigma - log_sigma.mean())
+
+    answered = rng.random((n_experts, n_questions)) < answer_rate
+    for j in range(n_questions):  # each question keeps at least two answers
+        if answered[:, j].sum() < 2:
+            answered[rng.choice(n_experts, 2, replace=False), j] = True
+    for i in range(n_experts):
+        if not answered[i].any():
+            answered[i, rng.integers(n_questions)] = True
+    ei, qj = np.nonzero(answered)
+
+    eps = rng.standard_t(nu, ei.size)
+    y = mu[qj] + delta[qj, expert_cohort[ei]] + bias[ei] + sigma[ei] * kappa[qj] * eps
+    p = expit(y)
+    if rounding:
+        p = np.clip(np.round(p / rounding) * rounding, 0.0, 1.0)
+
+    experts = [f"{expert_prefix}{i + 1:03d}" for i in range(n_experts)]
+    questions = [f"{question_prefix}{j + 1:02d}" for j in range(n_questions)]
+    judgments = pd.DataFrame(
+        {
+            "expert": np.array(experts)[ei],
+            "cohort": np.array(names)[expert_cohort[ei]],
+            "question": np.array(questions)[qj],
+            "probability": p,
+        }
+    )
+    return SyntheticPanel(
+        judgments=judgments,
+        questions=questions,
+        experts=experts,
+        cohorts=names,
+        expert_cohort=expert_cohort,
+        mu=mu,
+        delta=delta,
+        bias=bias,
+        sigma=sigma,
+        kappa=kappa,
+    )

@@ -1,0 +1,236 @@
+"""Surveys, their questions and rounds, the panel of experts and their judgments.
+
+The database is the source of truth for judgments: a judgment is committed before the
+response that accepted it returns, and every change to it is kept as a revision.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Survey(models.Model):
+    title = models.CharField(max_length=200)
+    background = models.TextField(blank=True, help_text=_("Markdown, shown to experts first."))
+    organizers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="organized_surveys"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Scenario(models.Model):
+    """A contingency that questions are conditioned on (e.g. a blockade of Taiwan)."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="scenarios")
+    code = models.SlugField(max_length=40)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text=_("Markdown."))
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "code"], name="scenario_code_unique_in_survey")
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Question(models.Model):
+    class Kind(models.TextChoices):
+        BINARY = "binary", _("Probability")
+        NUMERIC = "numeric", _("Numeric (5/50/95 % quantiles)")
+
+    class Scale(models.TextChoices):
+        # The background measure of Cooke's information score for numeric questions.
+        UNIFORM = "uniform", _("Uniform")
+        LOG = "log", _("Log-uniform")
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
+    scenario = models.ForeignKey(
+        Scenario, null=True, blank=True, on_delete=models.SET_NULL, related_name="questions"
+    )
+    code = models.CharField(max_length=20, help_text=_("Short id used in reports, e.g. Q07."))
+    text = models.TextField()
+    guidance = models.TextField(blank=True, help_text=_("Help shown under the question."))
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.BINARY)
+    unit = models.CharField(max_length=40, blank=True)
+    lower_bound = models.FloatField(null=True, blank=True)
+    upper_bound = models.FloatField(null=True, blank=True)
+    scale = models.CharField(max_length=10, choices=Scale, default=Scale.UNIFORM)
+    resolution_criteria = models.TextField(blank=True)
+    tags = models.CharField(max_length=200, blank=True, help_text=_("Comma-separated."))
+    is_seed = models.BooleanField(
+        default=False, help_text=_("A calibration question whose answer is known to the organizer.")
+    )
+    # Binary: 1.0 (yes) or 0.0 (no). Numeric: the realized value.
+    seed_answer = models.FloatField(null=True, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "code"], name="question_code_unique_in_survey"),
+            models.CheckConstraint(
+                condition=Q(lower_bound__isnull=True)
+                | Q(upper_bound__isnull=True)
+                | Q(lower_bound__lt=models.F("upper_bound")),
+                name="question_bounds_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_seed=False) | Q(seed_answer__isnull=False),
+                name="question_seed_has_answer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.text[:60]}"
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
+
+
+class Round(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
+    questions = models.ManyToManyField(Question, blank=True, related_name="rounds")
+    # Planned dates, shown to experts; opened_at / closed_at record what happened.
+    opens_at = models.DateTimeField(null=True, blank=True)
+    closes_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["survey", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "number"], name="round_number_unique_in_survey")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey} — round {self.number}"
+
+
+class Expert(models.Model):
+    """A panelist of one survey. No password: they answer on a personal link."""
+
+    class Language(models.TextChoices):
+        EN = "en", "English"
+        KO = "ko", "한국어"
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="experts")
+    # Exists only to carry django-sesame's signed tokens; it has an unusable password.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expert"
+    )
+    code = models.CharField(max_length=12, help_text=_("Anonymised id shown in reports, e.g. E003."))
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    language = models.CharField(max_length=5, choices=Language, default=Language.EN)
+    # Cohort attributes such as {"nationality": "ROK", "sector": "academia"}.
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["survey", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "email"], name="expert_email_unique_in_survey"),
+            models.UniqueConstraint(fields=["survey", "code"], name="expert_code_unique_in_survey"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.name})"
+
+
+class Invitation(models.Model):
+    """One expert's access to one round; its magic link is a token scoped to this row."""
+
+    expert = models.ForeignKey(Expert, on_delete=models.CASCADE, related_name="invitations")
+    survey_round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="invitations")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["expert", "survey_round"], name="invitation_unique_per_expert_round"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.expert.code} → {self.survey_round}"
+
+
+class Judgment(models.Model):
+    """The current answer of one expert to one question in one round.
+
+    Binary questions use ``probability`` (0–1); numeric ones ``q05``/``q50``/``q95``.
+    Every save also appends a ``JudgmentRevision``, so nothing is silently overwritten.
+    """
+
+    expert = models.ForeignKey(Expert, on_delete=models.CASCADE, related_name="judgments")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="judgments")
+    survey_round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="judgments")
+    probability = models.FloatField(null=True, blank=True)
+    q05 = models.FloatField(null=True, blank=True)
+    q50 = models.FloatField(null=True, blank=True)
+    q95 = models.FloatField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["survey_round", "question", "expert"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["expert", "question", "survey_round"], name="judgment_unique_per_round"
+            ),
+            models.CheckConstraint(
+                condition=Q(probability__isnull=True)
+                | Q(probability__gte=0.0, probability__lte=1.0),
+                name="judgment_probability_in_unit_interval",
+            ),
+            models.CheckConstraint(
+                condition=Q(q05__isnull=True)
+                | Q(q50__isnull=True)
+                | Q(q95__isnull=True)
+                | Q(q05__lte=models.F("q50"), q50__lte=models.F("q95")),
+                name="judgment_quantiles_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.expert.code} on {self.question.code}, round {self.survey_round.number}"
+
+
+class JudgmentRevision(models.Model):
+    """An append-only copy of a judgment as it was saved at one moment."""
+
+    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="revisions")
+    probability = models.FloatField(null=True, blank=True)
+    q05 = models.FloatField(null=True, blank=True)
+    q50 = models.FloatField(null=True, blank=True)
+    q95 = models.FloatField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    change_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["judgment", "created_at", "id"]

@@ -1,0 +1,44 @@
+"""Shared fixtures: the real broker, a real in-process Celery worker, and test personas.
+
+The broker is whatever CELERY_BROKER_URL names (CI: the Redis service on 127.0.0.1:6379);
+without it, a private embedded Redis (config.embedded_redis) is started for the session.
+Nothing here mocks the database, the broker or the sampler.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def broker_url():
+    """The URL of a live Redis broker for this test session."""
+    from django.conf import settings
+
+    from config.celery import app
+
+    if "CELERY_BROKER_URL" in os.environ:
+        yield os.environ["CELERY_BROKER_URL"]
+        return
+    from config.embedded_redis import EmbeddedRedis
+
+    # Short path: unix socket paths are limited to ~100 characters.
+    server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="cons-")) / "redis.sock").start()
+    settings.CELERY_BROKER_URL = server.url
+    app.conf.broker_url = server.url
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_var_dirs(settings, tmp_path):
+    """Emails, posteriors and figures written by a test stay in its own directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMAIL_FILE_PATH = tmp_path / "mail"
