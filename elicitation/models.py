@@ -37,7 +37,9 @@ class Scenario(models.Model):
     class Meta:
         ordering = ["position", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["survey", "code"], name="scenario_code_unique_in_survey")
+            models.UniqueConstraint(
+                fields=["survey", "code"], name="scenario_code_unique_in_survey"
+            )
         ]
 
     def __str__(self) -> str:
@@ -78,7 +80,9 @@ class Question(models.Model):
     class Meta:
         ordering = ["position", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["survey", "code"], name="question_code_unique_in_survey"),
+            models.UniqueConstraint(
+                fields=["survey", "code"], name="question_code_unique_in_survey"
+            ),
             models.CheckConstraint(
                 condition=Q(lower_bound__isnull=True)
                 | Q(upper_bound__isnull=True)
@@ -118,7 +122,9 @@ class Round(models.Model):
     class Meta:
         ordering = ["survey", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["survey", "number"], name="round_number_unique_in_survey")
+            models.UniqueConstraint(
+                fields=["survey", "number"], name="round_number_unique_in_survey"
+            )
         ]
 
     def __str__(self) -> str:
@@ -137,7 +143,9 @@ class Expert(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expert"
     )
-    code = models.CharField(max_length=12, help_text=_("Anonymised id shown in reports, e.g. E003."))
+    code = models.CharField(
+        max_length=12, help_text=_("Anonymised id shown in reports, e.g. E003.")
+    )
     name = models.CharField(max_length=200)
     email = models.EmailField()
     language = models.CharField(max_length=5, choices=Language, default=Language.EN)
@@ -148,7 +156,9 @@ class Expert(models.Model):
     class Meta:
         ordering = ["survey", "code"]
         constraints = [
-            models.UniqueConstraint(fields=["survey", "email"], name="expert_email_unique_in_survey"),
+            models.UniqueConstraint(
+                fields=["survey", "email"], name="expert_email_unique_in_survey"
+            ),
             models.UniqueConstraint(fields=["survey", "code"], name="expert_code_unique_in_survey"),
         ]
 
@@ -234,3 +244,6 @@ class JudgmentRevision(models.Model):
 
     class Meta:
         ordering = ["judgment", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"revision of {self.judgment_id} at {self.created_at:%Y-%m-%d %H:%M}"

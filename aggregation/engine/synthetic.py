@@ -95,7 +95,11 @@ def simulate_binary_panel(
         raw = rng.normal(0.0, delta_sd, (n_questions, len(names)))
         delta = raw - raw.mean(axis=1, keepdims=True)
     delta = np.asarray(delta, float)
-    kappa = np.exp(rng.normal(np.log(0.8), 0.35, n_questions)) if kappa is None else np.asarray(kappa, float)
+    kappa = (
+        np.exp(rng.normal(np.log(0.8), 0.35, n_questions))
+        if kappa is None
+        else np.asarray(kappa, float)
+    )
 
     bias = rng.normal(0.0, bias_sd, n_experts)
     for g in range(len(names)):  # zero mean within each cohort, as the model defines it
