@@ -4,9 +4,12 @@ The database is the source of truth for judgments: a judgment is committed befor
 response that accepted it returns, and every change to it is kept as a revision.
 """
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -15,6 +18,10 @@ class Survey(models.Model):
     background = models.TextField(blank=True, help_text=_("Markdown, shown to experts first."))
     organizers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="organized_surveys"
+    )
+    # Shown to experts on every page and every refusal: "whom to ask".
+    contact_email = models.EmailField(
+        blank=True, help_text=_("Whom experts write to with questions about this survey.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -99,6 +106,10 @@ class Question(models.Model):
         return f"{self.code}: {self.text[:60]}"
 
     @property
+    def is_binary(self) -> bool:
+        return self.kind == self.Kind.BINARY
+
+    @property
     def tag_list(self) -> list[str]:
         return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
 
@@ -129,6 +140,10 @@ class Round(models.Model):
 
     def __str__(self) -> str:
         return f"{self.survey} — round {self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
 
 
 class Expert(models.Model):
@@ -187,6 +202,9 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         return f"{self.expert.code} → {self.survey_round}"
 
+    def is_expired(self, *, now: datetime | None = None) -> bool:
+        return self.expires_at <= (now or timezone.now())
+
 
 class Judgment(models.Model):
     """The current answer of one expert to one question in one round.
@@ -223,6 +241,23 @@ class Judgment(models.Model):
                 | Q(q95__isnull=True)
                 | Q(q05__lte=models.F("q50"), q50__lte=models.F("q95")),
                 name="judgment_quantiles_ordered",
+            ),
+            # A row is always a complete answer (a probability, or all three quantiles), so
+            # readers such as the aggregation selectors never meet half-filled judgments.
+            models.CheckConstraint(
+                condition=Q(
+                    probability__isnull=False,
+                    q05__isnull=True,
+                    q50__isnull=True,
+                    q95__isnull=True,
+                )
+                | Q(
+                    probability__isnull=True,
+                    q05__isnull=False,
+                    q50__isnull=False,
+                    q95__isnull=False,
+                ),
+                name="judgment_answer_complete",
             ),
         ]
 
