@@ -2,10 +2,12 @@
 
 Each expert gives quantiles (usually 5/50/95 %) for every item. For *seed* items the true
 value (the realization) is known, and the experts are scored on them; the scores weight
-the experts' distributions for the *target* items (Cooke 1991, "Experts in Uncertainty",
-ch. 12; Cooke & Goossens 2008, "TU Delft expert judgment data base", RESS 93:657-674).
-The numbers reproduce EXCALIBUR (TU Delft) and its Python port ANDURIL
-(github.com/grongen/anduryl, ``anduryl/core``).
+the experts' distributions for the *target* items. Steps 3-6 below are the definitions of
+Cooke (1991), "Experts in Uncertainty", ch. 12, as summarised in Cooke & Goossens (2008),
+"TU Delft expert judgment data base", RESS 93:657-674. The conventions follow EXCALIBUR
+(TU Delft) and ANDURYL, its open Python successor (github.com/grongen/anduryl,
+``anduryl/core``); ``tests/aggregation/engine/test_cooke.py`` checks the scores against
+EXCALIBUR's printed tables for ten studies of that database.
 
 The method, in plain words:
 
@@ -16,19 +18,19 @@ The method, in plain words:
 2. **An expert's distribution** on an item is the one with the stated quantiles and uniform
    density between them, on [L, U]: piecewise-linear CDF through (L, 0), (x_1, p_1), ...,
    (x_K, p_K), (U, 1).
-3. **Calibration** (statistical accuracy; Cooke 1991 eq. 12.3). The K quantiles cut the line
+3. **Calibration** (statistical accuracy). The K quantiles cut the line
    into K + 1 bins of probability p = (p_1, p_2 - p_1, ..., 1 - p_K). Let s be the share of
    the expert's answered seed items whose realization fell in each bin, and
    I(s, p) = sum_j s_j ln(s_j / p_j). Then 2 N I(s, p) is asymptotically chi-square with K
    degrees of freedom, and calibration = P(chi2_K >= 2 N I(s, p)). Following EXCALIBUR, N is
    the *fewest* seed items answered by any expert, for every expert and decision maker, so
    that experts who answered more seeds are not penalised by the sharper test.
-4. **Information** (Cooke 1991 eq. 12.6) of an expert on an item is the relative
+4. **Information** of an expert on an item is the relative
    information of their distribution w.r.t. the uniform background on [L, U]:
    ln(U - L) + sum_j p_j ln(p_j / (x_j - x_{j-1})), with x_0 = L and x_{K+1} = U. The
    scores are the means over answered items: ``info_total`` over all items, ``info_seed``
    over the seed items.
-5. **Weights** (Cooke 1991 eq. 12.10). Global: w_e = calibration_e * info_seed_e *
+5. **Weights**. Global: w_e = calibration_e * info_seed_e *
    1[calibration_e >= alpha]. Item: w_e(i) = calibration_e * info_e(i) *
    1[calibration_e >= alpha], per item i. Weights are normalised per item over the experts
    who answered that item.
@@ -51,7 +53,9 @@ Conventions (where the references leave a choice):
   is left out of their means), the item is not one of their seeds (``n_seed_answered``), and
   the DM for that item renormalises the weights over the experts who answered it. Items
   that no weighted expert answered get no DM quantiles (``None``). An expert who answered
-  no seed item has no calibration (``None``) and no performance weight.
+  no seed item has no calibration (``None``) and no performance weight. If every expert's
+  calibration is 0 (it underflows for hundreds of badly missed seeds), the performance-
+  weighted DMs are undefined and reported as ``None``; ``equal`` still exists.
 - Quantiles must be strictly increasing: a zero-width bin would give infinite information.
 - ``global_alpha0`` is the DM with global weights at alpha = 0 (EXCALIBUR's non-optimised
   "n" DM under its default header); ``equal`` gives every expert the same weight and has no
@@ -75,7 +79,6 @@ import pandas as pd
 from scipy.stats import chi2
 
 SCALES = ("uni", "log")
-DECISION_MAKERS = ("global_opt", "item_opt", "global_alpha0", "equal")
 
 
 class CookeInputError(ValueError):
@@ -129,7 +132,7 @@ class CookeStudy:
             (missing.any(-1) & ~missing.all(-1), "gives some quantiles but not all"),
             (np.isinf(values).any(-1), "gives an infinite quantile"),
             ((np.diff(values, axis=-1) <= 0).any(-1), "gives quantiles that are not increasing"),
-            (self.is_log[None, :] & (values <= 0).any(-1), "gives a quantile <= 0 on a log item"),
+            (self.is_log[None, :] & (values <= 0).any(-1), "gives a quantile <= 0 (log scale)"),
         ):
             if check.any():
                 e, i = np.argwhere(check)[0]
@@ -219,9 +222,11 @@ class CookeStudy:
         values = np.full((len(experts), len(items), len(qcols)), np.nan)
         e = frame["expert"].astype(str).map({x: k for k, x in enumerate(experts)}).to_numpy()
         i = frame["item"].astype(str).map({x: k for k, x in enumerate(items)}).to_numpy()
-        values[e, i] = (
-            pd.DataFrame(frame[qcols]).apply(pd.to_numeric, errors="coerce").to_numpy(float)
-        )
+        try:
+            numbers = frame[qcols].apply(pd.to_numeric).to_numpy(dtype=float, na_value=np.nan)
+        except (TypeError, ValueError) as error:
+            raise CookeInputError(f"quantiles must be numbers ({error})") from None
+        values[e, i] = numbers
         realizations = _per_item(frame, "realization", realizations, items, default=None)
         scales = _per_item(frame, "scale", scales, items, default="uni")
         return cls.from_arrays(
@@ -252,10 +257,9 @@ def _per_item(frame, column, mapping, items, default):
 
 def _float_array(values, name: str) -> np.ndarray:
     try:
-        array = np.array(values, dtype=float)  # None becomes NaN
+        return np.array(values, dtype=float)  # None becomes NaN
     except (TypeError, ValueError) as error:
-        raise CookeInputError(f"{name} must be numbers: {error}") from None
-    return array
+        raise CookeInputError(f"{name} must be numbers ({error})") from None
 
 
 def _check_ids(kind: str, ids: Sequence[str]) -> None:
@@ -304,6 +308,10 @@ class Scores:
     info_total: np.ndarray
     info_item: np.ndarray
     n_seed: np.ndarray
+
+    def pick(self, index: int) -> Scores:
+        """The scores of one member of the batch (first axis)."""
+        return Scores(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
 
 
 @dataclass(frozen=True)
@@ -383,7 +391,7 @@ def bin_counts(values: np.ndarray, realizations: np.ndarray) -> np.ndarray:
 
 
 def calibration_score(counts: np.ndarray, probs: np.ndarray, n_min: int) -> np.ndarray:
-    """Calibration: P(chi2_K >= 2 N I(s, p)) (Cooke 1991 eq. 12.3).
+    """Calibration: P(chi2_K >= 2 N I(s, p)) (step 3 above).
 
     Parameters
     ----------
@@ -405,7 +413,7 @@ def calibration_score(counts: np.ndarray, probs: np.ndarray, n_min: int) -> np.n
 
 
 def item_information(values: np.ndarray, scale: ScoringScale) -> np.ndarray:
-    """Relative information w.r.t. the uniform background on [L, U] (Cooke 1991 eq. 12.6).
+    """Relative information w.r.t. the uniform background on [L, U] (step 4).
 
     I = sum_j p_j ln(p_j (U - L) / (x_j - x_{j-1})), with x_0 = L and x_{K+1} = U.
 
@@ -624,7 +632,7 @@ def cooke_model(study: CookeStudy, *, overshoot: float = 0.1) -> CookeModelResul
     alphas = np.unique(experts.calibration[np.isfinite(experts.calibration)])
     n_items = len(study.items)
 
-    def global_weights(alpha: np.ndarray) -> np.ndarray:  # (n_alpha, E, I), eq. 12.10
+    def global_weights(alpha: np.ndarray) -> np.ndarray:  # (n_alpha, E, I), step 5
         w = cal * info_seed * (cal >= alpha[:, None])
         return np.repeat(w[:, :, None], n_items, axis=2)
 
@@ -651,19 +659,31 @@ def _best_dm(study, scale, grid, alphas, weights, by_item=False) -> DecisionMake
     """
     quantiles = dm_quantiles(grid, weights, scale.levels)  # (n_alpha, I, K)
     scores = score(quantiles, scale)
-    best = int(np.nanargmax(scores.calibration * scores.info_seed)) if len(alphas) > 1 else 0
+    combined = scores.calibration * scores.info_seed
+    # nanargmax takes the first maximum: alphas are sorted, so ties go to the smallest.
+    best = int(np.nanargmax(combined)) if np.isfinite(combined).any() else 0
     per_item = normalise_per_item(weights[best], grid.answered)
-    # Item weights differ per item: report their mean over items.
-    reported = np.nanmean(per_item, axis=1) if by_item else weights[best, :, 0]
     values = quantiles[best]
     values[study.is_log] = np.exp(values[study.is_log])
     return DecisionMaker(
         alpha=None if np.isnan(alphas[best]) else float(alphas[best]),
-        scores=Scores(**{f: getattr(scores, f)[best] for f in Scores.__dataclass_fields__}),
-        weights=reported / reported.sum(),
+        scores=scores.pick(best),
+        weights=_reported_weights(weights[best], per_item, by_item),
         item_weights=per_item,
         quantiles=values,
     )
+
+
+def _reported_weights(weights: np.ndarray, per_item: np.ndarray, by_item: bool) -> np.ndarray:
+    """(n_experts,) normalised weights to report from (n_experts, n_items) weights.
+
+    Global weights are the same on every item; item weights are averaged over the items
+    the DM covers. All NaN when no expert has weight.
+    """
+    covered = ~np.isnan(per_item).any(axis=0)
+    w = per_item[:, covered].sum(axis=1) if by_item else weights[:, 0]
+    total = w.sum()
+    return w / total if total > 0 else np.full(len(w), np.nan)
 
 
 def cooke_result(study: CookeStudy, *, overshoot: float = 0.1) -> dict:

@@ -16,10 +16,12 @@ quantiles and their levels in percent), then one line per expert and item::
     cols  1-5   item number        cols  6-20  item name
     then        the realization, the scale, and an optional description
 
-The codes -9.995E+002 and -9.996E+002 mean "no value": a missing answer in ``.dtt``, a
-target item (unknown realization) in ``.rls``. Items are matched between the files by
-number, and their names and scales must agree. Files are read as Latin-1, the code page
-EXCALIBUR wrote them in.
+The codes -9.995E+002 and -9.996E+002 (exactly those two values) mean "no value": a missing
+answer in ``.dtt`` (all its quantiles must then be coded), a target item (unknown
+realization) in ``.rls``. Every expert needs a line for every item: EXCALIBUR writes the
+code for a missing answer, so an absent line means a damaged file. Items are matched
+between the files by number, and their names and scales must agree. Files are read as
+Latin-1, the code page EXCALIBUR wrote them in.
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ def _read_dtt(path: Path) -> tuple[tuple[float, ...], dict]:
             _fail(path, line_no, "some quantiles are missing and others are not")
         if np.any(np.diff(values) <= 0):
             _fail(path, line_no, f"quantiles {values} are not strictly increasing")
+        if item[2] == "log" and np.any(np.array(values) <= 0):
+            _fail(path, line_no, f"quantiles {values} of a LOG item must be > 0")
         if (expert[0], item[0]) in pairs:
             _fail(path, line_no, f"expert {expert[0]} answers item {item[0]} a second time")
         pairs.add((expert[0], item[0]))
@@ -162,6 +166,8 @@ def _study(levels, rows: dict, realizations: dict, dtt: Path, rls: Path) -> Cook
         if number not in realizations:
             raise CookeInputError(f"{rls.name}: no line for item {number} ({name!r}) of {dtt.name}")
         line_no, rls_name, value, rls_scale = realizations[number]
+        if scale == "log" and value <= 0:
+            _fail(rls, line_no, f"realization {value} of a LOG item must be > 0")
         if (rls_name, rls_scale) != (name, scale):
             _fail(
                 rls,

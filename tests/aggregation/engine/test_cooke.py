@@ -221,6 +221,18 @@ def test_an_item_no_weighted_expert_answered_has_no_dm_quantiles():
     assert None not in result["decision_makers"]["equal"]["quantiles"]["i1"]
 
 
+def test_when_every_calibration_underflows_only_equal_weights_remain():
+    # 300 seeds all below the 5 % quantile: 2 N ln 20 = 1797, and P(chi2_3 >= 1797) is
+    # below the smallest double, so both experts score exactly 0 and have no weight.
+    quantiles = np.tile([1.0, 2.0, 3.0], (2, 301, 1))
+    result = cooke_result(study_of(quantiles, [0.5] * 300 + [None]))
+    assert result["experts"]["e0"]["calibration"] == 0.0
+    dms = result["decision_makers"]
+    assert dms["global_opt"]["weights"] == {"e0": None, "e1": None}
+    assert dms["global_opt"]["quantiles"]["i300"] == [None, None, None]
+    assert dms["equal"]["quantiles"]["i300"] == pytest.approx([1, 2, 3])
+
+
 def test_the_optimised_dm_is_at_least_as_good_as_alpha_zero():
     for name in ["CWD", "Biol agents", "puig-gdp"]:
         dms = cooke_model(read_study(name)).decision_makers

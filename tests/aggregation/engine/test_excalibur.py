@@ -178,6 +178,11 @@ BAD_PAIRS = [
         [rls_line(1, "seed one", 2.5, "LOG"), rls_line(2, "target", -999.5, "LOG")],
         "tiny.rls, line 1: item 1 is 'seed one' log",
     ),
+    (
+        "log realization",
+        [rls_line(1, "seed one", 2.5), rls_line(2, "target", 0, "LOG")],
+        r"tiny.rls, line 2: realization 0.0 of a LOG item must be > 0",
+    ),
     ("bad value", ["    1       seed one  2.5e+0x UNI"], "tiny.rls, line 1: realization"),
     ("bad scale", ["    1       seed one  2.5 ABC"], "tiny.rls, line 1: unknown scale 'ABC'"),
 ]
@@ -207,7 +212,7 @@ def test_a_log_item_needs_positive_values(tmp_path):
         dtt_line(2, "Bob", 2, "target", "LOG", [1, 10, 100]),
     ]
     with pytest.raises(
-        CookeInputError, match="tiny.dtt: expert 'Ann' gives a quantile <= 0 on a log item"
+        CookeInputError, match=r"tiny.dtt, line 3: quantiles \[0.0, 10.0, 100.0\] of a LOG"
     ):
         read_excalibur(*tiny_files(tmp_path, dtt_lines=lines))
 
@@ -315,3 +320,33 @@ BAD_TABLES = [
 def test_bad_tables_are_refused(case, frame, message):
     with pytest.raises(CookeInputError, match=message):
         CookeStudy.from_frame(frame)
+
+
+def test_from_frame_refuses_text_quantiles_and_takes_missing_ones():
+    frame = pd.DataFrame(
+        {
+            "expert": ["a", "b"],
+            "item": ["s", "s"],
+            "q05": [1, None],
+            "q50": [2, None],
+            "q95": [3, None],
+        }
+    )
+    study = CookeStudy.from_frame(frame, realizations={"s": 2})
+    assert study.answered.tolist() == [[True], [False]]
+    frame["q50"] = ["2", "two"]
+    with pytest.raises(CookeInputError, match="quantiles must be numbers"):
+        CookeStudy.from_frame(frame, realizations={"s": 2})
+
+
+def test_from_arrays_refuses_non_positive_values_on_log_items():
+    with pytest.raises(
+        CookeInputError, match=r"expert 'a' gives a quantile <= 0 \(log scale\) for item 's'"
+    ):
+        CookeStudy.from_arrays(
+            experts=["a"], items=["s"], assessments=[[[0, 1, 2]]], realizations=[1], scales=["LOG"]
+        )
+    with pytest.raises(CookeInputError, match="item 's' has an invalid realization -1.0"):
+        CookeStudy.from_arrays(
+            experts=["a"], items=["s"], assessments=[[[1, 2, 3]]], realizations=[-1], scales=["log"]
+        )
