@@ -1,2 +1,36 @@
+from django.urls import path
+
+from elicitation.views import expert, organizer
+
 app_name = "elicitation"
-urlpatterns: list = []
+
+urlpatterns = [
+    # Organizers
+    path("surveys/", organizer.survey_list, name="survey-list"),
+    path("surveys/<int:survey_id>/", organizer.survey_detail, name="survey-detail"),
+    path(
+        "surveys/<int:survey_id>/import/questions/",
+        organizer.survey_import,
+        {"what": "questions"},
+        name="question-import",
+    ),
+    path(
+        "surveys/<int:survey_id>/import/experts/",
+        organizer.survey_import,
+        {"what": "experts"},
+        name="expert-import",
+    ),
+    path("surveys/<int:survey_id>/rounds/new/", organizer.round_create, name="round-create"),
+    path("rounds/<int:round_id>/", organizer.round_detail, name="round-detail"),
+    path("rounds/<int:round_id>/open/", organizer.round_open, name="round-open"),
+    path("rounds/<int:round_id>/close/", organizer.round_close, name="round-close"),
+    path(
+        "rounds/<int:round_id>/send-pending/",
+        organizer.round_send_pending,
+        name="round-send-pending",
+    ),
+    # Experts: the magic link, then token-free pages
+    path("e/<int:invitation_id>/", expert.expert_entry, name="expert-entry"),
+    path("e/<int:invitation_id>/welcome/", expert.expert_welcome, name="expert-welcome"),
+    path("e/<int:invitation_id>/answers/", expert.expert_form, name="expert-form"),
+]

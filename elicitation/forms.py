@@ -1,0 +1,284 @@
+"""Forms: the expert's answer sheet and the organizer's small forms.
+
+The answer sheet validates each question with ``services.answer_validate`` (the one place
+the rules live) and shows probabilities in percent while the database stores 0–1.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from elicitation.models import Judgment, Question, Survey
+from elicitation.services import DEFAULT_LINK_DAYS, Answer, answer_validate
+
+RATIONALE_MAX_LENGTH = 5000
+QUANTILES = ("q05", "q50", "q95")
+
+
+def _number_field(*, min_value=None, max_value=None, invalid=None) -> forms.FloatField:
+    messages = {"invalid": invalid or gettext_lazy("Enter a number, such as 35 or 12.5.")}
+    if min_value is not None or max_value is not None:
+        range_message = gettext_lazy("Enter a number between 0 and 100.")
+        messages |= {"min_value": range_message, "max_value": range_message}
+    return forms.FloatField(
+        required=False, min_value=min_value, max_value=max_value, error_messages=messages
+    )
+
+
+def percent_display(probability: float | None) -> str:
+    """0.29 → "29" (not 28.999999999999996), 0.125 → "12.5"."""
+    return "" if probability is None else f"{round(probability * 100, 6):g}"
+
+
+@dataclass
+class FieldView:
+    """A bound field plus the ids its input points to with ``aria-describedby``."""
+
+    bound: forms.BoundField
+    describedby: str
+
+    @property
+    def error_id(self) -> str:
+        return f"{self.bound.id_for_label}-error"
+
+
+@dataclass
+class QuestionRow:
+    """What the template needs to draw one question: its fields and its state."""
+
+    question: Question
+    fields: dict[str, FieldView]
+    judgment: Judgment | None
+
+    @property
+    def answered(self) -> bool:
+        return self.judgment is not None
+
+    @property
+    def help_id(self) -> str:
+        return f"q{self.question.id}-help"
+
+    @property
+    def probability_percent(self) -> str:
+        return percent_display(self.judgment.probability) if self.judgment else ""
+
+
+class ExpertAnswersForm(forms.Form):
+    """Every question of a round on one page; empty questions are simply not answered yet."""
+
+    def __init__(self, *args, questions: list[Question], judgments: dict[int, Judgment], **kw):
+        self.questions = questions
+        self.judgments = judgments
+        super().__init__(*args, initial=self._initial(), **kw)
+        for question in questions:
+            self.fields.update(self._question_fields(question))
+
+    def _initial(self) -> dict[str, str]:
+        initial = {}
+        for question_id, judgment in self.judgments.items():
+            prefix = f"q{question_id}_"
+            initial[prefix + "probability"] = percent_display(judgment.probability)
+            for name in QUANTILES:
+                initial[prefix + name] = _number_display(getattr(judgment, name))
+            initial[prefix + "rationale"] = judgment.rationale
+        return initial
+
+    def _question_fields(self, question: Question) -> dict[str, forms.Field]:
+        prefix = f"q{question.id}_"
+        fields = {}
+        if question.is_binary:
+            fields[prefix + "probability"] = _number_field(
+                min_value=0,
+                max_value=100,
+                invalid=gettext_lazy("Enter a probability as a number from 0 to 100."),
+            )
+        else:
+            fields.update({prefix + name: _number_field() for name in QUANTILES})
+        fields[prefix + "rationale"] = forms.CharField(
+            required=False,
+            max_length=RATIONALE_MAX_LENGTH,
+            error_messages={
+                "max_length": gettext_lazy(
+                    "Keep the rationale under %(limit_value)d characters (it has %(show_value)d)."
+                )
+            },
+        )
+        return fields
+
+    def clean(self):
+        cleaned = super().clean()
+        for question in self.questions:
+            self._clean_question(question, cleaned)
+        return cleaned
+
+    def _clean_question(self, question: Question, cleaned: dict) -> None:
+        prefix = f"q{question.id}_"
+        names = _value_names(question)
+        if self._question_has_error(question):
+            return  # the field already says what is wrong with it
+        values = {name: cleaned.get(prefix + name) for name in names}
+        if all(value is None for value in values.values()):
+            self._clean_unanswered(question, cleaned)
+            return
+        if question.is_binary:
+            values["probability"] /= 100
+        try:
+            answer_validate(question=question, **values)
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                self.add_error(prefix + name, messages)
+
+    def _clean_unanswered(self, question: Question, cleaned: dict) -> None:
+        first = f"q{question.id}_" + _value_names(question)[0]
+        if question.id in self.judgments:
+            self.add_error(
+                first,
+                _(
+                    "You answered this question before. Change the answer if you like, "
+                    "but it cannot be left empty."
+                ),
+            )
+        elif cleaned.get(f"q{question.id}_rationale"):
+            self.add_error(first, _("Give your answer too, so that your rationale can be saved."))
+
+    def require_all_answered(self) -> bool:
+        """For Submit: mark every unanswered question. True when none is missing."""
+        for question in self.questions:
+            prefix = f"q{question.id}_"
+            first = prefix + _value_names(question)[0]
+            if self._question_has_error(question) or self._has_answer(question):
+                continue
+            self.add_error(first, _("Answer this question before you submit."))
+        return not self.errors
+
+    def _has_answer(self, question: Question) -> bool:
+        prefix = f"q{question.id}_"
+        return all(
+            self.cleaned_data.get(prefix + name) is not None for name in _value_names(question)
+        )
+
+    def _question_has_error(self, question: Question) -> bool:
+        prefix = f"q{question.id}_"
+        return any(self.has_error(prefix + name) for name in _value_names(question))
+
+    def answers(self) -> list[Answer]:
+        """The answered questions, ready for ``services.invitation_answers_save``."""
+        answers = []
+        for question in self.questions:
+            if not self._has_answer(question):
+                continue
+            prefix = f"q{question.id}_"
+            data = {name: self.cleaned_data.get(prefix + name) for name in QUANTILES}
+            probability = self.cleaned_data.get(prefix + "probability")
+            answers.append(
+                Answer(
+                    question=question,
+                    probability=None if probability is None else probability / 100,
+                    rationale=self.cleaned_data.get(prefix + "rationale", ""),
+                    **data,
+                )
+            )
+        return answers
+
+    def rows(self) -> list[QuestionRow]:
+        rows = []
+        for question in self.questions:
+            prefix = f"q{question.id}_"
+            fields = {
+                name.removeprefix(prefix): self._field_view(question, name)
+                for name in self.fields
+                if name.startswith(prefix)
+            }
+            rows.append(QuestionRow(question, fields, self.judgments.get(question.id)))
+        return rows
+
+    def _field_view(self, question: Question, name: str) -> FieldView:
+        bound = self[name]
+        ids = []
+        if not name.endswith("_rationale") and (question.guidance or not question.is_binary):
+            ids.append(f"q{question.id}-help")
+        if bound.errors:
+            ids.append(f"{bound.id_for_label}-error")
+        return FieldView(bound, " ".join(ids))
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        """(anchor id, message) for the summary at the top, in page order."""
+        by_id = {question.id: question for question in self.questions}
+        summary = [("", message) for message in self.non_field_errors()]
+        for name in self.fields:
+            if name not in self.errors:
+                continue
+            question = by_id[int(name[1:].split("_", 1)[0])]
+            for message in self.errors[name]:
+                summary.append((self[name].id_for_label, f"{question.code}: {message}"))
+        return summary
+
+
+def _value_names(question: Question) -> list[str]:
+    return ["probability"] if question.is_binary else list(QUANTILES)
+
+
+def _number_display(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+class CsvUploadForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("CSV file"),
+        error_messages={
+            "required": gettext_lazy("Choose a CSV file to upload."),
+            "empty": gettext_lazy("The file is empty. Choose a CSV file with a header line."),
+        },
+    )
+
+
+class RoundCreateForm(forms.Form):
+    opens_at = forms.DateTimeField(
+        required=False,
+        label=gettext_lazy("Planned opening (optional)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    closes_at = forms.DateTimeField(
+        required=False,
+        label=gettext_lazy("Planned closing (optional)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+
+class RoundOpenForm(forms.Form):
+    questions = forms.ModelMultipleChoiceField(
+        queryset=Question.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Questions in this round"),
+        error_messages={"required": gettext_lazy("Choose at least one question.")},
+    )
+    link_days = forms.IntegerField(
+        min_value=1,
+        initial=DEFAULT_LINK_DAYS,
+        label=gettext_lazy("Personal links stay valid for (days)"),
+    )
+
+    def __init__(self, *args, survey: Survey, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["questions"].queryset = survey.questions.all()
+        self.fields["questions"].initial = list(survey.questions.values_list("id", flat=True))
+        self.fields["link_days"].widget.attrs["max"] = settings.SESAME_MAX_AGE // 86400
+        self.fields["link_days"].validators.append(self._max_days)
+
+    @staticmethod
+    def _max_days(value: int) -> None:
+        limit = settings.SESAME_MAX_AGE // 86400
+        if value > limit:
+            raise ValidationError(
+                _("Links can live at most %(days)s days (INVITATION_MAX_AGE_DAYS).")
+                % {"days": limit}
+            )
+
+    def expires_at(self):
+        return timezone.now() + timedelta(days=self.cleaned_data["link_days"])

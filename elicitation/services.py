@@ -1,0 +1,554 @@
+"""Every write to the elicitation domain: views, tasks, the admin and the CSV import call these.
+
+Services are keyword-only and raise ``ValidationError`` with a message an organizer or an
+expert can act on. Reads and access checks live in ``elicitation.selectors``.
+"""
+
+import logging
+import math
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import Max, QuerySet
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError
+
+from elicitation import selectors
+from elicitation.links import invitation_magic_link
+from elicitation.models import (
+    Expert,
+    Invitation,
+    Judgment,
+    JudgmentRevision,
+    Question,
+    Round,
+    Scenario,
+    Survey,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LINK_DAYS = 30
+# What a publish raises when the broker is unreachable (kombu wraps most socket errors).
+BROKER_ERRORS = (OperationalError, OSError)
+
+
+# --- Surveys, scenarios, questions ------------------------------------------------------
+
+
+def survey_create(
+    *,
+    title: str,
+    background: str = "",
+    contact_email: str = "",
+    organizers: Iterable = (),
+) -> Survey:
+    survey = Survey(title=title, background=background, contact_email=contact_email)
+    survey.full_clean()
+    with transaction.atomic():
+        survey.save()
+        survey.organizers.set(organizers)
+    return survey
+
+
+def scenario_create(
+    *, survey: Survey, code: str, title: str, description: str = "", position: int | None = None
+) -> Scenario:
+    if position is None:
+        position = _next_position(survey.scenarios.all())
+    scenario = Scenario(
+        survey=survey, code=code, title=title, description=description, position=position
+    )
+    scenario.full_clean()
+    scenario.save()
+    return scenario
+
+
+def question_validate(*, question: Question, check_unique: bool = True) -> None:
+    """Model constraints plus the rules that depend on the kind; raises one dict of errors.
+
+    ``check_unique=False`` skips the code-unique-in-survey check (the CSV import reports
+    duplicate codes itself, with the line they clash with).
+    """
+    errors: dict[str, list[str]] = {}
+    try:
+        # Excluding the survey also skips the (survey, code) unique constraint.
+        question.full_clean(exclude=None if check_unique else ["survey"])
+    except ValidationError as exc:
+        errors = exc.message_dict
+    for field, message in question_kind_errors(question=question):
+        errors.setdefault(field, []).append(message)
+    if errors:
+        raise ValidationError(errors)
+
+
+def question_kind_errors(*, question: Question) -> list[tuple[str, str]]:
+    """(field, message) pairs for the rules that depend on the question's kind."""
+    if question.kind == Question.Kind.BINARY:
+        return _binary_question_errors(question)
+    return _numeric_question_errors(question)
+
+
+def _binary_question_errors(question: Question) -> list[tuple[str, str]]:
+    errors = []
+    for field in ("unit", "lower_bound", "upper_bound"):
+        if getattr(question, field) not in (None, ""):
+            errors.append(
+                (field, _("Only numeric questions have a unit and bounds; leave this empty."))
+            )
+    if question.seed_answer is not None and question.seed_answer not in (0.0, 1.0):
+        errors.append(
+            ("seed_answer", _("The answer to a probability question is 1 (yes) or 0 (no)."))
+        )
+    return errors
+
+
+def _numeric_question_errors(question: Question) -> list[tuple[str, str]]:
+    errors = []
+    lower, upper, answer = question.lower_bound, question.upper_bound, question.seed_answer
+    if question.scale == Question.Scale.LOG and (lower is None or lower <= 0):
+        errors.append(("lower_bound", _("A log-scale question needs a lower bound above 0.")))
+    if answer is not None and not _within(answer, lower, upper):
+        errors.append(("seed_answer", _("The known answer must lie inside the bounds.")))
+    return errors
+
+
+def question_create(*, survey: Survey, code: str, text: str, **fields) -> Question:
+    """Fields are those of ``Question`` (kind, scenario, unit, bounds, seed answer, ...)."""
+    fields.setdefault("position", _next_position(survey.questions.all()))
+    question = Question(survey=survey, code=code, text=text, **fields)
+    question_validate(question=question)
+    question.save()
+    return question
+
+
+def _next_position(queryset: QuerySet) -> int:
+    highest = queryset.aggregate(highest=Max("position"))["highest"]
+    return 0 if highest is None else highest + 1
+
+
+def _within(value: float, lower: float | None, upper: float | None) -> bool:
+    return (lower is None or value >= lower) and (upper is None or value <= upper)
+
+
+# --- The panel --------------------------------------------------------------------------
+
+
+def expert_create(
+    *,
+    survey: Survey,
+    name: str,
+    email: str,
+    language: str = Expert.Language.EN,
+    attributes: dict[str, str] | None = None,
+    code: str | None = None,
+) -> Expert:
+    """An expert and the password-less user that only carries their magic-link tokens."""
+    expert = Expert(
+        survey=survey,
+        name=name.strip(),
+        email=email.strip().lower(),
+        language=language,
+        attributes=attributes or {},
+        code=code or expert_next_code(survey=survey),
+    )
+    expert.full_clean(exclude=["user"])
+    with transaction.atomic():
+        expert.user = _expert_user_create(email=expert.email)
+        expert.save()
+    return expert
+
+
+def _expert_user_create(*, email: str):
+    user = get_user_model()(username=f"expert-{secrets.token_hex(8)}", email=email)
+    user.set_unusable_password()
+    user.save()
+    return user
+
+
+def expert_next_code(*, survey: Survey, offset: int = 0) -> str:
+    """E001, E002, ...: one past the highest E-number used in the survey (plus ``offset``)."""
+    numbers = [
+        int(match.group(1))
+        for code in survey.experts.values_list("code", flat=True)
+        if (match := re.fullmatch(r"E(\d+)", code))
+    ]
+    return f"E{max(numbers, default=0) + 1 + offset:03d}"
+
+
+# --- Rounds -----------------------------------------------------------------------------
+
+
+def round_create(
+    *, survey: Survey, opens_at: datetime | None = None, closes_at: datetime | None = None
+) -> Round:
+    if opens_at and closes_at and closes_at <= opens_at:
+        raise ValidationError({"closes_at": _("The round must close after it opens.")})
+    with transaction.atomic():
+        # Lock the survey so two organizers clicking at once do not both take number N.
+        Survey.objects.select_for_update().get(id=survey.id)
+        number = (survey.rounds.aggregate(n=Max("number"))["n"] or 0) + 1
+        return Round.objects.create(
+            survey=survey, number=number, opens_at=opens_at, closes_at=closes_at
+        )
+
+
+def round_open(
+    *,
+    survey_round: Round,
+    questions: Iterable[Question] | None = None,
+    expires_at: datetime | None = None,
+) -> Round:
+    """Draft → open: fix the round's questions, invite every expert, email them after commit."""
+    now = timezone.now()
+    expires_at = expires_at or now + timedelta(days=DEFAULT_LINK_DAYS)
+    with transaction.atomic():
+        survey_round = Round.objects.select_for_update().get(id=survey_round.id)
+        survey = survey_round.survey
+        _round_check_can_open(survey_round=survey_round, expires_at=expires_at, now=now)
+        questions = _round_questions_check(survey=survey, questions=questions)
+        experts = list(survey.experts.all())
+        if not experts:
+            raise ValidationError(_("The survey has no experts yet. Import the panel first."))
+        survey_round.questions.set(questions)
+        survey_round.status, survey_round.opened_at = Round.Status.OPEN, now
+        survey_round.save(update_fields=["status", "opened_at"])
+        invitations = Invitation.objects.bulk_create(
+            Invitation(expert=expert, survey_round=survey_round, expires_at=expires_at)
+            for expert in experts
+        )
+        ids = [invitation.id for invitation in invitations]
+        # robust: a publish failure must never turn this committed write into a 500.
+        transaction.on_commit(partial(invitations_enqueue, invitation_ids=ids), robust=True)
+    return survey_round
+
+
+def _round_check_can_open(*, survey_round: Round, expires_at: datetime, now: datetime) -> None:
+    if survey_round.status != Round.Status.DRAFT:
+        raise ValidationError(
+            _("Round %(number)s is %(status)s; only a draft round can be opened.")
+            % {"number": survey_round.number, "status": survey_round.get_status_display()}
+        )
+    already_open = survey_round.survey.rounds.filter(status=Round.Status.OPEN).first()
+    if already_open is not None:
+        raise ValidationError(
+            _("Round %(number)s is still open. Close it before opening another.")
+            % {"number": already_open.number}
+        )
+    if expires_at <= now:
+        raise ValidationError(_("The links must expire in the future."))
+    if expires_at > now + timedelta(seconds=settings.SESAME_MAX_AGE):
+        raise ValidationError(
+            _("Links can live at most %(days)s days (INVITATION_MAX_AGE_DAYS).")
+            % {"days": settings.SESAME_MAX_AGE // 86400}
+        )
+
+
+def _round_questions_check(
+    *, survey: Survey, questions: Iterable[Question] | None
+) -> list[Question]:
+    if questions is None:
+        questions = list(survey.questions.all())
+    questions = list(questions)
+    if not questions:
+        raise ValidationError(_("A round needs at least one question. Import questions first."))
+    foreign = [question.code for question in questions if question.survey_id != survey.id]
+    if foreign:
+        raise ValidationError(
+            _("These questions belong to another survey: %(codes)s.")
+            % {"codes": ", ".join(foreign)}
+        )
+    return questions
+
+
+def round_close(*, survey_round: Round) -> Round:
+    """Open → closed. Judgment writes are refused from now on."""
+    with transaction.atomic():
+        survey_round = Round.objects.select_for_update().get(id=survey_round.id)
+        if survey_round.status != Round.Status.OPEN:
+            raise ValidationError(
+                _("Round %(number)s is %(status)s; only an open round can be closed.")
+                % {"number": survey_round.number, "status": survey_round.get_status_display()}
+            )
+        survey_round.status, survey_round.closed_at = Round.Status.CLOSED, timezone.now()
+        survey_round.save(update_fields=["status", "closed_at"])
+    return survey_round
+
+
+# --- Judgments --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One question's answer as an expert gave it; probability on the 0–1 scale."""
+
+    question: Question
+    probability: float | None = None
+    q05: float | None = None
+    q50: float | None = None
+    q95: float | None = None
+    rationale: str = ""
+
+
+def answer_validate(
+    *,
+    question: Question,
+    probability: float | None = None,
+    q05: float | None = None,
+    q50: float | None = None,
+    q95: float | None = None,
+) -> None:
+    """Raise a ``ValidationError`` keyed by field when the answer does not fit the question."""
+    if question.is_binary:
+        errors = _probability_errors(probability, q05, q50, q95)
+    else:
+        errors = _quantile_errors(question, probability, (q05, q50, q95))
+    if errors:
+        raise ValidationError(errors)
+
+
+def _probability_errors(probability, *quantiles) -> dict[str, str]:
+    if any(value is not None for value in quantiles):
+        return {"probability": _("A probability question takes no quantiles.")}
+    if probability is None or not math.isfinite(probability):
+        return {"probability": _("Give a probability.")}
+    if not 0.0 <= probability <= 1.0:
+        return {"probability": _("A probability must be between 0 % and 100 %.")}
+    return {}
+
+
+def _quantile_errors(question: Question, probability, quantiles) -> dict[str, str]:
+    names = ("q05", "q50", "q95")
+    if probability is not None:
+        return {"q50": _("A numeric question takes quantiles, not a probability.")}
+    missing = [name for name, value in zip(names, quantiles, strict=True) if value is None]
+    if missing:
+        message = _("Give all three values (5 %, 50 % and 95 %).")
+        return dict.fromkeys(missing, message)
+    errors = {}
+    for name, value in zip(names, quantiles, strict=True):
+        if not math.isfinite(value):
+            errors[name] = _("Enter a number.")
+        elif not _within(value, question.lower_bound, question.upper_bound):
+            errors[name] = _bounds_message(question)
+    if errors:
+        return errors
+    q05, q50, q95 = quantiles
+    if q05 > q50:
+        errors["q05"] = _("The 5 % value cannot be above the median (50 %).")
+    if q50 > q95:
+        errors["q95"] = _("The 95 % value cannot be below the median (50 %).")
+    return errors
+
+
+def _bounds_message(question: Question) -> str:
+    lower, upper = question.lower_bound, question.upper_bound
+    if lower is not None and upper is not None:
+        return _("Enter a value between %(lower)g and %(upper)g.") % {
+            "lower": lower,
+            "upper": upper,
+        }
+    if lower is not None:
+        return _("Enter a value of at least %(lower)g.") % {"lower": lower}
+    return _("Enter a value of at most %(upper)g.") % {"upper": upper}
+
+
+def judgment_save(
+    *,
+    invitation: Invitation,
+    question: Question,
+    probability: float | None = None,
+    q05: float | None = None,
+    q50: float | None = None,
+    q95: float | None = None,
+    rationale: str = "",
+    change_reason: str = "",
+) -> Judgment:
+    """Create or change one answer; every change appends a revision (history is never lost)."""
+    answer_validate(question=question, probability=probability, q05=q05, q50=q50, q95=q95)
+    values = {"probability": probability, "q05": q05, "q50": q50, "q95": q95}
+    values["rationale"] = rationale.strip()
+    with transaction.atomic():
+        survey_round = _invitation_lock_open_round(invitation=invitation)
+        if not survey_round.questions.filter(id=question.id).exists():
+            raise ValidationError(
+                _("Question %(code)s is not part of this round.") % {"code": question.code},
+                code="not_in_round",
+            )
+        judgment, changed = _judgment_upsert(
+            invitation=invitation, question=question, values=values
+        )
+        if changed:
+            JudgmentRevision.objects.create(
+                judgment=judgment, change_reason=change_reason, **values
+            )
+    return judgment
+
+
+def _judgment_upsert(
+    *, invitation: Invitation, question: Question, values: dict
+) -> tuple[Judgment, bool]:
+    judgment = Judgment.objects.filter(
+        expert_id=invitation.expert_id,
+        question=question,
+        survey_round_id=invitation.survey_round_id,
+    ).first()
+    if judgment is None:
+        judgment = Judgment.objects.create(
+            expert_id=invitation.expert_id,
+            question=question,
+            survey_round_id=invitation.survey_round_id,
+            **values,
+        )
+        return judgment, True
+    if all(getattr(judgment, field) == value for field, value in values.items()):
+        return judgment, False
+    for field, value in values.items():
+        setattr(judgment, field, value)
+    judgment.save(update_fields=[*values, "updated_at"])
+    return judgment, True
+
+
+def _invitation_lock_open_round(*, invitation: Invitation) -> Round:
+    """Lock the round row so a close cannot slip between this check and the write."""
+    survey_round = Round.objects.select_for_update().get(id=invitation.survey_round_id)
+    if survey_round.status != Round.Status.OPEN:
+        raise ValidationError(
+            _("Round %(number)s is closed; answers can no longer be changed.")
+            % {"number": survey_round.number},
+            code="round_closed",
+        )
+    if invitation.is_expired():
+        raise ValidationError(
+            _("Your invitation expired on %(date)s.") % {"date": invitation.expires_at.date()},
+            code="invitation_expired",
+        )
+    return survey_round
+
+
+def invitation_answers_save(
+    *, invitation: Invitation, answers: Iterable[Answer], submit: bool = False
+) -> list[Judgment]:
+    """Save a page of answers all or nothing; with ``submit``, also submit the invitation."""
+    with transaction.atomic():
+        judgments = [
+            judgment_save(
+                invitation=invitation,
+                question=answer.question,
+                probability=answer.probability,
+                q05=answer.q05,
+                q50=answer.q50,
+                q95=answer.q95,
+                rationale=answer.rationale,
+            )
+            for answer in answers
+        ]
+        if submit:
+            invitation_submit(invitation=invitation)
+    return judgments
+
+
+def invitation_submit(*, invitation: Invitation) -> Invitation:
+    """Mark the expert's answers as complete. Revising afterwards stays allowed while open."""
+    with transaction.atomic():
+        _invitation_lock_open_round(invitation=invitation)
+        missing = selectors.invitation_missing_questions(invitation=invitation)
+        if missing:
+            raise ValidationError(
+                _("Answer every question before submitting. Not answered yet: %(codes)s.")
+                % {"codes": ", ".join(question.code for question in missing)},
+                code="missing",
+            )
+        invitation.submitted_at = timezone.now()
+        invitation.save(update_fields=["submitted_at"])
+    return invitation
+
+
+def invitation_mark_opened(*, invitation: Invitation) -> None:
+    if invitation.first_opened_at is None:
+        invitation.first_opened_at = timezone.now()
+        invitation.save(update_fields=["first_opened_at"])
+
+
+# --- Invitation emails ------------------------------------------------------------------
+
+
+def invitations_enqueue(*, invitation_ids: list[int]) -> int:
+    """Publish one send task per invitation; returns how many were published.
+
+    Stops at the first broker error: each failed publish waits for the retry policy, and
+    the unsent rows (``sent_at`` null) are picked up by ``invitation_send_pending`` later.
+    """
+    from elicitation.tasks import invitation_send_task  # tasks import this module
+
+    for published, invitation_id in enumerate(invitation_ids):
+        try:
+            invitation_send_task.delay(invitation_id)
+        except BROKER_ERRORS as exc:
+            logger.warning(
+                "Broker unreachable (%s): %d of %d invitation emails not queued; "
+                "they stay unsent until invitation_send_pending runs.",
+                exc,
+                len(invitation_ids) - published,
+                len(invitation_ids),
+            )
+            return published
+    return len(invitation_ids)
+
+
+def invitation_send(*, invitation_id: int) -> bool:
+    """Email one invitation unless already sent; True when this call sent it.
+
+    The row lock makes a redelivered or duplicated task a no-op instead of a second email.
+    (An email that leaves and a worker that dies before the commit can still mean two: the
+    broker's at-least-once delivery cannot promise exactly-once email.)
+    """
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("expert__user", "survey_round__survey")
+            .get(id=invitation_id)
+        )
+        if invitation.sent_at is not None or not invitation.survey_round.is_open:
+            return False
+        _invitation_email(invitation=invitation).send()
+        invitation.sent_at = timezone.now()
+        invitation.save(update_fields=["sent_at"])
+    return True
+
+
+def _invitation_email(*, invitation: Invitation) -> EmailMessage:
+    expert, survey_round = invitation.expert, invitation.survey_round
+    context = {
+        "invitation": invitation,
+        "expert": expert,
+        "survey": survey_round.survey,
+        "survey_round": survey_round,
+        "link": invitation_magic_link(invitation=invitation),
+        "contact_email": selectors.survey_contact_email(survey=survey_round.survey),
+    }
+    with translation.override(expert.language):
+        subject = _("Your invitation: %(title)s, round %(number)s") % {
+            "title": survey_round.survey.title,
+            "number": survey_round.number,
+        }
+        body = render_to_string("elicitation/email/invitation.txt", context)
+    return EmailMessage(subject=subject, body=body, to=[expert.email])
+
+
+def invitation_send_pending(*, survey_round: Round | None = None) -> int:
+    """Queue the emails of open rounds that never went out (e.g. the broker was down)."""
+    pending = selectors.invitations_unsent(survey_round=survey_round)
+    ids = list(pending.order_by("id").values_list("id", flat=True))
+    return invitations_enqueue(invitation_ids=ids)

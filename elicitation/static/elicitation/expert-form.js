@@ -1,0 +1,20 @@
+// Probability sliders: a convenience over the number inputs, which are the real form fields.
+// Without JavaScript the sliders stay hidden and the form works with the numbers alone.
+(function () {
+  "use strict";
+  document.querySelectorAll("input[type=range][data-sync]").forEach(function (slider) {
+    var number = document.getElementById(slider.dataset.sync);
+    if (!number) { return; }
+    function fromNumber() {
+      var value = parseFloat(number.value);
+      if (!isNaN(value) && value >= 0 && value <= 100) { slider.value = String(value); }
+    }
+    slider.hidden = false;
+    fromNumber();
+    slider.addEventListener("input", function () { number.value = slider.value; });
+    number.addEventListener("input", fromNumber);
+  });
+  // After a failed save, move focus to the error summary so screen readers announce it.
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
+})();

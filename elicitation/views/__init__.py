@@ -1,0 +1,1 @@
+"""Views of the elicitation app: ``organizer`` (staff pages) and ``expert`` (magic-link pages)."""
