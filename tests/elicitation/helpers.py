@@ -69,8 +69,8 @@ def celery_broker(url: str):
 
 
 def _set_broker(app, url: str) -> None:
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # Not closed: kombu keeps pools in a global registry by URL and would hand the closed
+    # one back the next time this URL is used.
     app.conf.broker_url = url
     app._pool = None
     app.amqp._producer_pool = None

@@ -1,0 +1,142 @@
+"""The expert form in a real browser: magic link, slider and number in sync, submit.
+
+Drives Debian's Chromium (``bin/ensure-chromium``) through Playwright's sync API against
+pytest-django's live server, then checks the Judgment rows in the database.
+"""
+
+import os
+import re
+import uuid
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django would otherwise refuse
+# the database calls the test makes around it.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from elicitation import services  # noqa: E402
+from elicitation.links import invitation_magic_link  # noqa: E402
+from elicitation.models import Invitation, Judgment, Question  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"No Chromium at {CHROMIUM}: run bin/ensure-chromium or set CHROMIUM_PATH")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def quiet_broker(broker_url):
+    """Opening a round queues invitation emails: let them wait in a queue nobody reads."""
+    from config.celery import app
+
+    previous = app.conf.broker_url, app.conf.task_default_queue
+    app.conf.broker_url = broker_url
+    app.conf.task_default_queue = f"consilium-browser-test-{uuid.uuid4().hex[:12]}"
+    app._pool = app.amqp._producer_pool = None  # pools are bound to the URL they began with
+    yield
+    app.conf.broker_url, app.conf.task_default_queue = previous
+    app._pool = app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def invitation(transactional_db, quiet_broker):
+    survey = services.survey_create(title="Allied contributions", background="Thank you.")
+    blockade = services.scenario_create(survey=survey, code="blockade", title="Blockade")
+    services.question_create(
+        survey=survey, code="Q01", text="Japan allows basing?", scenario=blockade
+    )
+    services.question_create(
+        survey=survey, code="Q02", text="Korea sends ships?", scenario=blockade
+    )
+    services.question_create(
+        survey=survey,
+        code="N01",
+        text="Australian ships?",
+        kind=Question.Kind.NUMERIC,
+        unit="ships",
+        lower_bound=0,
+        upper_bound=100,
+    )
+    expert = services.expert_create(survey=survey, name="Eun-ji Park", email="eunji@example.org")
+    services.round_open(survey_round=services.round_create(survey=survey))
+    return Invitation.objects.get(expert=expert)
+
+
+def test_expert_fills_in_and_submits_the_form(live_server, settings, browser, invitation):
+    settings.SITE_URL = live_server.url
+    questions = {q.code: q for q in invitation.survey_round.questions.all()}
+    page = browser.new_page()
+
+    page.goto(invitation_magic_link(invitation=invitation))
+    expect(page).to_have_url(re.compile(rf"/e/{invitation.id}/welcome/$"))  # token gone
+    page.get_by_role("link", name="Go to the questions").click()
+    expect(page.get_by_text("0 of 3 questions answered")).to_be_visible()
+
+    q01 = questions["Q01"].id
+    slider = page.locator(f'input[type=range][data-sync="id_q{q01}_probability"]')
+    number = page.locator(f"#id_q{q01}_probability")
+    expect(slider).to_be_visible()  # the script revealed it
+    slider.fill("70")
+    expect(number).to_have_value("70")
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # keyboard use of the slider
+    expect(number).to_have_value("71")
+    number.fill("42")
+    expect(slider).to_have_value("42")  # and back
+
+    page.get_by_label("Probability that it happens (%)").nth(1).fill("12.5")
+    n01 = questions["N01"].id
+    page.locator(f"#id_q{n01}_q05").fill("2")
+    page.locator(f"#id_q{n01}_q50").fill("6")
+    page.locator(f"#id_q{n01}_q95").fill("15")
+    page.locator(f"#id_q{q01}_rationale").fill("US bases are already there.")
+    page.locator(f"#id_q{n01}_rationale").fill("Past deployments were small.")
+    page.get_by_role("button", name="Submit").click()
+
+    expect(page.get_by_text("your answers are submitted")).to_be_visible()
+    expect(page.get_by_text("3 of 3 questions answered")).to_be_visible()
+    invitation.refresh_from_db()
+    assert invitation.submitted_at is not None
+    judgments = {j.question.code: j for j in Judgment.objects.select_related("question")}
+    assert judgments["Q01"].probability == pytest.approx(0.42)
+    assert judgments["Q01"].rationale == "US bases are already there."
+    assert judgments["Q02"].probability == pytest.approx(0.125)
+    n = judgments["N01"]
+    assert (n.q05, n.q50, n.q95, n.rationale) == (2.0, 6.0, 15.0, "Past deployments were small.")
+
+
+def test_errors_are_announced_and_linked_to_their_field(live_server, settings, browser, invitation):
+    settings.SITE_URL = live_server.url
+    q01 = invitation.survey_round.questions.get(code="Q01").id
+    page = browser.new_page()
+    page.goto(invitation_magic_link(invitation=invitation))
+    page.get_by_role("link", name="Go to the questions").click()
+    page.locator(f"#id_q{q01}_probability").fill("150")
+    page.get_by_role("button", name="Save and come back later").click()
+
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("Q01: Enter a number between 0 and 100.")
+    expect(summary).to_be_focused()
+    summary.get_by_role("link").first.click()
+    expect(page.locator(f"#id_q{q01}_probability")).to_be_focused()
+    assert not Judgment.objects.exists()
