@@ -1,0 +1,226 @@
+"""Validated tables of binary judgments, from rows or CSV.
+
+A ``JudgmentTable`` is what every aggregation method takes: one row per judgment with
+columns ``expert, cohort, question, probability`` and ``round`` (1 when absent). It is built
+only through ``JudgmentTable.from_frame`` / ``from_csv`` / ``from_rows``, which check the
+input and raise ``JudgmentDataError`` with every problem found, each naming the row, so
+that a user can fix the file in one pass.
+
+Probabilities of exactly 0 and 1 are legal answers (people give them), but they have no
+log-odds. ``clip_probabilities`` moves them to [CLIP, 1 - CLIP] with CLIP = 0.005: a
+0 % answer counts as 0.5 %, i.e. log-odds ±5.3, about as extreme as the most confident
+non-degenerate answers people give on a 0-100 scale. The clipping is applied by the
+log-odds methods, never to the stored table.
+"""
+
+import hashlib
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("expert", "cohort", "question", "probability")
+OPTIONAL_COLUMNS = ("round",)
+CLIP = 0.005
+MAX_ERRORS_LISTED = 20
+
+
+class JudgmentDataError(ValueError):
+    """The judgments cannot be used; ``problems`` lists every reason, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        shown = problems[:MAX_ERRORS_LISTED]
+        more = len(problems) - len(shown)
+        text = "; ".join(shown) + (f"; and {more} more problems" if more > 0 else "")
+        super().__init__(text)
+
+
+def clip_probabilities(p: np.ndarray) -> np.ndarray:
+    """Clip probabilities to [CLIP, 1 - CLIP] so that their log-odds are finite."""
+    return np.clip(np.asarray(p, dtype=float), CLIP, 1.0 - CLIP)
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds of clipped probabilities."""
+    p = clip_probabilities(p)
+    return np.log(p) - np.log1p(-p)
+
+
+@dataclass(frozen=True)
+class JudgmentTable:
+    """A validated table of binary judgments.
+
+    Attributes
+    ----------
+    frame : DataFrame, one row per judgment, columns expert, cohort, question (str),
+        probability (float in [0, 1]) and round (int >= 1), sorted by round, question, expert.
+    """
+
+    frame: pd.DataFrame
+
+    # --- construction -------------------------------------------------------------
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> "JudgmentTable":
+        """Validate a DataFrame; raise JudgmentDataError listing every problem."""
+        frame = frame.rename(columns=lambda c: str(c).strip().lower())
+        problems = _column_problems(frame.columns)
+        if problems:
+            raise JudgmentDataError(problems)
+        if frame.empty:
+            raise JudgmentDataError(["the table has no judgments (no data rows)"])
+        frame = frame.copy()
+        if "round" not in frame.columns:
+            frame["round"] = 1
+        problems = _value_problems(frame)
+        if problems:
+            raise JudgmentDataError(problems)
+        for column in ("expert", "cohort", "question"):
+            frame[column] = frame[column].astype(str).str.strip()
+        frame["probability"] = pd.to_numeric(frame["probability"]).astype(float)
+        frame["round"] = pd.to_numeric(frame["round"]).astype(int)
+        problems = _duplicate_problems(frame)
+        if problems:
+            raise JudgmentDataError(problems)
+        frame = frame[["expert", "cohort", "question", "probability", "round"]]
+        frame = frame.sort_values(["round", "question", "expert"], kind="stable")
+        return cls(frame.reset_index(drop=True))
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping]) -> "JudgmentTable":
+        """Build from dicts with the CSV's keys (e.g. rows from the database)."""
+        rows = list(rows)
+        columns = list(rows[0].keys()) if rows else list(REQUIRED_COLUMNS)
+        return cls.from_frame(pd.DataFrame(rows, columns=columns))
+
+    @classmethod
+    def from_csv(cls, source: str | Path | io.IOBase) -> "JudgmentTable":
+        """Read a CSV file (UTF-8, with or without BOM) and validate it."""
+        try:
+            frame = pd.read_csv(
+                source, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                skipinitialspace=True,
+            )
+        except FileNotFoundError:
+            raise JudgmentDataError([f"no such file: {source}"]) from None
+        except UnicodeDecodeError as exc:
+            raise JudgmentDataError(
+                [f"the file is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"]
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise JudgmentDataError(["the file is empty; expected a header line "
+                                     "expert,cohort,question,probability"]) from None
+        except pd.errors.ParserError as exc:
+            raise JudgmentDataError([f"the file is not valid CSV: {exc}"]) from None
+        return cls.from_frame(frame)
+
+    # --- views ----------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def rounds(self) -> list[int]:
+        return sorted(self.frame["round"].unique().tolist())
+
+    @property
+    def questions(self) -> list[str]:
+        return sorted(self.frame["question"].unique().tolist())
+
+    @property
+    def experts(self) -> list[str]:
+        return sorted(self.frame["expert"].unique().tolist())
+
+    @property
+    def cohorts(self) -> list[str]:
+        return sorted(self.frame["cohort"].unique().tolist())
+
+    def for_round(self, round_number: int) -> "JudgmentTable":
+        """The judgments of one round (a table of a single round)."""
+        selected = self.frame[self.frame["round"] == round_number]
+        if selected.empty:
+            raise JudgmentDataError([f"there are no judgments for round {round_number}"])
+        return JudgmentTable(selected.reset_index(drop=True))
+
+    def latest_round(self) -> "JudgmentTable":
+        return self.for_round(self.rounds[-1])
+
+    def data_hash(self) -> str:
+        """SHA-256 of the table's canonical CSV: same judgments, same hash, any row order."""
+        canonical = self.frame.sort_values(["round", "question", "expert"]).to_csv(
+            index=False, float_format="%.10g", lineterminator="\n"
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _column_problems(columns: Iterable[str]) -> list[str]:
+    columns = list(columns)
+    problems = [f"missing column '{c}'" for c in REQUIRED_COLUMNS if c not in columns]
+    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        problems.append(
+            f"unknown column(s) {', '.join(repr(c) for c in unknown)}; expected "
+            f"{', '.join(REQUIRED_COLUMNS)} and optionally round"
+        )
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    problems += [f"column '{c}' appears more than once" for c in duplicated]
+    return problems
+
+
+def _value_problems(frame: pd.DataFrame) -> list[str]:
+    """Row-level problems; rows are numbered as in a CSV file (header = line 1)."""
+    problems = []
+    for position, row in enumerate(frame.itertuples(index=False), start=2):
+        record = row._asdict()
+        for column in ("expert", "cohort", "question"):
+            if _blank(record[column]):
+                problems.append(f"line {position}: '{column}' is empty")
+        problems += _probability_problems(position, record["probability"])
+        problems += _round_problems(position, record["round"])
+    return problems
+
+
+def _probability_problems(line: int, value) -> list[str]:
+    if _blank(value):
+        return [f"line {line}: 'probability' is empty"]
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return [f"line {line}: probability {value!r} is not a number"]
+    if not np.isfinite(number):
+        return [f"line {line}: probability {value!r} is not a finite number"]
+    if not 0.0 <= number <= 1.0:
+        hint = " (give probabilities on the 0-1 scale, e.g. 0.65 for 65 %)" if 1 < number <= 100 else ""
+        return [f"line {line}: probability {number:g} is outside [0, 1]{hint}"]
+    return []
+
+
+def _round_problems(line: int, value) -> list[str]:
+    text = str(value).strip()
+    if text.isdigit() and int(text) >= 1:
+        return []
+    if isinstance(value, (int, np.integer)) and value >= 1:
+        return []
+    return [f"line {line}: round {value!r} is not a whole number >= 1"]
+
+
+def _duplicate_problems(frame: pd.DataFrame) -> list[str]:
+    keys = ["expert", "question", "round"]
+    duplicated = frame[frame.duplicated(keys, keep=False)]
+    problems = []
+    for (expert, question, round_number), group in duplicated.groupby(keys, sort=True):
+        lines = ", ".join(str(i + 2) for i in group.index)
+        problems.append(
+            f"expert {expert} answered question {question} more than once in round "
+            f"{round_number} (lines {lines}); keep one answer per expert, question and round"
+        )
+    cohorts = frame.groupby("expert")["cohort"].nunique()
+    for expert in cohorts[cohorts > 1].index:
+        problems.append(f"expert {expert} is listed in more than one cohort; give each expert one cohort")
+    return problems
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""

@@ -1,0 +1,451 @@
+"""The hierarchical model of binary judgments (DESIGN.md, "The binary-question model").
+
+Expert i gives probability p_ij for question j. On the log-odds scale, y_ij = logit(p_ij)
+after clipping to [0.005, 0.995] (``data.clip_probabilities``), and
+
+    y_ij ~ Student-t(nu, mu_j + delta_{g(i) j} + b_i, sigma_i * kappa_j)          (1)
+
+- mu_j       consensus: the log-odds a typical expert would give, cohorts weighed equally
+             (mu_j ~ Normal(0, mu_sd)); reported as expit(mu_j);
+- delta_gj   cohort deviation of cohort g on question j, zero-sum over cohorts
+             (ZeroSumNormal with scale delta_scale ~ HalfNormal); cohort g's belief is
+             expit(mu_j + delta_gj) and the gap between cohorts a and b is the difference
+             of those, with P(a > b) = P(delta_aj > delta_bj);
+- b_i        expert bias, shared across questions and zero-mean within each cohort, so it
+             cannot absorb a cohort's shared view (b = bias_scale * (z - mean_cohort(z)));
+- sigma_i    expert noise relative to a typical expert (geometric mean 1 over experts,
+             log sigma = sigma_scale * (z - mean(z))): 1.5 means answers 50 % more
+             scattered than a typical panelist; noisy experts get less weight by (1);
+- kappa_j    disagreement: the scale (log-odds) of a typical expert's deviations on question
+             j beyond bias and cohort; log kappa_j ~ Normal(log_kappa_mean, kappa_scale),
+             partially pooled. Larger means more contested.
+
+Student-t with fixed nu (default 4) makes the fit robust to the odd 0 % or 100 % answer
+(Gelman et al. 2013, BDA3 §17.2). Non-centred forms for bias, noise and disagreement
+(Betancourt & Girolami 2015); the cohort deviations are non-centred for sparse cells and
+centred once cells hold many answers (``cohort_parametrization="auto"``), which mixed
+better in ``bench/`` measurements (see PERFORMANCE.md of the design notes).
+
+The likelihood (1) is written out as a Potential rather than ``pm.StudentT``: with the
+scale factorised as sigma_i * kappa_j, the sum of log-scales reduces to per-expert and
+per-question counts, which saves one logarithm per judgment (about 40 % of a gradient).
+
+Fitting uses nutpie directly (``nutpie.compile_pymc_model`` then ``nutpie.sample``): the
+compiled model is kept per (version, configuration, shape) for the life of the process,
+and a refit with new data of the same shape only swaps the data (``with_data``).
+"""
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from scipy.special import gammaln
+
+from aggregation.engine.data import JudgmentTable, logit
+
+MODEL_NAME = "binary_hierarchical"
+MODEL_VERSION = "1"
+
+DEFAULT_MODEL_CONFIG: dict = {
+    "nu": 4.0,  # Student-t degrees of freedom of the likelihood (1)
+    "mu_sd": 2.0,  # prior sd of the consensus log-odds: 95 % of mass in p = 0.02..0.98
+    "bias_scale_sd": 1.0,  # HalfNormal sd of the spread of expert biases (log-odds)
+    "sigma_scale_sd": 0.5,  # HalfNormal sd of the spread of log expert noise
+    "log_kappa_mean_mu": 0.0,  # typical disagreement around 1 log-odds unit
+    "log_kappa_mean_sd": 1.0,
+    "kappa_scale_sd": 0.5,  # HalfNormal sd of the spread of log disagreement
+    "delta_scale_sd": 0.5,  # HalfNormal sd of the scale of cohort deviations (log-odds)
+    "parametrization": "auto",  # "centered", "noncentered" or "auto" (see centred_components)
+    "centered_min_answers": 10,  # auto: centre a group when its median count reaches this
+}
+# 4 chains because the split R-hat of 2 chains is too noisy to hold 1.01 over hundreds of
+# reported quantities; nutpie adapts quickly, so 300 tuning draws are enough here.
+DEFAULT_SAMPLER_CONFIG: dict = {"chains": 4, "tune": 300, "draws": 1000, "cores": None}
+
+TRACE_VARS = [
+    "mu_question", "delta_cohort", "bias_expert", "sigma_expert", "kappa_question",
+    "delta_scale", "bias_scale", "sigma_scale", "log_kappa_mean", "kappa_scale",
+]
+
+ProgressCallback = Callable[[str, float], None]
+"""Called with (phase, fraction of that phase done); phases: compiling, tuning, sampling."""
+
+
+class ModelConfigError(ValueError):
+    """An unknown or invalid setting was passed to the model."""
+
+
+@dataclass(frozen=True)
+class BinaryPanelData:
+    """One round of binary judgments, integer-coded for the model.
+
+    Attributes
+    ----------
+    experts, questions, cohorts : labels, sorted; cohorts are ordered by size (largest first)
+    y : (n_judgments,) log-odds of the clipped probabilities
+    probability : (n_judgments,) the answers as given
+    expert_idx, question_idx : (n_judgments,) integer codes into experts / questions
+    cohort_of_expert : (n_experts,) integer code into cohorts
+    data_hash : hash of the table these arrays came from
+    """
+
+    experts: list[str]
+    questions: list[str]
+    cohorts: list[str]
+    y: np.ndarray
+    probability: np.ndarray
+    expert_idx: np.ndarray
+    question_idx: np.ndarray
+    cohort_of_expert: np.ndarray
+    round_number: int
+    data_hash: str
+
+    @classmethod
+    def from_table(cls, table: JudgmentTable) -> "BinaryPanelData":
+        if len(table.rounds) != 1:
+            raise ValueError(
+                f"the hierarchical model fits one round at a time; this table holds rounds "
+                f"{table.rounds} (select one with table.for_round(n))"
+            )
+        frame = table.frame
+        experts = table.experts
+        questions = table.questions
+        expert_cohort = frame.drop_duplicates("expert").set_index("expert")["cohort"]
+        sizes = expert_cohort.value_counts()
+        cohorts = sorted(sizes.index, key=lambda c: (-sizes[c], c))
+        expert_code = {e: i for i, e in enumerate(experts)}
+        question_code = {q: j for j, q in enumerate(questions)}
+        cohort_code = {c: g for g, c in enumerate(cohorts)}
+        return cls(
+            experts=experts,
+            questions=questions,
+            cohorts=cohorts,
+            y=logit(frame["probability"].to_numpy()),
+            probability=frame["probability"].to_numpy(dtype=float),
+            expert_idx=frame["expert"].map(expert_code).to_numpy(dtype=np.int64),
+            question_idx=frame["question"].map(question_code).to_numpy(dtype=np.int64),
+            cohort_of_expert=np.array(
+                [cohort_code[expert_cohort[e]] for e in experts], dtype=np.int64
+            ),
+            round_number=int(table.rounds[0]),
+            data_hash=table.data_hash(),
+        )
+
+    @property
+    def n_judgments(self) -> int:
+        return int(self.y.size)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self.experts), len(self.questions), len(self.cohorts)
+
+    def count_per_cell(self) -> np.ndarray:
+        """(n_questions, n_cohorts) number of answers per question and cohort."""
+        counts = np.zeros((len(self.questions), len(self.cohorts)), dtype=np.int64)
+        np.add.at(counts, (self.question_idx, self.cohort_of_expert[self.expert_idx]), 1)
+        return counts
+
+    def model_arrays(self) -> dict[str, np.ndarray]:
+        """The pm.Data values of the model, by name (what ``with_data`` swaps)."""
+        n_experts, n_questions, n_cohorts = self.shape
+        cohort_average = np.zeros((n_cohorts, n_experts))
+        cohort_average[self.cohort_of_expert, np.arange(n_experts)] = 1.0
+        cohort_average /= cohort_average.sum(axis=1, keepdims=True)
+        return {
+            "y": self.y.astype(float),
+            "expert_idx": self.expert_idx,
+            "question_idx": self.question_idx,
+            "cohort_of_expert": self.cohort_of_expert,
+            "cohort_average": cohort_average,
+            # delta_cohort.ravel()[cell_idx] is judgment n's cohort deviation (one gather)
+            "cell_idx": self.question_idx * n_cohorts + self.cohort_of_expert[self.expert_idx],
+            "n_per_expert": np.bincount(self.expert_idx, minlength=n_experts).astype(float),
+            "n_per_question": np.bincount(self.question_idx, minlength=n_questions).astype(float),
+        }
+
+
+@dataclass
+class HierarchicalFit:
+    """A fitted posterior with what produced it.
+
+    ``posterior`` is the DataTree from the sampler (groups posterior, sample_stats,
+    constant_data, observed_data); its root attrs carry the model name and version, the
+    model and sampler configs (JSON), the data hash and the timings.
+    """
+
+    posterior: xr.DataTree
+    data: BinaryPanelData | None = None
+
+    @property
+    def attrs(self) -> dict:
+        return dict(self.posterior.attrs)
+
+    @property
+    def model_config(self) -> dict:
+        return json.loads(self.posterior.attrs["model_config"])
+
+    def save(self, path: str | Path) -> Path:
+        """Write the posterior (and its attrs) as NetCDF."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.posterior.to_netcdf(path, engine="h5netcdf")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "HierarchicalFit":
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        if tree.attrs.get("model_name") != MODEL_NAME:
+            raise ValueError(f"{path} does not hold a {MODEL_NAME} posterior")
+        return cls(posterior=tree)
+
+
+class BinaryHierarchicalModel:
+    """Build and fit the model (1) on one round of binary judgments."""
+
+    def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
+        self.model_config = _merge(DEFAULT_MODEL_CONFIG, model_config, "model_config")
+        self.sampler_config = _merge(DEFAULT_SAMPLER_CONFIG, sampler_config, "sampler_config")
+        if self.model_config["parametrization"] not in ("auto", "centered", "noncentered"):
+            raise ModelConfigError("parametrization must be 'auto', 'centered' or 'noncentered'")
+
+    # --- model ----------------------------------------------------------------------
+    def centred_components(self, data: BinaryPanelData) -> dict[str, bool]:
+        """Which groups of parameters to centre: {"expert", "question", "cell"} -> bool.
+
+        A parameter informed by many answers mixes better centred, one informed by few
+        non-centred (Betancourt & Girolami 2015). "auto" decides from the median number of
+        answers per expert, per question and per question x cohort cell.
+        """
+        choice = self.model_config["parametrization"]
+        if choice != "auto":
+            return dict.fromkeys(("expert", "question", "cell"), choice == "centered")
+        threshold = self.model_config["centered_min_answers"]
+        n_experts, n_questions, _ = data.shape
+        per_expert = np.bincount(data.expert_idx, minlength=n_experts)
+        per_question = np.bincount(data.question_idx, minlength=n_questions)
+        return {
+            "expert": bool(np.median(per_expert) >= threshold),
+            "question": bool(np.median(per_question) >= threshold),
+            "cell": bool(np.median(data.count_per_cell()) >= threshold),
+        }
+
+    def parametrization_label(self, data: BinaryPanelData) -> str:
+        centred = self.centred_components(data)
+        return ",".join(f"{k}={'centred' if v else 'noncentred'}" for k, v in centred.items())
+
+    def build_model(self, data: BinaryPanelData):
+        """The PyMC model of (1) for these data (named dims: question, expert, cohort)."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        cfg = self.model_config
+        n_cohorts = len(data.cohorts)
+        coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
+        arrays = data.model_arrays()
+        with pm.Model(coords=coords) as model:
+            d = {name: pm.Data(name, value) for name, value in arrays.items()}
+            mu = pm.Normal("mu_question", 0.0, cfg["mu_sd"], dims="question")
+
+            delta_scale = pm.HalfNormal("delta_scale", cfg["delta_scale_sd"])
+            if n_cohorts < 2:
+                delta = pt.zeros((len(data.questions), 1))
+                pm.Deterministic("delta_cohort", delta, dims=("question", "cohort"))
+            elif self.centred_components(data)["cell"]:
+                delta = pm.ZeroSumNormal(
+                    "delta_cohort", sigma=delta_scale, dims=("question", "cohort"), n_zerosum_axes=1
+                )
+            else:
+                raw = pm.ZeroSumNormal("delta_raw", dims=("question", "cohort"), n_zerosum_axes=1)
+                delta = pm.Deterministic(
+                    "delta_cohort", delta_scale * raw, dims=("question", "cohort")
+                )
+
+            centred = self.centred_components(data)
+            bias_scale = pm.HalfNormal("bias_scale", cfg["bias_scale_sd"])
+            sigma_scale = pm.HalfNormal("sigma_scale", cfg["sigma_scale_sd"])
+            if centred["expert"]:
+                bias_free = pm.Normal("bias_free", 0.0, bias_scale, dims="expert")
+                log_sigma_free = pm.Normal("log_sigma_free", 0.0, sigma_scale, dims="expert")
+            else:
+                bias_free = bias_scale * pm.Normal("bias_raw", 0.0, 1.0, dims="expert")
+                log_sigma_free = sigma_scale * pm.Normal("sigma_raw", 0.0, 1.0, dims="expert")
+            cohort_mean = pt.dot(d["cohort_average"], bias_free)[d["cohort_of_expert"]]
+            bias = pm.Deterministic("bias_expert", bias_free - cohort_mean, dims="expert")
+            log_sigma = log_sigma_free - log_sigma_free.mean()
+            pm.Deterministic("sigma_expert", pt.exp(log_sigma), dims="expert")
+
+            log_kappa_mean = pm.Normal(
+                "log_kappa_mean", cfg["log_kappa_mean_mu"], cfg["log_kappa_mean_sd"]
+            )
+            kappa_scale = pm.HalfNormal("kappa_scale", cfg["kappa_scale_sd"])
+            if centred["question"]:
+                log_kappa = pm.Normal("log_kappa", log_kappa_mean, kappa_scale, dims="question")
+            else:
+                kappa_raw = pm.Normal("kappa_raw", 0.0, 1.0, dims="question")
+                log_kappa = log_kappa_mean + kappa_scale * kappa_raw
+            pm.Deterministic("kappa_question", pt.exp(log_kappa), dims="question")
+
+            e, q = d["expert_idx"], d["question_idx"]
+            location = mu[q] + delta.ravel()[d["cell_idx"]] + bias[e]
+            z = (d["y"] - location) * pt.exp(-log_sigma[e] - log_kappa[q])
+            pm.Potential("likelihood", _student_t_logp(z, log_sigma, log_kappa, d, cfg["nu"]))
+        return model
+
+    # --- fitting --------------------------------------------------------------------
+    def fit(
+        self,
+        table: JudgmentTable | BinaryPanelData,
+        *,
+        random_seed: int,
+        progress: ProgressCallback | None = None,
+    ) -> HierarchicalFit:
+        """Sample the posterior. The compiled model is reused for data of the same shape."""
+        import nutpie
+
+        data = table if isinstance(table, BinaryPanelData) else BinaryPanelData.from_table(table)
+        _check_fittable(data)
+        notify = progress or (lambda phase, fraction: None)
+        started = time.perf_counter()
+        notify("compiling", 0.0)
+        compiled, reused = self._compiled_for(data)
+        compiled_at = time.perf_counter()
+        notify("compiling", 1.0)
+
+        cfg = self.sampler_config
+        trace = nutpie.sample(
+            compiled,
+            draws=cfg["draws"],
+            tune=cfg["tune"],
+            chains=cfg["chains"],
+            cores=cfg["cores"],
+            seed=random_seed,
+            progress_bar=False,
+            progress_callback=_progress_adapter(notify, cfg["tune"], cfg["draws"]),
+            progress_rate=250,
+        )
+        sampled_at = time.perf_counter()
+        notify("sampling", 1.0)
+        tree = self._annotate(trace, data, random_seed=random_seed)
+        tree.attrs.update(
+            {
+                "compile_seconds": round(compiled_at - started, 3),
+                "compiled_model_reused": int(reused),
+                "sampling_seconds": round(sampled_at - compiled_at, 3),
+            }
+        )
+        return HierarchicalFit(posterior=tree, data=data)
+
+    def _compiled_for(self, data: BinaryPanelData):
+        """A compiled model for this shape (from the process cache or compiled now)."""
+        import nutpie
+
+        parametrization = self.parametrization_label(data)
+        key = (MODEL_VERSION, json.dumps(self.model_config, sort_keys=True), parametrization, data.shape)
+        with _COMPILED_LOCK:
+            compiled = _COMPILED.get(key)
+        reused = compiled is not None
+        if compiled is None:
+            model = self.build_model(data)
+            compiled = nutpie.compile_pymc_model(model, var_names=TRACE_VARS)
+            with _COMPILED_LOCK:
+                _COMPILED[key] = compiled
+        else:
+            compiled = compiled.with_data(**data.model_arrays())
+        coords = {
+            **compiled._coords,
+            "question": data.questions,
+            "expert": data.experts,
+            "cohort": data.cohorts,
+        }
+        return dataclasses.replace(compiled, _coords=coords), reused
+
+    def _annotate(self, trace: xr.DataTree, data: BinaryPanelData, *, random_seed: int) -> xr.DataTree:
+        """Add the data and the provenance a saved posterior must carry."""
+        judgments = {"judgment": np.arange(data.n_judgments)}
+        trace["constant_data"] = xr.Dataset(
+            {
+                "expert_idx": ("judgment", data.expert_idx),
+                "question_idx": ("judgment", data.question_idx),
+                "cohort_of_expert": ("expert", data.cohort_of_expert),
+            },
+            coords={**judgments, "expert": data.experts},
+        )
+        trace["observed_data"] = xr.Dataset(
+            {"probability": ("judgment", data.probability), "y": ("judgment", data.y)},
+            coords=judgments,
+        )
+        trace.attrs.update(
+            {
+                "model_name": MODEL_NAME,
+                "model_version": MODEL_VERSION,
+                "model_config": json.dumps(self.model_config, sort_keys=True),
+                "sampler_config": json.dumps(self.sampler_config, sort_keys=True),
+                "parametrization": self.parametrization_label(data),
+                "data_hash": data.data_hash,
+                "round": data.round_number,
+                "random_seed": random_seed,
+                "experts": json.dumps(data.experts),
+                "questions": json.dumps(data.questions),
+                "cohorts": json.dumps(data.cohorts),
+            }
+        )
+        return trace
+
+
+_COMPILED: dict = {}
+_COMPILED_LOCK = threading.Lock()
+
+
+def _student_t_logp(z, log_sigma, log_kappa, d, nu: float):
+    """Sum over judgments of log Student-t(y | location, sigma_i kappa_j), z standardised.
+
+    log t_nu(y | m, s) = log G((nu+1)/2) - log G(nu/2) - log(nu pi)/2 - log s
+                         - (nu+1)/2 log(1 + z^2/nu),   s = sigma_i kappa_j,
+    and sum log s = sum_i n_i log sigma_i + sum_j n_j log kappa_j (counts per expert/question).
+    """
+    import pytensor.tensor as pt
+
+    n = d["y"].shape[0]
+    constant = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+    kernel = -(nu + 1) / 2 * pt.log1p(z * z / nu).sum()
+    log_scales = (d["n_per_expert"] * log_sigma).sum() + (d["n_per_question"] * log_kappa).sum()
+    return n * constant + kernel - log_scales
+
+
+def _progress_adapter(notify: ProgressCallback, tune: int, draws: int):
+    """Turn nutpie's per-chain progress into (phase, fraction) calls."""
+
+    def callback(chains) -> None:
+        if not chains:
+            return
+        done = np.array([chain.finished_draws for chain in chains], dtype=float)
+        if any(chain.tuning for chain in chains):
+            notify("tuning", float(np.minimum(done, tune).mean() / max(tune, 1)))
+        else:
+            notify("sampling", float(np.clip(done - tune, 0, draws).mean() / max(draws, 1)))
+
+    return callback
+
+
+def _check_fittable(data: BinaryPanelData) -> None:
+    if len(data.experts) < 2:
+        raise ValueError("the hierarchical model needs answers from at least 2 experts")
+    answered = np.bincount(data.question_idx, minlength=len(data.questions))
+    if answered.min() < 1:  # pragma: no cover - from_table cannot produce this
+        raise ValueError("every question needs at least one answer")
+
+
+def _merge(defaults: dict, overrides: dict | None, name: str) -> dict:
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise ModelConfigError(
+            f"unknown {name} key(s): {', '.join(unknown)}; known: {', '.join(sorted(defaults))}"
+        )
+    return {**defaults, **overrides}

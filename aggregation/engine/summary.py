@@ -1,0 +1,242 @@
+"""Posterior -> the result contract of DESIGN.md ("The result contract").
+
+Every reported number is a posterior mean and a central (equal-tailed) credible interval
+of mass ``interval_mass``, computed from draws of the reported quantity itself:
+
+- consensus_j      = expit(mu_j)                          (probability)
+- disagreement_j   = kappa_j                              (log-odds scale, see hierarchical.py)
+- cohort belief gj = expit(mu_j + delta_gj)               (probability)
+- cohort gap ab,j  = expit(mu_j + delta_aj) - expit(mu_j + delta_bj), with
+  p_a_higher       = P(delta_aj > delta_bj)
+- expert bias b_i (log-odds) and noise sigma_i (relative; 1 = a typical expert)
+
+Diagnostics (rank-normalised split R-hat, bulk ESS; Vehtari et al. 2021) are computed on
+those same derived draws, so they describe what is reported, and they are always returned:
+``warnings`` says in words which thresholds a fit missed.
+"""
+
+from itertools import combinations
+
+import xarray as xr
+from scipy.special import expit
+
+from aggregation.engine.data import JudgmentTable
+from aggregation.engine.hierarchical import HierarchicalFit
+from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR, all_baselines
+
+RHAT_MAX = 1.01
+ESS_BULK_MIN = 400
+SAMPLE_DIMS = ("chain", "draw")
+QUESTION_QUANTITIES = ("consensus", "disagreement", "cohort_belief", "cohort_gap")
+EXPERT_QUANTITIES = ("bias", "noise")
+
+
+def derived_draws(posterior: xr.Dataset, cohorts: list[str]) -> xr.Dataset:
+    """Draws of every reported quantity, with dims (chain, draw, ...)."""
+    mu = posterior["mu_question"]
+    belief = expit(mu + posterior["delta_cohort"])
+    quantities = {
+        "consensus": expit(mu),
+        "disagreement": posterior["kappa_question"],
+        "bias": posterior["bias_expert"],
+        "noise": posterior["sigma_expert"],
+    }
+    if len(cohorts) >= 2:
+        pairs = list(combinations(cohorts, 2))
+        gap = xr.concat(
+            [belief.sel(cohort=a) - belief.sel(cohort=b) for a, b in pairs], dim="pair"
+        )
+        quantities["cohort_belief"] = belief
+        quantities["cohort_gap"] = gap.assign_coords(pair=[f"{a}|{b}" for a, b in pairs])
+    return xr.Dataset(quantities)
+
+
+def diagnostics(draws: xr.Dataset, sample_stats: xr.Dataset) -> dict:
+    """R-hat and bulk ESS of every reported quantity, divergences, and warnings in words."""
+    import arviz as az
+
+    rhat = az.rhat(draws)
+    ess = az.ess(draws, method="bulk")
+    per_quantity = {
+        name: {"max_rhat": _round(float(rhat[name].max())), "min_ess_bulk": int(ess[name].min())}
+        for name in draws.data_vars
+    }
+    divergences = int(sample_stats["diverging"].sum()) if "diverging" in sample_stats else 0
+    result = {
+        "max_rhat": max(q["max_rhat"] for q in per_quantity.values()),
+        "min_ess_bulk": min(q["min_ess_bulk"] for q in per_quantity.values()),
+        "divergences": divergences,
+        "per_quantity": per_quantity,
+    }
+    result["warnings"] = diagnostic_warnings(result)
+    return result
+
+
+def diagnostic_warnings(diag: dict) -> list[str]:
+    """Plain-words warnings for R-hat, ESS and divergences beyond the thresholds."""
+    warnings = []
+    for name, q in diag["per_quantity"].items():
+        if q["max_rhat"] > RHAT_MAX:
+            warnings.append(
+                f"{name}: R-hat up to {q['max_rhat']:.3f} (> {RHAT_MAX}); the chains disagree, "
+                "so these numbers are not reliable. Refit with more draws."
+            )
+        if q["min_ess_bulk"] < ESS_BULK_MIN:
+            warnings.append(
+                f"{name}: bulk ESS down to {q['min_ess_bulk']} (< {ESS_BULK_MIN}); intervals "
+                "are imprecise. Refit with more draws."
+            )
+    if diag["divergences"]:
+        warnings.append(
+            f"{diag['divergences']} divergent transitions: the sampler may have missed part of "
+            "the posterior."
+        )
+    return warnings
+
+
+def summarize_hierarchical(
+    fit: HierarchicalFit,
+    table: JudgmentTable,
+    *,
+    interval_mass: float = 0.9,
+    extremize_factor: float = DEFAULT_EXTREMIZE_FACTOR,
+) -> dict:
+    """The DESIGN.md result contract for a hierarchical fit of ``table`` (one round)."""
+    _check_interval(interval_mass)
+    tree = fit.posterior
+    posterior = tree["posterior"].to_dataset()
+    cohorts = [str(c) for c in posterior["cohort"].values]
+    draws = derived_draws(posterior, cohorts)
+    stats = _interval_stats(draws, interval_mass)
+    baselines = all_baselines(table, extremize_factor=extremize_factor)
+    counts = _counts(table)
+
+    questions = {
+        str(q): _question_entry(stats, str(q), cohorts, counts, baselines[str(q)])
+        for q in posterior["question"].values
+    }
+    experts = {
+        str(e): {
+            "cohort": counts["expert_cohort"][str(e)],
+            "n_judgments": counts["per_expert"][str(e)],
+            "bias": _point(stats, "bias", expert=e),
+            "noise": _point(stats, "noise", expert=e),
+        }
+        for e in posterior["expert"].values
+    }
+    attrs = tree.attrs
+    return {
+        "method": "hierarchical",
+        "interval_mass": interval_mass,
+        "round": int(attrs["round"]),
+        "n_judgments": len(table),
+        "data_hash": attrs["data_hash"],
+        "model": {
+            "name": attrs["model_name"],
+            "version": attrs["model_version"],
+            "parametrization": attrs["parametrization"],
+            "random_seed": int(attrs["random_seed"]),
+            "scales": {
+                "consensus": "probability",
+                "disagreement": "log-odds sd of a typical expert's answers beyond bias and cohort",
+                "bias": "log-odds",
+                "noise": "relative to a typical expert (1 = typical)",
+            },
+        },
+        "timings": {
+            "compile_seconds": float(attrs.get("compile_seconds", 0.0)),
+            "sampling_seconds": float(attrs.get("sampling_seconds", 0.0)),
+            "compiled_model_reused": bool(attrs.get("compiled_model_reused", 0)),
+        },
+        "diagnostics": diagnostics(draws, tree["sample_stats"].to_dataset()),
+        "questions": questions,
+        "experts": experts,
+    }
+
+
+def summarize_pool(table: JudgmentTable, method: str, *, extremize_factor: float) -> dict:
+    """The contract for a closed-form pool: consensus point values and every baseline."""
+    baselines = all_baselines(table, extremize_factor=extremize_factor)
+    counts = _counts(table)
+    return {
+        "method": method,
+        "round": int(table.rounds[0]),
+        "n_judgments": len(table),
+        "data_hash": table.data_hash(),
+        "questions": {
+            q: {
+                "n_judgments": counts["per_question"][q],
+                "consensus": {"mean": _round(pooled[method]), "interval": None},
+                "baselines": {m: _round(v) for m, v in pooled.items()},
+            }
+            for q, pooled in baselines.items()
+        },
+    }
+
+
+def _question_entry(stats, question, cohorts, counts, baselines) -> dict:
+    entry = {
+        "n_judgments": counts["per_question"][question],
+        "consensus": _point(stats, "consensus", question=question),
+        "disagreement": _point(stats, "disagreement", question=question),
+        "cohorts": {},
+        "cohort_gaps": [],
+        "baselines": {method: _round(value) for method, value in baselines.items()},
+    }
+    if "cohort_belief" in stats:
+        for cohort in cohorts:
+            point = _point(stats, "cohort_belief", question=question, cohort=cohort)
+            point["n_judgments"] = counts["per_cell"].get((question, cohort), 0)
+            entry["cohorts"][cohort] = point
+        for a, b in combinations(cohorts, 2):
+            point = _point(stats, "cohort_gap", question=question, pair=f"{a}|{b}")
+            point["p_a_higher"] = _round(
+                float(stats["p_a_higher"].sel(question=question, pair=f"{a}|{b}"))
+            )
+            entry["cohort_gaps"].append({"a": a, "b": b, **point})
+    return entry
+
+
+def _interval_stats(draws: xr.Dataset, mass: float) -> xr.Dataset:
+    """Mean, lower and upper bounds of each quantity; P(gap > 0) for the gaps."""
+    tail = (1.0 - mass) / 2.0
+    quantiles = draws.quantile([tail, 1.0 - tail], dim=SAMPLE_DIMS)
+    out = {}
+    for name in draws.data_vars:
+        out[name] = draws[name].mean(SAMPLE_DIMS)
+        out[f"{name}_lower"] = quantiles[name].isel(quantile=0, drop=True)
+        out[f"{name}_upper"] = quantiles[name].isel(quantile=1, drop=True)
+    if "cohort_gap" in draws:
+        # P(a > b) = P(delta_a > delta_b), the same event as a positive gap (expit is monotone)
+        out["p_a_higher"] = (draws["cohort_gap"] > 0).mean(SAMPLE_DIMS)
+    return xr.Dataset(out)
+
+
+def _point(stats: xr.Dataset, name: str, **where) -> dict:
+    def value(key):
+        return _round(float(stats[key].sel(**where)))
+
+    return {
+        "mean": value(name),
+        "interval": [value(f"{name}_lower"), value(f"{name}_upper")],
+    }
+
+
+def _counts(table: JudgmentTable) -> dict:
+    frame = table.frame
+    return {
+        "per_question": frame.groupby("question").size().astype(int).to_dict(),
+        "per_expert": frame.groupby("expert").size().astype(int).to_dict(),
+        "per_cell": frame.groupby(["question", "cohort"]).size().astype(int).to_dict(),
+        "expert_cohort": frame.drop_duplicates("expert").set_index("expert")["cohort"].to_dict(),
+    }
+
+
+def _check_interval(mass: float) -> None:
+    if not 0.0 < mass < 1.0:
+        raise ValueError(f"interval mass must be between 0 and 1 (exclusive), got {mass}")
+
+
+def _round(value: float, digits: int = 6) -> float:
+    return float(round(value, digits))
+
