@@ -6,7 +6,6 @@ pytest-django's live server, then checks the Judgment rows in the database.
 
 import os
 import re
-import uuid
 
 import pytest
 
@@ -19,6 +18,7 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from elicitation import services  # noqa: E402
 from elicitation.links import invitation_magic_link  # noqa: E402
 from elicitation.models import Invitation, Judgment, Question  # noqa: E402
+from tests.elicitation.helpers import celery_broker, own_celery_queue  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,15 +47,8 @@ def browser():
 @pytest.fixture
 def quiet_broker(broker_url):
     """Opening a round queues invitation emails: let them wait in a queue nobody reads."""
-    from config.celery import app
-
-    previous = app.conf.broker_url, app.conf.task_default_queue
-    app.conf.broker_url = broker_url
-    app.conf.task_default_queue = f"consilium-browser-test-{uuid.uuid4().hex[:12]}"
-    app._pool = app.amqp._producer_pool = None  # pools are bound to the URL they began with
-    yield
-    app.conf.broker_url, app.conf.task_default_queue = previous
-    app._pool = app.amqp._producer_pool = None
+    with celery_broker(broker_url), own_celery_queue("consilium-browser-test"):
+        yield
 
 
 @pytest.fixture

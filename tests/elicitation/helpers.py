@@ -1,5 +1,6 @@
 """Helpers shared by the elicitation tests (fixtures live in conftest.py)."""
 
+import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -55,22 +56,44 @@ def expire(invitation: Invitation) -> None:
 def celery_broker(url: str):
     """Point the Celery app at another broker for a while.
 
-    The app keeps a connection pool (and a producer pool over it) bound to the URL it was
-    first used with, so both are dropped on the way in and on the way out.
+    Sets the read and write URLs, which win over ``broker_url`` and, unlike it, over a
+    CELERY_BROKER_URL environment variable (Celery reads that variable first).
     """
     from config.celery import app
 
-    previous = app.conf.broker_url
     _set_broker(app, url)
     try:
         yield app
     finally:
-        _set_broker(app, previous)
+        _set_broker(app, None)  # back to broker_url
 
 
-def _set_broker(app, url: str) -> None:
-    # Not closed: kombu keeps pools in a global registry by URL and would hand the closed
-    # one back the next time this URL is used.
-    app.conf.broker_url = url
+def _set_broker(app, url: str | None) -> None:
+    app.conf.broker_read_url = app.conf.broker_write_url = url
+    # The app's pools are bound to the URL they were made with. They are dropped, not
+    # closed: kombu keeps pools in a global registry by URL and would hand a closed one
+    # back the next time this URL is used.
     app._pool = None
     app.amqp._producer_pool = None
+
+
+@contextmanager
+def own_celery_queue(prefix: str = "consilium-test"):
+    """Route tasks to a fresh queue for a while, then delete it from the broker.
+
+    Parallel test processes, or a colleague's suite, may share one Redis: a queue of our
+    own means no other worker takes our tasks, and we take none of theirs.
+    """
+    from config.celery import app
+
+    previous = app.conf.task_default_queue
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    app.conf.task_default_queue = name
+    try:
+        yield name
+    finally:
+        app.conf.task_default_queue = previous
+        with app.connection_for_write() as connection:
+            queue = app.amqp.queues[name].bind(connection.default_channel)
+            queue.declare()  # the channel deletes only the bindings it knows of
+            queue.delete()

@@ -7,7 +7,6 @@ colleague's suite) sharing one Redis never take each other's tasks.
 import logging
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,13 @@ from django.urls import reverse
 from config.embedded_redis import EmbeddedRedis
 from elicitation.models import Invitation, Judgment
 from elicitation.tasks import invitation_send_pending_task, invitation_send_task
-from tests.elicitation.helpers import answers_post, celery_broker, client_with_link, form_url
+from tests.elicitation.helpers import (
+    answers_post,
+    celery_broker,
+    client_with_link,
+    form_url,
+    own_celery_queue,
+)
 
 transactional = pytest.mark.django_db(transaction=True)
 
@@ -49,14 +54,8 @@ def wait_for_emails(count: int, timeout: float = 30.0) -> None:
 
 @pytest.fixture
 def own_queue():
-    """Route this test's tasks to a fresh queue; yields its name."""
-    from config.celery import app
-
-    previous = app.conf.task_default_queue
-    name = f"consilium-test-{uuid.uuid4().hex[:12]}"
-    app.conf.task_default_queue = name
-    yield name
-    app.conf.task_default_queue = previous
+    with own_celery_queue() as name:
+        yield name
 
 
 def _worker(app, queue: str, **kwargs):
