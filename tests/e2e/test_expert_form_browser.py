@@ -47,7 +47,7 @@ def browser():
 @pytest.fixture
 def quiet_broker(broker_url):
     """Opening a round queues invitation emails: let them wait in a queue nobody reads."""
-    with celery_broker(broker_url), own_celery_queue("consilium-browser-test"):
+    with celery_broker(broker_url), own_celery_queue(broker_url, "consilium-browser-test"):
         yield
 
 

@@ -78,8 +78,8 @@ def _set_broker(app, url: str | None) -> None:
 
 
 @contextmanager
-def own_celery_queue(prefix: str = "consilium-test"):
-    """Route tasks to a fresh queue for a while, then delete it from the broker.
+def own_celery_queue(broker_url: str, prefix: str = "consilium-test"):
+    """Route tasks to a fresh queue for a while, then delete it from ``broker_url``.
 
     Parallel test processes, or a colleague's suite, may share one Redis: a queue of our
     own means no other worker takes our tasks, and we take none of theirs.
@@ -93,7 +93,7 @@ def own_celery_queue(prefix: str = "consilium-test"):
         yield name
     finally:
         app.conf.task_default_queue = previous
-        with app.connection_for_write() as connection:
+        with celery_broker(broker_url), app.connection_for_write() as connection:
             queue = app.amqp.queues[name].bind(connection.default_channel)
             queue.declare()  # the channel deletes only the bindings it knows of
             queue.delete()

@@ -53,8 +53,8 @@ def wait_for_emails(count: int, timeout: float = 30.0) -> None:
 
 
 @pytest.fixture
-def own_queue():
-    with own_celery_queue() as name:
+def own_queue(broker_url):
+    with own_celery_queue(broker_url) as name:
         yield name
 
 
