@@ -33,7 +33,7 @@ def _number_field(*, min_value=None, max_value=None, invalid=None) -> forms.Floa
 
 def percent_display(probability: float | None) -> str:
     """0.29 → "29" (not 28.999999999999996), 0.125 → "12.5"."""
-    return "" if probability is None else f"{round(probability * 100, 6):g}"
+    return "" if probability is None else f"{round(probability * 100, 10):.15g}"
 
 
 @dataclass
@@ -173,18 +173,23 @@ class ExpertAnswersForm(forms.Form):
         for question in self.questions:
             if not self._has_answer(question):
                 continue
-            prefix = f"q{question.id}_"
-            data = {name: self.cleaned_data.get(prefix + name) for name in QUANTILES}
-            probability = self.cleaned_data.get(prefix + "probability")
-            answers.append(
-                Answer(
-                    question=question,
-                    probability=None if probability is None else probability / 100,
-                    rationale=self.cleaned_data.get(prefix + "rationale", ""),
-                    **data,
-                )
-            )
+            values = {name: self._value(question, name) for name in _value_names(question)}
+            rationale = self.cleaned_data.get(f"q{question.id}_rationale", "")
+            answers.append(Answer(question=question, rationale=rationale, **values))
         return answers
+
+    def _value(self, question: Question, name: str) -> float:
+        """The answer on the database's scale; an untouched field keeps the stored value.
+
+        (Shown rounded, a stored 0.123456789 would otherwise come back as 0.1234568 and
+        count as a revision the expert never made.)
+        """
+        field = f"q{question.id}_{name}"
+        judgment = self.judgments.get(question.id)
+        if judgment is not None and self.data.get(field, "").strip() == self.initial.get(field):
+            return getattr(judgment, name)
+        value = self.cleaned_data[field]
+        return value / 100 if name == "probability" else value
 
     def rows(self) -> list[QuestionRow]:
         rows = []
@@ -225,7 +230,7 @@ def _value_names(question: Question) -> list[str]:
 
 
 def _number_display(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
+    return "" if value is None else f"{value:.15g}"  # 1234567 stays 1234567, not 1.23457e+06
 
 
 class CsvUploadForm(forms.Form):

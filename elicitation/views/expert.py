@@ -7,6 +7,7 @@ browser history or leak through a Referer header.
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -67,7 +68,7 @@ def expert_page(view):
 def expert_entry(request: HttpRequest, invitation_id: int) -> HttpResponse:
     """Check the magic link, remember the invitation, continue on a token-free URL."""
     opened_before = invitation_id in request.session.get(SESSION_INVITATIONS, [])
-    if "t" not in request.GET and opened_before:
+    if settings.SESAME_TOKEN_NAME not in request.GET and opened_before:
         return redirect("elicitation:expert-welcome", invitation_id=invitation_id)
     try:
         invitation = selectors.invitation_get_by_link(request=request, invitation_id=invitation_id)

@@ -280,3 +280,29 @@ def test_markdown_background_is_rendered_and_sanitised(survey):
     html = selectors.markdown_html(survey.background)
     assert "<strong>this</strong>" in html
     assert "<script" not in html
+
+
+def test_an_untouched_answer_with_many_decimals_is_not_revised(invitation, questions):
+    """Answers loaded with full precision are shown rounded; sending them back is no change."""
+    from elicitation.forms import ExpertAnswersForm
+
+    question = questions["Q01"]
+    services.judgment_save(invitation=invitation, question=question, probability=0.123456789012)
+    judgments = selectors.invitation_judgments(invitation=invitation)
+    shown = ExpertAnswersForm(questions=[question], judgments=judgments)
+    data = {name: shown[name].value() for name in shown.fields}
+    form = ExpertAnswersForm(data, questions=[question], judgments=judgments)
+    assert form.is_valid(), form.errors
+    services.invitation_answers_save(invitation=invitation, answers=form.answers())
+    judgment = Judgment.objects.get(question=question)
+    assert judgment.probability == 0.123456789012
+    assert judgment.revisions.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("probability", "shown"), [(0.29, "29"), (0.125, "12.5"), (0.0, "0"), (1.0, "100")]
+)
+def test_probabilities_are_shown_in_percent_without_float_noise(probability, shown):
+    from elicitation.forms import percent_display
+
+    assert percent_display(probability) == shown
