@@ -101,7 +101,10 @@ class JudgmentTable:
         """Read a CSV file (UTF-8, with or without BOM) and validate it."""
         try:
             frame = pd.read_csv(
-                source, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                source,
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8-sig",
                 skipinitialspace=True,
             )
         except FileNotFoundError:
@@ -111,8 +114,9 @@ class JudgmentTable:
                 [f"the file is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"]
             ) from None
         except pd.errors.EmptyDataError:
-            raise JudgmentDataError(["the file is empty; expected a header line "
-                                     "expert,cohort,question,probability"]) from None
+            raise JudgmentDataError(
+                ["the file is empty; expected a header line expert,cohort,question,probability"]
+            ) from None
         except pd.errors.ParserError as exc:
             raise JudgmentDataError([f"the file is not valid CSV: {exc}"]) from None
         return cls.from_frame(frame)
@@ -192,7 +196,11 @@ def _probability_problems(line: int, value) -> list[str]:
     if not np.isfinite(number):
         return [f"line {line}: probability {value!r} is not a finite number"]
     if not 0.0 <= number <= 1.0:
-        hint = " (give probabilities on the 0-1 scale, e.g. 0.65 for 65 %)" if 1 < number <= 100 else ""
+        hint = (
+            " (give probabilities on the 0-1 scale, e.g. 0.65 for 65 %)"
+            if 1 < number <= 100
+            else ""
+        )
         return [f"line {line}: probability {number:g} is outside [0, 1]{hint}"]
     return []
 
@@ -218,9 +226,13 @@ def _duplicate_problems(frame: pd.DataFrame) -> list[str]:
         )
     cohorts = frame.groupby("expert")["cohort"].nunique()
     for expert in cohorts[cohorts > 1].index:
-        problems.append(f"expert {expert} is listed in more than one cohort; give each expert one cohort")
+        problems.append(
+            f"expert {expert} is listed in more than one cohort; give each expert one cohort"
+        )
     return problems
 
 
 def _blank(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
+    return (
+        value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
+    )

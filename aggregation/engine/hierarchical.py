@@ -11,10 +11,11 @@ after clipping to [0.005, 0.995] (``data.clip_probabilities``), and
              (ZeroSumNormal with scale delta_scale ~ HalfNormal); cohort g's belief is
              expit(mu_j + delta_gj) and the gap between cohorts a and b is the difference
              of those, with P(a > b) = P(delta_aj > delta_bj);
-- b_i        expert bias, shared across questions and zero-mean within each cohort, so it
-             cannot absorb a cohort's shared view (b = bias_scale * (z - mean_cohort(z)));
-- sigma_i    expert noise relative to a typical expert (geometric mean 1 over experts,
-             log sigma = sigma_scale * (z - mean(z))): 1.5 means answers 50 % more
+- b_i        expert bias, shared across questions and summing to zero within each cohort,
+             so it cannot absorb a cohort's shared view (ZeroSumNormal per cohort, scale
+             bias_scale ~ HalfNormal);
+- sigma_i    expert noise relative to a typical expert (log sigma is ZeroSumNormal over
+             experts, scale sigma_scale ~ HalfNormal: geometric mean 1): 1.5 means answers 50 % more
              scattered than a typical panelist; noisy experts get less weight by (1);
 - kappa_j    disagreement: the scale (log-odds) of a typical expert's deviations on question
              j beyond bias and cohort; log kappa_j ~ Normal(log_kappa_mean, kappa_scale),
@@ -26,9 +27,9 @@ Student-t with fixed nu (default 4) makes the fit robust to the odd 0 % or 100 %
 centred once cells hold many answers (``cohort_parametrization="auto"``), which mixed
 better in ``bench/`` measurements (see PERFORMANCE.md of the design notes).
 
-The likelihood (1) is written out as a Potential rather than ``pm.StudentT``: with the
-scale factorised as sigma_i * kappa_j, the sum of log-scales reduces to per-expert and
-per-question counts, which saves one logarithm per judgment (about 40 % of a gradient).
+The likelihood (1) is a Potential computed by ``likelihood.PanelStudentTLogp``, a fused
+kernel that returns the log-likelihood and its gradient in one pass over the judgments
+(half the cost of PyTensor's generic graph; tested against ``pm.logp`` of a Student-t).
 
 Fitting uses nutpie directly (``nutpie.compile_pymc_model`` then ``nutpie.sample``): the
 compiled model is kept per (version, configuration, shape) for the life of the process,
@@ -45,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from scipy.special import gammaln
 
 from aggregation.engine.data import JudgmentTable, logit
 
@@ -65,12 +65,21 @@ DEFAULT_MODEL_CONFIG: dict = {
     "centered_min_answers": 10,  # auto: centre a group when its median count reaches this
 }
 # 4 chains because the split R-hat of 2 chains is too noisy to hold 1.01 over hundreds of
-# reported quantities; nutpie adapts quickly, so 300 tuning draws are enough here.
-DEFAULT_SAMPLER_CONFIG: dict = {"chains": 4, "tune": 300, "draws": 1000, "cores": None}
+# reported quantities (1000 draws per chain hold it at 200 experts x 60 questions, where
+# 800 did not always); nutpie adapts quickly, so 250 tuning draws are enough here.
+DEFAULT_SAMPLER_CONFIG: dict = {"chains": 4, "tune": 250, "draws": 1000, "cores": None}
 
 TRACE_VARS = [
-    "mu_question", "delta_cohort", "bias_expert", "sigma_expert", "kappa_question",
-    "delta_scale", "bias_scale", "sigma_scale", "log_kappa_mean", "kappa_scale",
+    "mu_question",
+    "delta_cohort",
+    "bias_expert",
+    "sigma_expert",
+    "kappa_question",
+    "delta_scale",
+    "bias_scale",
+    "sigma_scale",
+    "log_kappa_mean",
+    "kappa_scale",
 ]
 
 ProgressCallback = Callable[[str, float], None]
@@ -87,7 +96,8 @@ class BinaryPanelData:
 
     Attributes
     ----------
-    experts, questions, cohorts : labels, sorted; cohorts are ordered by size (largest first)
+    experts, questions, cohorts : labels; cohorts ordered by size (largest first), experts
+        grouped by cohort in that order and sorted within it, questions sorted
     y : (n_judgments,) log-odds of the clipped probabilities
     probability : (n_judgments,) the answers as given
     expert_idx, question_idx : (n_judgments,) integer codes into experts / questions
@@ -114,11 +124,13 @@ class BinaryPanelData:
                 f"{table.rounds} (select one with table.for_round(n))"
             )
         frame = table.frame
-        experts = table.experts
         questions = table.questions
         expert_cohort = frame.drop_duplicates("expert").set_index("expert")["cohort"]
         sizes = expert_cohort.value_counts()
         cohorts = sorted(sizes.index, key=lambda c: (-sizes[c], c))
+        # Experts grouped by cohort: each cohort's biases are one zero-sum block.
+        rank = {c: g for g, c in enumerate(cohorts)}
+        experts = sorted(table.experts, key=lambda e: (rank[expert_cohort[e]], e))
         expert_code = {e: i for i, e in enumerate(experts)}
         question_code = {q: j for j, q in enumerate(questions)}
         cohort_code = {c: g for g, c in enumerate(cohorts)}
@@ -152,22 +164,22 @@ class BinaryPanelData:
         return counts
 
     def model_arrays(self) -> dict[str, np.ndarray]:
-        """The pm.Data values of the model, by name (what ``with_data`` swaps)."""
-        n_experts, n_questions, n_cohorts = self.shape
-        cohort_average = np.zeros((n_cohorts, n_experts))
-        cohort_average[self.cohort_of_expert, np.arange(n_experts)] = 1.0
-        cohort_average /= cohort_average.sum(axis=1, keepdims=True)
+        """The pm.Data values of the model, by name (what ``with_data`` swaps).
+
+        Few, packed arrays on purpose: nutpie's compiled wrapper costs about half a second
+        of compile time per data array.
+        """
+        n_cohorts = len(self.cohorts)
+        cell = self.question_idx * n_cohorts + self.cohort_of_expert[self.expert_idx]
         return {
             "y": self.y.astype(float),
-            "expert_idx": self.expert_idx,
-            "question_idx": self.question_idx,
-            "cohort_of_expert": self.cohort_of_expert,
-            "cohort_average": cohort_average,
-            # delta_cohort.ravel()[cell_idx] is judgment n's cohort deviation (one gather)
-            "cell_idx": self.question_idx * n_cohorts + self.cohort_of_expert[self.expert_idx],
-            "n_per_expert": np.bincount(self.expert_idx, minlength=n_experts).astype(float),
-            "n_per_question": np.bincount(self.question_idx, minlength=n_questions).astype(float),
+            # rows: expert, question, and question x cohort cell (index into delta.ravel())
+            "judgment_idx": np.stack([self.expert_idx, self.question_idx, cell]).astype(np.int64),
         }
+
+    @property
+    def cohort_sizes(self) -> list[int]:
+        return np.bincount(self.cohort_of_expert, minlength=len(self.cohorts)).tolist()
 
 
 @dataclass
@@ -244,19 +256,25 @@ class BinaryHierarchicalModel:
         import pymc as pm
         import pytensor.tensor as pt
 
+        from aggregation.engine.likelihood import PanelStudentTLogp
+
         cfg = self.model_config
         n_cohorts = len(data.cohorts)
         coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
         arrays = data.model_arrays()
         with pm.Model(coords=coords) as model:
-            d = {name: pm.Data(name, value) for name, value in arrays.items()}
+            y = pm.Data("y", arrays["y"])
+            judgment_idx = pm.Data("judgment_idx", arrays["judgment_idx"])
+            centred = self.centred_components(data)
+
             mu = pm.Normal("mu_question", 0.0, cfg["mu_sd"], dims="question")
 
             delta_scale = pm.HalfNormal("delta_scale", cfg["delta_scale_sd"])
             if n_cohorts < 2:
-                delta = pt.zeros((len(data.questions), 1))
-                pm.Deterministic("delta_cohort", delta, dims=("question", "cohort"))
-            elif self.centred_components(data)["cell"]:
+                delta = pm.Deterministic(
+                    "delta_cohort", pt.zeros((len(data.questions), 1)), dims=("question", "cohort")
+                )
+            elif centred["cell"]:
                 delta = pm.ZeroSumNormal(
                     "delta_cohort", sigma=delta_scale, dims=("question", "cohort"), n_zerosum_axes=1
                 )
@@ -266,18 +284,21 @@ class BinaryHierarchicalModel:
                     "delta_cohort", delta_scale * raw, dims=("question", "cohort")
                 )
 
-            centred = self.centred_components(data)
+            # Bias sums to zero within each cohort and log noise over all experts: zero-sum
+            # transforms (ZeroSumNormal) leave no direction that only the prior pins down.
             bias_scale = pm.HalfNormal("bias_scale", cfg["bias_scale_sd"])
             sigma_scale = pm.HalfNormal("sigma_scale", cfg["sigma_scale_sd"])
+            blocks = []
+            for g, size in enumerate(data.cohort_sizes):
+                if centred["expert"]:
+                    blocks.append(pm.ZeroSumNormal(f"bias_cohort{g}", sigma=bias_scale, shape=size))
+                else:
+                    blocks.append(bias_scale * pm.ZeroSumNormal(f"bias_raw_cohort{g}", shape=size))
+            bias = pm.Deterministic("bias_expert", pt.concatenate(blocks), dims="expert")
             if centred["expert"]:
-                bias_free = pm.Normal("bias_free", 0.0, bias_scale, dims="expert")
-                log_sigma_free = pm.Normal("log_sigma_free", 0.0, sigma_scale, dims="expert")
+                log_sigma = pm.ZeroSumNormal("log_sigma", sigma=sigma_scale, dims="expert")
             else:
-                bias_free = bias_scale * pm.Normal("bias_raw", 0.0, 1.0, dims="expert")
-                log_sigma_free = sigma_scale * pm.Normal("sigma_raw", 0.0, 1.0, dims="expert")
-            cohort_mean = pt.dot(d["cohort_average"], bias_free)[d["cohort_of_expert"]]
-            bias = pm.Deterministic("bias_expert", bias_free - cohort_mean, dims="expert")
-            log_sigma = log_sigma_free - log_sigma_free.mean()
+                log_sigma = sigma_scale * pm.ZeroSumNormal("log_sigma_raw", dims="expert")
             pm.Deterministic("sigma_expert", pt.exp(log_sigma), dims="expert")
 
             log_kappa_mean = pm.Normal(
@@ -291,10 +312,9 @@ class BinaryHierarchicalModel:
                 log_kappa = log_kappa_mean + kappa_scale * kappa_raw
             pm.Deterministic("kappa_question", pt.exp(log_kappa), dims="question")
 
-            e, q = d["expert_idx"], d["question_idx"]
-            location = mu[q] + delta.ravel()[d["cell_idx"]] + bias[e]
-            z = (d["y"] - location) * pt.exp(-log_sigma[e] - log_kappa[q])
-            pm.Potential("likelihood", _student_t_logp(z, log_sigma, log_kappa, d, cfg["nu"]))
+            likelihood = PanelStudentTLogp(cfg["nu"])
+            logp, *_ = likelihood(y, judgment_idx, mu, delta.ravel(), bias, log_sigma, log_kappa)
+            pm.Potential("likelihood", logp)
         return model
 
     # --- fitting --------------------------------------------------------------------
@@ -346,7 +366,8 @@ class BinaryHierarchicalModel:
         import nutpie
 
         parametrization = self.parametrization_label(data)
-        key = (MODEL_VERSION, json.dumps(self.model_config, sort_keys=True), parametrization, data.shape)
+        shape = (*data.shape, tuple(data.cohort_sizes))
+        key = (MODEL_VERSION, json.dumps(self.model_config, sort_keys=True), parametrization, shape)
         with _COMPILED_LOCK:
             compiled = _COMPILED.get(key)
         reused = compiled is not None
@@ -365,7 +386,9 @@ class BinaryHierarchicalModel:
         }
         return dataclasses.replace(compiled, _coords=coords), reused
 
-    def _annotate(self, trace: xr.DataTree, data: BinaryPanelData, *, random_seed: int) -> xr.DataTree:
+    def _annotate(
+        self, trace: xr.DataTree, data: BinaryPanelData, *, random_seed: int
+    ) -> xr.DataTree:
         """Add the data and the provenance a saved posterior must carry."""
         judgments = {"judgment": np.arange(data.n_judgments)}
         trace["constant_data"] = xr.Dataset(
@@ -400,22 +423,6 @@ class BinaryHierarchicalModel:
 
 _COMPILED: dict = {}
 _COMPILED_LOCK = threading.Lock()
-
-
-def _student_t_logp(z, log_sigma, log_kappa, d, nu: float):
-    """Sum over judgments of log Student-t(y | location, sigma_i kappa_j), z standardised.
-
-    log t_nu(y | m, s) = log G((nu+1)/2) - log G(nu/2) - log(nu pi)/2 - log s
-                         - (nu+1)/2 log(1 + z^2/nu),   s = sigma_i kappa_j,
-    and sum log s = sum_i n_i log sigma_i + sum_j n_j log kappa_j (counts per expert/question).
-    """
-    import pytensor.tensor as pt
-
-    n = d["y"].shape[0]
-    constant = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
-    kernel = -(nu + 1) / 2 * pt.log1p(z * z / nu).sum()
-    log_scales = (d["n_per_expert"] * log_sigma).sum() + (d["n_per_question"] * log_kappa).sum()
-    return n * constant + kernel - log_scales
 
 
 def _progress_adapter(notify: ProgressCallback, tune: int, draws: int):

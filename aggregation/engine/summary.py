@@ -43,9 +43,7 @@ def derived_draws(posterior: xr.Dataset, cohorts: list[str]) -> xr.Dataset:
     }
     if len(cohorts) >= 2:
         pairs = list(combinations(cohorts, 2))
-        gap = xr.concat(
-            [belief.sel(cohort=a) - belief.sel(cohort=b) for a, b in pairs], dim="pair"
-        )
+        gap = xr.concat([belief.sel(cohort=a) - belief.sel(cohort=b) for a, b in pairs], dim="pair")
         quantities["cohort_belief"] = belief
         quantities["cohort_gap"] = gap.assign_coords(pair=[f"{a}|{b}" for a, b in pairs])
     return xr.Dataset(quantities)
@@ -239,4 +237,3 @@ def _check_interval(mass: float) -> None:
 
 def _round(value: float, digits: int = 6) -> float:
     return float(round(value, digits))
-

@@ -1,0 +1,111 @@
+"""manage.py aggregate: judgments from a CSV (or an EXCALIBUR study) to a result JSON.
+
+Touches no database: it reads a file, runs the engine and writes the DESIGN.md contract.
+"""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+POOL_METHODS = ("linear_pool", "median", "logodds_mean", "extremized_logodds")
+METHODS = ("hierarchical", *POOL_METHODS, "cooke")
+
+
+class Command(BaseCommand):
+    help = (
+        "Aggregate judgments from a CSV (expert,cohort,question,probability[,round]) or, with "
+        "--method cooke, an EXCALIBUR .dtt study with its --realizations .rls file."
+    )
+    requires_system_checks: list = []  # no database, no app checks: this is a file tool
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("source", help="judgments CSV, or the .dtt file for --method cooke")
+        parser.add_argument("--out", required=True, help="where to write the result JSON")
+        parser.add_argument("--method", choices=METHODS, default="hierarchical")
+        parser.add_argument("--interval", type=float, default=0.9, help="credible interval mass")
+        parser.add_argument("--seed", type=int, default=0, help="random seed of the sampler")
+        parser.add_argument(
+            "--round", type=int, dest="round_number", help="round to aggregate (default: the last)"
+        )
+        parser.add_argument("--extremize-factor", type=float, default=None)
+        parser.add_argument("--draws", type=int, help="posterior draws per chain")
+        parser.add_argument("--tune", type=int, help="tuning draws per chain")
+        parser.add_argument("--chains", type=int, help="number of chains")
+        parser.add_argument("--posterior", help="also save the posterior as NetCDF here")
+        parser.add_argument("--realizations", help="EXCALIBUR .rls file (--method cooke)")
+
+    def handle(self, *args, **options) -> None:
+        out = Path(options["out"])
+        result = self._cooke(options) if options["method"] == "cooke" else self._binary(options)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise CommandError(f"cannot write {out}: {exc.strerror}", returncode=2) from exc
+        self.stdout.write(self._summary_line(result, out))
+
+    def _binary(self, options: dict) -> dict:
+        from aggregation.engine.data import JudgmentDataError, JudgmentTable
+        from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR
+
+        if not 0.0 < options["interval"] < 1.0:
+            raise CommandError(
+                f"--interval must be between 0 and 1, got {options['interval']}", returncode=2
+            )
+        try:
+            table = JudgmentTable.from_csv(options["source"])
+            table = table.for_round(options["round_number"] or table.rounds[-1])
+        except JudgmentDataError as exc:
+            raise CommandError(f"{options['source']}: {exc}", returncode=2) from exc
+        factor = options["extremize_factor"] or DEFAULT_EXTREMIZE_FACTOR
+        if options["method"] != "hierarchical":
+            from aggregation.engine.summary import summarize_pool
+
+            return summarize_pool(table, options["method"], extremize_factor=factor)
+        return self._hierarchical(table, options, factor)
+
+    def _hierarchical(self, table, options: dict, factor: float) -> dict:
+        from aggregation.engine.hierarchical import BinaryHierarchicalModel, ModelConfigError
+        from aggregation.engine.summary import summarize_hierarchical
+        from aggregation.progress import TerminalProgress
+
+        sampler = {k: options[k] for k in ("draws", "tune", "chains") if options[k] is not None}
+        try:
+            model = BinaryHierarchicalModel(sampler_config=sampler)
+            fit = model.fit(
+                table, random_seed=options["seed"], progress=TerminalProgress(self.stderr._out)
+            )
+        except (ModelConfigError, ValueError) as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        if options["posterior"]:
+            fit.save(options["posterior"])
+        return summarize_hierarchical(
+            fit, table, interval_mass=options["interval"], extremize_factor=factor
+        )
+
+    def _cooke(self, options: dict) -> dict:
+        from aggregation.engine.cooke import CookeInputError, cooke_result, read_excalibur
+
+        if not options["realizations"]:
+            raise CommandError("--method cooke needs --realizations study.rls", returncode=2)
+        try:
+            return cooke_result(read_excalibur(options["source"], options["realizations"]))
+        except CookeInputError as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        except FileNotFoundError as exc:
+            raise CommandError(f"no such file: {exc.filename}", returncode=2) from exc
+
+    def _summary_line(self, result: dict, out: Path) -> str:
+        if result["method"] == "cooke":
+            return f"Cooke's classical model: {len(result['experts'])} experts -> {out}"
+        line = f"{result['method']}: {len(result['questions'])} questions, {result['n_judgments']} judgments -> {out}"
+        diagnostics = result.get("diagnostics")
+        if diagnostics:
+            line += (
+                f"\nmax R-hat {diagnostics['max_rhat']:.3f}, min bulk ESS {diagnostics['min_ess_bulk']}, "
+                f"divergences {diagnostics['divergences']}"
+            )
+            for warning in diagnostics["warnings"]:
+                line += f"\nWARNING: {warning}"
+        return line
