@@ -1,0 +1,360 @@
+"""The hierarchical binary model, built but never sampled: structure, constraints, wiring.
+
+Every test here builds a PyMC model and at most compiles a small function (FAST_COMPILE:
+the Python linker, a few hundred milliseconds, and the same numbers as the native
+backends for these graphs). Sampling is in test_recovery.py (slow).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from scipy import stats
+from scipy.special import expit
+
+from aggregation.engine.data import JudgmentTable, clip_probabilities
+from aggregation.engine.hierarchical import (
+    DEFAULT_MODEL_CONFIG,
+    DEFAULT_SAMPLER_CONFIG,
+    BinaryHierarchicalModel,
+    BinaryPanelData,
+    ModelConfigError,
+)
+from aggregation.engine.synthetic import simulate_binary_panel
+
+FAST = "FAST_COMPILE"
+
+CENTRED_FREE = {
+    "mu_question",
+    "delta_scale",
+    "delta_cohort",
+    "bias_scale",
+    "sigma_scale",
+    "log_sigma",
+    "log_kappa_mean",
+    "kappa_scale",
+    "log_kappa",
+}
+NONCENTRED_FREE = {
+    "mu_question",
+    "delta_scale",
+    "delta_raw",
+    "bias_scale",
+    "sigma_scale",
+    "log_sigma_raw",
+    "log_kappa_mean",
+    "kappa_scale",
+    "kappa_raw",
+}
+
+
+def panel_table(
+    n_experts=12, n_questions=6, *, cohorts=None, answer_rate=1.0, seed=0, drop=None
+) -> JudgmentTable:
+    panel = simulate_binary_panel(
+        n_experts=n_experts,
+        n_questions=n_questions,
+        cohorts=cohorts,
+        answer_rate=answer_rate,
+        rounding=0.05,
+        seed=seed,
+    )
+    frame = panel.judgments
+    if drop is not None:
+        frame = frame[~drop(frame)]
+    return JudgmentTable.from_frame(frame)
+
+
+def panel_data(*args, **kwargs) -> BinaryPanelData:
+    return BinaryPanelData.from_table(panel_table(*args, **kwargs))
+
+
+def free_names(model) -> set[str]:
+    return {rv.name for rv in model.free_RVs}
+
+
+def random_point(model, seed=0, scale=0.7) -> dict[str, np.ndarray]:
+    """Random values for every (transformed) free variable: a point away from the start."""
+    rng = np.random.default_rng(seed)
+    return {
+        name: rng.normal(0.0, scale, np.shape(value))
+        for name, value in model.initial_point().items()
+    }
+
+
+def evaluate(model, names, point) -> dict[str, np.ndarray]:
+    fn = model.compile_fn(
+        [model[name] for name in names],
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+        mode=FAST,
+        point_fn=True,
+    )
+    return dict(zip(names, fn(point), strict=True))
+
+
+# ------------------------------------------------------------------ panel data
+
+
+def test_panel_data_codes_experts_by_cohort_and_cohorts_by_size():
+    rows = [
+        # ROK has three experts, US two: ROK comes first, experts grouped by cohort
+        ("u2", "US", "Q2", 0.5),
+        ("u1", "US", "Q1", 0.0),
+        ("r3", "ROK", "Q1", 0.25),
+        ("r1", "ROK", "Q2", 1.0),
+        ("r2", "ROK", "Q2", 0.75),
+    ]
+    table = JudgmentTable.from_frame(
+        pd.DataFrame(rows, columns=["expert", "cohort", "question", "probability"])
+    )
+    data = BinaryPanelData.from_table(table)
+    assert data.cohorts == ["ROK", "US"]
+    assert data.experts == ["r1", "r2", "r3", "u1", "u2"]
+    assert data.questions == ["Q1", "Q2"]
+    assert data.cohort_of_expert.tolist() == [0, 0, 0, 1, 1]
+    assert data.cohort_sizes == [3, 2]
+    assert data.shape == (5, 2, 2)
+    # the table is sorted by question then expert
+    labels = [
+        (data.experts[i], data.questions[j])
+        for i, j in zip(data.expert_idx, data.question_idx, strict=True)
+    ]
+    assert labels == [("r3", "Q1"), ("u1", "Q1"), ("r1", "Q2"), ("r2", "Q2"), ("u2", "Q2")]
+    assert data.probability.tolist() == [0.25, 0.0, 1.0, 0.75, 0.5]
+    # log-odds of the clipped answers; rtol 1e-12: the same two floating operations
+    p = clip_probabilities(data.probability)
+    assert_allclose(data.y, np.log(p / (1 - p)), rtol=1e-12)
+    assert data.count_per_cell().tolist() == [[1, 1], [2, 1]]
+    arrays = data.model_arrays()
+    assert set(arrays) == {"y", "judgment_idx"}
+    assert arrays["judgment_idx"].shape == (3, 5)
+    # cell = question * n_cohorts + cohort: row-major index into delta (question, cohort)
+    assert arrays["judgment_idx"][2].tolist() == [0 * 2 + 0, 0 * 2 + 1, 2 + 0, 2 + 0, 2 + 1]
+    assert data.data_hash == table.data_hash()
+    assert data.round_number == 1
+
+
+def test_a_multi_round_table_is_refused_with_a_clear_message():
+    table = panel_table()
+    both = JudgmentTable.from_frame(
+        pd.concat([table.frame, table.frame.assign(round=2)], ignore_index=True)
+    )
+    message = r"fits one round at a time; this table holds rounds \[1, 2\] \(select one"
+    with pytest.raises(ValueError, match=message):
+        BinaryPanelData.from_table(both)
+    # one round of it is fine
+    assert BinaryPanelData.from_table(both.for_round(2)).round_number == 2
+
+
+# ------------------------------------------------------------------ configuration
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model_config": {"nuu": 3}}, "unknown model_config key"),
+        ({"model_config": {"nuu": 3, "mu_scale": 1}}, "unknown model_config key.*mu_scale, nuu"),
+        ({"sampler_config": {"draw": 100}}, "unknown sampler_config key.*draw; known: chains"),
+        ({"model_config": {"parametrization": "centred"}}, "parametrization must be"),
+    ],
+)
+def test_unknown_or_invalid_config_raises(kwargs, message):
+    with pytest.raises(ModelConfigError, match=message):
+        BinaryHierarchicalModel(**kwargs)
+
+
+def test_configs_merge_over_the_defaults_without_changing_them():
+    model = BinaryHierarchicalModel({"nu": 7.0}, {"draws": 10})
+    assert model.model_config == {**DEFAULT_MODEL_CONFIG, "nu": 7.0}
+    assert model.sampler_config == {**DEFAULT_SAMPLER_CONFIG, "draws": 10}
+    assert DEFAULT_MODEL_CONFIG["nu"] == 4.0 and DEFAULT_SAMPLER_CONFIG["draws"] == 1000
+
+
+# ------------------------------------------------------------------ parametrization
+
+DENSE = {"n_experts": 24, "n_questions": 12}  # 12 answers per expert, 24 per question, 12 per cell
+SPARSE = {"n_experts": 24, "n_questions": 12, "answer_rate": 0.25}  # ~3 per expert, ~6 per question
+WIDE = {"n_experts": 8, "n_questions": 30}  # 30 per expert; 8 per question, 4 per cell
+
+ALL_CENTRED = {"expert": True, "question": True, "cell": True}
+NONE_CENTRED = {"expert": False, "question": False, "cell": False}
+
+
+@pytest.mark.parametrize(
+    ("panel", "parametrization", "threshold", "expected"),
+    [
+        (DENSE, "auto", 10, ALL_CENTRED),
+        (SPARSE, "auto", 10, NONE_CENTRED),
+        (WIDE, "auto", 10, {"expert": True, "question": False, "cell": False}),
+        (WIDE, "auto", 4, ALL_CENTRED),  # the threshold is the median count, inclusive
+        (WIDE, "auto", 31, NONE_CENTRED),
+        (DENSE, "centered", 10, ALL_CENTRED),
+        (SPARSE, "centered", 10, ALL_CENTRED),
+        (DENSE, "noncentered", 10, NONE_CENTRED),
+        (SPARSE, "noncentered", 10, NONE_CENTRED),
+    ],
+)
+def test_centred_components(panel, parametrization, threshold, expected):
+    model = BinaryHierarchicalModel(
+        {"parametrization": parametrization, "centered_min_answers": threshold}
+    )
+    data = panel_data(**panel)
+    assert model.centred_components(data) == expected
+    label = model.parametrization_label(data)
+    assert label == ",".join(f"{k}={'centred' if v else 'noncentred'}" for k, v in expected.items())
+
+
+@pytest.mark.parametrize(
+    ("parametrization", "panel", "expected"),
+    [
+        ("centered", DENSE, CENTRED_FREE | {"bias_cohort0", "bias_cohort1"}),
+        ("noncentered", DENSE, NONCENTRED_FREE | {"bias_raw_cohort0", "bias_raw_cohort1"}),
+        ("auto", DENSE, CENTRED_FREE | {"bias_cohort0", "bias_cohort1"}),
+        ("auto", SPARSE, NONCENTRED_FREE | {"bias_raw_cohort0", "bias_raw_cohort1"}),
+        (
+            "auto",
+            WIDE,  # experts centred; questions and cells not
+            {"mu_question", "delta_scale", "delta_raw", "bias_scale", "sigma_scale"}
+            | {"bias_cohort0", "bias_cohort1", "log_sigma", "log_kappa_mean", "kappa_scale"}
+            | {"kappa_raw"},
+        ),
+    ],
+)
+def test_free_variables_follow_the_parametrization(parametrization, panel, expected):
+    model = BinaryHierarchicalModel({"parametrization": parametrization}).build_model(
+        panel_data(**panel)
+    )
+    assert free_names(model) == expected
+    assert {d.name for d in model.deterministics} == {
+        "delta_cohort",
+        "bias_expert",
+        "sigma_expert",
+        "kappa_question",
+    } - (free_names(model) & {"delta_cohort"})
+    assert {p.name for p in model.potentials} == {"likelihood"}
+
+
+# ------------------------------------------------------------------ structure at a random point
+
+
+@pytest.mark.parametrize("parametrization", ["centered", "noncentered"])
+def test_the_model_has_named_dims(parametrization):
+    data = panel_data(**DENSE)
+    model = BinaryHierarchicalModel({"parametrization": parametrization}).build_model(data)
+    assert {k: list(v) for k, v in model.coords.items()} == {
+        "question": data.questions,
+        "expert": data.experts,
+        "cohort": data.cohorts,
+    }
+    dims = model.named_vars_to_dims
+    assert dims["mu_question"] == ("question",)
+    assert dims["delta_cohort"] == ("question", "cohort")
+    assert dims["bias_expert"] == ("expert",)
+    assert dims["sigma_expert"] == ("expert",)
+    assert dims["kappa_question"] == ("question",)
+
+
+@pytest.mark.parametrize("parametrization", ["centered", "noncentered"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_zero_sum_constraints_hold_at_any_point(parametrization, seed):
+    data = panel_data(n_experts=13, n_questions=5, cohorts={"US": 0.5, "ROK": 0.3, "JP": 0.2})
+    model = BinaryHierarchicalModel({"parametrization": parametrization}).build_model(data)
+    values = evaluate(
+        model, ["bias_expert", "sigma_expert", "delta_cohort"], random_point(model, seed)
+    )
+    bias, sigma, delta = values["bias_expert"], values["sigma_expert"], values["delta_cohort"]
+    assert np.abs(bias).max() > 0.05 and np.abs(delta).max() > 0.05  # not the trivial point
+    # atol 1e-12: sums of a dozen numbers of order 1 are zero up to a few ulps
+    for g in range(len(data.cohorts)):
+        assert_allclose(bias[data.cohort_of_expert == g].sum(), 0.0, atol=1e-12)
+    assert_allclose(np.log(sigma).sum(), 0.0, atol=1e-12)
+    assert_allclose(delta.sum(axis=1), np.zeros(len(data.questions)), atol=1e-12)
+    assert delta.shape == (5, 3) and bias.shape == sigma.shape == (13,)
+
+
+@pytest.mark.parametrize("parametrization", ["centered", "noncentered"])
+def test_the_likelihood_is_the_student_t_of_equation_1(parametrization):
+    """The potential equals scipy's Student-t log density of every judgment.
+
+    This checks the wiring of build_model (which index reads which parameter, the cell
+    index into delta, log-scale sums), which the op's own tests cannot see.
+    """
+    data = panel_data(n_experts=11, n_questions=7, answer_rate=0.7, cohorts={"A": 0.6, "B": 0.4})
+    config = {"parametrization": parametrization, "nu": 5.0}
+    model = BinaryHierarchicalModel(config).build_model(data)
+    names = ["likelihood", "mu_question", "delta_cohort", "bias_expert"]
+    names += ["sigma_expert", "kappa_question"]
+    v = evaluate(model, names, random_point(model, seed=3))
+    i, j = data.expert_idx, data.question_idx
+    loc = v["mu_question"][j] + v["delta_cohort"][j, data.cohort_of_expert[i]] + v["bias_expert"][i]
+    scale = v["sigma_expert"][i] * v["kappa_question"][j]
+    expected = stats.t.logpdf(data.y, df=5.0, loc=loc, scale=scale).sum()
+    # rtol 1e-10: two implementations (numba kernel, scipy) summing ~50 terms of order 1
+    assert_allclose(v["likelihood"], expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("parametrization", ["centered", "noncentered", "auto"])
+def test_logp_is_finite_at_the_initial_point(parametrization):
+    model = BinaryHierarchicalModel({"parametrization": parametrization}).build_model(
+        panel_data(**SPARSE)
+    )
+    assert np.isfinite(model.compile_logp(mode=FAST)(model.initial_point()))
+
+
+# ------------------------------------------------------------------ awkward panels
+
+
+def test_a_single_cohort_panel_builds_with_no_cohort_deviation():
+    data = panel_data(cohorts={"US": 1.0})
+    model = BinaryHierarchicalModel().build_model(data)
+    assert data.cohorts == ["US"]
+    assert not free_names(model) & {"delta_cohort", "delta_raw"}
+    point = model.initial_point()
+    assert np.isfinite(model.compile_logp(mode=FAST)(point))
+    delta = evaluate(model, ["delta_cohort"], random_point(model))["delta_cohort"]
+    assert delta.shape == (6, 1) and np.all(delta == 0)
+
+
+@pytest.mark.parametrize("parametrization", ["centered", "noncentered"])
+@pytest.mark.parametrize("size", [3, 1])
+def test_a_tiny_cohort_builds(size, parametrization):
+    # 20 experts, the last `size` of them in JP: a cohort of three (or of one) people
+    shares = {"US": (20 - size) / 20, "JP": size / 20}
+    data = panel_data(n_experts=20, cohorts=shares)
+    assert data.cohort_sizes == [20 - size, size]
+    model = BinaryHierarchicalModel({"parametrization": parametrization}).build_model(data)
+    point = random_point(model, seed=4)
+    assert np.isfinite(model.compile_logp(mode=FAST)(point))
+    bias = evaluate(model, ["bias_expert"], point)["bias_expert"]
+    assert_allclose(bias[data.cohort_of_expert == 1].sum(), 0.0, atol=1e-12)  # as above
+
+
+def test_a_question_answered_by_one_cohort_only_builds():
+    table = panel_table(drop=lambda f: (f["question"] == "Q01") & (f["cohort"] == "ROK"))
+    data = BinaryPanelData.from_table(table)
+    counts = data.count_per_cell()
+    assert counts[0, data.cohorts.index("ROK")] == 0 and counts[0].sum() > 0
+    model = BinaryHierarchicalModel().build_model(data)
+    assert np.isfinite(model.compile_logp(mode=FAST)(random_point(model, seed=5)))
+
+
+def test_answers_of_exactly_0_and_1_give_a_finite_logp():
+    table = panel_table()
+    frame = table.frame.copy()
+    frame.loc[::3, "probability"] = 0.0
+    frame.loc[1::3, "probability"] = 1.0
+    data = BinaryPanelData.from_table(JudgmentTable.from_frame(frame))
+    assert np.isfinite(data.y).all() and np.abs(data.y).max() == pytest.approx(np.log(199.0))
+    model = BinaryHierarchicalModel().build_model(data)
+    assert np.isfinite(model.compile_logp(mode=FAST)(model.initial_point()))
+
+
+def test_synthetic_panels_follow_the_models_constraints():
+    """The generator the recovery tests rely on obeys the model's zero-sum definitions."""
+    panel = simulate_binary_panel(n_experts=30, n_questions=8, seed=9, rounding=None)
+    assert_allclose(panel.delta.sum(axis=1), 0.0, atol=1e-12)  # rounding of a 2-term sum
+    for g in range(len(panel.cohorts)):
+        assert_allclose(panel.bias[panel.expert_cohort == g].mean(), 0.0, atol=1e-12)
+    assert_allclose(np.log(panel.sigma).mean(), 0.0, atol=1e-12)
+    assert_allclose(panel.consensus, expit(panel.mu), rtol=1e-15)
