@@ -116,7 +116,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Only production collects static files (collectstatic); development serves them from the
+# apps through WhiteNoise, which would warn about a missing STATIC_ROOT directory.
+STATIC_ROOT = None if DEBUG else Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -134,19 +136,38 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 
 # --- Email -----------------------------------------------------------------------------
-EMAIL_BACKEND = env.str(
-    "EMAIL_BACKEND",
-    default="django.core.mail.backends.filebased.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+# One variable, EMAIL_URL, in django-environ's form: smtp://user:pass@host:25,
+# smtp+tls://...:587, smtp+ssl://...:465, consolemail://, filemail:///abs/path.
+# Development writes emails as files under var/mail; production defaults to SMTP on localhost.
+EMAIL_URL = env.str(
+    "EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}" if DEBUG else "smtp://localhost:25"
 )
-EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
-EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
-EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
-EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
-EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+
+
+def _mailer(url: str) -> dict:
+    """A MAILERS entry (Django 6.1) from an EMAIL_URL."""
+    config = environ.Env.email_url_config(url)
+    backend = config["EMAIL_BACKEND"]
+    if backend.endswith("filebased.EmailBackend"):
+        path = url.split("://", 1)[1] or str(VAR_DIR / "mail")
+        return {"BACKEND": backend, "OPTIONS": {"file_path": path}}
+    if backend.endswith("smtp.EmailBackend"):
+        names = {
+            "EMAIL_HOST": "host",
+            "EMAIL_PORT": "port",
+            "EMAIL_HOST_USER": "username",
+            "EMAIL_HOST_PASSWORD": "password",
+            "EMAIL_USE_TLS": "use_tls",
+            "EMAIL_USE_SSL": "use_ssl",
+        }
+        options = {option: config[key] for key, option in names.items() if config.get(key)}
+        return {"BACKEND": backend, "OPTIONS": {**options, "timeout": 20}}
+    return {"BACKEND": backend}
+
+
+MAILERS = {"default": _mailer(EMAIL_URL)}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Consilium <consilium@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Celery ----------------------------------------------------------------------------
 EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis.sock"
@@ -166,6 +187,13 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    # Invitations whose email could not be queued (broker down) go out on the next sweep.
+    "elicitation-invitation-send-pending": {
+        "task": "elicitation.tasks.invitation_send_pending_task",
+        "schedule": 600.0,
+    },
+}
 
 # --- Security (production) -------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG
@@ -186,5 +214,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The scientific stack logs its start-up chatter at INFO.
+        **{name: {"level": "WARNING"} for name in ("arviz", "pytensor", "numba", "nutpie", "pymc")},
+    },
 }

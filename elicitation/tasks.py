@@ -2,7 +2,7 @@
 
 Invitation emails are queued after the round's rows commit. If the broker was down at that
 moment the rows stay unsent (``sent_at`` null) and the sweep below queues them again: when
-a worker starts, and every few minutes from celery beat.
+a worker starts, and every ten minutes from celery beat (CELERY_BEAT_SCHEDULE in config/settings.py).
 """
 
 from smtplib import SMTPException
@@ -10,11 +10,8 @@ from smtplib import SMTPException
 from celery import shared_task
 from celery.signals import worker_ready
 
-from config.celery import app
 from elicitation.models import Invitation
 from elicitation.services import invitation_send, invitation_send_pending
-
-SWEEP_EVERY_SECONDS = 600.0
 
 
 @shared_task(
@@ -41,14 +38,3 @@ def _send_pending_when_a_worker_starts(sender=None, **kwargs) -> None:
     # process, which should not hold database connections its pool children inherit.
     # (Celery logs and swallows an exception raised by a signal handler.)
     invitation_send_pending_task.delay()
-
-
-# Beat schedule from here because the settings module belongs to config/; the equivalent
-# setting is CELERY_BEAT_SCHEDULE (see the report in issue 2).
-app.conf.beat_schedule = {
-    **(app.conf.beat_schedule or {}),
-    "elicitation-invitation-send-pending": {
-        "task": "elicitation.tasks.invitation_send_pending_task",
-        "schedule": SWEEP_EVERY_SECONDS,
-    },
-}

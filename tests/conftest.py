@@ -39,6 +39,10 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _isolated_var_dirs(settings, tmp_path):
-    """Emails, posteriors and figures written by a test stay in its own directory."""
+    """Posteriors and figures written by a test stay in its own directory; mail in memory."""
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.EMAIL_FILE_PATH = tmp_path / "mail"
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        }
+    }

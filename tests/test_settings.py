@@ -1,0 +1,55 @@
+"""Settings come from the environment; production settings pass `check --deploy`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "k3y-" + "x7Qz9" * 12,
+    "ALLOWED_HOSTS": "consilium.example.org",
+    "DATABASE_URL": "postgres://consilium@db.internal:5432/consilium",
+    "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
+    "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.org:587",
+}
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_check_deploy():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_debug_off_without_secret_key_fails_with_a_clear_message():
+    env = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_email_url_becomes_a_mailer(settings):
+    from config.settings import _mailer
+
+    smtp = _mailer("smtp+tls://mailer:secret@smtp.example.org:587")
+    assert smtp["BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert smtp["OPTIONS"]["host"] == "smtp.example.org"
+    assert smtp["OPTIONS"]["port"] == 587
+    assert smtp["OPTIONS"]["use_tls"] is True
+    assert smtp["OPTIONS"]["username"] == "mailer"
+    files = _mailer("filemail:///var/spool/consilium")
+    assert files["OPTIONS"] == {"file_path": "/var/spool/consilium"}
