@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""Benchmark of the hierarchical fit (issue 3): `make bench`, or `python bench/run.py`.
+
+Not a test: it prints timings and diagnostics measured side by side in one run, so that
+ratios can be compared across machines (absolute seconds on shared machines are noisy).
+
+1. `manage.py aggregate` from CSV to result JSON for 200 x 60, in a fresh process, first
+   with an empty compile cache (a fresh machine), then with the cache it left (warm);
+2. in one long-lived process, for each panel: the first fit (compile + sample), a refit
+   with new data of the same shape (compiled model reused), and the log-odds mean of the
+   same data, with max R-hat, min bulk ESS, ESS per second and divergences of the
+   reported quantities.
+
+Options: --sizes 30x20,200x60,2000x200 --skip-cli --out var/bench/result.json
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aggregation.engine.data import JudgmentTable  # noqa: E402
+from aggregation.engine.pooling import pool_questions  # noqa: E402
+from aggregation.engine.synthetic import simulate_binary_panel  # noqa: E402
+
+PANELS = {  # name: (experts, questions, share answered)
+    "30x20": (30, 20, 1.0),
+    "200x60": (200, 60, 1.0),
+    "2000x200": (2000, 200, 0.15),
+}
+
+
+def panel_table(name: str, seed: int) -> JudgmentTable:
+    experts, questions, rate = PANELS[name]
+    panel = simulate_binary_panel(
+        n_experts=experts, n_questions=questions, answer_rate=rate, rounding=0.01, seed=seed
+    )
+    return JudgmentTable.from_frame(panel.judgments)
+
+
+def cli_runs(workdir: Path) -> dict:
+    """CSV -> result with `manage.py aggregate`: empty compile cache, then warm."""
+    csv = workdir / "panel-200x60.csv"
+    panel_table("200x60", seed=11).frame.drop(columns="round").to_csv(csv, index=False)
+    cache = workdir / "pytensor-cache"
+    results = {}
+    for label in ("empty cache", "warm cache"):
+        env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}"}
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "manage.py", "aggregate", str(csv), "--out", str(workdir / "r.json")],
+            cwd=ROOT, env=env, check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        )
+        wall = time.perf_counter() - started
+        result = json.loads((workdir / "r.json").read_text())
+        results[label] = {
+            "wall_seconds": round(wall, 1),
+            "compile_seconds": result["timings"]["compile_seconds"],
+            "sampling_seconds": result["timings"]["sampling_seconds"],
+            **_diagnostics(result),
+        }
+        print(f"  CLI 200x60, {label:11s}: {wall:6.1f} s wall  {_line(results[label])}", flush=True)
+    return results
+
+
+def in_process(name: str) -> dict:
+    from aggregation.engine.hierarchical import BinaryHierarchicalModel
+    from aggregation.engine.summary import summarize_hierarchical
+
+    model = BinaryHierarchicalModel()
+    out = {}
+    for label, seed in (("first fit", 1), ("warm refit", 2)):
+        table = panel_table(name, seed)
+        started = time.perf_counter()
+        fit = model.fit(table, random_seed=seed)
+        result = summarize_hierarchical(fit, table)
+        total = time.perf_counter() - started
+        pooled_started = time.perf_counter()
+        pool_questions(table, "logodds_mean")
+        pooled = time.perf_counter() - pooled_started
+        sampling = result["timings"]["sampling_seconds"]
+        out[label] = {
+            "judgments": len(table),
+            "total_seconds": round(total, 2),
+            "compile_seconds": result["timings"]["compile_seconds"],
+            "sampling_seconds": sampling,
+            "logodds_mean_seconds": round(pooled, 4),
+            "ratio_to_logodds_mean": round(total / pooled),
+            "min_ess_bulk_per_second": round(result["diagnostics"]["min_ess_bulk"] / sampling, 1),
+            **_diagnostics(result),
+        }
+        print(f"  {name:8s} {label:10s}: {total:6.1f} s total  {_line(out[label])}", flush=True)
+    return out
+
+
+def _diagnostics(result: dict) -> dict:
+    d = result["diagnostics"]
+    per = d["per_quantity"]
+    reported = [per[q] for q in ("consensus", "disagreement", "cohort_gap") if q in per]
+    return {
+        "max_rhat": d["max_rhat"],
+        "min_ess_bulk": d["min_ess_bulk"],
+        "divergences": d["divergences"],
+        "max_rhat_consensus_disagreement_gaps": max(q["max_rhat"] for q in reported),
+        "min_ess_consensus_disagreement_gaps": min(q["min_ess_bulk"] for q in reported),
+    }
+
+
+def _line(r: dict) -> str:
+    parts = [f"compile {r['compile_seconds']:5.1f} s", f"sampling {r['sampling_seconds']:5.1f} s",
+             f"max R-hat {r['max_rhat']:.4f}", f"min ESS {r['min_ess_bulk']}",
+             f"divergences {r['divergences']}"]
+    if "min_ess_bulk_per_second" in r:
+        parts.append(f"ESS/s {r['min_ess_bulk_per_second']}")
+        parts.append(f"log-odds mean {r['logodds_mean_seconds'] * 1000:.1f} ms "
+                     f"(x{r['ratio_to_logodds_mean']})")
+    return "  ".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(PANELS))
+    parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "result.json"))
+    args = parser.parse_args()
+    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    print(f"Consilium engine benchmark ({os.cpu_count()} CPUs)", flush=True)
+    if not args.skip_cli:
+        with tempfile.TemporaryDirectory() as workdir:
+            report["cli_200x60"] = cli_runs(Path(workdir))
+    report["in_process"] = {name: in_process(name) for name in args.sizes.split(",")}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(f"Written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
