@@ -1,0 +1,348 @@
+"""The hierarchical model recovers what it is meant to, on panels simulated with known truth.
+
+Real nutpie sampling (slow). The panels come from ``synthetic.simulate_binary_panel``,
+which draws judgments from the model's own generative story with known mu, delta, bias,
+sigma and kappa, then does what people do: answers rounded to 5 % and 10 % of questions
+skipped. Compiling a model costs seconds per panel shape while sampling these panels costs
+about one, so panels of one shape share a compiled model (which the refit test relies on)
+and the default sampler settings (4 chains x 1000 draws, the acceptance's) are kept except
+where a test's claim needs less, as said there.
+"""
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy.special import expit, logit
+
+from aggregation.engine.data import JudgmentTable
+from aggregation.engine.hierarchical import BinaryHierarchicalModel, HierarchicalFit
+from aggregation.engine.summary import summarize_hierarchical
+from aggregation.engine.synthetic import SyntheticPanel, simulate_binary_panel
+
+pytestmark = pytest.mark.slow
+
+ROUNDING = 0.05
+ANSWER_RATE = 0.9
+
+
+@dataclass
+class Fitted:
+    panel: SyntheticPanel
+    table: JudgmentTable
+    fit: HierarchicalFit
+    summary: dict
+
+    def consensus(self, field: str = "mean") -> np.ndarray:
+        return np.array(
+            [self.summary["questions"][q]["consensus"][field] for q in self.panel.questions]
+        )
+
+    def baseline(self, method: str) -> np.ndarray:
+        return np.array(
+            [self.summary["questions"][q]["baselines"][method] for q in self.panel.questions]
+        )
+
+
+def fit_panel(panel: SyntheticPanel, *, seed: int, frame=None, **configs) -> Fitted:
+    table = JudgmentTable.from_frame(panel.judgments if frame is None else frame)
+    fit = BinaryHierarchicalModel(**configs).fit(table, random_seed=seed)
+    return Fitted(panel, table, fit, summarize_hierarchical(fit, table))
+
+
+def rmse_logodds(p: np.ndarray, mu: np.ndarray) -> float:
+    """Root mean squared error on the log-odds scale (0 and 1 clipped as the model does)."""
+    return float(np.sqrt(np.mean((logit(np.clip(p, 0.005, 0.995)) - mu) ** 2)))
+
+
+# ------------------------------------------------------------------ (a) coverage
+
+N_COVERAGE_PANELS = 6  # x 25 questions = 150 intervals
+
+
+def test_90_percent_consensus_intervals_cover_the_truth_at_about_the_nominal_rate():
+    covered = []
+    for k in range(N_COVERAGE_PANELS):
+        panel = simulate_binary_panel(
+            n_experts=40,
+            n_questions=25,
+            answer_rate=ANSWER_RATE,
+            rounding=ROUNDING,
+            seed=100 + k,
+        )
+        fitted = fit_panel(panel, seed=k)
+        lower, upper = np.array(fitted.consensus("interval")).T
+        covered += list((lower <= panel.consensus) & (panel.consensus <= upper))
+        assert fitted.summary["diagnostics"]["divergences"] == 0
+    rate = float(np.mean(covered))
+    print(f"consensus coverage: {rate:.3f} of {len(covered)} intervals")
+    # n = 150 intervals of nominal mass 0.9: a binomial sd of sqrt(0.9 x 0.1 / 150) = 0.024.
+    # The upper bound is 3 sd above 0.9 (intervals far too wide would fail it); the lower
+    # bound is 4 sd below, because intervals of one panel share its hyper-parameters (they
+    # are not independent) and the 5 % rounding is a noise the model does not know about.
+    assert len(covered) >= 100
+    assert 0.80 <= rate <= 0.97
+
+
+# ------------------------------------------------------------------ the main panel: (b) (c) (d)
+
+N_EXPERTS, N_QUESTIONS = 60, 30
+GAP_QUESTIONS = {2: 0.8, 9: -0.8, 16: 0.8, 23: -0.8}  # delta of the first cohort (US)
+
+
+def main_panel(seed: int, question_prefix: str = "Q", expert_prefix: str = "E") -> SyntheticPanel:
+    """60 x 30, US and ROK half each; cohort gaps planted on 4 questions, none elsewhere;
+    the question of median disagreement made 3 times as contested (``extra["contested"]``).
+    """
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(0.0, 1.2, N_QUESTIONS)
+    kappa = np.exp(rng.normal(np.log(0.8), 0.35, N_QUESTIONS))
+    candidates = [j for j in np.argsort(kappa) if j not in GAP_QUESTIONS]
+    contested = int(candidates[len(candidates) // 2])
+    kappa[contested] *= 3
+    delta = np.zeros((N_QUESTIONS, 2))
+    for j, gap in GAP_QUESTIONS.items():
+        delta[j] = [gap, -gap]
+    panel = simulate_binary_panel(
+        n_experts=N_EXPERTS,
+        n_questions=N_QUESTIONS,
+        cohorts={"US": 0.5, "ROK": 0.5},
+        mu=mu,
+        kappa=kappa,
+        delta=delta,
+        answer_rate=ANSWER_RATE,
+        rounding=ROUNDING,
+        seed=seed,
+        question_prefix=question_prefix,
+        expert_prefix=expert_prefix,
+    )
+    panel.extra["contested"] = contested
+    return panel
+
+
+@pytest.fixture(scope="module")
+def main_fit() -> Fitted:
+    return fit_panel(main_panel(seed=7), seed=7)
+
+
+def test_the_main_panel_converges(main_fit):
+    # the issue's acceptance for a 60 x 30 two-cohort panel
+    diagnostics = main_fit.summary["diagnostics"]
+    assert diagnostics["max_rhat"] <= 1.01
+    assert diagnostics["divergences"] == 0
+    assert diagnostics["min_ess_bulk"] >= 400
+    assert diagnostics["warnings"] == []
+
+
+def test_the_consensus_is_closer_to_the_truth_than_the_pools(main_fit):
+    mu = main_fit.panel.mu
+    model = rmse_logodds(main_fit.consensus(), mu)
+    logodds_mean = rmse_logodds(main_fit.baseline("logodds_mean"), mu)
+    linear_pool = rmse_logodds(main_fit.baseline("linear_pool"), mu)
+    print(
+        f"RMSE (log-odds): model {model:.3f}, log-odds mean {logodds_mean:.3f}, linear pool {linear_pool:.3f}"
+    )
+    assert model < logodds_mean
+    assert model < linear_pool
+
+
+def test_a_question_made_more_contested_ranks_near_the_top_on_disagreement(main_fit):
+    contested = main_fit.panel.extra["contested"]
+    questions = main_fit.panel.questions
+    disagreement = np.array(
+        [main_fit.summary["questions"][q]["disagreement"]["mean"] for q in questions]
+    )
+    rank = int((disagreement > disagreement[contested]).sum()) + 1
+    print(f"contested question ranks {rank} of {len(questions)} on disagreement")
+    assert rank <= 3
+    # and clearly above a typical question: its interval lies above the median mean
+    lower = main_fit.summary["questions"][questions[contested]]["disagreement"]["interval"][0]
+    assert lower > np.median(disagreement)
+
+
+def test_a_planted_cohort_gap_is_recovered(main_fit):
+    summary, panel = main_fit.summary, main_fit.panel
+    gaps = {q: summary["questions"][q]["cohort_gaps"][0] for q in panel.questions}
+    first = gaps[panel.questions[0]]["a"]
+    sign = 1.0 if first == "US" else -1.0  # the planted deltas are the US cohort's
+    for j, planted in GAP_QUESTIONS.items():
+        gap = gaps[panel.questions[j]]
+        us_higher = gap["p_a_higher"] if first == "US" else 1.0 - gap["p_a_higher"]
+        assert np.sign(sign * gap["mean"]) == np.sign(planted), (j, gap)
+        # P(the cohort that was made higher is higher) > 0.95
+        assert (us_higher if planted > 0 else 1.0 - us_higher) > 0.95, (j, gap)
+    # no gap planted: the gap's interval covers 0 and P(a > b) is not decisive
+    no_gap = [gaps[q] for j, q in enumerate(panel.questions) if j not in GAP_QUESTIONS]
+    covers_zero = np.mean([g["interval"][0] <= 0.0 <= g["interval"][1] for g in no_gap])
+    undecided = np.mean([0.05 < g["p_a_higher"] < 0.95 for g in no_gap])
+    print(
+        f"no-gap questions: interval covers 0 in {covers_zero:.2f}, 0.05 < P < 0.95 in {undecided:.2f}"
+    )
+    # 26 questions whose true gap is 0, 90 % intervals: expect ~0.9 or more (cohort
+    # deviations are shrunk); 0.75 is 2.5 binomial sd (0.059) below 0.9.
+    assert covers_zero >= 0.75 and undecided >= 0.75
+    assert 0.2 <= np.median([g["p_a_higher"] for g in no_gap]) <= 0.8
+
+
+# ------------------------------------------------------------------ (f) save / load
+
+
+def test_a_saved_posterior_round_trips_with_its_provenance(main_fit, tmp_path):
+    path = main_fit.fit.save(tmp_path / "fit.nc")
+    loaded = HierarchicalFit.load(path)
+    attrs = loaded.attrs
+    for key in ("model_name", "model_version", "model_config", "sampler_config", "data_hash"):
+        assert attrs[key] == main_fit.fit.attrs[key], key
+    assert attrs["model_name"] == "binary_hierarchical"
+    assert attrs["data_hash"] == main_fit.table.data_hash()
+    assert loaded.model_config == BinaryHierarchicalModel().model_config
+    assert int(attrs["random_seed"]) == 7 and int(attrs["round"]) == 1
+    for group in ("posterior", "sample_stats", "constant_data", "observed_data"):
+        xr.testing.assert_equal(
+            loaded.posterior[group].to_dataset(), main_fit.fit.posterior[group].to_dataset()
+        )
+    again = summarize_hierarchical(loaded, main_fit.table)
+    assert again["questions"] == main_fit.summary["questions"]
+    assert again["experts"] == main_fit.summary["experts"]
+
+
+# ------------------------------------------------------------------ (g) refit, compiled model reused
+
+
+def test_a_refit_with_new_data_of_the_same_shape_reuses_the_compiled_model(main_fit):
+    # a new panel of the same shape (60 experts in cohorts of 30, 30 questions) with new
+    # labels and another number of answers: only the data and the labels change
+    panel = main_panel(seed=8, question_prefix="R", expert_prefix="X")
+    assert len(panel.judgments) != len(main_fit.table)
+    refit = fit_panel(panel, seed=8)
+    assert refit.fit.attrs["compiled_model_reused"] == 1
+    assert refit.fit.attrs["compile_seconds"] < 1.0  # no compilation, a data swap
+    assert refit.fit.attrs["data_hash"] == refit.table.data_hash()
+    posterior = refit.fit.posterior["posterior"]
+    assert list(posterior["question"].values) == panel.questions
+    assert set(posterior["expert"].values) == set(panel.experts)
+    assert list(refit.summary["questions"]) == panel.questions
+    # different numbers, and they are the new panel's: the consensus tracks the new truth
+    assert not np.allclose(refit.consensus(), main_fit.consensus())
+    model = rmse_logodds(refit.consensus(), panel.mu)
+    assert model < rmse_logodds(refit.baseline("logodds_mean"), panel.mu)
+    assert model < rmse_logodds(main_fit.consensus(), panel.mu) / 3
+    assert refit.summary["diagnostics"]["divergences"] == 0
+
+
+# ------------------------------------------------------------------ (e) awkward panels
+
+
+def awkward_panel(seed: int = 5) -> tuple[SyntheticPanel, pd.DataFrame]:
+    """24 x 12: cohorts of 20, 3 and 1 experts; Q05 answered by the US cohort only; every
+    17th answer made exactly 0 and the one 5 after it exactly 1."""
+    panel = simulate_binary_panel(
+        n_experts=24,
+        n_questions=12,
+        cohorts={"US": 20 / 24, "ROK": 3 / 24, "JP": 1 / 24},
+        rounding=ROUNDING,
+        seed=seed,
+    )
+    frame = panel.judgments.copy()
+    frame.loc[frame.index[::17], "probability"] = 0.0
+    frame.loc[frame.index[5::17], "probability"] = 1.0
+    return panel, frame
+
+
+# The expert alone in JP has a bias pinned at 0 (biases sum to zero within a cohort): its
+# draws never vary, so ArviZ warns that their R-hat is 0/0; the summary skips it.
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_awkward_panels_fit_with_finite_results():
+    """Claim: no error and finite, well-formed output; 300 tuning and 500 draws per chain
+    are plenty for that (this is not a convergence test, see the next one)."""
+    panel, complete = awkward_panel()
+    one_cohort = complete[~((complete["question"] == "Q05") & (complete["cohort"] != "US"))]
+    sampler = {"sampler_config": {"tune": 300, "draws": 500}}
+    fitted = fit_panel(panel, seed=5, frame=one_cohort, **sampler)
+    summary = fitted.summary
+    assert fitted.fit.data.cohort_sizes == [20, 3, 1]
+    assert (fitted.table.frame["probability"] == 0).any() and (
+        fitted.table.frame["probability"] == 1
+    ).any()
+    for name in ("mu_question", "delta_cohort", "bias_expert", "sigma_expert", "kappa_question"):
+        assert np.isfinite(fitted.fit.posterior["posterior"][name].values).all(), name
+    json.dumps(summary, allow_nan=False)  # every reported number is finite
+    assert np.isfinite(summary["diagnostics"]["max_rhat"])
+    q05 = summary["questions"]["Q05"]
+    assert q05["cohorts"]["ROK"]["n_judgments"] == 0 and q05["cohorts"]["JP"]["n_judgments"] == 0
+    assert len(q05["cohort_gaps"]) == 3  # US-ROK, US-JP, ROK-JP
+
+    # The question only one cohort answered: its consensus (the cohorts' average belief)
+    # is uncertain by the unanswered cohorts' deviations, so its interval widens. Widths
+    # on the log-odds scale, where they do not depend on how close to 0 or 1 a question is.
+    def width(entry):
+        low, high = entry["consensus"]["interval"]
+        return float(logit(high) - logit(low))
+
+    widths = {q: width(entry) for q, entry in summary["questions"].items()}
+    print(
+        f"Q05 log-odds interval width {widths['Q05']:.2f}, median {np.median(list(widths.values())):.2f}"
+    )
+    assert widths["Q05"] > np.median(list(widths.values()))
+    # ... and wider than the same question answered by everyone (same shape: a data swap)
+    everyone = fit_panel(panel, seed=5, frame=complete, **sampler)
+    assert everyone.fit.attrs["compiled_model_reused"] == 1
+    assert widths["Q05"] > width(everyone.summary["questions"]["Q05"])
+
+
+SMALL_PANEL_SEEDS = (1, 2)
+
+
+def small_dense_fits(parametrization: str) -> list[Fitted]:
+    """24 experts x 12 questions, everyone answers: 12 answers per expert, 24 per question."""
+    fits = []
+    for seed in SMALL_PANEL_SEEDS:
+        panel = simulate_binary_panel(n_experts=24, n_questions=12, rounding=ROUNDING, seed=seed)
+        fits.append(fit_panel(panel, seed=seed, model_config={"parametrization": parametrization}))
+    return fits
+
+
+def test_a_small_dense_panel_converges_non_centred():
+    for fitted in small_dense_fits("noncentered"):
+        diagnostics = fitted.summary["diagnostics"]
+        assert diagnostics["divergences"] == 0
+        assert diagnostics["max_rhat"] <= 1.01
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hierarchical.py centred_components: 'auto' centres every group once its median "
+    "count reaches centered_min_answers=10, so a 24 x 12 dense panel is fully centred; "
+    "it diverges (43 and 8 divergences, R-hat 1.07, bulk ESS ~50 on seeds 1 and 2) where "
+    "the non-centred model has none. Counts alone do not make centring safe when a "
+    "population scale (kappa_scale, sigma_scale) is near 0",
+)
+def test_a_small_dense_panel_converges_with_the_default_parametrization():
+    for fitted in small_dense_fits("auto"):
+        diagnostics = fitted.summary["diagnostics"]
+        assert diagnostics["divergences"] == 0
+        assert diagnostics["max_rhat"] <= 1.01
+
+
+# ------------------------------------------------------------------ fit refuses early
+
+
+def test_fit_refuses_a_multi_round_table_and_a_single_expert():
+    panel = simulate_binary_panel(n_experts=6, n_questions=3, seed=0)
+    table = JudgmentTable.from_frame(
+        pd.concat([panel.judgments.assign(round=1), panel.judgments.assign(round=2)])
+    )
+    with pytest.raises(ValueError, match=r"one round at a time; this table holds rounds \[1, 2\]"):
+        BinaryHierarchicalModel().fit(table, random_seed=0)
+    alone = JudgmentTable.from_frame(panel.judgments[panel.judgments["expert"] == "E001"])
+    with pytest.raises(ValueError, match="at least 2 experts"):
+        BinaryHierarchicalModel().fit(alone, random_seed=0)
+
+
+def test_expit_of_mu_is_the_reported_truth():
+    # the quantity the coverage test compares with: SyntheticPanel.consensus = expit(mu)
+    panel = main_panel(seed=7)
+    np.testing.assert_allclose(panel.consensus, expit(panel.mu), rtol=1e-15)  # same op
