@@ -415,7 +415,7 @@ def judgment_tables(draw):
     return [rows[i] for i in order]
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=judgment_tables())
 def test_any_valid_table_round_trips_through_csv_with_the_same_hash(rows):
     table = JudgmentTable.from_rows(rows)

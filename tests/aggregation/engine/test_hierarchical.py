@@ -319,17 +319,16 @@ def test_a_single_cohort_panel_builds_with_no_cohort_deviation():
 
 
 @pytest.mark.parametrize("parametrization", ["centered", "noncentered"])
-@pytest.mark.parametrize("size", [3, 1])
-def test_a_tiny_cohort_builds(size, parametrization):
-    # 20 experts, the last `size` of them in JP: a cohort of three (or of one) people
-    shares = {"US": (20 - size) / 20, "JP": size / 20}
-    data = panel_data(n_experts=20, cohorts=shares)
-    assert data.cohort_sizes == [20 - size, size]
+def test_tiny_cohorts_build(parametrization):
+    # 20 experts: 16 in US, a cohort of three (ROK) and a cohort of one (JP)
+    data = panel_data(n_experts=20, cohorts={"US": 16 / 20, "ROK": 3 / 20, "JP": 1 / 20})
+    assert data.cohorts == ["US", "ROK", "JP"] and data.cohort_sizes == [16, 3, 1]
     model = BinaryHierarchicalModel({"parametrization": parametrization}).build_model(data)
     point = random_point(model, seed=4)
     assert np.isfinite(model.compile_logp(mode=FAST)(point))
     bias = evaluate(model, ["bias_expert"], point)["bias_expert"]
     assert_allclose(bias[data.cohort_of_expert == 1].sum(), 0.0, atol=1e-12)  # as above
+    assert bias[data.cohort_of_expert == 2] == 0.0  # alone in a cohort: no bias of its own
 
 
 def test_a_question_answered_by_one_cohort_only_builds():
