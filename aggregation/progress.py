@@ -6,7 +6,11 @@ from typing import TextIO
 
 
 class TerminalProgress:
-    """Callable as ``progress(phase, fraction)``, the engine's ProgressCallback."""
+    """Callable as ``progress(phase, fraction)``, the engine's ProgressCallback.
+
+    On a terminal each phase has one line, redrawn in place and ended at 100 %; in a log
+    file each phase writes a line when it starts and one when it ends.
+    """
 
     WIDTH = 30
 
@@ -14,25 +18,34 @@ class TerminalProgress:
         self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty()
         self.started = time.monotonic()
-        self.last_phase: str | None = None
-        self.last_percent = -1
+        self.phase: str | None = None
+        self.percent = -1
+        self.line_open = False  # a TTY line was drawn and not yet ended
 
     def __call__(self, phase: str, fraction: float) -> None:
         percent = int(round(100 * min(max(fraction, 0.0), 1.0)))
-        if phase == self.last_phase and percent == self.last_percent:
+        new_phase = phase != self.phase
+        if not new_phase and percent == self.percent:
             return
-        if not self.interactive and phase == self.last_phase and percent not in (100,):
-            return  # in a log file, one line per phase and one at its end
-        new_phase = phase != self.last_phase
-        self.last_phase, self.last_percent = phase, percent
-        filled = self.WIDTH * percent // 100
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        line = f"{phase:<10} [{bar}] {percent:3d}%  {time.monotonic() - self.started:6.1f} s"
+        if not self.interactive and not new_phase and percent != 100:
+            return
+        self.phase, self.percent = phase, percent
         if self.interactive:
-            prefix = "\n" if new_phase and self.last_percent != -1 and percent == 0 else "\r"
-            self.stream.write(prefix + line)
-            if percent == 100:
-                self.stream.write("\n")
+            self._draw(new_phase)
         else:
-            self.stream.write(line + "\n")
+            self.stream.write(self._line() + "\n")
         self.stream.flush()
+
+    def _draw(self, new_phase: bool) -> None:
+        if new_phase and self.line_open:
+            self.stream.write("\n")  # leave the unfinished phase's bar where it stopped
+        self.stream.write("\r" + self._line())
+        self.line_open = self.percent < 100
+        if not self.line_open:
+            self.stream.write("\n")
+
+    def _line(self) -> str:
+        filled = self.WIDTH * self.percent // 100
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        elapsed = time.monotonic() - self.started
+        return f"{self.phase:<10} [{bar}] {self.percent:3d}%  {elapsed:6.1f} s"

@@ -217,6 +217,18 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # The scientific stack logs its start-up chatter at INFO.
-        **{name: {"level": "WARNING"} for name in ("arviz", "pytensor", "numba", "nutpie", "pymc")},
+        **{
+            name: {"level": "WARNING"}
+            for name in (
+                "arviz",
+                "arviz_base",
+                "arviz_stats",
+                "arviz_plots",
+                "pytensor",
+                "numba",
+                "nutpie",
+                "pymc",
+            )
+        },
     },
 }

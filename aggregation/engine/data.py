@@ -13,8 +13,10 @@ non-degenerate answers people give on a 0-100 scale. The clipping is applied by 
 log-odds methods, never to the stored table.
 """
 
+import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ REQUIRED_COLUMNS = ("expert", "cohort", "question", "probability")
 OPTIONAL_COLUMNS = ("round",)
 CLIP = 0.005
 MAX_ERRORS_LISTED = 20
+LINE = "_line"  # internal column: the file line a row came from, for error messages
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|nan)", re.I)
 
 
 class JudgmentDataError(ValueError):
@@ -66,8 +70,9 @@ class JudgmentTable:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "JudgmentTable":
         """Validate a DataFrame; raise JudgmentDataError listing every problem."""
-        frame = frame.rename(columns=lambda c: str(c).strip().lower())
-        problems = _column_problems(frame.columns)
+        frame = frame.rename(columns=lambda c: str(c).strip().lower()).reset_index(drop=True)
+        lines = frame.pop(LINE) if LINE in frame.columns else pd.Series(range(2, len(frame) + 2))
+        problems = _column_problems(list(frame.columns))
         if problems:
             raise JudgmentDataError(problems)
         if frame.empty:
@@ -75,14 +80,15 @@ class JudgmentTable:
         frame = frame.copy()
         if "round" not in frame.columns:
             frame["round"] = 1
-        problems = _value_problems(frame)
+        problems = _value_problems(frame, lines.tolist())
         if problems:
             raise JudgmentDataError(problems)
         for column in ("expert", "cohort", "question"):
             frame[column] = frame[column].astype(str).str.strip()
-        frame["probability"] = pd.to_numeric(frame["probability"]).astype(float)
-        frame["round"] = pd.to_numeric(frame["round"]).astype(int)
-        problems = _duplicate_problems(frame)
+        # the same parsers that validated the values convert them
+        frame["probability"] = [_number(v) for v in frame["probability"]]
+        frame["round"] = [_whole_number(v) for v in frame["round"]]
+        problems = _duplicate_problems(frame, lines.tolist())
         if problems:
             raise JudgmentDataError(problems)
         frame = frame[["expert", "cohort", "question", "probability", "round"]]
@@ -98,27 +104,31 @@ class JudgmentTable:
 
     @classmethod
     def from_csv(cls, source: str | Path | io.IOBase) -> "JudgmentTable":
-        """Read a CSV file (UTF-8, with or without BOM) and validate it."""
-        try:
-            frame = pd.read_csv(
-                source,
-                dtype=str,
-                keep_default_na=False,
-                encoding="utf-8-sig",
-                skipinitialspace=True,
-            )
-        except FileNotFoundError:
-            raise JudgmentDataError([f"no such file: {source}"]) from None
-        except UnicodeDecodeError as exc:
-            raise JudgmentDataError(
-                [f"the file is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"]
-            ) from None
-        except pd.errors.EmptyDataError:
+        """Read a CSV file (UTF-8, with or without BOM) and validate it.
+
+        Read with the csv module rather than pandas so that every error can name the
+        file's own line (blank lines included) and a repeated header or a row with too
+        many fields is reported as such.
+        """
+        text = _read_text(source)
+        rows = _csv_rows(text)
+        rows = [(line, row) for line, row in rows if any(field.strip() for field in row)]
+        if not rows:
             raise JudgmentDataError(
                 ["the file is empty; expected a header line expert,cohort,question,probability"]
-            ) from None
-        except pd.errors.ParserError as exc:
-            raise JudgmentDataError([f"the file is not valid CSV: {exc}"]) from None
+            )
+        (_, header), body = rows[0], rows[1:]
+        header = [name.strip().lower() for name in header]
+        problems = _column_problems(header)
+        problems += [
+            f"line {line}: {len(row)} fields, but the header has {len(header)}"
+            for line, row in body
+            if len(row) != len(header)
+        ]
+        if problems:
+            raise JudgmentDataError(problems)
+        frame = pd.DataFrame([row for _, row in body], columns=header, dtype=str)
+        frame[LINE] = [line for line, _ in body]
         return cls.from_frame(frame)
 
     # --- views ----------------------------------------------------------------------
@@ -173,16 +183,87 @@ def _column_problems(columns: Iterable[str]) -> list[str]:
     return problems
 
 
-def _value_problems(frame: pd.DataFrame) -> list[str]:
-    """Row-level problems; rows are numbered as in a CSV file (header = line 1)."""
+def _read_text(source: str | Path | io.IOBase) -> str:
+    """The whole file as text; decoding it at once makes error offsets file offsets."""
+    try:
+        if isinstance(source, io.TextIOBase):
+            return source.read()
+        data = source.read() if isinstance(source, io.IOBase) else Path(source).read_bytes()
+    except FileNotFoundError:
+        raise JudgmentDataError([f"no such file: {source}"]) from None
+    except IsADirectoryError:
+        raise JudgmentDataError([f"{source} is a folder, not a CSV file"]) from None
+    except OSError as exc:
+        raise JudgmentDataError([f"cannot read {source}: {exc.strerror}"]) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise JudgmentDataError(
+            [f"the file is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"]
+        ) from None
+
+
+def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of every row; an unclosed quote is an error, not a long field."""
+    if text.count('"') % 2:
+        raise JudgmentDataError(
+            [
+                f"the file is not valid CSV: line {_unclosed_quote_line(text)}: a quote is never closed"
+            ]
+        )
+    reader = csv.reader(io.StringIO(text), strict=True)
+    rows = []
+    try:
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise JudgmentDataError(
+            [f"the file is not valid CSV: line {reader.line_num}: {exc}"]
+        ) from None
+    return rows
+
+
+def _unclosed_quote_line(text: str) -> int:
+    """The line where the quote left open at the end of the file was opened."""
+    opened_at, count = 1, 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if count % 2 == 0 and line.count('"') % 2:
+            opened_at = number
+        count += line.count('"')
+    return opened_at
+
+
+def _number(value) -> float:
+    """A plain decimal number ('0.65', '1e-2'); ValueError for anything else."""
+    text = str(value).strip()
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(text)
+    return float(text)
+
+
+def _whole_number(value) -> int:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        number = int(value)
+    else:
+        text = str(value).strip()
+        if not text.isascii() or not text.isdigit():
+            raise ValueError(text)
+        number = int(text)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+def _value_problems(frame: pd.DataFrame, lines: list[int]) -> list[str]:
+    """Row-level problems, each naming its line in the file (header = line 1)."""
     problems = []
-    for position, row in enumerate(frame.itertuples(index=False), start=2):
+    for line, row in zip(lines, frame.itertuples(index=False), strict=True):
         record = row._asdict()
         for column in ("expert", "cohort", "question"):
             if _blank(record[column]):
-                problems.append(f"line {position}: '{column}' is empty")
-        problems += _probability_problems(position, record["probability"])
-        problems += _round_problems(position, record["round"])
+                problems.append(f"line {line}: '{column}' is empty")
+        problems += _probability_problems(line, record["probability"])
+        problems += _round_problems(line, record["round"])
     return problems
 
 
@@ -190,7 +271,7 @@ def _probability_problems(line: int, value) -> list[str]:
     if _blank(value):
         return [f"line {line}: 'probability' is empty"]
     try:
-        number = float(str(value).strip())
+        number = _number(value)
     except ValueError:
         return [f"line {line}: probability {value!r} is not a number"]
     if not np.isfinite(number):
@@ -206,23 +287,22 @@ def _probability_problems(line: int, value) -> list[str]:
 
 
 def _round_problems(line: int, value) -> list[str]:
-    text = str(value).strip()
-    if text.isdigit() and int(text) >= 1:
-        return []
-    if isinstance(value, (int, np.integer)) and value >= 1:
-        return []
-    return [f"line {line}: round {value!r} is not a whole number >= 1"]
+    try:
+        _whole_number(value)
+    except ValueError:
+        return [f"line {line}: round {value!r} is not a whole number >= 1"]
+    return []
 
 
-def _duplicate_problems(frame: pd.DataFrame) -> list[str]:
+def _duplicate_problems(frame: pd.DataFrame, lines: list[int]) -> list[str]:
     keys = ["expert", "question", "round"]
     duplicated = frame[frame.duplicated(keys, keep=False)]
     problems = []
     for (expert, question, round_number), group in duplicated.groupby(keys, sort=True):
-        lines = ", ".join(str(i + 2) for i in group.index)
+        where = ", ".join(str(lines[i]) for i in group.index)
         problems.append(
             f"expert {expert} answered question {question} more than once in round "
-            f"{round_number} (lines {lines}); keep one answer per expert, question and round"
+            f"{round_number} (lines {where}); keep one answer per expert, question and round"
         )
     cohorts = frame.groupby("expert")["cohort"].nunique()
     for expert in cohorts[cohorts > 1].index:

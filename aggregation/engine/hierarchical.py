@@ -22,10 +22,9 @@ after clipping to [0.005, 0.995] (``data.clip_probabilities``), and
              partially pooled. Larger means more contested.
 
 Student-t with fixed nu (default 4) makes the fit robust to the odd 0 % or 100 % answer
-(Gelman et al. 2013, BDA3 §17.2). Non-centred forms for bias, noise and disagreement
-(Betancourt & Girolami 2015); the cohort deviations are non-centred for sparse cells and
-centred once cells hold many answers (``cohort_parametrization="auto"``), which mixed
-better in ``bench/`` measurements (see PERFORMANCE.md of the design notes).
+(Gelman et al. 2013, BDA3 §17.2). Every group-level effect is non-centred by default
+(Betancourt & Girolami 2015): the centred form (``parametrization="centered"``) diverged
+whenever a group's scale was near zero, which real panels do produce.
 
 The likelihood (1) is a Potential computed by ``likelihood.PanelStudentTLogp``, a fused
 kernel that returns the log-likelihood and its gradient in one pass over the judgments
@@ -61,8 +60,7 @@ DEFAULT_MODEL_CONFIG: dict = {
     "log_kappa_mean_sd": 1.0,
     "kappa_scale_sd": 0.5,  # HalfNormal sd of the spread of log disagreement
     "delta_scale_sd": 0.5,  # HalfNormal sd of the scale of cohort deviations (log-odds)
-    "parametrization": "auto",  # "centered", "noncentered" or "auto" (see centred_components)
-    "centered_min_answers": 10,  # auto: centre a group when its median count reaches this
+    "parametrization": "noncentered",  # or "centered" (see centred_components)
 }
 # 4 chains because the split R-hat of 2 chains is too noisy to hold 1.01 over hundreds of
 # reported quantities (1000 draws per chain hold it at 200 experts x 60 questions, where
@@ -96,8 +94,8 @@ class BinaryPanelData:
 
     Attributes
     ----------
-    experts, questions, cohorts : labels; cohorts ordered by size (largest first), experts
-        grouped by cohort in that order and sorted within it, questions sorted
+    experts, questions, cohorts : labels; cohorts and questions sorted, experts grouped by
+        cohort in that order and sorted within it
     y : (n_judgments,) log-odds of the clipped probabilities
     probability : (n_judgments,) the answers as given
     expert_idx, question_idx : (n_judgments,) integer codes into experts / questions
@@ -126,8 +124,8 @@ class BinaryPanelData:
         frame = table.frame
         questions = table.questions
         expert_cohort = frame.drop_duplicates("expert").set_index("expert")["cohort"]
-        sizes = expert_cohort.value_counts()
-        cohorts = sorted(sizes.index, key=lambda c: (-sizes[c], c))
+        # Alphabetical, so that a gap "a - b" keeps its direction from one round to the next.
+        cohorts = sorted(expert_cohort.unique())
         # Experts grouped by cohort: each cohort's biases are one zero-sum block.
         rank = {c: g for g, c in enumerate(cohorts)}
         experts = sorted(table.experts, key=lambda e: (rank[expert_cohort[e]], e))
@@ -211,7 +209,7 @@ class HierarchicalFit:
 
     @classmethod
     def load(cls, path: str | Path) -> "HierarchicalFit":
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        tree = xr.load_datatree(path, engine="h5netcdf")  # read fully, file closed
         if tree.attrs.get("model_name") != MODEL_NAME:
             raise ValueError(f"{path} does not hold a {MODEL_NAME} posterior")
         return cls(posterior=tree)
@@ -223,33 +221,24 @@ class BinaryHierarchicalModel:
     def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
         self.model_config = _merge(DEFAULT_MODEL_CONFIG, model_config, "model_config")
         self.sampler_config = _merge(DEFAULT_SAMPLER_CONFIG, sampler_config, "sampler_config")
-        if self.model_config["parametrization"] not in ("auto", "centered", "noncentered"):
-            raise ModelConfigError("parametrization must be 'auto', 'centered' or 'noncentered'")
+        if self.sampler_config["chains"] < 2:
+            raise ModelConfigError("sample at least 2 chains: R-hat compares chains")
+        if self.model_config["parametrization"] not in ("centered", "noncentered"):
+            raise ModelConfigError("parametrization must be 'centered' or 'noncentered'")
 
     # --- model ----------------------------------------------------------------------
     def centred_components(self, data: BinaryPanelData) -> dict[str, bool]:
-        """Which groups of parameters to centre: {"expert", "question", "cell"} -> bool.
+        """Which groups of parameters are centred: {"expert", "question", "cell"} -> bool.
 
-        A parameter informed by many answers mixes better centred, one informed by few
-        non-centred (Betancourt & Girolami 2015). "auto" decides from the median number of
-        answers per expert, per question and per question x cohort cell.
+        Non-centred is the default: centred forms diverged whenever a group's scale was
+        near zero (equally contested questions, no cohort gaps), on small and large panels
+        alike, while non-centred converged on every panel measured (see bench/README.md).
         """
-        choice = self.model_config["parametrization"]
-        if choice != "auto":
-            return dict.fromkeys(("expert", "question", "cell"), choice == "centered")
-        threshold = self.model_config["centered_min_answers"]
-        n_experts, n_questions, _ = data.shape
-        per_expert = np.bincount(data.expert_idx, minlength=n_experts)
-        per_question = np.bincount(data.question_idx, minlength=n_questions)
-        return {
-            "expert": bool(np.median(per_expert) >= threshold),
-            "question": bool(np.median(per_question) >= threshold),
-            "cell": bool(np.median(data.count_per_cell()) >= threshold),
-        }
+        centred = self.model_config["parametrization"] == "centered"
+        return dict.fromkeys(("expert", "question", "cell"), centred)
 
     def parametrization_label(self, data: BinaryPanelData) -> str:
-        centred = self.centred_components(data)
-        return ",".join(f"{k}={'centred' if v else 'noncentred'}" for k, v in centred.items())
+        return self.model_config["parametrization"]
 
     def build_model(self, data: BinaryPanelData):
         """The PyMC model of (1) for these data (named dims: question, expert, cohort)."""

@@ -53,15 +53,26 @@ def diagnostics(draws: xr.Dataset, sample_stats: xr.Dataset) -> dict:
     """R-hat and bulk ESS of every reported quantity, divergences, and warnings in words."""
     import arviz as az
 
-    rhat = az.rhat(draws)
-    ess = az.ess(draws, method="bulk")
+    # A quantity that is constant in every draw (the bias of an expert alone in a cohort,
+    # which is 0 by definition) has no R-hat or ESS; it is left out, not counted as bad.
+    varies = draws.std(SAMPLE_DIMS) > 0
+    rhat = az.rhat(draws).where(varies)
+    ess = az.ess(draws, method="bulk").where(varies)
     per_quantity = {
-        name: {"max_rhat": _round(float(rhat[name].max())), "min_ess_bulk": int(ess[name].min())}
+        name: {
+            "max_rhat": _round(float(rhat[name].max())),
+            "min_ess_bulk": int(ess[name].min()),
+        }
         for name in draws.data_vars
+        if bool(varies[name].any())
     }
+    if draws.sizes["chain"] < 2:  # R-hat compares chains: with one it is undefined
+        for q in per_quantity.values():
+            q["max_rhat"] = None
     divergences = int(sample_stats["diverging"].sum()) if "diverging" in sample_stats else 0
+    rhats = [q["max_rhat"] for q in per_quantity.values() if q["max_rhat"] is not None]
     result = {
-        "max_rhat": max(q["max_rhat"] for q in per_quantity.values()),
+        "max_rhat": max(rhats) if rhats else None,
         "min_ess_bulk": min(q["min_ess_bulk"] for q in per_quantity.values()),
         "divergences": divergences,
         "per_quantity": per_quantity,
@@ -73,8 +84,13 @@ def diagnostics(draws: xr.Dataset, sample_stats: xr.Dataset) -> dict:
 def diagnostic_warnings(diag: dict) -> list[str]:
     """Plain-words warnings for R-hat, ESS and divergences beyond the thresholds."""
     warnings = []
+    if diag["max_rhat"] is None:
+        warnings.append(
+            "R-hat could not be computed: it needs at least 2 chains. Refit with 4 chains "
+            "before trusting these numbers."
+        )
     for name, q in diag["per_quantity"].items():
-        if q["max_rhat"] > RHAT_MAX:
+        if q["max_rhat"] is not None and q["max_rhat"] > RHAT_MAX:
             warnings.append(
                 f"{name}: R-hat up to {q['max_rhat']:.3f} (> {RHAT_MAX}); the chains disagree, "
                 "so these numbers are not reliable. Refit with more draws."
@@ -102,12 +118,18 @@ def summarize_hierarchical(
     """The DESIGN.md result contract for a hierarchical fit of ``table`` (one round)."""
     _check_interval(interval_mass)
     tree = fit.posterior
+    if tree.attrs["data_hash"] != table.data_hash():
+        raise ValueError(
+            "this table is not the one the posterior was fitted to (data hashes differ); "
+            "summarize a fit with the table it was fitted on"
+        )
     posterior = tree["posterior"].to_dataset()
     cohorts = [str(c) for c in posterior["cohort"].values]
     draws = derived_draws(posterior, cohorts)
     stats = _interval_stats(draws, interval_mass)
     baselines = all_baselines(table, extremize_factor=extremize_factor)
     counts = _counts(table)
+    varies_bias = draws["bias"].std(SAMPLE_DIMS) > 0
 
     questions = {
         str(q): _question_entry(stats, str(q), cohorts, counts, baselines[str(q)])
@@ -117,7 +139,8 @@ def summarize_hierarchical(
         str(e): {
             "cohort": counts["expert_cohort"][str(e)],
             "n_judgments": counts["per_expert"][str(e)],
-            "bias": _point(stats, "bias", expert=e),
+            # an expert alone in a cohort has no bias of their own (the cohort effect is theirs)
+            "bias": _point(stats, "bias", expert=e) if bool(varies_bias.sel(expert=e)) else None,
             "noise": _point(stats, "noise", expert=e),
         }
         for e in posterior["expert"].values
@@ -152,12 +175,15 @@ def summarize_hierarchical(
     }
 
 
-def summarize_pool(table: JudgmentTable, method: str, *, extremize_factor: float) -> dict:
+def summarize_pool(
+    table: JudgmentTable, method: str, *, extremize_factor: float, interval_mass: float = 0.9
+) -> dict:
     """The contract for a closed-form pool: consensus point values and every baseline."""
     baselines = all_baselines(table, extremize_factor=extremize_factor)
     counts = _counts(table)
     return {
         "method": method,
+        "interval_mass": interval_mass,  # a pool is a point: its intervals are null
         "round": int(table.rounds[0]),
         "n_judgments": len(table),
         "data_hash": table.data_hash(),

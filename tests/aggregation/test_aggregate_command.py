@@ -175,11 +175,6 @@ def test_round_selects_a_round(inputs):
     assert result["questions"]["Q2"]["consensus"]["mean"] == 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="summary.py summarize_pool writes no interval_mass (DESIGN.md's contract has it), "
-    "so --interval is silently dropped for the pools",
-)
 def test_a_pool_result_carries_the_interval_mass_it_was_asked_for(inputs):
     aggregate_here("two_rounds.csv", "--out", "r.json", "--method", "median", "--interval", 0.8)
     assert json.loads((inputs / "r.json").read_text())["interval_mass"] == 0.8
@@ -233,10 +228,9 @@ def test_a_bad_file_exits_2_with_one_line_on_stderr(runs, case, fragment):
     assert not (folder / SUBPROCESS_CASES[case][-1]).exists()
 
 
-def bad(case: str, args: list, fragment: str, bug: str | None = None):
+def bad(case: str, args: list, fragment: str):
     """One bad input: its arguments and a fragment of the one-line message expected."""
-    marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
-    return pytest.param(args, fragment, id=case, marks=marks)
+    return pytest.param(args, fragment, id=case)
 
 
 BAD = [
@@ -269,22 +263,16 @@ BAD = [
         "a folder",
         ["a_folder.csv"],
         "a_folder.csv",
-        bug="data.py from_csv catches FileNotFoundError only: IsADirectoryError (and "
-        "PermissionError) escape as a traceback with exit 1; catch OSError",
     ),
     bad(
         "round 0",
         ["two_rounds.csv", "--round", "0"],
         "round",
-        bug="aggregate.py _binary uses `options['round_number'] or table.rounds[-1]`: "
-        "--round 0 silently aggregates the last round; test `is None` instead",
     ),
     bad(
         "digit separator",
         ["separator.csv"],
         "0.6_0",
-        bug="data.py validates with float() but converts with pd.to_numeric: '0.6_0' "
-        "passes validation and raises a bare ValueError (traceback, exit 1)",
     ),
 ]
 
@@ -409,13 +397,6 @@ def test_in_a_log_file_the_progress_is_one_line_per_phase_and_one_at_its_end():
     assert all("[" in line and line.endswith(" s") for line in lines)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="progress.py TerminalProgress.__call__ tests `self.last_percent != -1` after "
-    "setting it, so it is always true: on a terminal the bar starts with a blank line, puts "
-    "a blank line between phases, and a phase that ends below 100 % (tuning always does) is "
-    "overwritten by the next one instead of being left on its own line",
-)
 def test_on_a_terminal_each_phase_keeps_one_line_and_there_are_no_blank_lines():
     output = progress_output(Terminal())
     segments = output.split("\n")

@@ -55,14 +55,21 @@ class Command(BaseCommand):
             )
         try:
             table = JudgmentTable.from_csv(options["source"])
-            table = table.for_round(options["round_number"] or table.rounds[-1])
+            round_number = options["round_number"]
+            table = table.for_round(table.rounds[-1] if round_number is None else round_number)
         except JudgmentDataError as exc:
             raise CommandError(f"{options['source']}: {exc}", returncode=2) from exc
-        factor = options["extremize_factor"] or DEFAULT_EXTREMIZE_FACTOR
+        factor = options["extremize_factor"]
+        if factor is None:
+            factor = DEFAULT_EXTREMIZE_FACTOR
+        elif factor <= 0:
+            raise CommandError(f"--extremize-factor must be positive, got {factor}", returncode=2)
         if options["method"] != "hierarchical":
             from aggregation.engine.summary import summarize_pool
 
-            return summarize_pool(table, options["method"], extremize_factor=factor)
+            return summarize_pool(
+                table, options["method"], extremize_factor=factor, interval_mass=options["interval"]
+            )
         return self._hierarchical(table, options, factor)
 
     def _hierarchical(self, table, options: dict, factor: float) -> dict:

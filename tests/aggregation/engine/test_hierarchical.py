@@ -184,27 +184,25 @@ NONE_CENTRED = {"expert": False, "question": False, "cell": False}
 
 
 @pytest.mark.parametrize(
-    ("panel", "parametrization", "threshold", "expected"),
+    ("panel", "config", "expected"),
     [
-        (DENSE, "auto", 10, ALL_CENTRED),
-        (SPARSE, "auto", 10, NONE_CENTRED),
-        (WIDE, "auto", 10, {"expert": True, "question": False, "cell": False}),
-        (WIDE, "auto", 4, ALL_CENTRED),  # the threshold is the median count, inclusive
-        (WIDE, "auto", 31, NONE_CENTRED),
-        (DENSE, "centered", 10, ALL_CENTRED),
-        (SPARSE, "centered", 10, ALL_CENTRED),
-        (DENSE, "noncentered", 10, NONE_CENTRED),
-        (SPARSE, "noncentered", 10, NONE_CENTRED),
+        (DENSE, {}, NONE_CENTRED),  # the default is non-centred, however dense the panel
+        (SPARSE, {}, NONE_CENTRED),
+        (DENSE, {"parametrization": "centered"}, ALL_CENTRED),
+        (SPARSE, {"parametrization": "centered"}, ALL_CENTRED),
+        (DENSE, {"parametrization": "noncentered"}, NONE_CENTRED),
     ],
 )
-def test_centred_components(panel, parametrization, threshold, expected):
-    model = BinaryHierarchicalModel(
-        {"parametrization": parametrization, "centered_min_answers": threshold}
-    )
+def test_centred_components(panel, config, expected):
+    model = BinaryHierarchicalModel(config)
     data = panel_data(**panel)
     assert model.centred_components(data) == expected
-    label = model.parametrization_label(data)
-    assert label == ",".join(f"{k}={'centred' if v else 'noncentred'}" for k, v in expected.items())
+    assert model.parametrization_label(data) == model.model_config["parametrization"]
+
+
+def test_an_unknown_parametrization_is_refused():
+    with pytest.raises(ModelConfigError, match="parametrization must be"):
+        BinaryHierarchicalModel({"parametrization": "auto"})
 
 
 @pytest.mark.parametrize(
@@ -212,15 +210,7 @@ def test_centred_components(panel, parametrization, threshold, expected):
     [
         ("centered", DENSE, CENTRED_FREE | {"bias_cohort0", "bias_cohort1"}),
         ("noncentered", DENSE, NONCENTRED_FREE | {"bias_raw_cohort0", "bias_raw_cohort1"}),
-        ("auto", DENSE, CENTRED_FREE | {"bias_cohort0", "bias_cohort1"}),
-        ("auto", SPARSE, NONCENTRED_FREE | {"bias_raw_cohort0", "bias_raw_cohort1"}),
-        (
-            "auto",
-            WIDE,  # experts centred; questions and cells not
-            {"mu_question", "delta_scale", "delta_raw", "bias_scale", "sigma_scale"}
-            | {"bias_cohort0", "bias_cohort1", "log_sigma", "log_kappa_mean", "kappa_scale"}
-            | {"kappa_raw"},
-        ),
+        ("noncentered", SPARSE, NONCENTRED_FREE | {"bias_raw_cohort0", "bias_raw_cohort1"}),
     ],
 )
 def test_free_variables_follow_the_parametrization(parametrization, panel, expected):
@@ -266,7 +256,7 @@ def test_zero_sum_constraints_hold_at_any_point(parametrization, seed):
         model, ["bias_expert", "sigma_expert", "delta_cohort"], random_point(model, seed)
     )
     bias, sigma, delta = values["bias_expert"], values["sigma_expert"], values["delta_cohort"]
-    assert np.abs(bias).max() > 0.05 and np.abs(delta).max() > 0.05  # not the trivial point
+    assert np.abs(bias).max() > 1e-3 and np.abs(delta).max() > 1e-3  # not the trivial point
     # atol 1e-12: sums of a dozen numbers of order 1 are zero up to a few ulps
     for g in range(len(data.cohorts)):
         assert_allclose(bias[data.cohort_of_expert == g].sum(), 0.0, atol=1e-12)
@@ -296,7 +286,7 @@ def test_the_likelihood_is_the_student_t_of_equation_1(parametrization):
     assert_allclose(v["likelihood"], expected, rtol=1e-10)
 
 
-@pytest.mark.parametrize("parametrization", ["centered", "noncentered", "auto"])
+@pytest.mark.parametrize("parametrization", ["centered", "noncentered"])
 def test_logp_is_finite_at_the_initial_point(parametrization):
     model = BinaryHierarchicalModel({"parametrization": parametrization}).build_model(
         panel_data(**SPARSE)
@@ -322,13 +312,14 @@ def test_a_single_cohort_panel_builds_with_no_cohort_deviation():
 def test_tiny_cohorts_build(parametrization):
     # 20 experts: 16 in US, a cohort of three (ROK) and a cohort of one (JP)
     data = panel_data(n_experts=20, cohorts={"US": 16 / 20, "ROK": 3 / 20, "JP": 1 / 20})
-    assert data.cohorts == ["US", "ROK", "JP"] and data.cohort_sizes == [16, 3, 1]
+    # cohorts are alphabetical, so a gap keeps its direction from round to round
+    assert data.cohorts == ["JP", "ROK", "US"] and data.cohort_sizes == [1, 3, 16]
     model = BinaryHierarchicalModel({"parametrization": parametrization}).build_model(data)
     point = random_point(model, seed=4)
     assert np.isfinite(model.compile_logp(mode=FAST)(point))
     bias = evaluate(model, ["bias_expert"], point)["bias_expert"]
     assert_allclose(bias[data.cohort_of_expert == 1].sum(), 0.0, atol=1e-12)  # as above
-    assert bias[data.cohort_of_expert == 2] == 0.0  # alone in a cohort: no bias of its own
+    assert bias[data.cohort_of_expert == 0] == 0.0  # alone in a cohort: no bias of its own
 
 
 def test_a_question_answered_by_one_cohort_only_builds():
@@ -405,12 +396,6 @@ def test_a_file_that_is_not_a_posterior_of_this_model_is_refused(tmp_path):
         HierarchicalFit.load(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hierarchical.py HierarchicalFit.load calls xr.open_datatree(...).load() and never "
-    "closes the file: saving to the same path in the same process then fails in HDF5 "
-    "('unable to truncate a file which is already open'); use xr.load_datatree or a with-block",
-)
 def test_a_loaded_posterior_can_be_saved_over_its_own_file(tmp_path):
     path = small_fit().save(tmp_path / "posterior.nc")
     loaded = HierarchicalFit.load(path)
