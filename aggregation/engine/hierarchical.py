@@ -335,6 +335,7 @@ class BinaryHierarchicalModel:
             cores=cfg["cores"],
             seed=random_seed,
             progress_bar=False,
+            save_warmup=False,
             progress_callback=_progress_adapter(notify, cfg["tune"], cfg["draws"]),
             progress_rate=250,
         )
