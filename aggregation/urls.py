@@ -1,2 +1,8 @@
+from django.urls import path
+
+from aggregation import views
+
 app_name = "aggregation"
-urlpatterns: list = []
+urlpatterns = [
+    path("reports/rounds/<int:round_id>/", views.round_report, name="round-report"),
+]

@@ -187,7 +187,20 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Aggregation runs: a running run whose heartbeat is older than this is taken over by
+# another worker; queued runs are re-sent by the recovery sweep (see aggregation.services).
+AGGREGATION_STALE_SECONDS = env.int("AGGREGATION_STALE_SECONDS", default=60)
+AGGREGATION_HEARTBEAT_SECONDS = env.float("AGGREGATION_HEARTBEAT_SECONDS", default=2.0)
+AGGREGATION_RESEND_AFTER_SECONDS = env.int("AGGREGATION_RESEND_AFTER_SECONDS", default=900)
+AGGREGATION_RECOVERY_EVERY_SECONDS = env.float("AGGREGATION_RECOVERY_EVERY_SECONDS", default=30.0)
+# Reports do not show a cohort smaller than this separately: it would identify people.
+REPORT_MIN_COHORT_SIZE = env.int("REPORT_MIN_COHORT_SIZE", default=3)
+CELERY_TASK_TIME_LIMIT = 3300  # a fit longer than this is killed; below the visibility timeout
 CELERY_BEAT_SCHEDULE = {
+    "aggregation-runs-recover": {
+        "task": "aggregation.tasks.aggregation_runs_recover_task",
+        "schedule": AGGREGATION_RECOVERY_EVERY_SECONDS,
+    },
     # Invitations whose email could not be queued (broker down) go out on the next sweep.
     "elicitation-invitation-send-pending": {
         "task": "elicitation.tasks.invitation_send_pending_task",

@@ -24,6 +24,7 @@ from django.utils import timezone
 from scipy.special import expit, logit
 
 from aggregation.engine.synthetic import simulate_binary_panel
+from aggregation.services import aggregation_run_request
 from elicitation.models import (
     Expert,
     Invitation,
@@ -1143,6 +1144,8 @@ def demo_load(*, seed: int = DEMO_SEED) -> DemoSurvey:
             survey = _survey_build(rng=np.random.default_rng(seed), now=timezone.now())
         survey.organizers.add(organizer)
         rounds = {r.number: r for r in survey.rounds.all()}
+        # The closed round's report: fitted by a worker (the request is idempotent).
+        aggregation_run_request(survey_round=rounds[1])
     return DemoSurvey(survey, rounds[1], rounds[2], organizer, admin, created)
 
 

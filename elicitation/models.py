@@ -19,6 +19,17 @@ class Survey(models.Model):
     organizers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="organized_surveys"
     )
+    analysts = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="analyzed_surveys",
+        help_text=_("Members of the analyst group who may read this survey's reports."),
+    )
+    cohort_attribute = models.CharField(
+        max_length=50,
+        default="nationality",
+        help_text=_("The expert attribute whose values are the cohorts compared in reports."),
+    )
     # Shown to experts on every page and every refusal: "whom to ask".
     contact_email = models.EmailField(
         blank=True, help_text=_("Whom experts write to with questions about this survey.")

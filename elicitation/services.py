@@ -272,8 +272,12 @@ def _round_questions_check(
     return questions
 
 
-def round_close(*, survey_round: Round) -> Round:
-    """Open → closed. Judgment writes are refused from now on."""
+def round_close(*, survey_round: Round, closed_by=None) -> Round:
+    """Open → closed. Judgment writes are refused from now on, and the hierarchical
+    aggregation of the round is requested (queued after the close commits)."""
+    from aggregation.selectors import round_binary_judgments
+    from aggregation.services import aggregation_run_request
+
     with transaction.atomic():
         survey_round = Round.objects.select_for_update().get(id=survey_round.id)
         if survey_round.status != Round.Status.OPEN:
@@ -283,6 +287,8 @@ def round_close(*, survey_round: Round) -> Round:
             )
         survey_round.status, survey_round.closed_at = Round.Status.CLOSED, timezone.now()
         survey_round.save(update_fields=["status", "closed_at"])
+        if round_binary_judgments(survey_round=survey_round).exists():
+            aggregation_run_request(survey_round=survey_round, requested_by=closed_by)
     return survey_round
 
 

@@ -205,7 +205,7 @@ def round_open(request: HttpRequest, round_id: int) -> HttpResponse:
 def round_close(request: HttpRequest, round_id: int) -> HttpResponse:
     survey_round = selectors.round_get_for_organizer(user=request.user, round_id=round_id)
     try:
-        services.round_close(survey_round=survey_round)
+        services.round_close(survey_round=survey_round, closed_by=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

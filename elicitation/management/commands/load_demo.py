@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.shortcuts import resolve_url
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from elicitation.demo import DEMO_PASSWORD, DEMO_SEED, DemoSurvey, demo_load
 from elicitation.links import invitation_magic_link
@@ -30,10 +30,8 @@ def access_block(demo: DemoSurvey) -> str:
     site = settings.SITE_URL
     survey = demo.survey
     invitation = demo.featured_invitation
-    try:
-        expert_link = invitation_magic_link(invitation=invitation)
-    except NoReverseMatch:  # the expert pages are not installed in this build
-        expert_link = "(not available: no expert pages in this build)"
+    expert_link = invitation_magic_link(invitation=invitation)
+    report = reverse("aggregation:round-report", args=[demo.closed_round.id])
     return "\n".join(
         [
             f'Demo survey "{survey.title}": {survey.experts.count()} experts, '
@@ -43,5 +41,6 @@ def access_block(demo: DemoSurvey) -> str:
             f"Admin:     {site}{reverse('admin:index')}  "
             f"username {demo.admin.username}, password {DEMO_PASSWORD}",
             f"Expert {invitation.expert.code}'s personal link (round 2): {expert_link}",
+            f"Report of round 1 (the worker fits it now; the page shows progress): {site}{report}",
         ]
     )

@@ -1,0 +1,370 @@
+"""Writes of the aggregation domain: requesting runs, executing them on a worker, recovery.
+
+The life of a run:
+
+1. ``aggregation_run_request`` hashes the round's judgments and the method's options and
+   returns the run with that (round, method, options, data) or creates it, queued; the
+   task is enqueued only after the row commits. Asking twice never makes two runs.
+2. A worker's task calls ``aggregation_run_execute``, which claims the run with one
+   conditional UPDATE (queued, or running with a stale heartbeat) that also increments
+   ``attempts``. The attempt number is a fencing token: heartbeats and results are written
+   only while the row still carries it, so a worker that lost its claim writes nothing.
+3. While the model samples, a heartbeat thread writes the progress every few seconds.
+4. ``aggregation_runs_recover`` (celery beat, and whenever a worker starts) re-enqueues
+   queued runs whose message may have been lost (broker down at request time) and running
+   runs whose worker stopped beating (killed mid-fit); the fresh claim takes them over.
+"""
+
+import hashlib
+import json
+import logging
+import socket
+import threading
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from aggregation import selectors
+from aggregation.engine.data import JudgmentTable
+from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR
+from aggregation.models import AggregationRun, QuestionResult
+from elicitation.models import Question, Round
+
+log = logging.getLogger(__name__)
+
+Status = AggregationRun.Status
+Method = AggregationRun.Method
+
+
+class RunLost(Exception):
+    """Another worker has taken the run over; this one must not write results."""
+
+
+# --- Requesting --------------------------------------------------------------------------
+
+
+def aggregation_options_default(*, survey_round: Round, method: str) -> dict:
+    base = {
+        "interval_mass": 0.9,
+        "cohort_attribute": survey_round.survey.cohort_attribute,
+        "extremize_factor": DEFAULT_EXTREMIZE_FACTOR,
+    }
+    if method == Method.HIERARCHICAL:
+        base["random_seed"] = 0
+    return base
+
+
+def aggregation_run_request(
+    *,
+    survey_round: Round,
+    method: str = Method.HIERARCHICAL,
+    options: dict | None = None,
+    requested_by=None,
+) -> tuple[AggregationRun, bool]:
+    """The run of this round, method, options and data: existing, or created and queued.
+
+    Returns (run, created). A failed run asked for again is queued again (a retry).
+    """
+    if method not in Method.values:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(Method.values)}")
+    run_options = {**aggregation_options_default(survey_round=survey_round, method=method)}
+    run_options.update(options or {})
+    table = selectors.judgment_table_for_round(
+        survey_round=survey_round, cohort_attribute=run_options["cohort_attribute"]
+    )
+    key = {
+        "survey_round": survey_round,
+        "method": method,
+        "options_hash": _options_hash(run_options),
+        "data_hash": table.data_hash(),
+    }
+    try:
+        with transaction.atomic():
+            run, created = AggregationRun.objects.get_or_create(
+                **key,
+                defaults={
+                    "options": run_options,
+                    "n_judgments": len(table),
+                    "requested_by": requested_by,
+                },
+            )
+    except IntegrityError:  # a concurrent request created it between our read and write
+        run, created = AggregationRun.objects.get(**key), False
+    if not created and run.status == Status.FAILED:
+        _run_retry(run)
+    elif not created:
+        return run, False
+    transaction.on_commit(lambda: aggregation_run_enqueue(run_id=run.id))
+    return run, created
+
+
+def _options_hash(run_options: dict) -> str:
+    return hashlib.sha256(json.dumps(run_options, sort_keys=True).encode()).hexdigest()
+
+
+def _run_retry(run: AggregationRun) -> None:
+    updated = AggregationRun.objects.filter(id=run.id, status=Status.FAILED).update(
+        status=Status.QUEUED, error="", progress=0.0, progress_phase="", finished_at=None
+    )
+    if updated:
+        run.refresh_from_db()
+
+
+def aggregation_run_enqueue(*, run_id: int) -> bool:
+    """Send the run's task; a broker that is down leaves it queued for the recovery sweep."""
+    from aggregation.tasks import aggregation_run_execute_task
+
+    try:
+        aggregation_run_execute_task.delay(run_id)
+    except Exception:  # kombu raises many types; the run stays queued either way
+        log.warning(
+            "could not queue aggregation run %s; the recovery sweep will", run_id, exc_info=True
+        )
+        return False
+    AggregationRun.objects.filter(id=run_id).update(enqueued_at=timezone.now())
+    return True
+
+
+# --- Executing ---------------------------------------------------------------------------
+
+
+def aggregation_run_execute(*, run_id: int, worker: str | None = None) -> AggregationRun | None:
+    """Claim the run and compute it; None when it is not ours to run (done, or held)."""
+    attempt = _run_claim(run_id=run_id, worker=worker or socket.gethostname())
+    if attempt is None:
+        return None
+    run = AggregationRun.objects.select_related("survey_round__survey").get(id=run_id)
+    heartbeat = Heartbeat(run_id=run_id, attempt=attempt)
+    try:
+        with heartbeat:
+            outcome = _compute(run=run, attempt=attempt, progress=heartbeat.report)
+        _run_store(run=run, attempt=attempt, outcome=outcome)
+    except RunLost:
+        log.warning("aggregation run %s was taken over by another worker", run_id)
+        return None
+    except Exception as exc:  # the fit's own failure: recorded and shown, never swallowed
+        _run_fail(run_id=run_id, attempt=attempt, exc=exc)
+    run.refresh_from_db()
+    return run
+
+
+def _run_claim(*, run_id: int, worker: str) -> int | None:
+    now = timezone.now()
+    claimable = Q(status=Status.QUEUED) | Q(
+        status=Status.RUNNING, heartbeat_at__lt=now - _stale_after()
+    )
+    claimed = AggregationRun.objects.filter(claimable, id=run_id).update(
+        status=Status.RUNNING,
+        attempts=F("attempts") + 1,
+        worker=worker[:200],
+        heartbeat_at=now,
+        started_at=Coalesce(F("started_at"), now),
+        progress=0.0,
+        progress_phase="starting",
+    )
+    if not claimed:
+        return None
+    return AggregationRun.objects.values_list("attempts", flat=True).get(id=run_id)
+
+
+def _stale_after() -> timedelta:
+    return timedelta(seconds=settings.AGGREGATION_STALE_SECONDS)
+
+
+class Heartbeat:
+    """Writes progress and a heartbeat every few seconds while the fit runs.
+
+    A thread of its own, because the sampler holds the task's thread for minutes. Its
+    writes are fenced by the attempt: if the row has moved on, ``lost`` is set and the
+    results will not be stored.
+    """
+
+    def __init__(self, *, run_id: int, attempt: int) -> None:
+        self.run_id, self.attempt = run_id, attempt
+        self.phase, self.fraction = "starting", 0.0
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True
+        )
+
+    def report(self, phase: str, fraction: float) -> None:
+        self.phase, self.fraction = phase, fraction
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.lost:
+            raise RunLost
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(settings.AGGREGATION_HEARTBEAT_SECONDS):
+                if not self._write():
+                    self.lost = True
+                    return
+        finally:
+            connection.close()  # this thread's own database connection
+
+    def _write(self) -> bool:
+        return bool(
+            AggregationRun.objects.filter(
+                id=self.run_id, attempts=self.attempt, status=Status.RUNNING
+            ).update(heartbeat_at=timezone.now(), progress_phase=self.phase, progress=self.fraction)
+        )
+
+
+def _compute(*, run: AggregationRun, attempt: int, progress) -> dict:
+    """Run the engine on the round's judgments: the result contract, posterior, figures."""
+    from aggregation import reports
+
+    table = selectors.judgment_table_for_round(
+        survey_round=run.survey_round, cohort_attribute=run.options["cohort_attribute"]
+    )
+    if table.data_hash() != run.data_hash:
+        raise ValueError(
+            "the round's judgments changed since this run was requested; request a new run"
+        )
+    folder = Path("runs") / str(run.id) / f"attempt-{attempt}"
+    started = time.perf_counter()
+    if run.method == Method.HIERARCHICAL:
+        result, fit = _hierarchical(run=run, table=table, progress=progress)
+        posterior = folder / "posterior.nc"
+        fit.save(Path(settings.MEDIA_ROOT) / posterior)
+    else:
+        result, fit, posterior = _pool(run=run, table=table), None, None
+    progress("figures", 0.0)
+    figures = reports.figures_render(result=result, fit=fit, table=table, folder=folder)
+    result["timings"] = {
+        **result.get("timings", {}),
+        "total_seconds": round(time.perf_counter() - started, 2),
+    }
+    return {"result": result, "posterior": str(posterior or ""), "figures": figures}
+
+
+def _hierarchical(*, run: AggregationRun, table: JudgmentTable, progress):
+    from aggregation.engine.hierarchical import BinaryHierarchicalModel
+    from aggregation.engine.summary import summarize_hierarchical
+
+    sampler = {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
+    model = BinaryHierarchicalModel(sampler_config=sampler)
+    fit = model.fit(table, random_seed=run.options["random_seed"], progress=progress)
+    progress("summarizing", 0.0)
+    result = summarize_hierarchical(
+        fit,
+        table,
+        interval_mass=run.options["interval_mass"],
+        extremize_factor=run.options["extremize_factor"],
+    )
+    return result, fit
+
+
+def _pool(*, run: AggregationRun, table: JudgmentTable) -> dict:
+    from aggregation.engine.summary import summarize_pool
+
+    return summarize_pool(
+        table,
+        run.method,
+        extremize_factor=run.options["extremize_factor"],
+        interval_mass=run.options["interval_mass"],
+    )
+
+
+def _run_store(*, run: AggregationRun, attempt: int, outcome: dict) -> None:
+    """Write the results in one transaction, if the run is still this attempt's."""
+    result = outcome["result"]
+    with transaction.atomic():
+        locked = AggregationRun.objects.select_for_update().get(id=run.id)
+        if locked.attempts != attempt or locked.status != Status.RUNNING:
+            raise RunLost
+        questions = {q.code: q for q in Question.objects.filter(survey=run.survey_round.survey_id)}
+        QuestionResult.objects.filter(run=locked).delete()
+        QuestionResult.objects.bulk_create(
+            [
+                _question_result(locked, questions[code], entry)
+                for code, entry in result["questions"].items()
+            ]
+        )
+        locked.status, locked.finished_at = Status.SUCCEEDED, timezone.now()
+        locked.progress_phase, locked.progress = "done", 1.0
+        locked.result = result
+        locked.diagnostics = result.get("diagnostics", {})
+        locked.timings = result.get("timings", {})
+        locked.posterior, locked.figures = outcome["posterior"], outcome["figures"]
+        locked.save(
+            update_fields=[
+                "status",
+                "finished_at",
+                "progress_phase",
+                "progress",
+                "result",
+                "diagnostics",
+                "timings",
+                "posterior",
+                "figures",
+            ]
+        )
+
+
+def _question_result(run: AggregationRun, question: Question, entry: dict) -> QuestionResult:
+    consensus = entry["consensus"]
+    disagreement = entry.get("disagreement") or {}
+    consensus_interval = consensus.get("interval") or (None, None)
+    disagreement_interval = disagreement.get("interval") or (None, None)
+    return QuestionResult(
+        run=run,
+        question=question,
+        n_judgments=entry["n_judgments"],
+        consensus=consensus["mean"],
+        consensus_lower=consensus_interval[0],
+        consensus_upper=consensus_interval[1],
+        disagreement=disagreement.get("mean"),
+        disagreement_lower=disagreement_interval[0],
+        disagreement_upper=disagreement_interval[1],
+        cohorts=entry.get("cohorts", {}),
+        cohort_gaps=entry.get("cohort_gaps", []),
+        baselines=entry.get("baselines", {}),
+    )
+
+
+def _run_fail(*, run_id: int, attempt: int, exc: Exception) -> None:
+    message = f"{type(exc).__name__}: {exc}"
+    details = "".join(traceback.format_exception(exc))
+    log.error("aggregation run %s failed: %s", run_id, message)
+    AggregationRun.objects.filter(id=run_id, attempts=attempt, status=Status.RUNNING).update(
+        status=Status.FAILED,
+        finished_at=timezone.now(),
+        error=f"{message}\n\n{details}",
+        progress_phase="failed",
+    )
+
+
+# --- Recovery ----------------------------------------------------------------------------
+
+
+def aggregation_runs_recover() -> int:
+    """Re-enqueue runs whose task may be gone; returns how many were sent again.
+
+    Queued runs whose task was never sent (the broker was down) or was sent long ago (the
+    message may be lost), and running runs with a stale heartbeat (their worker died). A
+    duplicate message is harmless: only one claim can succeed.
+    """
+    now = timezone.now()
+    resend_after = timedelta(seconds=settings.AGGREGATION_RESEND_AFTER_SECONDS)
+    orphaned = AggregationRun.objects.filter(
+        Q(status=Status.QUEUED, enqueued_at__isnull=True, created_at__lt=now - timedelta(seconds=2))
+        | Q(status=Status.QUEUED, enqueued_at__lt=now - resend_after)
+        | Q(status=Status.RUNNING, heartbeat_at__lt=now - _stale_after())
+    ).values_list("id", flat=True)
+    return sum(aggregation_run_enqueue(run_id=run_id) for run_id in orphaned)

@@ -1,0 +1,26 @@
+"""Celery tasks of the aggregation app: thin, by id, safe to run twice."""
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from aggregation.models import AggregationRun
+from aggregation.services import aggregation_run_execute, aggregation_runs_recover
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def aggregation_run_execute_task(self, run_id: int) -> None:
+    run = AggregationRun.objects.filter(id=run_id).only("status").first()
+    if run is None or run.is_finished:
+        return  # deleted, or a redelivery of a run that another worker finished
+    aggregation_run_execute(run_id=run_id, worker=self.request.hostname)
+
+
+@shared_task(acks_late=True)
+def aggregation_runs_recover_task() -> int:
+    return aggregation_runs_recover()
+
+
+@worker_ready.connect
+def _recover_when_a_worker_starts(sender=None, **kwargs) -> None:
+    # Queued, not run here: this handler runs in the worker's main process.
+    aggregation_runs_recover_task.delay()
