@@ -33,7 +33,7 @@ class ScenarioInline(admin.TabularInline):
 class SurveyAdmin(admin.ModelAdmin):
     list_display = ["title", "contact_email", "created_at"]
     search_fields = ["title"]
-    filter_horizontal = ["organizers"]
+    filter_horizontal = ["organizers", "analysts"]
     inlines = [ScenarioInline]
 
 

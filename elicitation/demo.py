@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 from django.utils import timezone
 from scipy.special import expit, logit
 
 from aggregation.engine.synthetic import simulate_binary_panel
+from aggregation.selectors import ANALYST_GROUP
 from aggregation.services import aggregation_run_request
 from elicitation.models import (
     Expert,
@@ -40,6 +41,7 @@ DEMO_SURVEY_TITLE = "Allied contributions in a Taiwan conflict"
 DEMO_PASSWORD = "consilium-demo"
 DEMO_ORGANIZER_USERNAME = "organizer"
 DEMO_ADMIN_USERNAME = "admin"
+DEMO_ANALYST_USERNAME = "analyst"  # reads reports only: not staff, in the analyst group
 # The expert whose personal link `load_demo` prints: no round-2 answers yet, English.
 DEMO_EXPERT_CODE = "E001"
 DEMO_SEED = 2026
@@ -1121,11 +1123,11 @@ class DemoSurvey:
         )
 
 
-def _user_ensure(*, username: str, superuser: bool):
+def _user_ensure(*, username: str, superuser: bool, staff: bool = True):
     """The demo login; its password is set only when the account is new."""
     user, created = get_user_model().objects.get_or_create(
         username=username,
-        defaults={"email": f"{username}@example.org", "is_staff": True, "is_superuser": superuser},
+        defaults={"email": f"{username}@example.org", "is_staff": staff, "is_superuser": superuser},
     )
     if created:
         user.set_password(DEMO_PASSWORD)
@@ -1143,6 +1145,9 @@ def demo_load(*, seed: int = DEMO_SEED) -> DemoSurvey:
         if created:
             survey = _survey_build(rng=np.random.default_rng(seed), now=timezone.now())
         survey.organizers.add(organizer)
+        analyst = _user_ensure(username=DEMO_ANALYST_USERNAME, superuser=False, staff=False)
+        analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
+        survey.analysts.add(analyst)
         rounds = {r.number: r for r in survey.rounds.all()}
         # The closed round's report: fitted by a worker (the request is idempotent).
         aggregation_run_request(survey_round=rounds[1])

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from django.shortcuts import resolve_url
 from django.urls import reverse
 
-from elicitation.demo import DEMO_PASSWORD, DEMO_SEED, DemoSurvey, demo_load
+from elicitation.demo import DEMO_ANALYST_USERNAME, DEMO_PASSWORD, DEMO_SEED, DemoSurvey, demo_load
 from elicitation.links import invitation_magic_link
 
 
@@ -40,6 +40,7 @@ def access_block(demo: DemoSurvey) -> str:
             f"username {demo.organizer.username}, password {DEMO_PASSWORD}",
             f"Admin:     {site}{reverse('admin:index')}  "
             f"username {demo.admin.username}, password {DEMO_PASSWORD}",
+            f"Analyst (reports only): username {DEMO_ANALYST_USERNAME}, password {DEMO_PASSWORD}",
             f"Expert {invitation.expert.code}'s personal link (round 2): {expert_link}",
             f"Report of round 1 (the worker fits it now; the page shows progress): {site}{report}",
         ]
