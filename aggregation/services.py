@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -211,7 +211,15 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(settings.AGGREGATION_HEARTBEAT_SECONDS):
-                if not self._write():
+                try:
+                    written = self._write()
+                except DatabaseError as exc:
+                    # A dropped connection (database restart, network blip) must not end
+                    # the beats for good, or a healthy fit looks dead and is taken over.
+                    log.warning("heartbeat of aggregation run %s failed (%s)", self.run_id, exc)
+                    connection.close()  # the next beat reconnects
+                    continue
+                if not written:
                     self.lost = True
                     return
         finally:
