@@ -1,17 +1,527 @@
-"""Report pages of aggregation runs (staff with rights to the survey, assigned analysts)."""
+"""Report pages of aggregation runs: readable by superusers, the survey's organizers and
+the analysts assigned to it (``aggregation.selectors``); everyone else gets a 404.
 
+Pages, downloads and figures all go through the same selectors. Figures and posteriors
+live under MEDIA_ROOT and are only ever served from here, never from a public media URL.
+Cohorts smaller than ``settings.REPORT_MIN_COHORT_SIZE`` are merged into "other" wherever
+a page or a download would show them (see ``aggregation.reports``).
+"""
+
+import csv
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
-from aggregation import selectors
+from aggregation import reports, selectors, services
+from aggregation.forms import RunRequestForm
+from aggregation.models import AggregationRun, QuestionResult
+from elicitation.models import Judgment, Round
+
+Status = AggregationRun.Status
+Method = AggregationRun.Method
+
+# Where each phase of a fit sits on the page's single progress bar (fractions of the run).
+PHASE_SPANS = {
+    "starting": (0.0, 0.02),
+    "compiling": (0.02, 0.15),
+    "tuning": (0.15, 0.45),
+    "sampling": (0.45, 0.9),
+    "summarizing": (0.9, 0.93),
+    "figures": (0.93, 1.0),
+}
+
+
+# --- Choosing what to show -----------------------------------------------------------------
+
+
+def _reader_may_browse(user) -> bool:
+    """The reports index is for staff and analysts; experts never see the reports area."""
+    return (
+        user.is_superuser
+        or user.is_staff
+        or user.groups.filter(name=selectors.ANALYST_GROUP).exists()
+    )
+
+
+def _run_of_round(request: HttpRequest, survey_round: Round) -> AggregationRun | None:
+    """``?run=<id>`` if it is a run of this round, else the latest hierarchical (or any) run."""
+    run_id = request.GET.get("run")
+    if run_id is None:
+        return selectors.round_latest_run(
+            survey_round=survey_round, method=Method.HIERARCHICAL
+        ) or selectors.round_latest_run(survey_round=survey_round)
+    if not run_id.isdigit():
+        raise Http404("No such run.")
+    run = selectors.round_runs(survey_round=survey_round).filter(id=int(run_id)).first()
+    if run is None:
+        raise Http404("No such run of this round.")
+    return run
+
+
+def _shown_cohorts(run: AggregationRun) -> list[str]:
+    return reports.cohorts_shown(reports.cohort_sizes_of_result(run.result or {}))
+
+
+def _figures(run: AggregationRun, *names: str) -> dict[str, dict]:
+    """The run's figures among ``names``: name -> its URLs (alt texts are in the templates)."""
+    return {
+        name.replace("-", "_"): {
+            "name": name,
+            "url": reverse("aggregation:run-figure", args=[run.id, name]),
+        }
+        for name in names
+        if name in (run.figures or {})
+    }
+
+
+def round_report_url(run: AggregationRun) -> str:
+    url = reverse("aggregation:round-report", args=[run.survey_round_id])
+    return f"{url}?run={run.id}"
+
+
+# --- Progress ------------------------------------------------------------------------------
+
+
+def run_progress_state(run: AggregationRun) -> dict:
+    """What the page and its progress bar say about a run (also the JSON endpoint's body)."""
+    phase = run.progress_phase or ""
+    start, end = PHASE_SPANS.get(phase, (0.0, 0.0))
+    overall = 1.0 if run.status == Status.SUCCEEDED else start + (end - start) * run.progress
+    stale = timezone.now() - timedelta(seconds=settings.AGGREGATION_STALE_SECONDS)
+    return {
+        "id": run.id,
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "phase": phase,
+        "phase_label": _phase_label(run),
+        "progress": round(run.progress, 4),
+        "overall": round(min(max(overall, 0.0), 1.0), 4),
+        "finished": run.is_finished,
+        "stalled": run.status == Status.RUNNING
+        and run.heartbeat_at is not None
+        and run.heartbeat_at < stale,
+        "error": run.error.splitlines()[0] if run.error else "",
+        "url": round_report_url(run),
+    }
+
+
+def _phase_label(run: AggregationRun) -> str:
+    if run.status == Status.QUEUED:
+        return _("Queued: waiting for a worker to take it")
+    labels = {
+        "starting": _("Starting: loading the round's judgments"),
+        "compiling": _(
+            "Compiling the model (quicker when a panel of this shape was fitted before)"
+        ),
+        "tuning": _("Tuning the sampler (warm-up draws, discarded)"),
+        "sampling": _("Drawing posterior samples"),
+        "summarizing": _("Summarizing the posterior and checking convergence"),
+        "figures": _("Drawing the figures"),
+        "done": _("Done"),
+        "failed": _("Failed"),
+    }
+    return labels.get(run.progress_phase, run.progress_phase or run.get_status_display())
+
+
+# --- Pages -----------------------------------------------------------------------------------
+
+
+@login_required
+def report_index(request: HttpRequest) -> HttpResponse:
+    """Every round of every survey whose reports the user may read, with its latest run."""
+    if not _reader_may_browse(request.user):
+        raise Http404("No reports here.")
+    surveys = selectors.survey_list_for_reader(user=request.user).prefetch_related("rounds")
+    entries = [
+        {
+            "survey": survey,
+            "rounds": [
+                {
+                    "round": survey_round,
+                    "run": selectors.round_latest_run(
+                        survey_round=survey_round, method=Method.HIERARCHICAL
+                    )
+                    or selectors.round_latest_run(survey_round=survey_round),
+                    "n_runs": survey_round.aggregation_runs.count(),
+                }
+                for survey_round in survey.rounds.all()
+            ],
+        }
+        for survey in surveys
+    ]
+    return render(request, "aggregation/report_index.html", {"entries": entries})
 
 
 @login_required
 def round_report(request: HttpRequest, round_id: int) -> HttpResponse:
-    """The round's latest hierarchical run: its progress while it runs, its results after."""
+    """The round overview: a run's consensus, disagreement, cohorts, diagnostics, downloads."""
     survey_round = selectors.round_get_for_reader(user=request.user, round_id=round_id)
-    run = selectors.round_latest_run(survey_round=survey_round, method="hierarchical")
-    results = selectors.run_question_results(run=run) if run and run.is_finished else []
-    context = {"survey_round": survey_round, "run": run, "results": results}
+    run = _run_of_round(request, survey_round)
+    runs = list(selectors.round_runs(survey_round=survey_round))
+    rows = [_run_row(r) for r in runs]
+    context = {
+        "survey": survey_round.survey,
+        "survey_round": survey_round,
+        "run": run,
+        "runs": rows,
+        "run_row": next((row for row in rows if run and row["run"].id == run.id), None),
+        "request_form": _request_form(runs),
+        "can_request": selectors.survey_can_request_runs(
+            user=request.user, survey=survey_round.survey
+        ),
+    }
+    if run is not None:
+        context["state"] = run_progress_state(run)
+        context["error_first_line"], context["error_details"] = _error_parts(run.error)
+    if run is not None and run.status == Status.SUCCEEDED:
+        context.update(_results_context(run))
     return render(request, "aggregation/round_report.html", context)
+
+
+def _run_row(run: AggregationRun) -> dict:
+    timings = run.timings or {}
+    total = timings.get("total_seconds")
+    if total is None and run.started_at and run.finished_at:
+        total = (run.finished_at - run.started_at).total_seconds()
+    return {
+        "run": run,
+        "url": round_report_url(run),
+        "seed": run.options.get("random_seed"),
+        "total_seconds": total,
+        "waited_seconds": (run.started_at - run.created_at).total_seconds()
+        if run.started_at
+        else None,
+    }
+
+
+def _request_form(runs: list[AggregationRun]) -> RunRequestForm:
+    """The form, its seed one above the largest seed used so far (a new run, not a repeat)."""
+    seeds = [r.options.get("random_seed") for r in runs if r.method == Method.HIERARCHICAL]
+    seeds = [s for s in seeds if isinstance(s, int)]
+    return RunRequestForm(initial={"random_seed": max(seeds) + 1 if seeds else 0})
+
+
+def _error_parts(error: str) -> tuple[str, str]:
+    first, _sep, rest = (error or "").strip().partition("\n")
+    return first, rest.strip()
+
+
+def _results_context(run: AggregationRun) -> dict:
+    results = selectors.run_question_results(run=run)
+    shown = _shown_cohorts(run)
+    result = run.result or {}
+    hierarchical = run.method == Method.HIERARCHICAL
+    return {
+        "hierarchical": hierarchical,
+        "interval_percent": f"{result.get('interval_mass', 0.9) * 100:g}",
+        "consensus_rows": [reports.consensus_row(r) for r in results],
+        "disagreement_rows": reports.disagreement_rows(results),
+        "cohort_table": reports.cohort_table(results, shown) if len(shown) >= 2 else None,
+        "shown_cohorts": shown,
+        "min_cohort_size": settings.REPORT_MIN_COHORT_SIZE,
+        "baseline_labels": list(reports.BASELINE_LABELS.values()),
+        "hidden_cohorts": reports.hidden_cohort_count(result, shown),
+        "diagnostics": reports.diagnostics_summary(
+            run.diagnostics or result.get("diagnostics") or {}
+        )
+        if hierarchical
+        else None,
+        "model": result.get("model") or {},
+        "figures": _figures(run, "consensus", "pooled", "disagreement", "cohorts"),
+    }
+
+
+@login_required
+def question_report(request: HttpRequest, run_id: int, question_id: int) -> HttpResponse:
+    """One question of a run: its answers as dots, its numbers, the anonymised rationales."""
+    run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    results = selectors.run_question_results(run=run)
+    index = next((k for k, r in enumerate(results) if r.question_id == question_id), None)
+    if index is None:
+        raise Http404("This run has no result for that question.")
+    result = results[index]
+    question = result.question
+    shown = _shown_cohorts(run)
+    answers = _label_cohorts(_answers(run.survey_round, question=question), shown)
+    context = {
+        "run": run,
+        "survey_round": run.survey_round,
+        "survey": run.survey_round.survey,
+        "question": question,
+        "result": result,
+        "consensus": reports.Estimate(
+            result.consensus, result.consensus_lower, result.consensus_upper
+        ),
+        "disagreement": reports.Estimate(
+            result.disagreement, result.disagreement_lower, result.disagreement_upper, digits=2
+        ),
+        "cohorts": [
+            {"name": c, "estimate": reports.Estimate.of(result.cohorts[c]), **_cell(result, c)}
+            for c in shown
+            if c in result.cohorts
+        ],
+        "gaps": reports.gap_rows(result, shown),
+        "baselines": [
+            (label, reports.number_text(result.baselines.get(method)))
+            for method, label in reports.BASELINE_LABELS.items()
+        ],
+        "answers": answers,
+        "n_rationales": sum(1 for a in answers if a["rationale"]),
+        "figure": next(
+            iter(_figures(run, reports.question_figure_name(question.code)).values()), None
+        ),
+        "previous": results[index - 1] if index > 0 else None,
+        "next": results[index + 1] if index + 1 < len(results) else None,
+        "interval_percent": f"{(run.result or {}).get('interval_mass', 0.9) * 100:g}",
+    }
+    return render(request, "aggregation/question_report.html", context)
+
+
+def _cell(result: QuestionResult, cohort: str) -> dict:
+    return {"n": result.cohorts[cohort].get("n_judgments")}
+
+
+def _answers(survey_round: Round, question=None) -> list[dict]:
+    """The round's answers (of experts who submitted it), experts by code only.
+
+    ``cohort`` is the expert's own cohort: label it with ``_label_cohorts`` before showing.
+    """
+    judgments = (
+        Judgment.objects.filter(
+            survey_round=survey_round,
+            expert__invitations__survey_round=survey_round,
+            expert__invitations__submitted_at__isnull=False,
+        )
+        .select_related("expert", "question")
+        .order_by("question__position", "question__code", "expert__code")
+    )
+    if question is not None:
+        judgments = judgments.filter(question=question)
+    attribute = survey_round.survey.cohort_attribute
+    return [
+        {
+            "expert": j.expert.code,
+            "cohort": str(j.expert.attributes.get(attribute) or selectors.UNSPECIFIED_COHORT),
+            "question": j.question.code,
+            "probability": j.probability,
+            "q05": j.q05,
+            "q50": j.q50,
+            "q95": j.q95,
+            "rationale": j.rationale.strip(),
+        }
+        for j in judgments
+    ]
+
+
+def _label_cohorts(answers: list[dict], shown: list[str]) -> list[dict]:
+    for answer in answers:
+        answer["cohort"] = reports.cohort_label(answer["cohort"], shown)
+    return answers
+
+
+@login_required
+def experts_report(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Experts by anonymised code: cohort, bias and noise with their intervals."""
+    run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    shown = _shown_cohorts(run)
+    experts = (run.result or {}).get("experts") or {}
+    rows = [
+        {
+            "code": code,
+            "cohort": reports.cohort_label(expert["cohort"], shown),
+            "n": expert.get("n_judgments"),
+            # bias is measured within the cohort: hidden with the cohort (see reports.py)
+            "bias": reports.Estimate.of(expert["bias"], signed=True, digits=2)
+            if expert.get("bias") and expert["cohort"] in shown
+            else None,
+            "noise": reports.Estimate.of(expert.get("noise"), digits=2),
+        }
+        for code, expert in sorted(experts.items())
+    ]
+    context = {
+        "run": run,
+        "survey_round": run.survey_round,
+        "survey": run.survey_round.survey,
+        "rows": rows,
+        "min_cohort": settings.REPORT_MIN_COHORT_SIZE,
+        "interval_percent": f"{(run.result or {}).get('interval_mass', 0.9) * 100:g}",
+        "figures": _figures(run, "expert-bias", "expert-noise"),
+    }
+    return render(request, "aggregation/experts_report.html", context)
+
+
+# --- JSON, figures and downloads -----------------------------------------------------------
+
+
+@never_cache
+@login_required
+def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
+    run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    return JsonResponse(run_progress_state(run))
+
+
+def _media_file(relative: str) -> Path:
+    """A file under MEDIA_ROOT named by a run; 404 if it is missing or outside MEDIA_ROOT."""
+    root = Path(settings.MEDIA_ROOT).resolve()
+    path = (root / relative).resolve()
+    if not relative or not path.is_relative_to(root) or not path.is_file():
+        raise Http404("The file is not there (the run may have been cleaned up).")
+    return path
+
+
+@login_required
+def run_figure(request: HttpRequest, run_id: int, name: str) -> FileResponse:
+    run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    if name not in (run.figures or {}):
+        raise Http404("This run has no figure of that name.")
+    path = _media_file(run.figures[name])
+    download = request.GET.get("download") == "1"
+    response = FileResponse(
+        path.open("rb"),
+        content_type="image/svg+xml",
+        as_attachment=download,
+        filename=f"run-{run.id}-{name}.svg",
+    )
+    # An SVG opened on its own is a document: no scripts, no outside requests.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response["Cache-Control"] = "private, max-age=3600"  # a run's figures never change
+    return response
+
+
+@login_required
+def run_posterior(request: HttpRequest, run_id: int) -> FileResponse:
+    run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    path = _media_file(run.posterior)
+    return FileResponse(
+        path.open("rb"),
+        content_type="application/x-netcdf",
+        as_attachment=True,
+        filename=f"run-{run.id}-posterior.nc",
+    )
+
+
+def _csv_response(filename: str) -> tuple[HttpResponse, "csv._writer"]:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.write("\ufeff")  # a BOM, so that spreadsheets read UTF-8 (Korean rationales)
+    return response, csv.writer(response)
+
+
+def _cell_text(text: str) -> str:
+    """Free text as a CSV cell that a spreadsheet will not run as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@login_required
+def run_results_csv(request: HttpRequest, run_id: int) -> HttpResponse:
+    """One row per question: consensus, disagreement, baselines, shown cohorts and gaps."""
+    run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    results = selectors.run_question_results(run=run)
+    shown = _shown_cohorts(run)
+    pairs = [(a, b) for k, a in enumerate(shown) for b in shown[k + 1 :]]
+    header = ["question", "text", "n_judgments", "consensus_mean", "consensus_lower",
+              "consensus_upper", "disagreement_mean", "disagreement_lower", "disagreement_upper"]  # fmt: skip
+    header += [f"baseline_{m}" for m in reports.BASELINE_LABELS]
+    for c in shown:
+        header += [f"cohort_{c}_mean", f"cohort_{c}_lower", f"cohort_{c}_upper"]
+    for a, b in pairs:
+        header += [f"gap_{a}_minus_{b}_mean", f"gap_{a}_minus_{b}_lower",
+                   f"gap_{a}_minus_{b}_upper", f"p_{a}_higher_than_{b}"]  # fmt: skip
+    filename = f"{slugify(run.survey_round.survey.title)[:40]}-round-{run.survey_round.number}"
+    response, writer = _csv_response(f"{filename}-run-{run.id}-results.csv")
+    writer.writerow(header)
+    for r in results:
+        row = [r.question.code, _cell_text(r.question.text), r.n_judgments, r.consensus,
+               r.consensus_lower, r.consensus_upper, r.disagreement, r.disagreement_lower,
+               r.disagreement_upper]  # fmt: skip
+        row += [r.baselines.get(m) for m in reports.BASELINE_LABELS]
+        for c in shown:
+            point = r.cohorts.get(c) or {}
+            lower, upper = point.get("interval") or (None, None)
+            row += [point.get("mean"), lower, upper]
+        gaps = {(g["a"], g["b"]): g for g in r.cohort_gaps}
+        for a, b in pairs:
+            gap = gaps.get((a, b)) or {}
+            lower, upper = gap.get("interval") or (None, None)
+            row += [gap.get("mean"), lower, upper, gap.get("p_a_higher")]
+        writer.writerow(["" if v is None else v for v in row])
+    return response
+
+
+@login_required
+def round_judgments_csv(request: HttpRequest, round_id: int) -> HttpResponse:
+    """The round's answers, anonymised: expert code, cohort (small ones merged), no names."""
+    survey_round = selectors.round_get_for_reader(user=request.user, round_id=round_id)
+    answers = _answers(survey_round)
+    sizes: dict[str, int] = {}
+    for _expert, cohort in {(a["expert"], a["cohort"]) for a in answers}:
+        sizes[cohort] = sizes.get(cohort, 0) + 1
+    _label_cohorts(answers, reports.cohorts_shown(sizes))
+    filename = f"{slugify(survey_round.survey.title)[:40]}-round-{survey_round.number}"
+    response, writer = _csv_response(f"{filename}-judgments.csv")
+    writer.writerow(
+        ["expert", "cohort", "question", "round", "probability", "q05", "q50", "q95", "rationale"]
+    )
+    for a in answers:
+        writer.writerow(
+            [a["expert"], a["cohort"], a["question"], survey_round.number]
+            + ["" if a[k] is None else a[k] for k in ("probability", "q05", "q50", "q95")]
+            + [_cell_text(a["rationale"])]
+        )  # fmt: skip
+    return response
+
+
+# --- Requesting runs -------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def run_request(request: HttpRequest, round_id: int) -> HttpResponse:
+    """Ask for another method or seed; asking twice for the same thing shows the same run."""
+    survey_round = selectors.round_get_for_reader(user=request.user, round_id=round_id)
+    if not selectors.survey_can_request_runs(user=request.user, survey=survey_round.survey):
+        raise Http404("No such round.")
+    back = reverse("aggregation:round-report", args=[survey_round.id])
+    form = RunRequestForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{form.fields[f].label}: {' '.join(e)}" for f, e in form.errors.items()
+        )
+        messages.error(request, _("No run was requested: %(problems)s") % {"problems": problems})
+        return redirect(back)
+    try:
+        run, created = services.aggregation_run_request(
+            survey_round=survey_round,
+            method=form.cleaned_data["method"],
+            options=form.options(),
+            requested_by=request.user,
+        )
+    except ValueError as exc:  # e.g. a round with no judgments yet
+        messages.error(request, _("No run was requested: %(error)s") % {"error": exc})
+        return redirect(back)
+    label = run.get_method_display()
+    if created:
+        messages.success(
+            request,
+            _("%(method)s requested. A worker will fit it; this page follows its progress.")
+            % {"method": label},
+        )
+    else:
+        messages.info(
+            request,
+            _("This run already exists (same method, settings and answers): here it is.")
+            if run.status != Status.QUEUED
+            else _("%(method)s with these settings is queued: here it is.") % {"method": label},
+        )
+    return redirect(round_report_url(run))

@@ -1,0 +1,303 @@
+"""Personas, a closed round with answers, and runs built without sampling, for the report tests.
+
+organizer       staff, organizes ``survey``
+analyst         in the "analyst" group, assigned to ``survey`` (not staff)
+other_analyst   in the "analyst" group, not assigned to ``survey``
+other_staff     staff, organizes nothing
+expert          on ``survey``'s panel (E004, ROK); ``expert_client`` has opened their
+                round-2 magic link
+
+``closed_round`` (round 1) has answers from seven experts: three US, three ROK and one JP.
+JP is a cohort of one: below REPORT_MIN_COHORT_SIZE, it must never be shown on its own.
+Runs are rows made directly from a result dict (``make_run``), so these tests need no sampler.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from aggregation.models import AggregationRun, QuestionResult
+from aggregation.selectors import ANALYST_GROUP
+from elicitation import services
+from elicitation.models import Invitation, Judgment, Question, Round
+from tests.elicitation.helpers import client_with_link
+
+PANEL = [  # code, name, email, nationality
+    ("E001", "Alice Walker", "alice.walker@example.org", "US"),
+    ("E002", "Brian Moss", "brian.moss@example.org", "US"),
+    ("E003", "Carol Diaz", "carol.diaz@example.org", "US"),
+    ("E004", "Kim Min-jun", "minjun.kim@example.org", "ROK"),
+    ("E005", "Lee Seo-yeon", "seoyeon.lee@example.org", "ROK"),
+    ("E006", "Park Ji-ho", "jiho.park@example.org", "ROK"),
+    ("E007", "Kenji Tanaka", "kenji.tanaka@example.org", "JP"),
+]
+# Answers of round 1, by question and expert code (probabilities).
+ANSWERS = {
+    "Q01": [0.70, 0.80, 0.75, 0.40, 0.45, 0.35, 0.90],
+    "Q02": [0.20, 0.10, 0.15, 0.20, 0.25, 0.30, 0.05],
+    "Q03": [0.50, 0.55, 0.60, 0.50, 0.45, 0.55, 0.50],
+}
+RATIONALE = "US basing in Japan settles it."
+FORMULA_RATIONALE = '=HYPERLINK("http://evil")'
+
+
+def _user(username: str, **fields):
+    return get_user_model().objects.create_user(
+        username, f"{username}@example.org", f"pw-{username}-123", **fields
+    )
+
+
+@pytest.fixture
+def analyst_group(db):
+    return Group.objects.get_or_create(name=ANALYST_GROUP)[0]
+
+
+@pytest.fixture
+def organizer(db):
+    return _user("olivia", is_staff=True)
+
+
+@pytest.fixture
+def analyst(analyst_group):
+    user = _user("anna")
+    user.groups.add(analyst_group)
+    return user
+
+
+@pytest.fixture
+def other_analyst(analyst_group):
+    user = _user("otto")
+    user.groups.add(analyst_group)
+    return user
+
+
+@pytest.fixture
+def other_staff(db):
+    return _user("oscar", is_staff=True)
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_superuser("root", "root@example.org", "pw-root-123")
+
+
+@pytest.fixture
+def survey(organizer, analyst):
+    survey = services.survey_create(title="Allied contributions", organizers=[organizer])
+    survey.analysts.add(analyst)
+    for code, text in [
+        ("Q01", "Will Japan allow US combat operations from its bases?"),
+        ("Q02", "Will Korea send ships?"),
+        ("Q03", "Will Australia send aircraft?"),
+    ]:
+        services.question_create(survey=survey, code=code, text=text)
+    services.question_create(
+        survey=survey, code="N01", text="How many ships?", kind=Question.Kind.NUMERIC,
+        unit="ships", lower_bound=0, upper_bound=100,
+    )  # fmt: skip
+    return survey
+
+
+@pytest.fixture
+def panel(survey):
+    return {
+        code: services.expert_create(
+            survey=survey, name=name, email=email, code=code,
+            attributes={"nationality": nationality},
+        )
+        for code, name, email, nationality in PANEL
+    }  # fmt: skip
+
+
+@pytest.fixture
+def closed_round(survey, panel):
+    """Round 1, closed, every expert submitted; no run requested (tests make their own)."""
+    survey_round = services.round_open(survey_round=services.round_create(survey=survey))
+    questions = {q.code: q for q in survey.questions.all()}
+    judgments = [
+        Judgment(
+            expert=panel[code], question=questions[question], survey_round=survey_round,
+            probability=probability, rationale=RATIONALE if code == "E001" else "",
+        )
+        for question, values in ANSWERS.items()
+        for (code, *_), probability in zip(PANEL, values, strict=True)
+    ]  # fmt: skip
+    judgments.append(
+        Judgment(
+            expert=panel["E002"], question=questions["N01"], survey_round=survey_round,
+            q05=2, q50=5, q95=12, rationale=FORMULA_RATIONALE,
+        )
+    )  # fmt: skip
+    Judgment.objects.bulk_create(judgments)
+    now = timezone.now()
+    Invitation.objects.filter(survey_round=survey_round).update(submitted_at=now)
+    Round.objects.filter(id=survey_round.id).update(status=Round.Status.CLOSED, closed_at=now)
+    survey_round.refresh_from_db()
+    return survey_round
+
+
+@pytest.fixture
+def open_round(closed_round, survey):
+    return services.round_open(survey_round=services.round_create(survey=survey))
+
+
+@pytest.fixture
+def expert(panel):
+    return panel["E004"]
+
+
+@pytest.fixture
+def expert_client(open_round, expert):
+    """A browser that opened E004's round-2 magic link (no Django login: a link session)."""
+    return client_with_link(Invitation.objects.get(survey_round=open_round, expert=expert))
+
+
+# --- Runs without sampling ----------------------------------------------------------------
+
+
+def point(mean, lower, upper, **extra):
+    return {"mean": mean, "interval": [lower, upper], **extra}
+
+
+def hierarchical_result(**overrides) -> dict:
+    """A result contract for ``closed_round``, numbers chosen to be easy to find on a page."""
+    cohorts = {
+        "Q01": {"JP": point(0.811, 0.702, 0.905, n_judgments=1),
+                "ROK": point(0.402, 0.331, 0.474, n_judgments=3),
+                "US": point(0.746, 0.671, 0.812, n_judgments=3)},
+        "Q02": {"JP": point(0.123, 0.061, 0.222, n_judgments=1),
+                "ROK": point(0.243, 0.181, 0.312, n_judgments=3),
+                "US": point(0.152, 0.101, 0.214, n_judgments=3)},
+        "Q03": {"JP": point(0.505, 0.401, 0.612, n_judgments=1),
+                "ROK": point(0.501, 0.432, 0.571, n_judgments=3),
+                "US": point(0.548, 0.478, 0.617, n_judgments=3)},
+    }  # fmt: skip
+    gaps = {
+        "Q01": [("JP", "ROK", 0.409, 0.99), ("JP", "US", 0.065, 0.8), ("ROK", "US", -0.344, 0.001)],
+        "Q02": [("JP", "ROK", -0.12, 0.05), ("JP", "US", -0.029, 0.3), ("ROK", "US", 0.091, 0.962)],
+        "Q03": [("JP", "ROK", 0.004, 0.5), ("JP", "US", -0.043, 0.3), ("ROK", "US", -0.047, 0.188)],
+    }
+    consensus = {"Q01": (0.623, 0.551, 0.694), "Q02": (0.181, 0.142, 0.227),
+                 "Q03": (0.517, 0.466, 0.569)}  # fmt: skip
+    disagreement = {"Q01": (1.37, 1.02, 1.81), "Q02": (0.58, 0.41, 0.79),
+                    "Q03": (0.29, 0.18, 0.44)}  # fmt: skip
+    questions = {
+        code: {
+            "n_judgments": 7,
+            "consensus": point(*consensus[code]),
+            "disagreement": point(*disagreement[code]),
+            "cohorts": cohorts[code],
+            "cohort_gaps": [
+                {"a": a, "b": b, **point(m, m - 0.1, m + 0.1), "p_a_higher": p}
+                for a, b, m, p in gaps[code]
+            ],
+            "baselines": {
+                "linear_pool": 0.621,
+                "median": 0.634,
+                "logodds_mean": 0.612,
+                "extremized_logodds": 0.741,
+            },
+        }  # fmt: skip
+        for code in ANSWERS
+    }
+    experts = {
+        code: {
+            "cohort": nationality,
+            "n_judgments": 3,
+            "bias": None if nationality == "JP" else point(0.1 * k - 0.3, -0.9, 0.9),
+            "noise": point(0.9 + 0.05 * k, 0.6, 1.4),
+        }
+        for k, (code, _name, _email, nationality) in enumerate(PANEL)
+    }
+    per_quantity = {
+        name: {"max_rhat": 1.004, "min_ess_bulk": 812}
+        for name in ("consensus", "disagreement", "bias", "noise", "cohort_belief", "cohort_gap")
+    }
+    result = {
+        "method": "hierarchical",
+        "interval_mass": 0.9,
+        "round": 1,
+        "n_judgments": 21,
+        "model": {
+            "name": "binary_hierarchical",
+            "version": "1",
+            "parametrization": "noncentered",
+            "random_seed": 7,
+        },  # fmt: skip
+        "timings": {"compile_seconds": 3.2, "sampling_seconds": 1.5, "total_seconds": 6.25},
+        "diagnostics": {
+            "max_rhat": 1.004,
+            "min_ess_bulk": 812,
+            "divergences": 0,
+            "per_quantity": per_quantity,
+            "warnings": [],
+        },  # fmt: skip
+        "questions": questions,
+        "experts": experts,
+    }
+    result.update(overrides)
+    return result
+
+
+def make_run(survey_round, *, result=None, status=AggregationRun.Status.SUCCEEDED, **fields):
+    """An AggregationRun row (and its QuestionResult rows when it succeeded), no worker."""
+    method = (result or {}).get("method", fields.pop("method", "hierarchical"))
+    now = timezone.now()
+    run = AggregationRun.objects.create(
+        survey_round=survey_round,
+        method=method,
+        options={"random_seed": 7, "interval_mass": 0.9, "cohort_attribute": "nationality"},
+        options_hash=f"options-{AggregationRun.objects.count()}",
+        data_hash="data",
+        n_judgments=21,
+        status=status,
+        result=result,
+        diagnostics=(result or {}).get("diagnostics", {}),
+        timings=(result or {}).get("timings", {}),
+        started_at=now - timedelta(seconds=10),
+        finished_at=now if status in ("succeeded", "failed") else None,
+        **fields,
+    )
+    if status == AggregationRun.Status.SUCCEEDED and result:
+        questions = {q.code: q for q in survey_round.survey.questions.all()}
+        for code, entry in result["questions"].items():
+            lower, upper = entry["consensus"]["interval"] or (None, None)
+            spread = entry.get("disagreement") or {}
+            d_lower, d_upper = spread.get("interval") or (None, None)
+            QuestionResult.objects.create(
+                run=run, question=questions[code], n_judgments=entry["n_judgments"],
+                consensus=entry["consensus"]["mean"], consensus_lower=lower,
+                consensus_upper=upper, disagreement=spread.get("mean"),
+                disagreement_lower=d_lower, disagreement_upper=d_upper,
+                cohorts=entry.get("cohorts", {}), cohort_gaps=entry.get("cohort_gaps", []),
+                baselines=entry["baselines"],
+            )  # fmt: skip
+    return run
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20"/></svg>'
+
+
+def write_artifacts(run: AggregationRun, media_root: Path, names: list[str]) -> None:
+    """Small stand-ins for a run's figures and posterior under MEDIA_ROOT."""
+    folder = Path("runs") / str(run.id)
+    (media_root / folder).mkdir(parents=True, exist_ok=True)
+    figures = {}
+    for name in names:
+        (media_root / folder / f"{name}.svg").write_bytes(SVG)
+        figures[name] = str(folder / f"{name}.svg")
+    (media_root / folder / "posterior.nc").write_bytes(b"CDF\x01 not a real posterior")
+    run.figures, run.posterior = figures, str(folder / "posterior.nc")
+    run.save(update_fields=["figures", "posterior"])
+
+
+@pytest.fixture
+def finished_run(closed_round, settings):
+    run = make_run(closed_round, result=hierarchical_result())
+    names = ["consensus", "disagreement", "cohorts", "expert-bias", "expert-noise"]
+    write_artifacts(run, Path(settings.MEDIA_ROOT), names + ["question-Q01"])
+    return run

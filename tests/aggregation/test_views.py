@@ -1,0 +1,556 @@
+"""The report pages and downloads through the HTTP client: who may read them, what they show.
+
+Runs are rows made from result dicts (conftest.make_run): no sampler, no broker.
+"""
+
+import csv
+import io
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from aggregation.models import AggregationRun
+from tests.aggregation.conftest import (
+    FORMULA_RATIONALE,
+    PANEL,
+    RATIONALE,
+    SVG,
+    hierarchical_result,
+    make_run,
+    write_artifacts,
+)
+
+NAMES_AND_EMAILS = [name for _, name, _, _ in PANEL] + [email for _, _, email, _ in PANEL]
+JP = re.compile(r"\bJP\b")
+
+
+def _urls(run: AggregationRun, question_id: int) -> dict[str, str]:
+    round_id = run.survey_round_id
+    return {
+        "round-report": reverse("aggregation:round-report", args=[round_id]),
+        "round-report-run": reverse("aggregation:round-report", args=[round_id]) + f"?run={run.id}",
+        "question-report": reverse("aggregation:question-report", args=[run.id, question_id]),
+        "experts-report": reverse("aggregation:experts-report", args=[run.id]),
+        "run-progress": reverse("aggregation:run-progress", args=[run.id]),
+        "run-figure": reverse("aggregation:run-figure", args=[run.id, "consensus"]),
+        "run-results-csv": reverse("aggregation:run-results-csv", args=[run.id]),
+        "round-judgments-csv": reverse("aggregation:round-judgments-csv", args=[round_id]),
+        "run-posterior": reverse("aggregation:run-posterior", args=[run.id]),
+    }
+
+
+@pytest.fixture
+def urls(finished_run):
+    q01 = finished_run.question_results.get(question__code="Q01").question_id
+    return _urls(finished_run, q01)
+
+
+def _client_for(persona: str, request, client):
+    if persona == "anonymous":
+        return client
+    if persona == "expert_link":
+        return request.getfixturevalue("expert_client")
+    user = request.getfixturevalue("expert").user if persona == "expert_user" else None
+    client.force_login(user or request.getfixturevalue(persona))
+    return client
+
+
+PAGES = [
+    "round-report",
+    "round-report-run",
+    "question-report",
+    "experts-report",
+    "run-progress",
+    "run-figure",
+    "run-results-csv",
+    "round-judgments-csv",
+    "run-posterior",
+]
+
+
+# --- Access ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("persona", ["organizer", "analyst", "superuser"])
+def test_readers_get_every_page_and_download(request, client, urls, page, persona):
+    response = _client_for(persona, request, client).get(urls[page])
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("persona", ["other_staff", "other_analyst", "expert_user"])
+def test_logged_in_users_without_rights_get_404(request, client, urls, page, persona):
+    response = _client_for(persona, request, client).get(urls[page])
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("persona", ["anonymous", "expert_link"])
+def test_anonymous_and_expert_links_are_sent_to_the_login(request, client, urls, page, persona):
+    response = _client_for(persona, request, client).get(urls[page])
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [("anonymous", 302), ("expert_link", 302), ("expert_user", 404), ("other_staff", 404),
+     ("other_analyst", 404)],
+)  # fmt: skip
+def test_refused_personas_cannot_request_runs(request, client, closed_round, persona, status):
+    response = _client_for(persona, request, client).post(
+        reverse("aggregation:run-request", args=[closed_round.id]), {"method": "median"}
+    )
+    assert response.status_code == status
+    assert not AggregationRun.objects.exists()
+
+
+def test_index_lists_the_rounds_a_reader_may_read(client, analyst, finished_run):
+    client.force_login(analyst)
+    page = client.get(reverse("aggregation:report-index")).content.decode()
+    assert "Allied contributions" in page
+    assert reverse("aggregation:round-report", args=[finished_run.survey_round_id]) in page
+
+
+@pytest.mark.parametrize("persona", ["other_staff", "other_analyst"])
+def test_index_of_staff_and_analysts_without_rights_is_empty(
+    request, client, finished_run, persona
+):
+    response = _client_for(persona, request, client).get(reverse("aggregation:report-index"))
+    assert response.status_code == 200
+    assert "Allied contributions" not in response.content.decode()
+
+
+def test_index_is_not_for_experts(client, expert, finished_run):
+    client.force_login(expert.user)
+    assert client.get(reverse("aggregation:report-index")).status_code == 404
+
+
+def test_a_run_of_another_round_is_not_shown_through_this_round(client, organizer, finished_run):
+    other_round = make_run(finished_run.survey_round, result=hierarchical_result())
+    other_round.survey_round = _another_round(finished_run)
+    other_round.save(update_fields=["survey_round"])
+    client.force_login(organizer)
+    url = reverse("aggregation:round-report", args=[finished_run.survey_round_id])
+    assert client.get(f"{url}?run={other_round.id}").status_code == 404
+    assert client.get(f"{url}?run=abc").status_code == 404
+
+
+def _another_round(run):
+    from elicitation import services
+
+    return services.round_create(survey=run.survey_round.survey)
+
+
+# --- The round overview --------------------------------------------------------------------
+
+
+def test_overview_shows_the_question_results(client, analyst, finished_run):
+    client.force_login(analyst)
+    response = client.get(reverse("aggregation:round-report", args=[finished_run.survey_round_id]))
+    page = response.content.decode()
+    for result in finished_run.question_results.all():
+        assert f"{result.consensus:.3f}" in page
+        assert f"{result.consensus_lower:.3f} to {result.consensus_upper:.3f}" in page
+        assert f"{result.disagreement:.2f}" in page
+    for baseline in ("0.621", "0.634", "0.612", "0.741"):
+        assert baseline in page
+    assert "ROK − US: -0.344" in page
+    assert "P(ROK &gt; US) = 0.00" in page
+    assert 'id="diagnostics-warning"' not in page
+    assert f'src="/reports/runs/{finished_run.id}/figures/consensus.svg"' in page
+
+
+def test_overview_ranks_questions_by_disagreement_and_cohorts_by_divergence(
+    client, analyst, finished_run
+):
+    client.force_login(analyst)
+    page = client.get(
+        reverse("aggregation:round-report", args=[finished_run.survey_round_id])
+    ).content.decode()
+    disagreement = page[page.index('id="disagreement-table"') :]
+    disagreement = disagreement[: disagreement.index("</table>")]
+    assert _order(disagreement, ["Q01", "Q02", "Q03"]) == ["Q01", "Q02", "Q03"]
+    cohorts = page[page.index('id="cohort-table"') :]
+    cohorts = cohorts[: cohorts.index("</table>")]
+    # |gap| ROK-US: Q01 0.344, Q02 0.091, Q03 0.047
+    assert _order(cohorts, ["Q03", "Q01", "Q02"]) == ["Q01", "Q02", "Q03"]
+
+
+def _order(text: str, codes: list[str]) -> list[str]:
+    return sorted(codes, key=lambda code: text.index(f">{code}<"))
+
+
+def test_small_cohorts_are_not_shown_anywhere(client, analyst, finished_run, urls):
+    client.force_login(analyst)
+    for page in ["round-report", "question-report", "experts-report"]:
+        content = client.get(urls[page]).content.decode()
+        assert not JP.search(content), page
+    overview = client.get(urls["round-report"]).content.decode()
+    assert "1 cohort has fewer than 3 experts" in overview
+    results = client.get(urls["run-results-csv"]).content.decode("utf-8-sig")
+    assert not JP.search(results)
+    judgments = _csv_rows(client.get(urls["round-judgments-csv"]))
+    assert {row["cohort"] for row in judgments if row["expert"] == "E007"} == {"other"}
+
+
+def test_the_cohort_threshold_is_the_setting(client, analyst, finished_run, urls, settings):
+    settings.REPORT_MIN_COHORT_SIZE = 1
+    client.force_login(analyst)
+    overview = client.get(urls["round-report"]).content.decode()
+    assert "JP − ROK: +0.409" in overview
+    judgments = _csv_rows(client.get(urls["round-judgments-csv"]))
+    assert {row["cohort"] for row in judgments if row["expert"] == "E007"} == {"JP"}
+
+
+def test_no_names_or_emails_on_any_page_or_download(client, analyst, urls):
+    client.force_login(analyst)
+    for page in PAGES:
+        response = client.get(urls[page])
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        text = body.decode("utf-8", errors="replace")
+        for secret in NAMES_AND_EMAILS:
+            assert secret not in text, (page, secret)
+
+
+@pytest.mark.parametrize(
+    ("diagnostics", "expected"),
+    [
+        ({"max_rhat": 1.05, "min_ess_bulk": 812, "divergences": 0}, "R-hat up to 1.050"),
+        ({"max_rhat": 1.004, "min_ess_bulk": 120, "divergences": 0},
+         "Bulk effective sample size down to 120"),
+        ({"max_rhat": 1.004, "min_ess_bulk": 812, "divergences": 3}, "3 divergent transitions"),
+        ({"max_rhat": None, "min_ess_bulk": 812, "divergences": 0}, "R-hat could not be computed"),
+    ],
+)  # fmt: skip
+def test_bad_diagnostics_show_a_warning_box(client, analyst, closed_round, diagnostics, expected):
+    run = make_run(closed_round, result=hierarchical_result(diagnostics=diagnostics))
+    client.force_login(analyst)
+    page = client.get(
+        reverse("aggregation:round-report", args=[closed_round.id]) + f"?run={run.id}"
+    ).content.decode()
+    box = page[page.index('id="diagnostics-warning"') :]
+    assert 'class="warning-box" role="alert"' in page
+    assert expected in box[: box.index("</div>")]
+
+
+def test_per_quantity_diagnostics_are_flagged(client, analyst, closed_round):
+    diagnostics = hierarchical_result()["diagnostics"]
+    diagnostics["per_quantity"]["noise"] = {"max_rhat": 1.031, "min_ess_bulk": 151}
+    diagnostics.update(max_rhat=1.031, min_ess_bulk=151)
+    run = make_run(closed_round, result=hierarchical_result(diagnostics=diagnostics))
+    client.force_login(analyst)
+    page = client.get(
+        reverse("aggregation:round-report", args=[closed_round.id]) + f"?run={run.id}"
+    ).content.decode()
+    assert "(expert noise)" in page
+    assert re.search(r'class="num bad">1\.031', page)
+    assert re.search(r'class="num bad">151', page)
+
+
+def test_a_failed_run_shows_its_error(client, organizer, closed_round):
+    error = (
+        "ValueError: the hierarchical model needs answers from at least 2 experts\n\n"
+        'Traceback (most recent call last):\n  File "engine.py", line 1\n'
+    )
+    make_run(closed_round, status=AggregationRun.Status.FAILED, error=error)
+    client.force_login(organizer)
+    page = client.get(reverse("aggregation:round-report", args=[closed_round.id])).content.decode()
+    assert (
+        '<p class="first-line">ValueError: the hierarchical model needs answers from at least '
+        "2 experts</p>"
+    ) in page
+    details = page[page.index("<details>") :]
+    assert "Traceback (most recent call last)" in details[: details.index("</details>")]
+
+
+def test_a_run_in_flight_shows_its_progress(client, analyst, closed_round):
+    run = make_run(
+        closed_round, status=AggregationRun.Status.RUNNING, progress_phase="sampling",
+        progress=0.5, heartbeat_at=timezone.now(),
+    )  # fmt: skip
+    client.force_login(analyst)
+    page = client.get(reverse("aggregation:round-report", args=[closed_round.id])).content.decode()
+    assert f'data-progress-url="/reports/runs/{run.id}/progress.json"' in page
+    assert '<progress max="1" value="0.675"' in page  # sampling spans 0.45..0.9 of the bar
+    assert "Drawing posterior samples" in page
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page
+    assert "aggregation/run-progress.js" in page
+
+
+def test_progress_json(client, analyst, closed_round):
+    run = make_run(
+        closed_round, status=AggregationRun.Status.RUNNING, progress_phase="tuning",
+        progress=0.5, heartbeat_at=timezone.now() - timedelta(hours=1),
+    )  # fmt: skip
+    client.force_login(analyst)
+    response = client.get(reverse("aggregation:run-progress", args=[run.id]))
+    assert response["Content-Type"] == "application/json"
+    assert "no-cache" in response["Cache-Control"]
+    state = response.json()
+    assert state["status"] == "running"
+    assert state["phase"] == "tuning"
+    assert state["progress"] == 0.5
+    assert state["overall"] == pytest.approx(0.3)
+    assert state["finished"] is False
+    assert state["stalled"] is True  # no heartbeat for an hour
+
+
+def test_progress_json_of_finished_and_queued_runs(client, analyst, finished_run, closed_round):
+    client.force_login(analyst)
+    done = client.get(reverse("aggregation:run-progress", args=[finished_run.id])).json()
+    assert (done["finished"], done["overall"], done["status"]) == (True, 1.0, "succeeded")
+    queued = make_run(closed_round, status=AggregationRun.Status.QUEUED)
+    state = client.get(reverse("aggregation:run-progress", args=[queued.id])).json()
+    assert state["phase_label"].startswith("Queued")
+    assert state["finished"] is False
+
+
+def test_a_round_without_runs_says_so(client, organizer, closed_round):
+    client.force_login(organizer)
+    page = client.get(reverse("aggregation:round-report", args=[closed_round.id])).content.decode()
+    assert "No aggregation has been requested for this round yet" in page
+    assert reverse("aggregation:run-request", args=[closed_round.id]) in page
+
+
+def test_a_pool_run_shows_its_pooled_values(client, analyst, closed_round, settings):
+    result = {
+        "method": "median",
+        "interval_mass": 0.9,
+        "questions": {
+            code: {"n_judgments": 7, "consensus": {"mean": 0.45 + 0.1 * k, "interval": None},
+                   "baselines": {"linear_pool": 0.5, "median": 0.45 + 0.1 * k,
+                                 "logodds_mean": 0.49, "extremized_logodds": 0.47}}
+            for k, code in enumerate(["Q01", "Q02", "Q03"])
+        },
+    }  # fmt: skip
+    run = make_run(closed_round, result=result)
+    write_artifacts(run, Path(settings.MEDIA_ROOT), ["pooled"])
+    client.force_login(analyst)
+    page = client.get(
+        reverse("aggregation:round-report", args=[closed_round.id]) + f"?run={run.id}"
+    ).content.decode()
+    assert "0.650" in page and "0.550" in page
+    assert f"/reports/runs/{run.id}/figures/pooled.svg" in page
+    assert 'id="diagnostics-title"' not in page
+    experts = client.get(reverse("aggregation:experts-report", args=[run.id])).content.decode()
+    assert "estimates nothing per expert" in experts
+
+
+def test_latest_hierarchical_run_is_the_default(client, analyst, closed_round):
+    old = make_run(closed_round, result=hierarchical_result())
+    make_run(closed_round, result={**hierarchical_result(), "method": "median"})
+    client.force_login(analyst)
+    response = client.get(reverse("aggregation:round-report", args=[closed_round.id]))
+    assert response.context["run"] == old
+
+
+# --- Question and experts pages ------------------------------------------------------------
+
+
+def test_question_page_shows_numbers_answers_and_rationales(client, analyst, finished_run, urls):
+    client.force_login(analyst)
+    page = client.get(urls["question-report"]).content.decode()
+    assert "Will Japan allow US combat operations from its bases?" in page
+    assert "0.623" in page and "0.551 to 0.694" in page
+    assert "0.746" in page and "0.671 to 0.812" in page  # US
+    assert "-0.344" in page
+    assert RATIONALE in page
+    rows = re.findall(r'<th scope="row">(E\d+)</th><td>(\w+)</td>', page)
+    assert rows == [(code, "other" if nat == "JP" else nat) for code, _, _, nat in PANEL]
+    assert f'src="/reports/runs/{finished_run.id}/figures/question-Q01.svg"' in page
+    assert 'alt="Dot plot of the 7 answers to Q01' in page
+
+
+def test_question_page_of_a_question_without_result_is_404(client, analyst, finished_run, survey):
+    n01 = survey.questions.get(code="N01")
+    client.force_login(analyst)
+    url = reverse("aggregation:question-report", args=[finished_run.id, n01.id])
+    assert client.get(url).status_code == 404
+
+
+def test_experts_page_shows_codes_bias_and_noise(client, analyst, urls):
+    client.force_login(analyst)
+    page = client.get(urls["experts-report"]).content.decode()
+    assert re.findall(r'<th scope="row">(E\d+)</th>', page) == [code for code, *_ in PANEL]
+    assert "-0.30" in page and "0.90" in page  # E001's bias and noise
+    e007 = page[page.index('<th scope="row">E007</th>') :]
+    assert "<td>other</td>" in e007[:200] and "not shown" in e007[:400]
+
+
+# --- Figures and downloads -----------------------------------------------------------------
+
+
+def test_figures_are_svg_with_a_strict_policy(client, analyst, urls, finished_run):
+    client.force_login(analyst)
+    response = client.get(urls["run-figure"])
+    assert response["Content-Type"] == "image/svg+xml"
+    assert b"".join(response.streaming_content) == SVG
+    assert "default-src 'none'" in response["Content-Security-Policy"]
+    assert "attachment" not in response.get("Content-Disposition", "")
+    download = client.get(urls["run-figure"] + "?download=1")
+    assert download["Content-Disposition"].startswith("attachment")
+    missing = reverse("aggregation:run-figure", args=[finished_run.id, "nothing"])
+    assert client.get(missing).status_code == 404
+
+
+def test_a_figure_path_outside_media_root_is_refused(client, analyst, finished_run, urls):
+    finished_run.figures["consensus"] = "../../../../etc/passwd"
+    finished_run.save(update_fields=["figures"])
+    client.force_login(analyst)
+    assert client.get(urls["run-figure"]).status_code == 404
+
+
+def test_figures_are_not_published_under_media_url(client, analyst, finished_run):
+    client.force_login(analyst)
+    path = finished_run.figures["consensus"]
+    assert client.get(f"/media/{path}").status_code == 404
+
+
+def test_posterior_download(client, analyst, urls, finished_run):
+    client.force_login(analyst)
+    response = client.get(urls["run-posterior"])
+    assert response["Content-Type"] == "application/x-netcdf"
+    assert f'filename="run-{finished_run.id}-posterior.nc"' in response["Content-Disposition"]
+    assert b"".join(response.streaming_content).startswith(b"CDF")
+
+
+def _csv_rows(response) -> list[dict]:
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith("attachment")
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def test_results_csv_has_one_row_per_question(client, analyst, urls):
+    client.force_login(analyst)
+    rows = {row["question"]: row for row in _csv_rows(client.get(urls["run-results-csv"]))}
+    assert list(rows) == ["Q01", "Q02", "Q03"]
+    q01 = rows["Q01"]
+    assert q01["text"] == "Will Japan allow US combat operations from its bases?"
+    assert float(q01["consensus_mean"]) == 0.623
+    assert (float(q01["consensus_lower"]), float(q01["consensus_upper"])) == (0.551, 0.694)
+    assert float(q01["disagreement_mean"]) == 1.37
+    assert float(q01["baseline_extremized_logodds"]) == 0.741
+    assert float(q01["cohort_ROK_mean"]) == 0.402
+    assert float(q01["gap_ROK_minus_US_mean"]) == -0.344
+    assert float(q01["p_ROK_higher_than_US"]) == 0.001
+    assert int(q01["n_judgments"]) == 7
+
+
+def test_judgments_csv_is_anonymised(client, analyst, urls):
+    client.force_login(analyst)
+    rows = _csv_rows(client.get(urls["round-judgments-csv"]))
+    assert list(rows[0]) == [
+        "expert", "cohort", "question", "round", "probability", "q05", "q50", "q95", "rationale"
+    ]  # fmt: skip
+    assert len(rows) == 3 * 7 + 1
+    first = next(r for r in rows if r["expert"] == "E001" and r["question"] == "Q01")
+    assert (first["cohort"], float(first["probability"]), first["rationale"]) == (
+        "US", 0.7, RATIONALE
+    )  # fmt: skip
+    numeric = next(r for r in rows if r["question"] == "N01")
+    assert (numeric["q05"], numeric["q50"], numeric["q95"]) == ("2.0", "5.0", "12.0")
+    assert numeric["rationale"] == "'" + FORMULA_RATIONALE  # not run as a spreadsheet formula
+
+
+def test_judgments_csv_leaves_out_experts_who_did_not_submit(client, analyst, closed_round, urls):
+    closed_round.invitations.filter(expert__code="E003").update(submitted_at=None)
+    client.force_login(analyst)
+    rows = _csv_rows(client.get(urls["round-judgments-csv"]))
+    assert "E003" not in {row["expert"] for row in rows}
+
+
+# --- Requesting runs -----------------------------------------------------------------------
+
+
+def test_an_organizer_requests_another_method(client, organizer, closed_round):
+    client.force_login(organizer)
+    url = reverse("aggregation:run-request", args=[closed_round.id])
+    response = client.post(url, {"method": "linear_pool", "random_seed": "3"})
+    run = AggregationRun.objects.get()
+    assert (run.method, run.status, run.requested_by) == ("linear_pool", "queued", organizer)
+    assert "random_seed" not in run.options  # a pool needs no seed: no run per seed
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"?run={run.id}")
+    page = client.get(response["Location"]).content.decode()
+    assert "Linear pool (mean) requested" in page
+
+
+def test_a_double_submit_returns_the_same_run(client, analyst, closed_round):
+    client.force_login(analyst)
+    url = reverse("aggregation:run-request", args=[closed_round.id])
+    first = client.post(url, {"method": "hierarchical", "random_seed": "5"})
+    second = client.post(url, {"method": "hierarchical", "random_seed": "5"}, follow=True)
+    run = AggregationRun.objects.get()
+    assert run.options["random_seed"] == 5
+    assert first["Location"] == second.redirect_chain[0][0]
+    assert "is queued: here it is" in second.content.decode()
+    client.post(url, {"method": "hierarchical", "random_seed": "6"})
+    assert AggregationRun.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "data", [{"method": "magic"}, {"method": "hierarchical", "random_seed": "-1"}]
+)
+def test_a_bad_request_makes_no_run(client, organizer, closed_round, data):
+    client.force_login(organizer)
+    url = reverse("aggregation:run-request", args=[closed_round.id])
+    response = client.post(url, data, follow=True)
+    assert "No run was requested" in response.content.decode()
+    assert not AggregationRun.objects.exists()
+
+
+def test_requesting_needs_post(client, organizer, closed_round):
+    client.force_login(organizer)
+    assert client.get(reverse("aggregation:run-request", args=[closed_round.id])).status_code == 405
+
+
+def test_a_round_without_judgments_gets_a_clear_message(client, organizer, survey):
+    from elicitation import services
+
+    empty = services.round_create(survey=survey)
+    client.force_login(organizer)
+    response = client.post(
+        reverse("aggregation:run-request", args=[empty.id]), {"method": "median"}, follow=True
+    )
+    assert "No run was requested" in response.content.decode()
+    assert not AggregationRun.objects.exists()
+
+
+def test_the_request_form_is_keyboard_usable(client, organizer, finished_run):
+    client.force_login(organizer)
+    page = client.get(
+        reverse("aggregation:round-report", args=[finished_run.survey_round_id])
+    ).content.decode()
+    form = page[page.index('<form method="post" action="/reports/rounds/') :]
+    form = form[: form.index("</form>")]
+    assert '<label for="id_method">' in form and 'id="id_method"' in form
+    assert '<label for="id_random_seed">' in form and 'id="id_random_seed"' in form
+    assert 'value="8"' in form  # one above the seed used so far (7)
+    assert '<button type="submit">' in form
+
+
+# --- Admin and links -------------------------------------------------------------------------
+
+
+def test_admin_shows_runs_read_only(client, superuser, finished_run):
+    failed = make_run(finished_run.survey_round, status="failed", error="RuntimeError: boom")
+    client.force_login(superuser)
+    listing = client.get(reverse("admin:aggregation_aggregationrun_changelist") + "?status=failed")
+    assert listing.status_code == 200
+    page = client.get(reverse("admin:aggregation_aggregationrun_change", args=[failed.id]))
+    assert "RuntimeError: boom" in page.content.decode()
+    detail = client.get(reverse("admin:aggregation_aggregationrun_change", args=[finished_run.id]))
+    assert "max_rhat" in detail.content.decode()
+    assert client.get(reverse("admin:aggregation_aggregationrun_add")).status_code == 403
+
+
+def test_the_organizer_round_page_links_to_the_report(client, organizer, closed_round):
+    client.force_login(organizer)
+    page = client.get(reverse("elicitation:round-detail", args=[closed_round.id])).content.decode()
+    assert reverse("aggregation:round-report", args=[closed_round.id]) in page
