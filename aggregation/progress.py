@@ -28,7 +28,10 @@ class TerminalProgress:
         if not new_phase and percent == self.percent:
             return
         if not self.interactive and not new_phase and percent != 100:
+            self.phase, self.percent = phase, percent  # remembered for the phase's last line
             return
+        if not self.interactive and new_phase and self.phase and self.percent not in (-1, 100):
+            self.stream.write(self._line() + "\n")  # where the phase that just ended stopped
         self.phase, self.percent = phase, percent
         if self.interactive:
             self._draw(new_phase)

@@ -56,7 +56,11 @@ def cli_runs(workdir: Path) -> dict:
         started = time.perf_counter()
         subprocess.run(
             [sys.executable, "manage.py", "aggregate", str(csv), "--out", str(workdir / "r.json")],
-            cwd=ROOT, env=env, check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
         )
         wall = time.perf_counter() - started
         result = json.loads((workdir / "r.json").read_text())
@@ -114,13 +118,19 @@ def _diagnostics(result: dict) -> dict:
 
 
 def _line(r: dict) -> str:
-    parts = [f"compile {r['compile_seconds']:5.1f} s", f"sampling {r['sampling_seconds']:5.1f} s",
-             f"max R-hat {r['max_rhat']:.4f}", f"min ESS {r['min_ess_bulk']}",
-             f"divergences {r['divergences']}"]
+    parts = [
+        f"compile {r['compile_seconds']:5.1f} s",
+        f"sampling {r['sampling_seconds']:5.1f} s",
+        f"max R-hat {r['max_rhat']:.4f}",
+        f"min ESS {r['min_ess_bulk']}",
+        f"divergences {r['divergences']}",
+    ]
     if "min_ess_bulk_per_second" in r:
         parts.append(f"ESS/s {r['min_ess_bulk_per_second']}")
-        parts.append(f"log-odds mean {r['logodds_mean_seconds'] * 1000:.1f} ms "
-                     f"(x{r['ratio_to_logodds_mean']})")
+        parts.append(
+            f"log-odds mean {r['logodds_mean_seconds'] * 1000:.1f} ms "
+            f"(x{r['ratio_to_logodds_mean']})"
+        )
     return "  ".join(parts)
 
 

@@ -61,4 +61,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
     checks["workers"] = {"ok": workers_error is None, "error": workers_error, "names": workers}
     failing = [name for name, check in checks.items() if not check["ok"]]
     body = {"status": "ok" if not failing else "fail", "failing": failing, "checks": checks}
-    return JsonResponse(body, status=200 if not failing else 503)
+    response = JsonResponse(body, status=200 if not failing else 503)
+    # A failing part is the answer to the question asked, not an error of this server:
+    # monitors poll this page, and Django would log every 503 at ERROR.
+    response._has_been_logged = True
+    return response

@@ -7,6 +7,7 @@ Nothing here mocks the database, the broker or the sampler.
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,27 @@ def broker_url():
     if "CELERY_BROKER_URL" in os.environ:
         yield os.environ["CELERY_BROKER_URL"]
         return
+    with embedded_redis_server() as server:
+        settings.CELERY_BROKER_URL = server.url
+        app.conf.broker_url = server.url
+        yield server.url
+
+
+@contextmanager
+def embedded_redis_server(name: str = "redis.sock"):
+    """A private, started redis-server in a short temporary directory, removed afterwards.
+
+    Short because unix socket paths are limited to ~100 characters. Tests may stop and
+    start it again (the broker-down tests do).
+    """
     from config.embedded_redis import EmbeddedRedis
 
-    # Short path: unix socket paths are limited to ~100 characters.
-    server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="cons-")) / "redis.sock").start()
-    settings.CELERY_BROKER_URL = server.url
-    app.conf.broker_url = server.url
-    yield server.url
-    server.stop()
+    with tempfile.TemporaryDirectory(prefix="cons-") as folder:
+        server = EmbeddedRedis(Path(folder) / name).start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,10 @@
 """GET /healthz: the state of the database, the broker and the workers."""
 
-import tempfile
-from pathlib import Path
-
 import pytest
 from celery.contrib.testing.worker import start_worker
 
 from config.celery import app
-from config.embedded_redis import EmbeddedRedis
+from tests.conftest import embedded_redis_server
 from tests.elicitation.helpers import celery_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,10 +13,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def private_broker():
     """A Redis of this test's own, so no other test's worker answers our pings."""
-    server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="cons-h-")) / "redis.sock").start()
-    with celery_broker(server.url):
+    with embedded_redis_server() as server, celery_broker(server.url):
         yield server
-    server.stop()
 
 
 def test_all_up_is_200_and_names_the_worker(client, private_broker):

@@ -8,17 +8,13 @@ import os
 import re
 
 import pytest
+from django.db import connections
+from playwright.sync_api import expect, sync_playwright
 
-# Playwright's sync API runs an event loop in this thread; Django would otherwise refuse
-# the database calls the test makes around it.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-from elicitation import services  # noqa: E402
-from elicitation.links import invitation_magic_link  # noqa: E402
-from elicitation.models import Invitation, Judgment, Question  # noqa: E402
-from tests.elicitation.helpers import celery_broker, own_celery_queue  # noqa: E402
+from elicitation import services
+from elicitation.links import invitation_magic_link
+from elicitation.models import Invitation, Judgment, Question
+from tests.elicitation.helpers import celery_broker, own_celery_queue
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,6 +28,13 @@ CHROMIUM_ARGS = [
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture(autouse=True)
+def _async_unsafe_allowed(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; Django would otherwise refuse
+    # the database calls the test makes around it. Set for these tests only, never globally.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
 @pytest.fixture
 def browser():
     if not os.access(CHROMIUM, os.X_OK):
@@ -42,6 +45,9 @@ def browser():
         )
         yield browser
         browser.close()
+        # ORM calls made while Playwright's loop runs get a connection of their own (its
+        # greenlet has its own context); close it, or PostgreSQL cannot drop the test DB.
+        connections.close_all()
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ colleague's suite) sharing one Redis never take each other's tasks.
 """
 
 import logging
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 from celery import signals
@@ -15,9 +13,9 @@ from celery.contrib.testing.worker import TestWorkController, start_worker
 from django.core import mail
 from django.urls import reverse
 
-from config.embedded_redis import EmbeddedRedis
 from elicitation.models import Invitation, Judgment
 from elicitation.tasks import invitation_send_pending_task, invitation_send_task
+from tests.conftest import embedded_redis_server
 from tests.elicitation.helpers import (
     answers_post,
     celery_broker,
@@ -123,9 +121,8 @@ def test_with_the_broker_down_the_round_opens_answers_save_and_emails_follow_lat
 ):
     from elicitation import services
 
-    server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="cons-")) / "down.sock").start()
     survey_round = services.round_create(survey=survey)
-    with celery_broker(server.url) as app:
+    with embedded_redis_server("down.sock") as server, celery_broker(server.url) as app:
         server.stop()
         with caplog.at_level(logging.WARNING, logger="elicitation.services"):
             response = _open_round(organizer_client, survey_round.id)
@@ -149,11 +146,8 @@ def test_with_the_broker_down_the_round_opens_answers_save_and_emails_follow_lat
 
         # The broker comes back and a worker starts: the sweep sends what was pending.
         server.start()
-        try:
-            with _worker(app, own_queue, WorkController=ReadySignallingWorker):
-                wait_for_emails(2)
-        finally:
-            server.stop()
+        with _worker(app, own_queue, WorkController=ReadySignallingWorker):
+            wait_for_emails(2)
     assert sorted(message.to[0] for message in mail.outbox) == [
         "bob@example.org",
         "eunji@example.org",

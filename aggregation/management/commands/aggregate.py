@@ -23,15 +23,24 @@ class Command(BaseCommand):
         parser.add_argument("source", help="judgments CSV, or the .dtt file for --method cooke")
         parser.add_argument("--out", required=True, help="where to write the result JSON")
         parser.add_argument("--method", choices=METHODS, default="hierarchical")
-        parser.add_argument("--interval", type=float, default=0.9, help="credible interval mass")
-        parser.add_argument("--seed", type=int, default=0, help="random seed of the sampler")
+        parser.add_argument(
+            "--interval", type=float, default=0.9, help="credible interval mass (default 0.9)"
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="random seed of the sampler (default 0)"
+        )
         parser.add_argument(
             "--round", type=int, dest="round_number", help="round to aggregate (default: the last)"
         )
-        parser.add_argument("--extremize-factor", type=float, default=None)
-        parser.add_argument("--draws", type=int, help="posterior draws per chain")
-        parser.add_argument("--tune", type=int, help="tuning draws per chain")
-        parser.add_argument("--chains", type=int, help="number of chains")
+        parser.add_argument(
+            "--extremize-factor",
+            type=float,
+            default=None,
+            help="for extremized_logodds (default 2.5)",
+        )
+        parser.add_argument("--draws", type=int, help="posterior draws per chain (default 1000)")
+        parser.add_argument("--tune", type=int, help="tuning draws per chain (default 250)")
+        parser.add_argument("--chains", type=int, help="number of chains (default 4)")
         parser.add_argument("--posterior", help="also save the posterior as NetCDF here")
         parser.add_argument("--realizations", help="EXCALIBUR .rls file (--method cooke)")
 
