@@ -190,8 +190,9 @@ def round_questions(*, survey_round: Round) -> list[Question]:
 def questions_by_scenario(
     *, questions: list[Question]
 ) -> list[tuple[Scenario | None, list[Question]]]:
-    """Group questions under their scenario; questions without one come first."""
-    ordered = sorted(questions, key=lambda q: (q.scenario is not None, _scenario_key(q.scenario)))
+    """Group questions under their scenario, in scenario order; questions without one
+    (general and calibration questions) come last."""
+    ordered = sorted(questions, key=lambda q: (q.scenario is None, _scenario_key(q.scenario)))
     return [
         (scenario, list(group))
         for scenario, group in groupby(ordered, key=lambda question: question.scenario)
