@@ -730,6 +730,28 @@ def test_a_failed_run_requested_again_is_queued_again(organizer, run_queue):
     assert AggregationRun.objects.count() == 1
 
 
+@transactional
+def test_a_failed_run_asked_again_while_the_broker_is_down_goes_out_with_the_next_sweep(
+    organizer, run_queue, down_broker_url, settings
+):
+    settings.AGGREGATION_RESEND_AFTER_SECONDS = 900
+    survey_round = panel_round(organizer=organizer, submitted=1)
+    elicitation_services.round_close(survey_round=survey_round, closed_by=organizer)
+    run = AggregationRun.objects.get(survey_round=survey_round)
+    services.aggregation_run_execute(run_id=run.id, worker="w1@host")
+    assert queued_run_ids(run_queue) == [run.id]  # sent when requested, a minute ago:
+    AggregationRun.objects.filter(id=run.id).update(
+        created_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    with celery_broker(down_broker_url):
+        retried, _ = services.aggregation_run_request(survey_round=survey_round)
+    assert retried.status == Status.QUEUED
+    # The broker is back: the next sweep sends the retry, not one RESEND_AFTER later.
+    assert services.aggregation_runs_recover() == 1
+    assert queued_run_ids(run_queue) == [run.id]
+
+
 def test_a_run_whose_data_changed_since_the_request_fails_with_a_clear_error(
     organizer, slow_heartbeat
 ):
