@@ -110,8 +110,15 @@ def _options_hash(run_options: dict) -> str:
 
 
 def _run_retry(run: AggregationRun) -> None:
+    # enqueued_at is cleared: the retry is a new message, and if the broker refuses it the
+    # sweep must see a run never sent, not one sent (long ago or not) by the first request.
     updated = AggregationRun.objects.filter(id=run.id, status=Status.FAILED).update(
-        status=Status.QUEUED, error="", progress=0.0, progress_phase="", finished_at=None
+        status=Status.QUEUED,
+        error="",
+        progress=0.0,
+        progress_phase="",
+        finished_at=None,
+        enqueued_at=None,
     )
     if updated:
         run.refresh_from_db()
