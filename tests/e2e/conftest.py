@@ -173,7 +173,9 @@ def start_worker(transactional_db, broker_url, tmp_path):
         ]
         if beat:
             command += ["--beat", f"--schedule={tmp_path / f'{name}-beat-schedule'}"]
-        command += ["--", f"task.default_queue={queue}"]
+        # Its tasks and the sweeps it sends go to the test's queue; no remote control, whose
+        # broadcast bindings would outlive a killed worker on a shared Redis.
+        command += ["--", f"task.default_queue={queue}", "worker.enable_remote_control=False"]
         env = {
             **os.environ,
             **WORKER_ENV,
