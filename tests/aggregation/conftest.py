@@ -45,7 +45,7 @@ RATIONALE = "US basing in Japan settles it."
 FORMULA_RATIONALE = '=HYPERLINK("http://evil")'
 
 
-def _user(username: str, **fields):
+def user_create(username: str, **fields):
     return get_user_model().objects.create_user(
         username, f"{username}@example.org", f"pw-{username}-123", **fields
     )
@@ -58,26 +58,26 @@ def analyst_group(db):
 
 @pytest.fixture
 def organizer(db):
-    return _user("olivia", is_staff=True)
+    return user_create("olivia", is_staff=True)
 
 
 @pytest.fixture
 def analyst(analyst_group):
-    user = _user("anna")
+    user = user_create("anna")
     user.groups.add(analyst_group)
     return user
 
 
 @pytest.fixture
 def other_analyst(analyst_group):
-    user = _user("otto")
+    user = user_create("otto")
     user.groups.add(analyst_group)
     return user
 
 
 @pytest.fixture
 def other_staff(db):
-    return _user("oscar", is_staff=True)
+    return user_create("oscar", is_staff=True)
 
 
 @pytest.fixture
@@ -85,8 +85,8 @@ def superuser(db):
     return get_user_model().objects.create_superuser("root", "root@example.org", "pw-root-123")
 
 
-@pytest.fixture
-def survey(organizer, analyst):
+def survey_build(*, organizer, analyst):
+    """The survey (three binary questions and a numeric one), organized and analysed."""
     survey = services.survey_create(title="Allied contributions", organizers=[organizer])
     survey.analysts.add(analyst)
     for code, text in [
@@ -102,8 +102,7 @@ def survey(organizer, analyst):
     return survey
 
 
-@pytest.fixture
-def panel(survey):
+def panel_build(*, survey) -> dict:
     return {
         code: services.expert_create(
             survey=survey, name=name, email=email, code=code,
@@ -113,11 +112,24 @@ def panel(survey):
     }  # fmt: skip
 
 
-@pytest.fixture
-def closed_round(survey, panel):
-    """Round 1, closed, every expert submitted; no run requested (tests make their own)."""
-    survey_round = services.round_open(survey_round=services.round_create(survey=survey))
+def closed_round_build(*, survey, panel: dict) -> Round:
+    """Round 1, closed, every expert submitted; no run requested (tests make their own).
+
+    Rows are written directly: opening the round through ``round_open`` would queue
+    invitation emails on commit, and transactional tests would try to reach a broker.
+    """
+    now = timezone.now()
+    survey_round = services.round_create(survey=survey)
     questions = {q.code: q for q in survey.questions.all()}
+    survey_round.questions.set(questions.values())
+    Round.objects.filter(id=survey_round.id).update(
+        status=Round.Status.CLOSED, opened_at=now - timedelta(days=7), closed_at=now
+    )
+    Invitation.objects.bulk_create(
+        Invitation(expert=expert, survey_round=survey_round, sent_at=now,
+                   expires_at=now + timedelta(days=30), submitted_at=now)
+        for expert in panel.values()
+    )  # fmt: skip
     judgments = [
         Judgment(
             expert=panel[code], question=questions[question], survey_round=survey_round,
@@ -133,11 +145,23 @@ def closed_round(survey, panel):
         )
     )  # fmt: skip
     Judgment.objects.bulk_create(judgments)
-    now = timezone.now()
-    Invitation.objects.filter(survey_round=survey_round).update(submitted_at=now)
-    Round.objects.filter(id=survey_round.id).update(status=Round.Status.CLOSED, closed_at=now)
     survey_round.refresh_from_db()
     return survey_round
+
+
+@pytest.fixture
+def survey(organizer, analyst):
+    return survey_build(organizer=organizer, analyst=analyst)
+
+
+@pytest.fixture
+def panel(survey):
+    return panel_build(survey=survey)
+
+
+@pytest.fixture
+def closed_round(survey, panel):
+    return closed_round_build(survey=survey, panel=panel)
 
 
 @pytest.fixture
