@@ -13,7 +13,6 @@ and tests/e2e/test_worker_runs.py.
 """
 
 import logging
-import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -33,9 +32,9 @@ from aggregation.engine.hierarchical import HierarchicalFit
 from aggregation.engine.synthetic import simulate_binary_panel
 from aggregation.models import AggregationRun, QuestionResult
 from aggregation.selectors import ANALYST_GROUP
-from config.embedded_redis import EmbeddedRedis
 from elicitation import services as elicitation_services
 from elicitation.models import Invitation, Round
+from tests.conftest import embedded_redis_server
 from tests.elicitation.helpers import celery_broker, own_celery_queue
 
 Status = AggregationRun.Status
@@ -205,9 +204,9 @@ def run_queue(broker_url):
 @pytest.fixture
 def down_broker_url():
     """The URL of a Redis server that was started and stopped: nothing answers there."""
-    server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="cons-")) / "down.sock").start()
-    server.stop()
-    return server.url
+    with embedded_redis_server("down.sock") as server:
+        server.stop()
+        yield server.url
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ Runs here are pools (no sampler), so the task layer is tested in seconds; the sa
 through real worker processes is tests/e2e/test_worker_runs.py.
 """
 
-import tempfile
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from celery import signals
@@ -22,8 +20,8 @@ from django.utils import timezone
 from aggregation import services
 from aggregation.models import AggregationRun, QuestionResult
 from aggregation.tasks import aggregation_run_execute_task, aggregation_runs_recover_task
-from config.embedded_redis import EmbeddedRedis
 from tests.aggregation.test_services import assert_results_match, panel_round, queued_run_ids
+from tests.conftest import embedded_redis_server
 from tests.elicitation.helpers import celery_broker, own_celery_queue
 
 Status = AggregationRun.Status
@@ -179,27 +177,23 @@ def test_the_sweep_task_gets_a_run_whose_worker_died_finished_by_another(
 def test_with_the_broker_down_the_run_waits_and_a_starting_worker_runs_it(
     own_queue, organizer, finished
 ):
-    server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="cons-")) / "down.sock").start()
-    try:
-        with celery_broker(server.url) as app:
-            survey_round = panel_round(organizer=organizer)  # invitations queued while up
-            server.stop()
-            run, created = services.aggregation_run_request(
-                survey_round=survey_round, method=Method.LINEAR_POOL
-            )
-            assert created
-            run.refresh_from_db()
-            assert (run.status, run.enqueued_at) == (Status.QUEUED, None)
-            # The broker stays down for a while; then it is back and a worker starts.
-            AggregationRun.objects.filter(id=run.id).update(
-                created_at=timezone.now() - timedelta(minutes=1)
-            )
-            server.start()
-            with worker(app, own_queue, WorkController=ReadySignallingWorker):
-                finished(aggregation_runs_recover_task.name)
-                [(_, args, state)] = finished(EXECUTE)
-    finally:
+    with embedded_redis_server("down.sock") as server, celery_broker(server.url) as app:
+        survey_round = panel_round(organizer=organizer)  # invitations queued while up
         server.stop()
+        run, created = services.aggregation_run_request(
+            survey_round=survey_round, method=Method.LINEAR_POOL
+        )
+        assert created
+        run.refresh_from_db()
+        assert (run.status, run.enqueued_at) == (Status.QUEUED, None)
+        # The broker stays down for a while; then it is back and a worker starts.
+        AggregationRun.objects.filter(id=run.id).update(
+            created_at=timezone.now() - timedelta(minutes=1)
+        )
+        server.start()
+        with worker(app, own_queue, WorkController=ReadySignallingWorker):
+            finished(aggregation_runs_recover_task.name)
+            [(_, args, state)] = finished(EXECUTE)
     assert (args, state) == ((run.id,), "SUCCESS")
     run.refresh_from_db()
     assert (run.status, run.attempts) == (Status.SUCCEEDED, 1)

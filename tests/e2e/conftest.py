@@ -185,7 +185,9 @@ def start_worker(transactional_db, broker_url, tmp_path):
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "CONSILIUM_VAR_DIR": str(tmp_path / "var"),
             "EMAIL_URL": "dummymail://",
-            "PYTENSOR_FLAGS": f"base_compiledir={settings.BASE_DIR / 'var' / 'pytensor'}",
+            # The compile cache the developer's processes share (not the test's var dir).
+            "PYTENSOR_FLAGS": os.environ.get("PYTENSOR_FLAGS")
+            or f"base_compiledir={settings.BASE_DIR / 'var' / 'pytensor'}",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
         }

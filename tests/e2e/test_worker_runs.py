@@ -7,7 +7,6 @@ the run waits for the broker; a fit that raises ends failed with its error. Ever
 process compiles the model once (about 20 s), which is most of this file's time.
 """
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from django.urls import reverse
 from aggregation import services
 from aggregation.engine.hierarchical import HierarchicalFit
 from aggregation.models import AggregationRun, QuestionResult
-from config.embedded_redis import EmbeddedRedis
 from elicitation.models import Round
 from tests.aggregation.test_services import (
     N_QUESTIONS,
@@ -26,6 +24,7 @@ from tests.aggregation.test_services import (
     assert_results_match,
     panel_round,
 )
+from tests.conftest import embedded_redis_server
 from tests.elicitation.helpers import celery_broker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -136,25 +135,21 @@ def test_a_worker_killed_mid_fit_is_replaced_and_the_run_completes_once(
 def test_with_the_broker_down_a_close_succeeds_and_the_run_waits_for_the_broker(
     organizer, organizer_client, worker_queue, start_worker, wait_for_run
 ):
-    server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="cons-")) / "b.sock").start()
-    try:
-        with celery_broker(server.url):
-            survey_round = panel_round(organizer=organizer)  # invitations sent while up
-            server.stop()
-            assert _close(organizer_client, survey_round) < 15  # no hanging on the broker
-            run = AggregationRun.objects.get(survey_round=survey_round)
-            assert (run.status, run.enqueued_at) == (Status.QUEUED, None)
-
-            # The sweep leaves runs younger than 2 s to the request that is creating them.
-            time.sleep(2.5)
-            server.start()
-            worker = start_worker(queue=worker_queue, broker=server.url)  # its start sweeps
-            done = wait_for_run(
-                run.id, _finished, timeout=FIT_TIMEOUT, workers=[worker], what="finished"
-            )
-            worker.kill()
-    finally:
+    with embedded_redis_server("down.sock") as server, celery_broker(server.url):
+        survey_round = panel_round(organizer=organizer)  # invitations sent while up
         server.stop()
+        assert _close(organizer_client, survey_round) < 15  # no hanging on the broker
+        run = AggregationRun.objects.get(survey_round=survey_round)
+        assert (run.status, run.enqueued_at) == (Status.QUEUED, None)
+
+        # The sweep leaves runs younger than 2 s to the request that is creating them.
+        time.sleep(2.5)
+        server.start()
+        worker = start_worker(queue=worker_queue, broker=server.url)  # its start sweeps
+        done = wait_for_run(
+            run.id, _finished, timeout=FIT_TIMEOUT, workers=[worker], what="finished"
+        )
+        worker.kill()  # before its broker goes
     assert done.status == Status.SUCCEEDED, done.error
     assert done.attempts == 1 and done.enqueued_at is not None
     assert_results_match(done)
