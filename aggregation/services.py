@@ -164,9 +164,20 @@ def aggregation_run_execute(*, run_id: int, worker: str | None = None) -> Aggreg
 
 def _run_claim(*, run_id: int, worker: str) -> int | None:
     now = timezone.now()
-    claimable = Q(status=Status.QUEUED) | Q(
-        status=Status.RUNNING, heartbeat_at__lt=now - _stale_after()
+    stale = Q(status=Status.RUNNING, heartbeat_at__lt=now - _stale_after())
+    # A run whose workers keep dying (out of memory, a crash in native code) is not taken
+    # over forever: after the last allowed attempt it fails with a message saying why.
+    limit = settings.AGGREGATION_MAX_ATTEMPTS
+    AggregationRun.objects.filter(stale, id=run_id, attempts__gte=limit).update(
+        status=Status.FAILED,
+        finished_at=now,
+        progress_phase="failed",
+        error=(
+            f"Its worker stopped {limit} times in the middle of the fit (killed, or out of "
+            "memory?). Check the workers' logs and memory, then request the run again."
+        ),
     )
+    claimable = Q(status=Status.QUEUED) | stale
     claimed = AggregationRun.objects.filter(claimable, id=run_id).update(
         status=Status.RUNNING,
         attempts=F("attempts") + 1,

@@ -197,6 +197,7 @@ AGGREGATION_STALE_SECONDS = env.int("AGGREGATION_STALE_SECONDS", default=60)
 AGGREGATION_HEARTBEAT_SECONDS = env.float("AGGREGATION_HEARTBEAT_SECONDS", default=2.0)
 AGGREGATION_RESEND_AFTER_SECONDS = env.int("AGGREGATION_RESEND_AFTER_SECONDS", default=900)
 AGGREGATION_RECOVERY_EVERY_SECONDS = env.float("AGGREGATION_RECOVERY_EVERY_SECONDS", default=30.0)
+AGGREGATION_MAX_ATTEMPTS = env.int("AGGREGATION_MAX_ATTEMPTS", default=3)
 # Reports do not show a cohort smaller than this separately: it would identify people.
 REPORT_MIN_COHORT_SIZE = env.int("REPORT_MIN_COHORT_SIZE", default=3)
 CELERY_TASK_TIME_LIMIT = 3300  # a fit longer than this is killed; below the visibility timeout
@@ -204,6 +205,8 @@ CELERY_BEAT_SCHEDULE = {
     "aggregation-runs-recover": {
         "task": "aggregation.tasks.aggregation_runs_recover_task",
         "schedule": AGGREGATION_RECOVERY_EVERY_SECONDS,
+        # a sweep that waited behind a long fit is stale: the next one will do
+        "options": {"expires": AGGREGATION_RECOVERY_EVERY_SECONDS},
     },
     # Invitations whose email could not be queued (broker down) go out on the next sweep.
     "elicitation-invitation-send-pending": {

@@ -828,3 +828,19 @@ def test_recovery_with_the_broker_down_sends_nothing_and_marks_nothing(
     for name in ORPHANED:
         assert AggregationRun.objects.get(id=runs[name].id).enqueued_at == runs[name].enqueued_at
         assert f"could not queue aggregation run {runs[name].id}" in caplog.text
+
+
+def test_a_run_whose_workers_keep_dying_fails_after_the_last_attempt(organizer, settings):
+    settings.AGGREGATION_MAX_ATTEMPTS = 3
+    run = _pool_run(
+        organizer,
+        status=Status.RUNNING,
+        attempts=3,
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.AGGREGATION_STALE_SECONDS + 5),
+    )
+    assert services.aggregation_run_execute(run_id=run.id, worker="fourth-worker") is None
+    run.refresh_from_db()
+    assert run.status == Status.FAILED
+    assert run.attempts == 3  # not claimed a fourth time
+    assert "stopped 3 times" in run.error
+    assert not run.question_results.exists()
