@@ -181,6 +181,12 @@ def round_report(request: HttpRequest, round_id: int) -> HttpResponse:
             user=request.user, survey=survey_round.survey
         ),
     }
+    if run is not None and run.status != Status.SUCCEEDED:
+        # While a new run is in flight (or failed), the last finished report stays one click away.
+        done = [r for r in runs if r.status == Status.SUCCEEDED]
+        done.sort(key=lambda r: r.method != Method.HIERARCHICAL)  # stable: newest first
+        if done:
+            context["last_report"], context["last_report_url"] = done[0], round_report_url(done[0])
     if run is not None:
         context["state"] = run_progress_state(run)
         context["error_first_line"], context["error_details"] = _error_parts(run.error)

@@ -554,3 +554,15 @@ def test_the_organizer_round_page_links_to_the_report(client, organizer, closed_
     client.force_login(organizer)
     page = client.get(reverse("elicitation:round-detail", args=[closed_round.id])).content.decode()
     assert reverse("aggregation:round-report", args=[closed_round.id]) in page
+
+
+def test_a_run_in_flight_links_to_the_last_finished_report(client, analyst, finished_run):
+    make_run(finished_run.survey_round, status=AggregationRun.Status.QUEUED)
+    client.force_login(analyst)
+    page = client.get(
+        reverse("aggregation:round-report", args=[finished_run.survey_round_id])
+    ).content.decode()
+    assert "The aggregation is queued" in page
+    assert (
+        f'<a href="/reports/rounds/{finished_run.survey_round_id}/?run={finished_run.id}">' in page
+    )
