@@ -1,0 +1,156 @@
+"""manage.py evaluate: cross-validated scores of every aggregation method on resolved questions.
+
+Touches no database: it reads a judgments CSV and an outcomes CSV, runs
+``aggregation.engine.evaluation.cross_validate`` and writes the scores as JSON (and, when
+asked, a calibration plot as SVG). Progress goes to stderr.
+"""
+
+import json
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare aggregation methods by K-fold cross-validation over resolved questions: "
+        "judgments CSV (expert,cohort,question,probability[,round]) and outcomes CSV "
+        "(question,outcome[,group]) in, Brier / log score / AUC per method out."
+    )
+    requires_system_checks: list = []  # no database, no app checks: this is a file tool
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("judgments", help="judgments CSV")
+        parser.add_argument("outcomes", help="outcomes CSV: question,outcome (1/0)[,group]")
+        parser.add_argument("--out", required=True, help="where to write the scores JSON")
+        parser.add_argument("--folds", type=int, default=10, help="number of folds (default 10)")
+        parser.add_argument(
+            "--seed", type=int, default=0, help="seed of the folds and samplers (default 0)"
+        )
+        parser.add_argument("--plot", help="also draw the calibration plot here (SVG)")
+        parser.add_argument(
+            "--round", type=int, dest="round_number", help="round to evaluate (default: the last)"
+        )
+        parser.add_argument(
+            "--no-hierarchical",
+            action="store_true",
+            help="skip the hierarchical model (and its recalibration): faster",
+        )
+        parser.add_argument(
+            "--draws",
+            type=int,
+            help="posterior draws per chain of the hierarchical model (default 500)",
+        )
+        parser.add_argument(
+            "--bins", type=int, default=10, help="bins of the calibration curves (default 10)"
+        )
+        parser.add_argument(
+            "--interval", type=float, default=0.9, help="credible interval mass (default 0.9)"
+        )
+
+    def handle(self, *args, **options) -> None:
+        from aggregation.engine.evaluation import EvaluationError, cross_validate
+        from aggregation.progress import TerminalProgress
+
+        table, outcomes = self._inputs(options)
+        self._check_options(options)
+        sampler = {"draws": options["draws"]} if options["draws"] else None
+        started = time.monotonic()
+        try:
+            result = cross_validate(
+                table,
+                outcomes,
+                n_folds=options["folds"],
+                seed=options["seed"],
+                hierarchical=not options["no_hierarchical"],
+                hierarchical_sampler=sampler,
+                interval_mass=options["interval"],
+                n_bins=options["bins"],
+                progress=TerminalProgress(self.stderr._out),
+            )
+        except EvaluationError as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        result["metadata"] = {
+            "judgments": str(options["judgments"]),
+            "outcomes": str(options["outcomes"]),
+            "round": int(table.rounds[0]),
+            "data_hash": table.data_hash(),
+            "seconds": round(time.monotonic() - started, 1),
+            "scores": {
+                "brier": "mean (p - y)^2; lower is better",
+                "log_score": "mean natural log of the probability given to what happened "
+                "(forecasts clipped to [0.005, 0.995]); <= 0, higher is better",
+                "auc": "P(a question that happened was given more than one that did not), "
+                "ties 1/2; null unless both outcomes occur",
+            },
+        }
+        self._write(Path(options["out"]), result)
+        if options["plot"]:
+            self._plot(Path(options["plot"]), result)
+        self.stdout.write(self._table(result, options["out"]))
+
+    def _inputs(self, options: dict):
+        from aggregation.engine.data import JudgmentDataError, JudgmentTable
+        from aggregation.engine.scoring import OutcomeDataError, read_outcomes
+
+        try:
+            table = JudgmentTable.from_csv(options["judgments"])
+            number = options["round_number"]
+            table = table.for_round(table.rounds[-1] if number is None else number)
+        except JudgmentDataError as exc:
+            raise CommandError(f"{options['judgments']}: {exc}", returncode=2) from exc
+        try:
+            outcomes = read_outcomes(options["outcomes"])
+        except OutcomeDataError as exc:
+            raise CommandError(f"{options['outcomes']}: {exc}", returncode=2) from exc
+        return table, outcomes
+
+    def _check_options(self, options: dict) -> None:
+        if options["folds"] < 2:
+            raise CommandError(f"--folds must be at least 2, got {options['folds']}", returncode=2)
+        if not 0.0 < options["interval"] < 1.0:
+            raise CommandError(
+                f"--interval must be between 0 and 1, got {options['interval']}", returncode=2
+            )
+        if options["bins"] < 1:
+            raise CommandError(f"--bins must be at least 1, got {options['bins']}", returncode=2)
+        if options["draws"] is not None and options["draws"] < 10:
+            raise CommandError(f"--draws must be at least 10, got {options['draws']}", returncode=2)
+
+    def _write(self, out: Path, result: dict) -> None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise CommandError(f"cannot write {out}: {exc.strerror}", returncode=2) from exc
+
+    def _plot(self, path: Path, result: dict) -> None:
+        from aggregation.engine.evaluation import calibration_figure
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            calibration_figure(result).savefig(path, format="svg")
+        except OSError as exc:
+            raise CommandError(f"cannot write {path}: {exc.strerror}", returncode=2) from exc
+
+    def _table(self, result: dict, out) -> str:
+        lines = [
+            f"{result['folds']['n_folds']}-fold cross-validation over {result['n_questions']} "
+            f"resolved questions ({result['n_judgments']} judgments) -> {out}",
+            f"{'method':<28}{'Brier':>8}{'log score':>11}{'AUC':>8}{'n':>6}",
+        ]
+        for name, scores in result["methods"].items():
+            lines.append(
+                f"{name:<28}{_fmt(scores['brier']):>8}{_fmt(scores['log_score']):>11}"
+                f"{_fmt(scores['auc']):>8}{scores['n']:>6}"
+            )
+        hierarchical = result.get("hierarchical")
+        if hierarchical:
+            for warning in hierarchical["diagnostics"]["warnings"]:
+                lines.append(f"WARNING (hierarchical): {warning}")
+        return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
