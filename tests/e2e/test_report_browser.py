@@ -30,6 +30,7 @@ from tests.aggregation.conftest import (  # noqa: E402
     survey_build,
     user_create,
 )
+from tests.elicitation.helpers import celery_broker, own_celery_queue  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -60,6 +61,14 @@ def browser():
 
 
 @pytest.fixture
+def quiet_broker(broker_url):
+    """Requesting a run queues its task: let it wait in a queue nobody reads (the test
+    computes the run itself, as a worker would)."""
+    with celery_broker(broker_url), own_celery_queue(broker_url, "consilium-report-test"):
+        yield
+
+
+@pytest.fixture
 def closed_round(transactional_db):
     analyst = user_create("anna")
     analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
@@ -80,7 +89,12 @@ def _figures_loaded(page) -> list[dict]:
     images = page.locator("img")
     for k in range(images.count()):
         images.nth(k).scroll_into_view_if_needed()
-    page.wait_for_function("Array.from(document.images).every(i => i.complete)")
+    # Chromium may report a lazy image "complete" before it has loaded, so wait for its
+    # pixels; an image that never decodes fails the test here, by timeout.
+    page.wait_for_function(
+        "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)",
+        timeout=15_000,
+    )
     return page.evaluate(
         "Array.from(document.images).map(i => ({src: i.src, width: i.naturalWidth, alt: i.alt}))"
     )
@@ -88,7 +102,7 @@ def _figures_loaded(page) -> list[dict]:
 
 @pytest.mark.slow  # samples: a tiny fit, 2 chains x 100 draws
 def test_the_report_of_a_run_shows_its_figures_and_numbers(
-    live_server, browser, closed_round, settings
+    live_server, browser, closed_round, quiet_broker
 ):
     from aggregation.services import aggregation_run_execute, aggregation_run_request
 
