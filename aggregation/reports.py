@@ -39,6 +39,7 @@ from aggregation.engine.summary import ESS_BULK_MIN, RHAT_MAX, derived_draws  # 
 from aggregation.models import QuestionResult  # noqa: E402
 
 OTHER_COHORT = "other"
+WITHHELD_COHORT = "withheld"  # per-expert cohort not shown: see expert_cohort_labels
 BASELINE_LABELS = {
     "linear_pool": "Linear pool",
     "median": "Median",
@@ -75,6 +76,20 @@ def cohorts_shown(sizes: dict[str, int]) -> list[str]:
 def cohort_label(cohort: str, shown: list[str]) -> str:
     """The cohort as a report may print it: small cohorts are merged into "other"."""
     return cohort if cohort in shown else OTHER_COHORT
+
+
+def expert_cohort_labels(sizes: dict[str, int]) -> dict[str, str]:
+    """What a per-expert listing may print as each cohort (cohort -> label).
+
+    Small cohorts are merged into "other"; if "other" is itself smaller than the threshold
+    (one lone Japanese expert, say), printing it next to an expert code would point at that
+    person, so per-expert listings withhold every expert's cohort instead.
+    """
+    shown = cohorts_shown(sizes)
+    merged = sum(n for cohort, n in sizes.items() if cohort not in shown)
+    if 0 < merged < settings.REPORT_MIN_COHORT_SIZE:
+        return dict.fromkeys(sizes, WITHHELD_COHORT)
+    return {cohort: cohort_label(cohort, shown) for cohort in sizes}
 
 
 def cohort_sizes_of_table(table: JudgmentTable) -> dict[str, int]:

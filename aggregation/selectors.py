@@ -54,6 +54,13 @@ def run_get_for_reader(*, user, run_id: int) -> AggregationRun:
     return run
 
 
+def survey_get_for_organizer_or_404(*, user, survey: Survey) -> Survey:
+    """The survey if the user organizes it (or is a superuser): for what analysts may not get."""
+    if user.is_superuser or survey.organizers.filter(id=user.id).exists():
+        return survey
+    raise Http404("Only the survey's organizers may download this.")
+
+
 def survey_can_request_runs(*, user, survey: Survey) -> bool:
     """Organizers and assigned analysts may ask for another method or seed."""
     return survey_list_for_reader(user=user).filter(id=survey.id).exists()
@@ -81,18 +88,26 @@ def run_question_results(*, run: AggregationRun) -> list[QuestionResult]:
 # --- Judgments for the engine ------------------------------------------------------------
 
 
-def round_binary_judgments(*, survey_round: Round) -> QuerySet[Judgment]:
-    """The binary judgments that count: those of experts who submitted the round."""
-    return (
+def round_judgments_submitted(
+    *, survey_round: Round, question: Question | None = None
+) -> QuerySet[Judgment]:
+    """Every judgment (binary and numeric) of the experts who submitted the round."""
+    judgments = (
         Judgment.objects.filter(
             survey_round=survey_round,
-            question__kind=Question.Kind.BINARY,
-            probability__isnull=False,
             expert__invitations__survey_round=survey_round,
             expert__invitations__submitted_at__isnull=False,
         )
         .select_related("expert", "question")
-        .order_by("question__code", "expert__code")
+        .order_by("question__position", "question__code", "expert__code")
+    )
+    return judgments if question is None else judgments.filter(question=question)
+
+
+def round_binary_judgments(*, survey_round: Round) -> QuerySet[Judgment]:
+    """The binary judgments that count: those of experts who submitted the round."""
+    return round_judgments_submitted(survey_round=survey_round).filter(
+        question__kind=Question.Kind.BINARY, probability__isnull=False
     )
 
 

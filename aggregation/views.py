@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 from aggregation import reports, selectors, services
 from aggregation.forms import RunRequestForm
 from aggregation.models import AggregationRun, QuestionResult
-from elicitation.models import Judgment, Round
+from elicitation.models import Round
 
 Status = AggregationRun.Status
 Method = AggregationRun.Method
@@ -259,7 +259,10 @@ def question_report(request: HttpRequest, run_id: int, question_id: int) -> Http
     result = results[index]
     question = result.question
     shown = _shown_cohorts(run)
-    answers = _label_cohorts(_answers(run.survey_round, question=question), shown)
+    answers = _label_cohorts(
+        _answers(run.survey_round, question=question),
+        reports.expert_cohort_labels(reports.cohort_sizes_of_result(run.result or {})),
+    )
     context = {
         "run": run,
         "survey_round": run.survey_round,
@@ -303,17 +306,7 @@ def _answers(survey_round: Round, question=None) -> list[dict]:
 
     ``cohort`` is the expert's own cohort: label it with ``_label_cohorts`` before showing.
     """
-    judgments = (
-        Judgment.objects.filter(
-            survey_round=survey_round,
-            expert__invitations__survey_round=survey_round,
-            expert__invitations__submitted_at__isnull=False,
-        )
-        .select_related("expert", "question")
-        .order_by("question__position", "question__code", "expert__code")
-    )
-    if question is not None:
-        judgments = judgments.filter(question=question)
+    judgments = selectors.round_judgments_submitted(survey_round=survey_round, question=question)
     attribute = survey_round.survey.cohort_attribute
     return [
         {
@@ -330,9 +323,9 @@ def _answers(survey_round: Round, question=None) -> list[dict]:
     ]
 
 
-def _label_cohorts(answers: list[dict], shown: list[str]) -> list[dict]:
+def _label_cohorts(answers: list[dict], labels: dict[str, str]) -> list[dict]:
     for answer in answers:
-        answer["cohort"] = reports.cohort_label(answer["cohort"], shown)
+        answer["cohort"] = labels.get(answer["cohort"], reports.WITHHELD_COHORT)
     return answers
 
 
@@ -341,11 +334,12 @@ def experts_report(request: HttpRequest, run_id: int) -> HttpResponse:
     """Experts by anonymised code: cohort, bias and noise with their intervals."""
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
     shown = _shown_cohorts(run)
+    labels = reports.expert_cohort_labels(reports.cohort_sizes_of_result(run.result or {}))
     experts = (run.result or {}).get("experts") or {}
     rows = [
         {
             "code": code,
-            "cohort": reports.cohort_label(expert["cohort"], shown),
+            "cohort": labels[expert["cohort"]],
             "n": expert.get("n_judgments"),
             # bias is measured within the cohort: hidden with the cohort (see reports.py)
             "bias": reports.Estimate.of(expert["bias"], signed=True, digits=2)
@@ -407,7 +401,9 @@ def run_figure(request: HttpRequest, run_id: int, name: str) -> FileResponse:
 
 @login_required
 def run_posterior(request: HttpRequest, run_id: int) -> FileResponse:
+    """The posterior NetCDF: organizers only, since it lists every expert's cohort."""
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    selectors.survey_get_for_organizer_or_404(user=request.user, survey=run.survey_round.survey)
     path = _media_file(run.posterior)
     return FileResponse(
         path.open("rb"),
@@ -473,7 +469,7 @@ def round_judgments_csv(request: HttpRequest, round_id: int) -> HttpResponse:
     sizes: dict[str, int] = {}
     for _expert, cohort in {(a["expert"], a["cohort"]) for a in answers}:
         sizes[cohort] = sizes.get(cohort, 0) + 1
-    _label_cohorts(answers, reports.cohorts_shown(sizes))
+    _label_cohorts(answers, reports.expert_cohort_labels(sizes))
     filename = f"{slugify(survey_round.survey.title)[:40]}-round-{survey_round.number}"
     response, writer = _csv_response(f"{filename}-judgments.csv")
     writer.writerow(

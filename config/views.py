@@ -1,8 +1,9 @@
 """Site-wide views: the home page and the health check."""
 
+from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from config.celery import app as celery_app
@@ -10,6 +11,14 @@ from config.celery import app as celery_app
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
+
+
+@login_required
+def after_login(request: HttpRequest) -> HttpResponse:
+    """Organizers land on their surveys, analysts (not staff) on the reports they may read."""
+    return redirect(
+        "elicitation:survey-list" if request.user.is_staff else "aggregation:report-index"
+    )
 
 
 def _check_database() -> str | None:

@@ -276,3 +276,21 @@ def test_an_executed_run_is_reported_with_its_figures(client, analyst, closed_ro
         assert body.startswith(b"<?xml") and b"<svg" in body and len(body) > 5000
     posterior = client.get(reverse("aggregation:run-posterior", args=[run.id]))
     assert b"".join(posterior.streaming_content)[:4] == b"\x89HDF"  # NetCDF-4 is HDF5
+
+
+@pytest.mark.parametrize(
+    ("sizes", "labels"),
+    [
+        ({"US": 20, "ROK": 20}, {"US": "US", "ROK": "ROK"}),
+        (
+            {"US": 20, "ROK": 20, "JP": 2, "AU": 1},
+            {"US": "US", "ROK": "ROK", "JP": "other", "AU": "other"},
+        ),
+        ({"US": 20, "ROK": 20, "JP": 1}, {"US": "withheld", "ROK": "withheld", "JP": "withheld"}),
+        ({"US": 20, "ROK": 2}, {"US": "withheld", "ROK": "withheld"}),
+    ],
+    ids=["no small cohort", "other has 3", "other would be one person", "other would be two"],
+)
+def test_per_expert_cohort_labels_never_point_at_fewer_than_the_threshold(sizes, labels, settings):
+    settings.REPORT_MIN_COHORT_SIZE = 3
+    assert reports.expert_cohort_labels(sizes) == labels
