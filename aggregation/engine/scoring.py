@@ -447,7 +447,13 @@ def calibration_curve(
     else:
         raise ValueError("strategy must be 'uniform' or 'quantile'")
     # bin b holds edges[b] <= p < edges[b+1]; p = 1 goes to the last bin
-    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, edges.size - 2)
+    if strategy == "uniform":
+        # by arithmetic, not by comparing with linspace's edges: 0.3 must land in [0.3, 0.4)
+        # although linspace(0, 1, 11)[3] is 0.30000000000000004
+        which = np.floor(p * n_bins + 1e-9).astype(np.int64)
+    else:
+        which = np.searchsorted(edges, p, side="right") - 1
+    which = np.clip(which, 0, edges.size - 2)
     k = edges.size - 1
     count = np.bincount(which, minlength=k).astype(float)
     events = np.bincount(which, weights=y, minlength=k)
