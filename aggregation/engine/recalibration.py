@@ -45,11 +45,12 @@ default extremizing; every resolved question moves it towards what the panel's r
 says. ``RecalibrationFit.summary`` reports how many questions it learned from and how much
 the data narrowed each parameter (posterior sd / prior sd: 1 = learned nothing).
 
-What was measured and not chosen: Turner et al.'s hierarchical LLO on each expert's
-log-odds (recalibrate each expert, then average) was tried on the pooledmaRket data in a
-MAP prototype; it gave 10-fold cross-validated Brier 0.195-0.208, against 0.177 for (1) on
-the log-odds mean: an expert-level gamma describes one expert (about 0.6 there) and leaves
-the average of many too timid. Recalibrating the aggregate targets the aggregate.
+What was measured and not chosen: Turner et al.'s LLO on each expert's log-odds
+(recalibrate each expert with partially pooled gamma_i, tau_i, then average) was tried on
+the pooledmaRket data as a MAP estimate (``bench/evaluate_pooledmarket.py --individual``):
+10-fold cross-validated Brier 0.195-0.203 over fold seeds 0-9, against 0.171-0.178 for (1)
+on the log-odds mean. An expert-level gamma describes one expert (about 0.6 there) and
+leaves the average of many too timid; recalibrating the aggregate targets the aggregate.
 
 The interval of a recalibrated probability is the central posterior interval of
 expit(gamma x + tau): the uncertainty about the calibration map, given the aggregate.

@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""How stable is the pooledmaRket evaluation? `python bench/evaluate_pooledmarket.py`.
+
+Not a test: it measures and prints. The 10-fold cross-validated scores depend on which
+questions share a fold, so one seed is one draw of the estimate. This runs
+``evaluation.cross_validate`` (without the hierarchical model, which the fold seed does not
+touch) for fold seeds 0..N-1, with the recalibration grouped by project (the outcomes
+file's group column) and without groups, and prints per method the mean, min and max of
+Brier, log score and AUC over the seeds.
+
+With --individual it also measures the alternative recalibration that was not chosen
+(recalibration.py): Turner et al.'s expert-level LLO (each expert's log-odds recalibrated,
+then averaged), as a MAP estimate with fixed group scales, in the same folds.
+
+Options: --seeds 10 --individual --out var/bench/evaluate_pooledmarket.json
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aggregation.engine.data import JudgmentTable, logit  # noqa: E402
+from aggregation.engine.evaluation import assign_folds, cross_validate  # noqa: E402
+from aggregation.engine.scoring import brier_score, read_outcomes  # noqa: E402
+
+DATA = ROOT / "tests" / "data" / "pooledmarket"
+
+
+def seed_sweep(table, outcomes, seeds: int) -> dict:
+    runs = {}
+    for label, frame in (("grouped", outcomes), ("ungrouped", outcomes.assign(group=""))):
+        per_seed = []
+        for seed in range(seeds):
+            per_seed.append(cross_validate(table, frame, n_folds=10, seed=seed, hierarchical=False))
+        runs[label] = {
+            method: {
+                score: {
+                    "mean": float(np.mean([r["methods"][method][score] for r in per_seed])),
+                    "min": float(np.min([r["methods"][method][score] for r in per_seed])),
+                    "max": float(np.max([r["methods"][method][score] for r in per_seed])),
+                }
+                for score in ("brier", "log_score", "auc")
+            }
+            for method in per_seed[0]["methods"]
+        }
+        runs[label]["recalibrated_brier_per_seed"] = [
+            round(r["methods"]["recalibrated"]["brier"], 4) for r in per_seed
+        ]
+    return runs
+
+
+def individual_llo(table, outcomes, seeds: int, scale_gamma=0.3, scale_tau=0.5) -> list[float]:
+    """10-fold Brier of expert-level LLO (MAP): logit p'_ij = gamma_i y_ij + tau_i, averaged."""
+    frame = table.frame.assign(y=logit(table.frame["probability"].to_numpy()))
+    experts = {e: i for i, e in enumerate(sorted(frame["expert"].unique()))}
+    e_idx = frame["expert"].map(experts).to_numpy()
+    y_obs = frame["y"].to_numpy()
+    questions = sorted(outcomes.index)
+    q_of = frame["question"].to_numpy()
+    outcome = frame["question"].map(outcomes["outcome"]).to_numpy(dtype=float)
+    n = len(experts)
+    briers = []
+    for seed in range(seeds):
+        folds = assign_folds(questions, 10, seed=seed)
+        forecast = pd.Series(np.nan, index=questions)
+        for k in range(10):
+            test = set(folds.index[folds == k])
+            train = ~np.isin(q_of, list(test))
+
+            def objective(theta, train=train):
+                lg, tau, dg, dt = theta[0], theta[1], theta[2 : 2 + n], theta[2 + n :]
+                eta = np.exp(lg + dg[e_idx[train]]) * y_obs[train] + tau + dt[e_idx[train]]
+                loglik = np.sum(outcome[train] * eta - np.logaddexp(0, eta))
+                prior = 0.5 * np.sum((dg / scale_gamma) ** 2) + 0.5 * np.sum((dt / scale_tau) ** 2)
+                prior += 0.5 * ((lg - math.log(2)) / 0.5) ** 2 + 0.5 * tau**2
+                return -loglik + prior
+
+            theta = minimize(objective, np.zeros(2 + 2 * n), method="L-BFGS-B").x
+            lg, tau, dg, dt = theta[0], theta[1], theta[2 : 2 + n], theta[2 + n :]
+            rows = ~train
+            eta = np.exp(lg + dg[e_idx[rows]]) * y_obs[rows] + tau + dt[e_idx[rows]]
+            mean_eta = pd.Series(eta).groupby(q_of[rows]).mean()
+            forecast[mean_eta.index] = expit(mean_eta.to_numpy())
+        briers.append(brier_score(forecast[questions], outcomes.loc[questions, "outcome"]))
+    return briers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--individual", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "evaluate_pooledmarket.json"))
+    args = parser.parse_args()
+    table = JudgmentTable.from_csv(DATA / "judgments.csv")
+    outcomes = read_outcomes(DATA / "outcomes.csv")
+    started = time.perf_counter()
+    result = {"seeds": args.seeds, "sweep": seed_sweep(table, outcomes, args.seeds)}
+    result["sweep_seconds"] = round(time.perf_counter() - started, 1)
+    if args.individual:
+        result["individual_llo_brier_per_seed"] = individual_llo(table, outcomes, args.seeds)
+    for label in ("grouped", "ungrouped"):
+        print(f"\n{label} recalibration, 10-fold CV over fold seeds 0..{args.seeds - 1}")
+        print(f"{'method':<22}{'Brier mean [min, max]':>28}{'log score':>12}{'AUC':>8}")
+        for method, scores in result["sweep"][label].items():
+            if method.endswith("per_seed"):
+                continue
+            b = scores["brier"]
+            print(
+                f"{method:<22}{b['mean']:>10.4f} [{b['min']:.4f}, {b['max']:.4f}]"
+                f"{scores['log_score']['mean']:>12.4f}{scores['auc']['mean']:>8.4f}"
+            )
+        print("recalibrated Brier per seed:", result["sweep"][label]["recalibrated_brier_per_seed"])
+    if args.individual:
+        print(
+            "expert-level LLO Brier per seed:",
+            [round(b, 4) for b in result["individual_llo_brier_per_seed"]],
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n{result['sweep_seconds']} s for the sweep -> {out}")
+
+
+if __name__ == "__main__":
+    main()
