@@ -248,7 +248,9 @@ def test_pooled_dots_scale_with_the_number_of_questions():
 
 
 @pytest.mark.slow
-def test_an_executed_run_is_reported_with_its_figures(client, analyst, closed_round, settings):
+def test_an_executed_run_is_reported_with_its_figures(
+    client, analyst, organizer, closed_round, settings
+):
     """aggregation_run_execute on a small round, then the pages serve its real figures."""
     from aggregation.services import aggregation_run_execute, aggregation_run_request
 
@@ -274,6 +276,7 @@ def test_an_executed_run_is_reported_with_its_figures(client, analyst, closed_ro
         assert response["Content-Type"] == "image/svg+xml"
         body = b"".join(response.streaming_content)
         assert body.startswith(b"<?xml") and b"<svg" in body and len(body) > 5000
+    client.force_login(organizer)  # the posterior is for organizers only
     posterior = client.get(reverse("aggregation:run-posterior", args=[run.id]))
     assert b"".join(posterior.streaming_content)[:4] == b"\x89HDF"  # NetCDF-4 is HDF5
 
