@@ -56,11 +56,13 @@ The interval of a recalibrated probability is the central posterior interval of
 expit(gamma x + tau): the uncertainty about the calibration map, given the aggregate.
 """
 
+import hashlib
 import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -91,7 +93,6 @@ DEFAULT_SAMPLER_CONFIG: dict = {
     "cores": None,
     "target_accept": 0.95,
 }
-PARAMETERS = ("gamma", "tau")
 
 
 class RecalibrationConfigError(ValueError):
@@ -153,6 +154,18 @@ class RecalibrationData:
     def grouped(self) -> bool:
         return len(self.groups) > 1
 
+    def data_hash(self) -> str:
+        """SHA-256 of the questions, aggregates (to 12 significant digits), outcomes, groups."""
+        canonical = json.dumps(
+            {
+                "questions": self.questions,
+                "logodds": [f"{v:.12g}" for v in self.logodds],
+                "outcome": self.outcome.tolist(),
+                "groups": [self.groups[g] for g in self.group_idx],
+            }
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
 
 @dataclass
 class RecalibrationFit:
@@ -165,6 +178,31 @@ class RecalibrationFit:
     @property
     def n_resolved(self) -> int:
         return int(self.data.outcome.size)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the posterior, its data and its provenance (config, version, hash) as NetCDF."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.posterior.to_netcdf(path, engine="h5netcdf")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RecalibrationFit":
+        tree = xr.load_datatree(path, engine="h5netcdf")  # read fully, file closed
+        if tree.attrs.get("model_name") != MODEL_NAME:
+            raise ValueError(f"{path} does not hold a {MODEL_NAME} posterior")
+        data = tree["constant_data"].to_dataset()
+        groups = json.loads(tree.attrs["groups"])
+        restored = RecalibrationData(
+            questions=json.loads(tree.attrs["questions"]),
+            logodds=np.asarray(data["logodds"].values, dtype=float),
+            outcome=np.asarray(data["outcome"].values, dtype=np.int64),
+            groups=groups,
+            group_idx=np.asarray(data["group_idx"].values, dtype=np.int64),
+        )
+        return cls(
+            posterior=tree, data=restored, model_config=json.loads(tree.attrs["model_config"])
+        )
 
     def parameter_draws(
         self, groups: Sequence[str] | None, n: int, *, random_seed: int = 0
@@ -366,6 +404,13 @@ class LLORecalibration:
             save_warmup=False,
             target_accept=cfg["target_accept"],
         )
+        trace["constant_data"] = xr.Dataset(
+            {
+                "logodds": ("resolved_question", data.logodds),
+                "outcome": ("resolved_question", data.outcome),
+                "group_idx": ("resolved_question", data.group_idx),
+            }
+        )
         trace.attrs.update(
             {
                 "model_name": MODEL_NAME,
@@ -374,6 +419,7 @@ class LLORecalibration:
                 "sampler_config": json.dumps(self.sampler_config, sort_keys=True),
                 "random_seed": random_seed,
                 "n_resolved": int(data.outcome.size),
+                "data_hash": data.data_hash(),
                 "groups": json.dumps(data.groups),
                 "questions": json.dumps(data.questions),
                 "compile_seconds": round(compiled_at - started, 3),

@@ -14,6 +14,7 @@ from aggregation.engine.recalibration import (
     LLORecalibration,
     RecalibrationConfigError,
     RecalibrationData,
+    RecalibrationFit,
     aggregate_logodds,
     prior_summary,
     recalibrated_forecasts,
@@ -187,12 +188,21 @@ def test_grouped_recalibration_recovers_group_shifts_and_predicts_new_groups():
 
 
 @pytest.mark.slow
-def test_same_data_and_seed_give_identical_draws():
+def test_same_data_and_seed_give_identical_draws_and_a_saved_fit_predicts_the_same(tmp_path):
     x, y = simulate(60, 2.0, -0.5, seed=9)
+    groups = ["a", "b"] * 30
     model = LLORecalibration(sampler_config=FAST)
-    first = model.fit(x, y, random_seed=7).predict(x)
-    second = model.fit(x, y, random_seed=7).predict(x)
+    fit = model.fit(x, y, groups=groups, random_seed=7)
+    first = fit.predict(x, groups=groups)
+    second = model.fit(x, y, groups=groups, random_seed=7).predict(x, groups=groups)
     pd.testing.assert_frame_equal(first, second, check_exact=True)
+
+    loaded = RecalibrationFit.load(fit.save(tmp_path / "recalibration.nc"))
+    pd.testing.assert_frame_equal(loaded.predict(x, groups=groups), first, check_exact=True)
+    assert loaded.posterior.attrs["data_hash"] == fit.data.data_hash()
+    assert loaded.data.data_hash() == fit.data.data_hash()
+    assert loaded.model_config == model.model_config
+    assert loaded.summary() == fit.summary()
 
 
 @pytest.mark.slow
