@@ -20,6 +20,10 @@ MODULES = [
     "aggregation.engine.excalibur",
     "aggregation.engine.synthetic",
     "aggregation.engine.likelihood",
+    "aggregation.engine.rounds",
+    "aggregation.engine.scoring",
+    "aggregation.engine.recalibration",
+    "aggregation.engine.evaluation",
 ]
 
 

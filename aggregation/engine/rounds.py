@@ -1,0 +1,302 @@
+"""Delphi rounds fitted together: the same experts' answers in two rounds are linked.
+
+An expert who answered a question in round 1 and again in round 2 gives two answers that
+share whatever made that expert see the question their way; treating them as independent
+data would overstate how much is known about the change between rounds. The model of
+``hierarchical.py`` is extended with one latent variable per (expert, question) pair
+answered in more than one round:
+
+    y_ijr ~ Student-t(nu, mu_jr + delta_{g(i) j r} + b_i + s_ijr sqrt(rho) z_ij,
+                          s_ijr sqrt(1 - rho))          if (i, j) answered in several rounds
+    y_ijr ~ Student-t(nu, mu_jr + delta_{g(i) j r} + b_i,  s_ijr)   otherwise
+    s_ijr = sigma_i kappa_jr,   z_ij ~ Normal(0, 1),   rho ~ Beta(2, 2)
+
+so an expert's deviations in two rounds have correlation rho ("persistence") and each
+round's total spread is still sigma_i kappa_jr: consensus mu_jr and disagreement kappa_jr
+keep their single-round meaning, per round. Bias b_i and noise sigma_i are the expert's own
+across rounds. The change of the consensus between the first and the last round,
+expit(mu_jR) - expit(mu_j1), and the ratio of disagreements kappa_jR / kappa_j1 are then
+posterior quantities of one fit, with the pairing taken into account (as a paired test
+would, rather than two independent ones).
+
+This is a plain PyMC model (``pm.StudentT``), not the fused kernel of the single-round
+model: multi-round panels are small and fitted once per round closed.
+"""
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from scipy.special import expit
+
+from aggregation.engine.data import JudgmentTable, logit
+from aggregation.engine.hierarchical import (
+    DEFAULT_MODEL_CONFIG,
+    DEFAULT_SAMPLER_CONFIG,
+    HierarchicalFit,
+    ProgressCallback,
+    _merge,
+    _progress_adapter,
+)
+from aggregation.engine.summary import SAMPLE_DIMS, _check_interval, _round, diagnostics
+
+MODEL_NAME = "linked_rounds"
+MODEL_VERSION = "1"
+LINKED_DEFAULTS = {
+    **{k: v for k, v in DEFAULT_MODEL_CONFIG.items() if k != "parametrization"},
+    "rho_alpha": 2.0,  # Beta(2, 2) on the persistence: weakly towards the middle
+    "rho_beta": 2.0,
+}
+TRACE_VARS = [
+    "mu_question", "delta_cohort", "bias_expert", "sigma_expert", "kappa_question", "rho",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LinkedPanelData:
+    """Judgments of several rounds, integer-coded; pairs are (expert, question) answered
+    in more than one round.
+
+    Attributes
+    ----------
+    rounds : round numbers, ascending ; experts grouped by cohort as in BinaryPanelData
+    y : (n,) log-odds ; expert_idx, question_idx, round_idx : (n,) ; pair_idx : (n,), -1
+    where the expert answered the question in one round only ; cohort_of_expert : (E,)
+    """
+
+    rounds: list[int]
+    experts: list[str]
+    questions: list[str]
+    cohorts: list[str]
+    y: np.ndarray
+    expert_idx: np.ndarray
+    question_idx: np.ndarray
+    round_idx: np.ndarray
+    pair_idx: np.ndarray
+    cohort_of_expert: np.ndarray
+    data_hash: str
+
+    @classmethod
+    def from_table(cls, table: JudgmentTable) -> "LinkedPanelData":
+        if len(table.rounds) < 2:
+            raise ValueError("linking rounds needs judgments from at least two rounds")
+        frame = table.frame
+        cohort_of = frame.drop_duplicates("expert").set_index("expert")["cohort"]
+        cohorts = sorted(cohort_of.unique())
+        rank = {c: g for g, c in enumerate(cohorts)}
+        experts = sorted(table.experts, key=lambda e: (rank[cohort_of[e]], e))
+        questions, rounds = table.questions, table.rounds
+        codes = {
+            "expert": {e: i for i, e in enumerate(experts)},
+            "question": {q: j for j, q in enumerate(questions)},
+            "round": {r: k for k, r in enumerate(rounds)},
+        }
+        key = frame["expert"] + "\x1f" + frame["question"]
+        repeated = key.map(key.value_counts()) > 1
+        pair_code = {k: p for p, k in enumerate(sorted(set(key[repeated])))}
+        return cls(
+            rounds=rounds,
+            experts=experts,
+            questions=questions,
+            cohorts=cohorts,
+            y=logit(frame["probability"].to_numpy()),
+            expert_idx=frame["expert"].map(codes["expert"]).to_numpy(np.int64),
+            question_idx=frame["question"].map(codes["question"]).to_numpy(np.int64),
+            round_idx=frame["round"].map(codes["round"]).to_numpy(np.int64),
+            pair_idx=np.array([pair_code.get(k, -1) for k in key], dtype=np.int64),
+            cohort_of_expert=np.array([rank[cohort_of[e]] for e in experts], dtype=np.int64),
+            data_hash=table.data_hash(),
+        )
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pair_idx.max()) + 1 if (self.pair_idx >= 0).any() else 0
+
+    @property
+    def cohort_sizes(self) -> list[int]:
+        return np.bincount(self.cohort_of_expert, minlength=len(self.cohorts)).tolist()
+
+
+class LinkedRoundsModel:
+    """The model above: build it, fit it with nutpie, and keep what produced the fit."""
+
+    def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
+        self.model_config = _merge(LINKED_DEFAULTS, model_config, "model_config")
+        self.sampler_config = _merge(DEFAULT_SAMPLER_CONFIG, sampler_config, "sampler_config")
+
+    def build_model(self, data: LinkedPanelData):
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        cfg = self.model_config
+        coords = {
+            "question": data.questions,
+            "round": data.rounds,
+            "cohort": data.cohorts,
+            "expert": data.experts,
+            "pair": np.arange(data.n_pairs),
+        }
+        e, q, r = data.expert_idx, data.question_idx, data.round_idx
+        g = data.cohort_of_expert[e]
+        with pm.Model(coords=coords) as model:
+            mu = pm.Normal("mu_question", 0.0, cfg["mu_sd"], dims=("question", "round"))
+            delta_scale = pm.HalfNormal("delta_scale", cfg["delta_scale_sd"])
+            if len(data.cohorts) > 1:
+                raw = pm.ZeroSumNormal(
+                    "delta_raw", dims=("question", "round", "cohort"), n_zerosum_axes=1
+                )
+                delta = pm.Deterministic(
+                    "delta_cohort", delta_scale * raw, dims=("question", "round", "cohort")
+                )
+            else:
+                delta = pm.Deterministic(
+                    "delta_cohort",
+                    pt.zeros((len(data.questions), len(data.rounds), 1)),
+                    dims=("question", "round", "cohort"),
+                )
+            bias_scale = pm.HalfNormal("bias_scale", cfg["bias_scale_sd"])
+            blocks = [
+                bias_scale * pm.ZeroSumNormal(f"bias_raw_cohort{k}", shape=size)
+                for k, size in enumerate(data.cohort_sizes)
+            ]
+            bias = pm.Deterministic("bias_expert", pt.concatenate(blocks), dims="expert")
+            sigma_scale = pm.HalfNormal("sigma_scale", cfg["sigma_scale_sd"])
+            log_sigma = sigma_scale * pm.ZeroSumNormal("log_sigma_raw", dims="expert")
+            pm.Deterministic("sigma_expert", pt.exp(log_sigma), dims="expert")
+            log_kappa_mean = pm.Normal(
+                "log_kappa_mean", cfg["log_kappa_mean_mu"], cfg["log_kappa_mean_sd"]
+            )
+            kappa_scale = pm.HalfNormal("kappa_scale", cfg["kappa_scale_sd"])
+            kappa_raw = pm.Normal("kappa_raw", 0.0, 1.0, dims=("question", "round"))
+            log_kappa = log_kappa_mean + kappa_scale * kappa_raw
+            pm.Deterministic("kappa_question", pt.exp(log_kappa), dims=("question", "round"))
+
+            rho = pm.Beta("rho", cfg["rho_alpha"], cfg["rho_beta"])
+            scale = pt.exp(log_sigma[e] + log_kappa[q, r])
+            location = mu[q, r] + delta[q, r, g] + bias[e]
+            if data.n_pairs:
+                z = pm.Normal("z_pair", 0.0, 1.0, dims="pair")
+                paired = data.pair_idx >= 0
+                shared = pt.sqrt(rho) * z[np.where(paired, data.pair_idx, 0)]
+                location = location + scale * pt.where(paired, shared, 0.0)
+                scale = scale * pt.where(paired, pt.sqrt(1.0 - rho), 1.0)
+            pm.StudentT("y", nu=cfg["nu"], mu=location, sigma=scale, observed=data.y)
+        return model
+
+    def fit(
+        self,
+        table: JudgmentTable,
+        *,
+        random_seed: int,
+        progress: ProgressCallback | None = None,
+    ) -> HierarchicalFit:
+        import nutpie
+
+        data = LinkedPanelData.from_table(table)
+        notify = progress or (lambda phase, fraction: None)
+        notify("compiling", 0.0)
+        compiled = nutpie.compile_pymc_model(self.build_model(data), var_names=TRACE_VARS)
+        notify("compiling", 1.0)
+        cfg = self.sampler_config
+        trace = nutpie.sample(
+            compiled,
+            draws=cfg["draws"],
+            tune=cfg["tune"],
+            chains=cfg["chains"],
+            cores=cfg["cores"],
+            seed=random_seed,
+            progress_bar=False,
+            save_warmup=False,
+            progress_callback=_progress_adapter(notify, cfg["tune"], cfg["draws"]),
+        )
+        trace.attrs.update(
+            {
+                "model_name": MODEL_NAME,
+                "model_version": MODEL_VERSION,
+                "model_config": json.dumps(self.model_config, sort_keys=True),
+                "sampler_config": json.dumps(self.sampler_config, sort_keys=True),
+                "data_hash": data.data_hash,
+                "rounds": json.dumps(data.rounds),
+                "random_seed": random_seed,
+                "n_pairs": data.n_pairs,
+            }
+        )
+        return HierarchicalFit(posterior=trace)
+
+
+def summarize_linked(
+    fit: HierarchicalFit, table: JudgmentTable, *, interval_mass: float = 0.9
+) -> dict:
+    """Per round consensus and disagreement, the change between the first and last round,
+    the persistence rho, and diagnostics of all of them."""
+    _check_interval(interval_mass)
+    if fit.posterior.attrs["data_hash"] != table.data_hash():
+        raise ValueError("this table is not the one the posterior was fitted to")
+    posterior = fit.posterior["posterior"].to_dataset()
+    rounds = json.loads(fit.posterior.attrs["rounds"])
+    first, last = rounds[0], rounds[-1]
+    mu, kappa = posterior["mu_question"], posterior["kappa_question"]
+    draws = xr.Dataset(
+        {
+            "consensus": expit(mu),
+            "disagreement": kappa,
+            "consensus_shift": expit(mu.sel(round=last)) - expit(mu.sel(round=first)),
+            "disagreement_ratio": kappa.sel(round=last) / kappa.sel(round=first),
+            "persistence": posterior["rho"],
+        }
+    )
+    tail = (1.0 - interval_mass) / 2.0
+    low, high = draws.quantile(tail, dim=SAMPLE_DIMS), draws.quantile(1 - tail, dim=SAMPLE_DIMS)
+    mean = draws.mean(SAMPLE_DIMS)
+
+    def point(name, **where):
+        return {
+            "mean": _round(float(mean[name].sel(**where))),
+            "interval": [
+                _round(float(low[name].sel(**where))),
+                _round(float(high[name].sel(**where))),
+            ],
+        }
+
+    counts = table.frame.groupby(["question", "round"]).size()
+    increase = (draws["consensus_shift"] > 0).mean(SAMPLE_DIMS)
+    questions = {}
+    for question in (str(c) for c in posterior["question"].values):
+        questions[question] = {
+            "rounds": {
+                str(r): {
+                    "n_judgments": int(counts.get((question, r), 0)),
+                    "consensus": point("consensus", question=question, round=r),
+                    "disagreement": point("disagreement", question=question, round=r),
+                }
+                for r in rounds
+            },
+            "consensus_shift": {
+                **point("consensus_shift", question=question),
+                "p_increase": _round(float(increase.sel(question=question))),
+            },
+            "disagreement_ratio": point("disagreement_ratio", question=question),
+        }
+    ratios = draws["disagreement_ratio"].median("question")
+    return {
+        "method": MODEL_NAME,
+        "interval_mass": interval_mass,
+        "rounds": rounds,
+        "n_judgments": len(table),
+        "n_linked_pairs": int(fit.posterior.attrs["n_pairs"]),
+        "data_hash": table.data_hash(),
+        "persistence": point("persistence"),
+        "panel": {
+            # the typical question's spread in the last round relative to the first
+            "median_disagreement_ratio": {
+                "mean": _round(float(ratios.mean(SAMPLE_DIMS))),
+                "interval": [
+                    _round(float(ratios.quantile(tail, dim=SAMPLE_DIMS))),
+                    _round(float(ratios.quantile(1 - tail, dim=SAMPLE_DIMS))),
+                ],
+            },
+        },
+        "diagnostics": diagnostics(draws, fit.posterior["sample_stats"].to_dataset()),
+        "questions": questions,
+    }

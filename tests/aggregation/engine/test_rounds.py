@@ -1,0 +1,83 @@
+"""Delphi rounds fitted together (aggregation.engine.rounds)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit, logit
+
+from aggregation.engine.data import JudgmentTable
+from aggregation.engine.rounds import LinkedPanelData, LinkedRoundsModel, summarize_linked
+from aggregation.engine.synthetic import simulate_binary_panel
+
+
+def two_rounds(*, n_experts=20, n_questions=6, seed=3, move=0.4, shift_q01=0.8, keep=0.3):
+    """Round 2: each expert moves ``move`` of the way to the truth (plus noise); Q01's
+    truth shifts by ``shift_q01`` log-odds; a share ``keep`` of answers is kept as is."""
+    panel = simulate_binary_panel(
+        n_experts=n_experts, n_questions=n_questions, rounding=None, seed=seed
+    )
+    rng = np.random.default_rng(seed)
+    first = panel.judgments.assign(round=1)
+    y1 = logit(np.clip(first["probability"], 0.005, 0.995))
+    truth = panel.mu[first["question"].str[1:].astype(int) - 1]
+    truth = truth + np.where(first["question"] == "Q01", shift_q01, 0.0)
+    y2 = y1 + move * (truth - y1) + rng.normal(0.0, 0.3, len(y1))
+    y2 = np.where(rng.random(len(y1)) < keep, y1, y2)
+    second = first.assign(round=2, probability=expit(y2))
+    return panel, JudgmentTable.from_frame(pd.concat([first, second]))
+
+
+def test_pairs_link_the_same_expert_and_question_across_rounds():
+    _, table = two_rounds()
+    frame = table.frame.drop(columns="probability")
+    # one expert skips Q02 in round 2: that answer has no partner
+    dropped = frame[
+        ~((frame["expert"] == "E001") & (frame["question"] == "Q02") & (frame["round"] == 2))
+    ]
+    data = LinkedPanelData.from_table(JudgmentTable.from_frame(dropped.assign(probability=0.5)))
+    assert data.rounds == [1, 2]
+    assert data.n_pairs == 20 * 6 - 1
+    lone = (np.array(data.experts)[data.expert_idx] == "E001") & (
+        np.array(data.questions)[data.question_idx] == "Q02"
+    )
+    assert (data.pair_idx[lone] == -1).all()
+    paired = data.pair_idx[data.pair_idx >= 0]
+    assert (np.bincount(paired) == 2).all()  # every pair has exactly its two answers
+
+
+def test_one_round_is_refused_with_a_clear_message():
+    panel = simulate_binary_panel(n_experts=5, n_questions=3, seed=0)
+    with pytest.raises(ValueError, match="at least two rounds"):
+        LinkedPanelData.from_table(JudgmentTable.from_frame(panel.judgments))
+
+
+def test_the_model_builds_with_named_dims_and_a_finite_logp():
+    _, table = two_rounds()
+    model = LinkedRoundsModel().build_model(LinkedPanelData.from_table(table))
+    assert model.named_vars_to_dims["mu_question"] == ("question", "round")
+    assert model.named_vars_to_dims["kappa_question"] == ("question", "round")
+    assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(model.initial_point()))
+
+
+@pytest.mark.slow
+def test_the_change_between_rounds_is_recovered_with_the_pairing():
+    _, table = two_rounds(n_experts=24, n_questions=6, shift_q01=2.0, move=0.5)
+    model = LinkedRoundsModel()
+    result = summarize_linked(model.fit(table, random_seed=1), table)
+    diagnostics = result["diagnostics"]
+    assert diagnostics["divergences"] == 0 and diagnostics["max_rhat"] <= 1.01
+    q01 = result["questions"]["Q01"]["consensus_shift"]
+    assert q01["interval"][0] > 0 and q01["p_increase"] > 0.95  # the planted rise
+
+    # on the log-odds scale Q01 moved most: half of its planted 2.0, the others only by
+    # the experts' moving toward their question's truth
+    def logodds_shift(question):
+        rounds = result["questions"][question]["rounds"]
+        return logit(rounds["2"]["consensus"]["mean"]) - logit(rounds["1"]["consensus"]["mean"])
+
+    others = [abs(logodds_shift(q)) for q in ("Q02", "Q03", "Q04", "Q05", "Q06")]
+    assert logodds_shift("Q01") > max(others)
+    # everyone moved 40 % of the way to the truth: the spread shrank
+    assert result["panel"]["median_disagreement_ratio"]["interval"][1] < 1.0
+    assert 0.1 < result["persistence"]["mean"] < 1.0
+    assert result["n_linked_pairs"] == 24 * 6
