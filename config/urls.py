@@ -11,4 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("elicitation.urls")),
     path("", include("aggregation.urls")),
+    path("", include("resolution.urls")),
 ]
