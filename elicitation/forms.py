@@ -4,6 +4,7 @@ The answer sheet validates each question with ``services.answer_validate`` (the 
 the rules live) and shows probabilities in percent while the database stores 0–1.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from elicitation.models import Judgment, Question, Survey
-from elicitation.services import DEFAULT_LINK_DAYS, Answer, answer_validate
+from elicitation.services import DEFAULT_LINK_DAYS, FEEDBACK_FIELDS, Answer, answer_validate
 
 RATIONALE_MAX_LENGTH = 5000
 QUANTILES = ("q05", "q50", "q95")
@@ -50,11 +51,19 @@ class FieldView:
 
 @dataclass
 class QuestionRow:
-    """What the template needs to draw one question: its fields and its state."""
+    """What the template needs to draw one question: its fields and its state.
+
+    ``previous`` is the expert's own answer in the previous round; ``feedback`` the panel's
+    (``elicitation.feedback``) and ``content`` the texts in the page's language, both set
+    by the view.
+    """
 
     question: Question
     fields: dict[str, FieldView]
     judgment: Judgment | None
+    previous: Judgment | None = None
+    feedback: object = None
+    content: object = None
 
     @property
     def answered(self) -> bool:
@@ -70,14 +79,46 @@ class QuestionRow:
 
 
 class ExpertAnswersForm(forms.Form):
-    """Every question of a round on one page; empty questions are simply not answered yet."""
+    """Every question of a round on one page; empty questions are simply not answered yet.
 
-    def __init__(self, *args, questions: list[Question], judgments: dict[int, Judgment], **kw):
+    In a follow-up round (``follow_up``) each question also has a "why I changed" box, and
+    the questions in ``keep`` take the expert's ``previous`` answer, copied here on the
+    server (the "keep my previous answer" buttons work without JavaScript).
+    """
+
+    def __init__(
+        self,
+        data=None,
+        *,
+        questions: list[Question],
+        judgments: dict[int, Judgment],
+        previous: dict[int, Judgment] | None = None,
+        keep: Iterable[int] = (),
+        follow_up: bool = False,
+        **kw,
+    ):
         self.questions = questions
         self.judgments = judgments
-        super().__init__(*args, initial=self._initial(), **kw)
+        self.previous = previous or {}
+        self.follow_up = follow_up
+        self.kept = {question_id for question_id in keep if question_id in self.previous}
+        if data is not None and self.kept:
+            data = self._with_kept_answers(data)
+        super().__init__(data, initial=self._initial(), **kw)
         for question in questions:
             self.fields.update(self._question_fields(question))
+
+    def _with_kept_answers(self, data):
+        data = data.copy()
+        for question_id in self.kept:
+            judgment, prefix = self.previous[question_id], f"q{question_id}_"
+            data[prefix + "probability"] = percent_display(judgment.probability)
+            for name in QUANTILES:
+                data[prefix + name] = _number_display(getattr(judgment, name))
+            if not data.get(prefix + "rationale", "").strip():
+                data[prefix + "rationale"] = judgment.rationale
+            data[prefix + "change_reason"] = ""
+        return data
 
     def _initial(self) -> dict[str, str]:
         initial = {}
@@ -87,6 +128,7 @@ class ExpertAnswersForm(forms.Form):
             for name in QUANTILES:
                 initial[prefix + name] = _number_display(getattr(judgment, name))
             initial[prefix + "rationale"] = judgment.rationale
+            initial[prefix + "change_reason"] = judgment.change_reason
         return initial
 
     def _question_fields(self, question: Question) -> dict[str, forms.Field]:
@@ -109,6 +151,16 @@ class ExpertAnswersForm(forms.Form):
                 )
             },
         )
+        if self.follow_up:
+            fields[prefix + "change_reason"] = forms.CharField(
+                required=False,
+                max_length=RATIONALE_MAX_LENGTH,
+                error_messages={
+                    "max_length": gettext_lazy(
+                        "Keep the reason under %(limit_value)d characters (it has %(show_value)d)."
+                    )
+                },
+            )
         return fields
 
     def clean(self):
@@ -174,8 +226,14 @@ class ExpertAnswersForm(forms.Form):
             if not self._has_answer(question):
                 continue
             values = {name: self._value(question, name) for name in _value_names(question)}
+            if question.id in self.kept:  # exactly the previous answer, not its rounding
+                previous = self.previous[question.id]
+                values = {name: getattr(previous, name) for name in _value_names(question)}
             rationale = self.cleaned_data.get(f"q{question.id}_rationale", "")
-            answers.append(Answer(question=question, rationale=rationale, **values))
+            reason = self.cleaned_data.get(f"q{question.id}_change_reason", "")
+            answers.append(
+                Answer(question=question, rationale=rationale, change_reason=reason, **values)
+            )
         return answers
 
     def _value(self, question: Question, name: str) -> float:
@@ -200,13 +258,21 @@ class ExpertAnswersForm(forms.Form):
                 for name in self.fields
                 if name.startswith(prefix)
             }
-            rows.append(QuestionRow(question, fields, self.judgments.get(question.id)))
+            rows.append(
+                QuestionRow(
+                    question,
+                    fields,
+                    self.judgments.get(question.id),
+                    previous=self.previous.get(question.id),
+                )
+            )
         return rows
 
     def _field_view(self, question: Question, name: str) -> FieldView:
         bound = self[name]
         ids = []
-        if not name.endswith("_rationale") and (question.guidance or not question.is_binary):
+        free_text = name.endswith(("_rationale", "_change_reason"))
+        if not free_text and (question.guidance or question.guidance_ko or not question.is_binary):
             ids.append(f"q{question.id}-help")
         if bound.errors:
             ids.append(f"{bound.id_for_label}-error")
@@ -268,6 +334,29 @@ class RoundOpenForm(forms.Form):
         initial=DEFAULT_LINK_DAYS,
         label=gettext_lazy("Personal links stay valid for (days)"),
     )
+    show_consensus = forms.BooleanField(
+        required=False,
+        initial=True,
+        label=gettext_lazy("The previous round's consensus, with its interval"),
+    )
+    show_spread = forms.BooleanField(
+        required=False,
+        initial=True,
+        label=gettext_lazy("The spread of the previous round's answers (a dot chart)"),
+    )
+    show_cohorts = forms.BooleanField(
+        required=False,
+        initial=False,
+        label=gettext_lazy("Each cohort's result (only cohorts large enough to stay anonymous)"),
+    )
+    show_rationales = forms.BooleanField(
+        required=False,
+        initial=True,
+        label=gettext_lazy("The previous round's rationales, anonymised (hide any beforehand)"),
+    )
+
+    def feedback(self) -> dict[str, bool]:
+        return {name: self.cleaned_data[name] for name in FEEDBACK_FIELDS}
 
     def __init__(self, *args, survey: Survey, **kwargs):
         super().__init__(*args, **kwargs)
@@ -287,3 +376,19 @@ class RoundOpenForm(forms.Form):
 
     def expires_at(self):
         return timezone.now() + timedelta(days=self.cleaned_data["link_days"])
+
+
+class SurveyAnonymityForm(forms.Form):
+    anonymity = forms.ChoiceField(
+        choices=Survey.Anonymity.choices,
+        widget=forms.RadioSelect,
+        label=gettext_lazy("Anonymity"),
+    )
+
+
+class ReminderScheduleForm(forms.Form):
+    send_at = forms.DateTimeField(
+        label=gettext_lazy("Send a reminder at"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        error_messages={"required": gettext_lazy("Choose when to send the reminder.")},
+    )

@@ -5,8 +5,10 @@ response that accepted it returns, and every change to it is kept as a revision.
 """
 
 from datetime import datetime
+from zoneinfo import available_timezones
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -14,8 +16,22 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Survey(models.Model):
+    class Anonymity(models.TextChoices):
+        IDENTIFIED = "identified", _("Organizers see who answered what")
+        # Names stay on the panel list (to send links); every page, export and report
+        # that shows answers or progress shows codes only, and nothing maps one to the other.
+        STRICT = "strict", _("Nobody can link answers to people")
+
     title = models.CharField(max_length=200)
+    title_ko = models.CharField(_("title (Korean)"), max_length=200, blank=True)
     background = models.TextField(blank=True, help_text=_("Markdown, shown to experts first."))
+    background_ko = models.TextField(_("background (Korean)"), blank=True)
+    anonymity = models.CharField(
+        max_length=12,
+        choices=Anonymity,
+        default=Anonymity.IDENTIFIED,
+        help_text=_("Who may link answers to the experts who gave them."),
+    )
     organizers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="organized_surveys"
     )
@@ -42,6 +58,10 @@ class Survey(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def is_strict(self) -> bool:
+        return self.anonymity == self.Anonymity.STRICT
+
 
 class Scenario(models.Model):
     """A contingency that questions are conditioned on (e.g. a blockade of Taiwan)."""
@@ -49,7 +69,9 @@ class Scenario(models.Model):
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="scenarios")
     code = models.SlugField(max_length=40)
     title = models.CharField(max_length=200)
+    title_ko = models.CharField(_("title (Korean)"), max_length=200, blank=True)
     description = models.TextField(blank=True, help_text=_("Markdown."))
+    description_ko = models.TextField(_("description (Korean)"), blank=True)
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -80,13 +102,17 @@ class Question(models.Model):
     )
     code = models.CharField(max_length=20, help_text=_("Short id used in reports, e.g. Q07."))
     text = models.TextField()
+    text_ko = models.TextField(_("text (Korean)"), blank=True)
     guidance = models.TextField(blank=True, help_text=_("Help shown under the question."))
+    guidance_ko = models.TextField(_("guidance (Korean)"), blank=True)
     kind = models.CharField(max_length=10, choices=Kind, default=Kind.BINARY)
     unit = models.CharField(max_length=40, blank=True)
+    unit_ko = models.CharField(_("unit (Korean)"), max_length=40, blank=True)
     lower_bound = models.FloatField(null=True, blank=True)
     upper_bound = models.FloatField(null=True, blank=True)
     scale = models.CharField(max_length=10, choices=Scale, default=Scale.UNIFORM)
     resolution_criteria = models.TextField(blank=True)
+    resolution_criteria_ko = models.TextField(_("resolution criteria (Korean)"), blank=True)
     tags = models.CharField(max_length=200, blank=True, help_text=_("Comma-separated."))
     is_seed = models.BooleanField(
         default=False, help_text=_("A calibration question whose answer is known to the organizer.")
@@ -140,6 +166,27 @@ class Round(models.Model):
     closes_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The closed round whose results experts see in this one; set when the round opens
+    # (None for a first round). Feedback never comes from a round that is still open.
+    feedback_round = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    show_consensus = models.BooleanField(
+        _("show the consensus"), default=True, help_text=_("The previous round's consensus.")
+    )
+    show_spread = models.BooleanField(
+        _("show the spread"), default=True, help_text=_("Every answer, as a dot chart.")
+    )
+    show_cohorts = models.BooleanField(
+        _("show each cohort's result"),
+        default=False,
+        help_text=_("Only cohorts large enough not to identify anyone."),
+    )
+    show_rationales = models.BooleanField(
+        _("show the rationales"),
+        default=True,
+        help_text=_("The previous round's rationales, anonymised, except those hidden."),
+    )
 
     class Meta:
         ordering = ["survey", "number"]
@@ -155,6 +202,19 @@ class Round(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(
+            _("“%(value)s” is not a time zone. Use a name such as Asia/Seoul or America/New_York."),
+            params={"value": value},
+            code="invalid_time_zone",
+        )
 
 
 class Expert(models.Model):
@@ -175,6 +235,12 @@ class Expert(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField()
     language = models.CharField(max_length=5, choices=Language, default=Language.EN)
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text=_("Dates and times on the expert's pages and emails are shown in it."),
+    )
     # Cohort attributes such as {"nationality": "ROK", "sector": "academia"}.
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -189,7 +255,9 @@ class Expert(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.code} ({self.name})"
+        # The code only: admin lists of invitations and judgments print this, and at the
+        # strict anonymity level no page may put a name next to a code.
+        return self.code
 
 
 class Invitation(models.Model):
@@ -202,6 +270,8 @@ class Invitation(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     first_opened_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # The language the expert picked on the page for this invitation (blank: the expert's).
+    language = models.CharField(max_length=5, choices=Expert.Language, blank=True)
 
     class Meta:
         constraints = [
@@ -215,6 +285,10 @@ class Invitation(models.Model):
 
     def is_expired(self, *, now: datetime | None = None) -> bool:
         return self.expires_at <= (now or timezone.now())
+
+    @property
+    def effective_language(self) -> str:
+        return self.language or self.expert.language
 
 
 class Judgment(models.Model):
@@ -232,6 +306,10 @@ class Judgment(models.Model):
     q50 = models.FloatField(null=True, blank=True)
     q95 = models.FloatField(null=True, blank=True)
     rationale = models.TextField(blank=True)
+    # Round 2 and later: why the expert changed their answer from the previous round.
+    change_reason = models.TextField(blank=True)
+    # Set by an organizer on the moderation page: the rationale never reaches the experts.
+    rationale_hidden = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -293,3 +371,49 @@ class JudgmentRevision(models.Model):
 
     def __str__(self) -> str:
         return f"revision of {self.judgment_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Reminder(models.Model):
+    """A reminder to the experts of an open round who have not submitted, sent at ``send_at``.
+
+    Each expert gets it at most once (one ``ReminderDelivery`` per invitation), never after
+    the round closed or after they submitted.
+    """
+
+    survey_round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="reminders")
+    send_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the recipients were chosen (the deliveries created); null while it is scheduled.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["survey_round", "send_at", "id"]
+
+    def __str__(self) -> str:
+        return f"reminder for {self.survey_round} at {self.send_at:%Y-%m-%d %H:%M}"
+
+
+class ReminderDelivery(models.Model):
+    """One expert's copy of a reminder: the row that makes a second email impossible."""
+
+    reminder = models.ForeignKey(Reminder, on_delete=models.CASCADE, related_name="deliveries")
+    invitation = models.ForeignKey(
+        Invitation, on_delete=models.CASCADE, related_name="reminder_deliveries"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Why it was not sent after all ("submitted", "closed", "expired"); blank otherwise.
+    skipped = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reminder", "invitation"], name="reminder_delivery_unique_per_invitation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reminder} → {self.invitation_id}"

@@ -6,15 +6,17 @@ into a page that says what happened and whom to ask.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import groupby
 
 import markdown
 import nh3
 from django.contrib.sessions.backends.base import SessionBase
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 from sesame.utils import get_user
 
 from elicitation.links import invitation_scope
@@ -61,10 +63,22 @@ class ExpertProgress:
     invitation: Invitation
     answered: int
     total: int
+    last_reminded_at: datetime | None = None
 
     @property
     def percent(self) -> int:
         return round(100 * self.answered / self.total) if self.total else 0
+
+    @property
+    def state(self) -> str:
+        """not_opened, in_progress, answered (all, not submitted) or submitted."""
+        if self.invitation.submitted_at is not None:
+            return "submitted"
+        if self.total and self.answered >= self.total:
+            return "answered"
+        if self.answered or self.invitation.first_opened_at is not None:
+            return "in_progress"
+        return "not_opened"
 
 
 @dataclass(frozen=True)
@@ -79,20 +93,50 @@ class QuestionProgress:
 
 
 def round_progress_by_expert(*, survey_round: Round) -> list[ExpertProgress]:
+    """Each invited expert's progress, by code (the template decides whether names show)."""
     total = survey_round.questions.count()
     invitations = (
         survey_round.invitations.select_related("expert")
         .annotate(
             answered=Count(
-                "expert__judgments", filter=Q(expert__judgments__survey_round=survey_round)
-            )
+                "expert__judgments",
+                filter=Q(expert__judgments__survey_round=survey_round),
+                distinct=True,
+            ),
+            last_reminded_at=Max("reminder_deliveries__sent_at"),
         )
         .order_by("expert__code")
     )
     return [
-        ExpertProgress(invitation.expert, invitation, invitation.answered, total)
+        ExpertProgress(
+            invitation.expert, invitation, invitation.answered, total, invitation.last_reminded_at
+        )
         for invitation in invitations
     ]
+
+
+def round_invitations_to_remind(*, survey_round: Round) -> QuerySet[Invitation]:
+    """Who a reminder goes to: invited, not submitted, link still valid."""
+    return survey_round.invitations.filter(
+        submitted_at__isnull=True, expires_at__gt=timezone.now()
+    ).order_by("id")
+
+
+def round_reminders(*, survey_round: Round) -> QuerySet:
+    return survey_round.reminders.annotate(
+        n_sent=Count("deliveries", filter=Q(deliveries__sent_at__isnull=False)),
+        n_skipped=Count("deliveries", filter=~Q(deliveries__skipped="")),
+        n_recipients=Count("deliveries"),
+    ).order_by("send_at", "id")
+
+
+def round_rationales_for_moderation(*, survey_round: Round) -> list[Judgment]:
+    """Every rationale of the round, question by question (the moderation page)."""
+    return list(
+        survey_round.judgments.exclude(rationale="")
+        .select_related("question", "expert")
+        .order_by("question__position", "question__id", "id")
+    )
 
 
 def round_progress_by_question(*, survey_round: Round) -> list[QuestionProgress]:
@@ -211,6 +255,15 @@ def invitation_judgments(*, invitation: Invitation) -> dict[int, Judgment]:
     return {judgment.question_id: judgment for judgment in judgments}
 
 
+def invitation_previous_judgments(*, invitation: Invitation) -> dict[int, Judgment]:
+    """This expert's own answers in the round whose results this round shows, by question."""
+    previous = invitation.survey_round.feedback_round_id
+    if previous is None:
+        return {}
+    judgments = Judgment.objects.filter(expert_id=invitation.expert_id, survey_round_id=previous)
+    return {judgment.question_id: judgment for judgment in judgments}
+
+
 def invitation_missing_questions(*, invitation: Invitation) -> list[Question]:
     answered = Judgment.objects.filter(
         expert_id=invitation.expert_id, survey_round_id=invitation.survey_round_id
@@ -223,3 +276,75 @@ def markdown_html(text: str) -> SafeString:
     """Markdown written by organizers, sanitised: it is shown to every expert."""
     html = markdown.markdown(text, extensions=["extra", "sane_lists"])
     return mark_safe(nh3.clean(html))  # noqa: S308 (nh3 has just removed anything unsafe)
+
+
+# --- Content in the expert's language ---------------------------------------------------
+
+OTHER_LANGUAGE = {"en": "ko", "ko": "en"}
+
+
+@dataclass(frozen=True)
+class LocalText:
+    """A text of the survey in the language asked for, or in the other one (``fallback``)."""
+
+    text: str
+    language: str
+    fallback: bool
+
+
+def localized(obj, field: str, language: str) -> LocalText:
+    """``obj.<field>`` in ``language``: English is ``field``, Korean ``field_ko``.
+
+    An empty translation falls back to the other language, and says so (``fallback``).
+    """
+
+    def text_in(code: str) -> str:
+        return getattr(obj, field if code == "en" else f"{field}_{code}", "") or ""
+
+    wanted = language if language in OTHER_LANGUAGE else "en"
+    if text_in(wanted).strip():
+        return LocalText(text_in(wanted), wanted, False)
+    other = OTHER_LANGUAGE[wanted]
+    if text_in(other).strip():
+        return LocalText(text_in(other), other, True)
+    return LocalText("", wanted, False)
+
+
+def fallback_note(language: str, *, what: str = "part") -> str:
+    """The visible note beside content shown in the other language than ``language``."""
+    notes = {
+        ("ko", "question"): _("This question is not yet available in Korean; shown in English."),
+        ("en", "question"): _("This question is not yet available in English; shown in Korean."),
+        ("ko", "part"): _("This part is not yet available in Korean; shown in English."),
+        ("en", "part"): _("This part is not yet available in English; shown in Korean."),
+    }
+    return notes[("ko" if language == "ko" else "en", what)]
+
+
+@dataclass(frozen=True)
+class QuestionContent:
+    """A question's texts in the page's language (each may have fallen back)."""
+
+    text: LocalText
+    guidance: LocalText
+    unit: LocalText
+    resolution: LocalText
+    note: str  # the fallback note to show, or ""
+
+
+def question_content(question: Question, language: str) -> QuestionContent:
+    parts = {
+        name: localized(question, field, language)
+        for name, field in (
+            ("text", "text"),
+            ("guidance", "guidance"),
+            ("unit", "unit"),
+            ("resolution", "resolution_criteria"),
+        )
+    }
+    note = ""
+    if parts["text"].fallback:
+        note = fallback_note(language, what="question")
+    elif any(part.fallback for part in parts.values()):
+        note = fallback_note(language, what="part")
+    return QuestionContent(note=note, **parts)

@@ -53,8 +53,17 @@ def survey_create(
     background: str = "",
     contact_email: str = "",
     organizers: Iterable = (),
+    anonymity: str = Survey.Anonymity.IDENTIFIED,
+    **translations: str,
 ) -> Survey:
-    survey = Survey(title=title, background=background, contact_email=contact_email)
+    """``translations``: the Korean texts, ``title_ko`` and ``background_ko``."""
+    survey = Survey(
+        title=title,
+        background=background,
+        contact_email=contact_email,
+        anonymity=anonymity,
+        **translations,
+    )
     survey.full_clean()
     with transaction.atomic():
         survey.save()
@@ -62,13 +71,51 @@ def survey_create(
     return survey
 
 
+def survey_anonymity_set(*, survey: Survey, anonymity: str) -> Survey:
+    """Change who may link answers to people; a promise of strict anonymity is kept.
+
+    Once a round has been opened under the strict level the experts were told that nobody
+    can link their answers to them, so the survey cannot go back to the identified level.
+    """
+    if anonymity not in Survey.Anonymity.values:
+        raise ValidationError({"anonymity": _("Choose one of the anonymity levels.")})
+    if anonymity == survey.anonymity:
+        return survey
+    opened = survey.rounds.exclude(status=Round.Status.DRAFT).exists()
+    if survey.is_strict and opened:
+        raise ValidationError(
+            {
+                "anonymity": _(
+                    "The experts answered under strict anonymity: the survey cannot go back "
+                    "to showing who answered what."
+                )
+            }
+        )
+    survey.anonymity = anonymity
+    survey.save(update_fields=["anonymity"])
+    return survey
+
+
 def scenario_create(
-    *, survey: Survey, code: str, title: str, description: str = "", position: int | None = None
+    *,
+    survey: Survey,
+    code: str,
+    title: str,
+    description: str = "",
+    position: int | None = None,
+    title_ko: str = "",
+    description_ko: str = "",
 ) -> Scenario:
     if position is None:
         position = _next_position(survey.scenarios.all())
     scenario = Scenario(
-        survey=survey, code=code, title=title, description=description, position=position
+        survey=survey,
+        code=code,
+        title=title,
+        description=description,
+        position=position,
+        title_ko=title_ko,
+        description_ko=description_ko,
     )
     scenario.full_clean()
     scenario.save()
@@ -153,6 +200,7 @@ def expert_create(
     language: str = Expert.Language.EN,
     attributes: dict[str, str] | None = None,
     code: str | None = None,
+    time_zone: str | None = None,
 ) -> Expert:
     """An expert and the password-less user that only carries their magic-link tokens."""
     expert = Expert(
@@ -162,6 +210,7 @@ def expert_create(
         language=language,
         attributes=attributes or {},
         code=code or expert_next_code(survey=survey),
+        time_zone=time_zone or settings.TIME_ZONE,
     )
     expert.full_clean(exclude=["user"])
     with transaction.atomic():
@@ -204,15 +253,26 @@ def round_create(
         )
 
 
+FEEDBACK_FIELDS = ("show_consensus", "show_spread", "show_cohorts", "show_rationales")
+
+
 def round_open(
     *,
     survey_round: Round,
     questions: Iterable[Question] | None = None,
     expires_at: datetime | None = None,
+    feedback: dict[str, bool] | None = None,
 ) -> Round:
-    """Draft → open: fix the round's questions, invite every expert, email them after commit."""
+    """Draft → open: fix the round's questions, invite every expert, email them after commit.
+
+    A follow-up round shows the results of the latest closed round (``feedback_round``);
+    ``feedback`` picks what of it experts see (keys of ``FEEDBACK_FIELDS``).
+    """
     now = timezone.now()
     expires_at = expires_at or now + timedelta(days=DEFAULT_LINK_DAYS)
+    unknown = set(feedback or {}) - set(FEEDBACK_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown feedback options: {', '.join(sorted(unknown))}")
     with transaction.atomic():
         survey_round = Round.objects.select_for_update().get(id=survey_round.id)
         survey = survey_round.survey
@@ -223,7 +283,14 @@ def round_open(
             raise ValidationError(_("The survey has no experts yet. Import the panel first."))
         survey_round.questions.set(questions)
         survey_round.status, survey_round.opened_at = Round.Status.OPEN, now
-        survey_round.save(update_fields=["status", "opened_at"])
+        survey_round.feedback_round = (
+            survey.rounds.filter(status=Round.Status.CLOSED).order_by("-closed_at", "-id").first()
+        )
+        for name, value in (feedback or {}).items():
+            setattr(survey_round, name, bool(value))
+        survey_round.save(
+            update_fields=["status", "opened_at", "feedback_round", *(feedback or {})]
+        )
         invitations = Invitation.objects.bulk_create(
             Invitation(expert=expert, survey_round=survey_round, expires_at=expires_at)
             for expert in experts
@@ -305,6 +372,7 @@ class Answer:
     q50: float | None = None
     q95: float | None = None
     rationale: str = ""
+    change_reason: str = ""
 
 
 def answer_validate(
@@ -381,10 +449,14 @@ def judgment_save(
     rationale: str = "",
     change_reason: str = "",
 ) -> Judgment:
-    """Create or change one answer; every change appends a revision (history is never lost)."""
+    """Create or change one answer; every change appends a revision (history is never lost).
+
+    ``change_reason`` is the expert's "why I changed" from the previous round.
+    """
     answer_validate(question=question, probability=probability, q05=q05, q50=q50, q95=q95)
     values = {"probability": probability, "q05": q05, "q50": q50, "q95": q95}
     values["rationale"] = rationale.strip()
+    values["change_reason"] = change_reason.strip()
     with transaction.atomic():
         survey_round = _invitation_lock_open_round(invitation=invitation)
         if not survey_round.questions.filter(id=question.id).exists():
@@ -396,9 +468,7 @@ def judgment_save(
             invitation=invitation, question=question, values=values
         )
         if changed:
-            JudgmentRevision.objects.create(
-                judgment=judgment, change_reason=change_reason, **values
-            )
+            JudgmentRevision.objects.create(judgment=judgment, **values)
     return judgment
 
 
@@ -457,6 +527,7 @@ def invitation_answers_save(
                 q50=answer.q50,
                 q95=answer.q95,
                 rationale=answer.rationale,
+                change_reason=answer.change_reason,
             )
             for answer in answers
         ]
@@ -479,6 +550,24 @@ def invitation_submit(*, invitation: Invitation) -> Invitation:
         invitation.submitted_at = timezone.now()
         invitation.save(update_fields=["submitted_at"])
     return invitation
+
+
+def invitation_language_set(*, invitation: Invitation, language: str) -> Invitation:
+    """Remember the language the expert picked on the page, for this invitation."""
+    if language not in Expert.Language.values:
+        raise ValidationError(_("This language is not offered."), code="language")
+    if invitation.language != language:
+        invitation.language = language
+        invitation.save(update_fields=["language"])
+    return invitation
+
+
+def judgment_rationale_hide(*, judgment: Judgment, hidden: bool) -> Judgment:
+    """Hide a rationale from the experts (or show it again); the expert's text is kept."""
+    if judgment.rationale_hidden != hidden:
+        judgment.rationale_hidden = hidden
+        judgment.save(update_fields=["rationale_hidden"])
+    return judgment
 
 
 def invitation_mark_opened(*, invitation: Invitation) -> None:
@@ -544,9 +633,11 @@ def _invitation_email(*, invitation: Invitation) -> EmailMessage:
         "link": invitation_magic_link(invitation=invitation),
         "contact_email": selectors.survey_contact_email(survey=survey_round.survey),
     }
-    with translation.override(expert.language):
+    language = invitation.effective_language
+    with translation.override(language), timezone.override(expert.time_zone):
+        context["survey_title"] = selectors.localized(survey_round.survey, "title", language).text
         subject = _("Your invitation: %(title)s, round %(number)s") % {
-            "title": survey_round.survey.title,
+            "title": context["survey_title"],
             "number": survey_round.number,
         }
         body = render_to_string("elicitation/email/invitation.txt", context)

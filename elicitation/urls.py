@@ -29,8 +29,30 @@ urlpatterns = [
         organizer.round_send_pending,
         name="round-send-pending",
     ),
+    path(
+        "rounds/<int:round_id>/rationales/",
+        organizer.round_rationales,
+        name="round-rationales",
+    ),
+    path(
+        "rounds/<int:round_id>/rationales/<int:judgment_id>/",
+        organizer.rationale_visibility,
+        name="rationale-visibility",
+    ),
+    path("rounds/<int:round_id>/remind/", organizer.round_remind, name="round-remind"),
+    path(
+        "reminders/<int:reminder_id>/cancel/",
+        organizer.reminder_cancel,
+        name="reminder-cancel",
+    ),
+    path(
+        "surveys/<int:survey_id>/anonymity/",
+        organizer.survey_anonymity,
+        name="survey-anonymity",
+    ),
     # Experts: the magic link, then token-free pages
     path("e/<int:invitation_id>/", expert.expert_entry, name="expert-entry"),
     path("e/<int:invitation_id>/welcome/", expert.expert_welcome, name="expert-welcome"),
     path("e/<int:invitation_id>/answers/", expert.expert_form, name="expert-form"),
+    path("e/<int:invitation_id>/language/", expert.expert_language, name="expert-language"),
 ]

@@ -5,6 +5,7 @@ invitation and every later page has a token-free URL, so the token does not ling
 browser history or leak through a Referer header.
 """
 
+from contextlib import suppress
 from functools import wraps
 
 from django.conf import settings
@@ -12,18 +13,23 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from elicitation import selectors, services
+from elicitation.feedback import invitation_feedback
 from elicitation.forms import ExpertAnswersForm
-from elicitation.models import Invitation
+from elicitation.models import Expert, Invitation
 from elicitation.selectors import SESSION_INVITATIONS, LinkRefused
 
 
 def _refused(request: HttpRequest, refusal: LinkRefused) -> HttpResponse:
+    """The refusal page: in the expert's language when we know whose link it was (expired),
+    else in the browser's (LocaleMiddleware)."""
     invitation = refusal.invitation
     context = {
         "reason": refusal.reason,
@@ -34,16 +40,40 @@ def _refused(request: HttpRequest, refusal: LinkRefused) -> HttpResponse:
             else ""
         ),
     }
-    response = render(request, "elicitation/expert/refused.html", context, status=refusal.status)
+
+    def build() -> HttpResponse:
+        return render(request, "elicitation/expert/refused.html", context, status=refusal.status)
+
+    response = _in_expert_language(invitation, build) if invitation else build()
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
 def _in_expert_language(invitation: Invitation, build) -> HttpResponse:
-    with translation.override(invitation.expert.language):
+    """Render in the language picked for this invitation and in the expert's time zone."""
+    language = invitation.effective_language
+    with translation.override(language), timezone.override(invitation.expert.time_zone):
         response = build()
-    response.headers["Content-Language"] = invitation.expert.language
+    response.headers["Content-Language"] = language
     return response
+
+
+def _page_context(request: HttpRequest, invitation: Invitation) -> dict:
+    """What every expert page shows: the survey in the page's language, the switcher."""
+    survey_round = invitation.survey_round
+    survey = survey_round.survey
+    language = invitation.effective_language
+    title = selectors.localized(survey, "title", language)
+    return {
+        "invitation": invitation,
+        "survey": survey,
+        "survey_round": survey_round,
+        "survey_title": title,
+        "language": language,
+        "languages": Expert.Language.choices,
+        "language_next": request.get_full_path(),
+        "contact_email": selectors.survey_contact_email(survey=survey),
+    }
 
 
 def expert_page(view):
@@ -91,19 +121,59 @@ def _session_remember(request: HttpRequest, invitation: Invitation) -> None:
 
 
 @expert_page
+@require_POST
+def expert_language(request: HttpRequest, invitation: Invitation) -> HttpResponse:
+    """The language switcher (a plain form): remembered for this invitation."""
+    # An unknown language changes nothing; the page offers the ones there are.
+    with suppress(ValidationError):
+        services.invitation_language_set(
+            invitation=invitation, language=request.POST.get("language", "")
+        )
+    target = request.POST.get("next", "")
+    own_pages = reverse("elicitation:expert-entry", args=[invitation.id])
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+    if not (safe and target.startswith(own_pages)):
+        target = reverse("elicitation:expert-welcome", args=[invitation.id])
+    return redirect(target)
+
+
+@expert_page
 @require_GET
 def expert_welcome(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     survey_round = invitation.survey_round
-    survey = survey_round.survey
-    context = {
-        "invitation": invitation,
-        "survey": survey,
-        "survey_round": survey_round,
-        "background": selectors.markdown_html(survey.background),
-        "n_questions": survey_round.questions.count(),
-        "contact_email": selectors.survey_contact_email(survey=survey),
-    }
+    context = _page_context(request, invitation)
+    background = selectors.localized(survey_round.survey, "background", context["language"])
+    context.update(
+        {
+            "background": selectors.markdown_html(background.text),
+            "background_language": background.language,
+            "background_note": selectors.fallback_note(context["language"])
+            if background.fallback
+            else "",
+            "n_questions": survey_round.questions.count(),
+            "follow_up": survey_round.feedback_round_id is not None,
+        }
+    )
     return render(request, "elicitation/expert/welcome.html", context)
+
+
+def _form(invitation: Invitation, questions, judgments, data=None, keep=()) -> ExpertAnswersForm:
+    return ExpertAnswersForm(
+        data,
+        questions=questions,
+        judgments=judgments,
+        previous=selectors.invitation_previous_judgments(invitation=invitation),
+        follow_up=invitation.survey_round.feedback_round_id is not None,
+        keep=keep,
+    )
+
+
+def _kept_questions(post, questions, judgments) -> list[int]:
+    """The "keep my previous answer" buttons: one question's id, or "all" (unanswered)."""
+    value = post.get("keep", "")
+    if value == "all":
+        return [question.id for question in questions if question.id not in judgments]
+    return [int(value)] if value.isdigit() else []
 
 
 @expert_page
@@ -115,10 +185,11 @@ def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
         status = 409 if request.method == "POST" else 200
         return _answers_page(request, invitation, questions, judgments, None, status)
     if request.method == "GET":
-        form = ExpertAnswersForm(questions=questions, judgments=judgments)
+        form = _form(invitation, questions, judgments)
         return _answers_page(request, invitation, questions, judgments, form)
-    form = ExpertAnswersForm(request.POST, questions=questions, judgments=judgments)
-    submit = "submit" in request.POST
+    keep = _kept_questions(request.POST, questions, judgments)
+    form = _form(invitation, questions, judgments, request.POST, keep)
+    submit = "submit" in request.POST and not keep
     valid = form.is_valid()
     if submit:  # list every missing answer at once, alongside any other error
         valid = form.require_all_answered() and valid
@@ -133,8 +204,23 @@ def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
             return _answers_page(request, invitation, questions, judgments, None, 409)
         form.add_error(None, exc)
         return _answers_page(request, invitation, questions, judgments, form, 400)
+    url = reverse("elicitation:expert-form", args=[invitation.id])
+    if form.kept:
+        messages.success(request, _kept_message(form, questions))
+        if len(form.kept) == 1:
+            code = next(q.code for q in questions if q.id in form.kept)
+            return redirect(f"{url}#question-{code}")
+        return redirect(url)
     messages.success(request, _saved_message(submit))
-    return redirect("elicitation:expert-form", invitation_id=invitation.id)
+    return redirect(url)
+
+
+def _kept_message(form: ExpertAnswersForm, questions) -> str:
+    codes = ", ".join(q.code for q in questions if q.id in form.kept)
+    return _(
+        "Your previous answer is kept for %(codes)s. You can still change it, and the rest "
+        "of the page is saved too."
+    ) % {"codes": codes}
 
 
 def _saved_message(submit: bool) -> str:
@@ -149,30 +235,48 @@ def _saved_message(submit: bool) -> str:
 def _answers_page(request, invitation, questions, judgments, form, status=200) -> HttpResponse:
     survey_round = invitation.survey_round
     if form is None:  # the round is closed: read-only
-        form = ExpertAnswersForm(questions=questions, judgments=judgments)
+        form = _form(invitation, questions, judgments)
+    context = _page_context(request, invitation)
+    language = context["language"]
+    # Feedback only while the round is open: a closed round's page shows the answers alone.
+    feedback = invitation_feedback(invitation=invitation, language=language)
     answered = sum(1 for question in questions if question.id in judgments)
-    context = {
-        "invitation": invitation,
-        "survey": survey_round.survey,
-        "survey_round": survey_round,
-        "form": form,
-        "read_only": not survey_round.is_open,
-        "refused_write": status == 409,
-        "groups": _grouped_rows(form),
-        "answered": answered,
-        "total": len(questions),
-        "contact_email": selectors.survey_contact_email(survey=survey_round.survey),
-    }
+    context.update(
+        {
+            "form": form,
+            "read_only": not survey_round.is_open,
+            "refused_write": status == 409,
+            "groups": _grouped_rows(form, language, feedback if survey_round.is_open else None),
+            "answered": answered,
+            "total": len(questions),
+            "feedback": feedback,
+            "follow_up": form.follow_up,
+            "can_keep_all": bool(form.previous)
+            and any(q.id in form.previous and q.id not in judgments for q in questions),
+        }
+    )
     return render(request, "elicitation/expert/form.html", context, status=status)
 
 
-def _grouped_rows(form: ExpertAnswersForm):
+def _grouped_rows(form: ExpertAnswersForm, language: str, feedback):
     rows = {row.question.id: row for row in form.rows()}
-    return [
-        {
-            "scenario": scenario,
-            "description": selectors.markdown_html(scenario.description) if scenario else "",
-            "rows": [rows[question.id] for question in questions],
-        }
-        for scenario, questions in selectors.questions_by_scenario(questions=form.questions)
-    ]
+    for row in rows.values():
+        row.content = selectors.question_content(row.question, language)
+        if feedback is not None and feedback.visible:
+            row.feedback = feedback.questions.get(row.question.id)
+    groups = []
+    for scenario, questions in selectors.questions_by_scenario(questions=form.questions):
+        title = selectors.localized(scenario, "title", language) if scenario else None
+        description = selectors.localized(scenario, "description", language) if scenario else None
+        fell_back = scenario and (title.fallback or description.fallback)
+        groups.append(
+            {
+                "scenario": scenario,
+                "title": title,
+                "description": selectors.markdown_html(description.text) if scenario else "",
+                "description_language": description.language if scenario else language,
+                "note": selectors.fallback_note(language) if fell_back else "",
+                "rows": [rows[question.id] for question in questions],
+            }
+        )
+    return groups

@@ -12,14 +12,23 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from elicitation import imports, selectors, services
-from elicitation.forms import CsvUploadForm, RoundCreateForm, RoundOpenForm
-from elicitation.models import Round, Survey
+from elicitation import imports, reminders, selectors, services
+from elicitation.forms import (
+    CsvUploadForm,
+    ReminderScheduleForm,
+    RoundCreateForm,
+    RoundOpenForm,
+    SurveyAnonymityForm,
+)
+from elicitation.models import Judgment, Reminder, Round, Survey
 
 
 def organizer_required(view):
@@ -52,10 +61,33 @@ def survey_detail(request: HttpRequest, survey_id: int) -> HttpResponse:
         "groups": selectors.questions_by_scenario(questions=questions),
         "n_questions": len(questions),
         "rounds": survey.rounds.all(),
-        "experts": survey.experts.all(),
+        # Strict: by name, not by code, or the row order would give each name its code.
+        "experts": survey.experts.order_by("name" if survey.is_strict else "code"),
         "round_form": RoundCreateForm(),
+        "anonymity_form": SurveyAnonymityForm(initial={"anonymity": survey.anonymity}),
+        "n_translated": sum(1 for question in questions if question.text_ko.strip()),
     }
     return render(request, "elicitation/organizer/survey_detail.html", context)
+
+
+@organizer_required
+@require_POST
+def survey_anonymity(request: HttpRequest, survey_id: int) -> HttpResponse:
+    survey = selectors.survey_get_for_organizer(user=request.user, survey_id=survey_id)
+    form = SurveyAnonymityForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose one of the anonymity levels."))
+        return redirect("elicitation:survey-detail", survey_id=survey.id)
+    try:
+        services.survey_anonymity_set(survey=survey, anonymity=form.cleaned_data["anonymity"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("Anonymity: %(level)s.") % {"level": survey.get_anonymity_display()},
+        )
+    return redirect("elicitation:survey-detail", survey_id=survey.id)
 
 
 # --- CSV import -------------------------------------------------------------------------
@@ -159,17 +191,31 @@ def round_create(request: HttpRequest, survey_id: int) -> HttpResponse:
     return redirect("elicitation:survey-detail", survey_id=survey.id)
 
 
-def _round_page(request, survey_round: Round, open_form=None, status=200) -> HttpResponse:
+def _round_page(
+    request, survey_round: Round, open_form=None, remind_form=None, status=200
+) -> HttpResponse:
     survey = survey_round.survey
     if open_form is None and survey_round.status == Round.Status.DRAFT:
         open_form = RoundOpenForm(survey=survey)
+    by_expert = selectors.round_progress_by_expert(survey_round=survey_round)
     context = {
         "survey": survey,
         "survey_round": survey_round,
         "open_form": open_form,
         "summary": selectors.round_summary(survey_round=survey_round),
-        "by_expert": selectors.round_progress_by_expert(survey_round=survey_round),
+        "by_expert": by_expert,
         "by_question": selectors.round_progress_by_question(survey_round=survey_round),
+        # At the strict level nothing on this page may name an expert: codes only.
+        "strict": survey.is_strict,
+        "n_to_remind": selectors.round_invitations_to_remind(survey_round=survey_round).count(),
+        "reminders": selectors.round_reminders(survey_round=survey_round),
+        "remind_form": remind_form or ReminderScheduleForm(),
+        "previous_round": survey.rounds.filter(status=Round.Status.CLOSED)
+        .order_by("-closed_at", "-id")
+        .first()
+        if survey_round.status == Round.Status.DRAFT
+        else survey_round.feedback_round,
+        "n_rationales": survey_round.judgments.exclude(rationale="").count(),
     }
     return render(request, "elicitation/organizer/round_detail.html", context, status=status)
 
@@ -192,6 +238,7 @@ def round_open(request: HttpRequest, round_id: int) -> HttpResponse:
             survey_round=survey_round,
             questions=form.cleaned_data["questions"],
             expires_at=form.expires_at(),
+            feedback=form.feedback(),
         )
     except ValidationError as exc:
         form.add_error(None, exc)
@@ -237,4 +284,97 @@ def round_send_pending(request: HttpRequest, round_id: int) -> HttpResponse:
         )
         % {"n": queued},
     )
+    return redirect("elicitation:round-detail", round_id=survey_round.id)
+
+
+# --- Rationale moderation ---------------------------------------------------------------
+
+
+@organizer_required
+def round_rationales(request: HttpRequest, round_id: int) -> HttpResponse:
+    """The round's rationales with a hide toggle: hidden ones never reach the experts."""
+    survey_round = selectors.round_get_for_organizer(user=request.user, round_id=round_id)
+    judgments = selectors.round_rationales_for_moderation(survey_round=survey_round)
+    context = {
+        "survey": survey_round.survey,
+        "survey_round": survey_round,
+        "groups": [
+            (question, [j for j in judgments if j.question_id == question.id])
+            for question in {j.question_id: j.question for j in judgments}.values()
+        ],
+        "n_hidden": sum(1 for j in judgments if j.rationale_hidden),
+        "n_total": len(judgments),
+        "strict": survey_round.survey.is_strict,
+    }
+    return render(request, "elicitation/organizer/round_rationales.html", context)
+
+
+@organizer_required
+@require_POST
+def rationale_visibility(request: HttpRequest, round_id: int, judgment_id: int) -> HttpResponse:
+    survey_round = selectors.round_get_for_organizer(user=request.user, round_id=round_id)
+    judgment = get_object_or_404(Judgment, id=judgment_id, survey_round=survey_round)
+    hidden = request.POST.get("hidden") == "1"
+    services.judgment_rationale_hide(judgment=judgment, hidden=hidden)
+    url = reverse("elicitation:round-rationales", args=[survey_round.id])
+    return redirect(f"{url}#rationale-{judgment.id}")
+
+
+# --- Reminders --------------------------------------------------------------------------
+
+
+@organizer_required
+@require_POST
+def round_remind(request: HttpRequest, round_id: int) -> HttpResponse:
+    """Remind the experts who have not submitted: now (one click), or at a chosen time."""
+    survey_round = selectors.round_get_for_organizer(user=request.user, round_id=round_id)
+    send_at = None
+    if "schedule" in request.POST:
+        form = ReminderScheduleForm(request.POST)
+        if not form.is_valid():
+            return _round_page(request, survey_round, remind_form=form, status=400)
+        send_at = form.cleaned_data["send_at"]
+    try:
+        reminder = reminders.reminder_schedule(
+            survey_round=survey_round, send_at=send_at, created_by=request.user
+        )
+    except ValidationError as exc:
+        if send_at is None:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("elicitation:round-detail", round_id=survey_round.id)
+        form.add_error("send_at" if hasattr(exc, "error_dict") else None, exc)
+        return _round_page(request, survey_round, remind_form=form, status=400)
+    if send_at is None:
+        n = selectors.round_invitations_to_remind(survey_round=survey_round).count()
+        messages.success(
+            request,
+            ngettext(
+                "A reminder is on its way to %(n)d expert who has not submitted.",
+                "A reminder is on its way to the %(n)d experts who have not submitted.",
+                n,
+            )
+            % {"n": n},
+        )
+    else:
+        messages.success(
+            request,
+            _("Reminder scheduled for %(when)s.")
+            % {"when": date_format(timezone.localtime(reminder.send_at), "DATETIME_FORMAT")},
+        )
+    return redirect("elicitation:round-detail", round_id=survey_round.id)
+
+
+@organizer_required
+@require_POST
+def reminder_cancel(request: HttpRequest, reminder_id: int) -> HttpResponse:
+    reminder = get_object_or_404(Reminder.objects.select_related("survey_round"), id=reminder_id)
+    survey_round = selectors.round_get_for_organizer(
+        user=request.user, round_id=reminder.survey_round_id
+    )
+    try:
+        reminders.reminder_cancel(reminder=reminder)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("The scheduled reminder is cancelled."))
     return redirect("elicitation:round-detail", round_id=survey_round.id)

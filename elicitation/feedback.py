@@ -1,0 +1,404 @@
+"""What an expert sees of the previous round in a Delphi round: the panel's feedback.
+
+The independence rules live here, in one place:
+
+- feedback comes only from the round's ``feedback_round``, which ``round_open`` sets to a
+  closed round; a round that is still open never feeds anything to anyone;
+- an expert sees it only after answering on their own: they submitted the feedback round,
+  or they have submitted this round (an expert who skipped round 1 answers first);
+- only the answers of experts who submitted the feedback round count, as in the report;
+- rationales an organizer hid never appear, and no name or code appears at all.
+
+The consensus is the posterior mean and interval of the feedback round's latest succeeded
+hierarchical run; without one (or for numeric questions, which that model does not fit) it
+is the median of the answers, and the page says so. The spread of the answers is drawn as a
+dot plot (one dot per answer, stacked in bins) in inline SVG, with a text alternative.
+"""
+
+import math
+from dataclasses import dataclass, field
+from statistics import median, quantiles
+
+from django.conf import settings
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from elicitation import selectors
+from elicitation.models import Invitation, Judgment, Question, Round
+
+SVG_WIDTH = 320
+PLOT_LEFT, PLOT_RIGHT = 14, 306
+BINS = 20
+DOT_RADIUS = 4.5
+ROW_STEP = 10
+MAX_STACK_HEIGHT = 110
+
+
+# --- Numbers as the expert's locale writes them ------------------------------------------
+
+
+def number_text(value: float) -> str:
+    """A value in the expert's locale, with sensible precision for its size."""
+    magnitude = abs(value)
+    digits = 0 if magnitude >= 100 or value == round(value) else 1 if magnitude >= 1 else 3
+    return formats.number_format(round(value, digits), decimal_pos=digits, force_grouping=True)
+
+
+def percent_text(probability: float) -> str:
+    """0.62 → "62 %"; a tenth of a percent near 0 and 100, where it matters."""
+    percent = probability * 100
+    digits = 0 if 1 <= percent <= 99 or percent in (0, 100) else 1
+    value = formats.number_format(round(percent, digits), decimal_pos=digits)
+    return _("%(value)s %%") % {"value": value}
+
+
+def answer_text(question: Question, judgment: Judgment, unit: str = "") -> str:
+    if question.is_binary:
+        return percent_text(judgment.probability)
+    text = _("5 %%: %(low)s, 50 %%: %(mid)s, 95 %%: %(high)s") % {
+        "low": number_text(judgment.q05),
+        "mid": number_text(judgment.q50),
+        "high": number_text(judgment.q95),
+    }
+    return f"{text} {unit}".strip()
+
+
+# --- What the page shows ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consensus:
+    from_model: bool
+    text: str  # e.g. "62 %"
+    lower_text: str = ""
+    upper_text: str = ""
+    interval_percent: str = "90"
+
+
+@dataclass(frozen=True)
+class CohortResult:
+    name: str
+    text: str
+    lower_text: str = ""
+    upper_text: str = ""
+
+
+@dataclass(frozen=True)
+class Rationale:
+    answer: str
+    text: str
+    language: str  # "" when unknown: the page language applies
+
+
+@dataclass
+class Spread:
+    n: int
+    summary: str
+    height: int
+    axis_y: int
+    dots: list[tuple[float, float]] = field(default_factory=list)
+    ticks: list[tuple[float, str, str]] = field(default_factory=list)  # x, label, anchor
+    own_x: float | None = None
+    consensus_x: float | None = None
+    band: tuple[float, float] | None = None  # x and width of the consensus interval
+
+
+@dataclass
+class QuestionFeedback:
+    question: Question
+    own: Judgment | None
+    own_text: str
+    consensus: Consensus | None = None
+    spread: Spread | None = None
+    cohorts: list[CohortResult] = field(default_factory=list)
+    rationales: list[Rationale] = field(default_factory=list)
+
+
+@dataclass
+class RoundFeedback:
+    """The feedback of an invitation's round, or why there is none for this expert."""
+
+    feedback_round: Round | None
+    visible: bool
+    questions: dict[int, QuestionFeedback] = field(default_factory=dict)
+    model_missing: bool = False  # binary consensus shown as a median: no model run yet
+
+
+def invitation_feedback(*, invitation: Invitation, language: str) -> RoundFeedback:
+    survey_round = invitation.survey_round
+    previous = survey_round.feedback_round
+    if previous is None or previous.status != Round.Status.CLOSED:
+        return RoundFeedback(None, visible=False)
+    if not _answered_independently(invitation=invitation, previous=previous):
+        return RoundFeedback(previous, visible=False)
+    feedback = RoundFeedback(previous, visible=True)
+    own = selectors.invitation_previous_judgments(invitation=invitation)
+    results = _model_results(previous)
+    answers = _answers_by_question(previous)
+    attribute = survey_round.survey.cohort_attribute
+    asked = set(previous.questions.values_list("id", flat=True))
+    for question in survey_round.questions.all():
+        if question.id not in asked:
+            continue  # a question new in this round has no feedback
+        unit = selectors.localized(question, "unit", language).text
+        mine = own.get(question.id)
+        item = QuestionFeedback(question, mine, answer_text(question, mine, unit) if mine else "")
+        judgments = answers.get(question.id, [])
+        result = results.get(question.id)
+        if survey_round.show_consensus:
+            item.consensus = _consensus(question, judgments, result)
+            feedback.model_missing |= question.is_binary and result is None and bool(judgments)
+        if survey_round.show_spread and judgments:
+            item.spread = _spread(question, judgments, mine, result if question.is_binary else None)
+        if survey_round.show_cohorts:
+            item.cohorts = _cohorts(question, judgments, result, attribute)
+        if survey_round.show_rationales:
+            item.rationales = _rationales(question, judgments, invitation.expert_id, unit)
+        feedback.questions[question.id] = item
+    return feedback
+
+
+def _answered_independently(*, invitation: Invitation, previous: Round) -> bool:
+    if invitation.submitted_at is not None:
+        return True
+    return Invitation.objects.filter(
+        expert_id=invitation.expert_id, survey_round=previous, submitted_at__isnull=False
+    ).exists()
+
+
+def _model_results(previous: Round) -> dict[int, object]:
+    """Question id → QuestionResult of the round's latest succeeded hierarchical run."""
+    from aggregation.models import AggregationRun  # aggregation builds on elicitation
+
+    run = (
+        AggregationRun.objects.filter(
+            survey_round=previous,
+            method=AggregationRun.Method.HIERARCHICAL,
+            status=AggregationRun.Status.SUCCEEDED,
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if run is None:
+        return {}
+    results = {result.question_id: result for result in run.question_results.all()}
+    mass = (run.result or {}).get("interval_mass", 0.9)
+    sizes = _cohort_sizes(run.result or {})
+    for result in results.values():
+        result.interval_percent = f"{mass * 100:g}"
+        result.cohort_sizes = sizes
+    return results
+
+
+def _cohort_sizes(result: dict) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for expert in (result.get("experts") or {}).values():
+        sizes[expert["cohort"]] = sizes.get(expert["cohort"], 0) + 1
+    return sizes
+
+
+def _answers_by_question(previous: Round) -> dict[int, list[Judgment]]:
+    """The answers that count: those of experts who submitted the round."""
+    judgments = Judgment.objects.filter(
+        survey_round=previous,
+        expert__invitations__survey_round=previous,
+        expert__invitations__submitted_at__isnull=False,
+    ).select_related("expert")
+    by_question: dict[int, list[Judgment]] = {}
+    for judgment in judgments:
+        by_question.setdefault(judgment.question_id, []).append(judgment)
+    return by_question
+
+
+def _consensus(question: Question, judgments: list[Judgment], result) -> Consensus | None:
+    if question.is_binary and result is not None:
+        has_interval = result.consensus_lower is not None and result.consensus_upper is not None
+        return Consensus(
+            True,
+            percent_text(result.consensus),
+            percent_text(result.consensus_lower) if has_interval else "",
+            percent_text(result.consensus_upper) if has_interval else "",
+            result.interval_percent,
+        )
+    if not judgments:
+        return None
+    if question.is_binary:
+        return Consensus(False, percent_text(median(j.probability for j in judgments)))
+    return Consensus(
+        False,
+        number_text(median(j.q50 for j in judgments)),
+        number_text(median(j.q05 for j in judgments)),
+        number_text(median(j.q95 for j in judgments)),
+    )
+
+
+def _cohorts(question, judgments, result, attribute: str) -> list[CohortResult]:
+    """Each cohort's result, only for cohorts of at least REPORT_MIN_COHORT_SIZE experts."""
+    minimum = settings.REPORT_MIN_COHORT_SIZE
+    if question.is_binary and result is not None:
+        return [
+            CohortResult(name, percent_text(point["mean"]), *_interval_texts(point))
+            for name, point in sorted(result.cohorts.items())
+            if result.cohort_sizes.get(name, 0) >= minimum
+        ]
+    groups: dict[str, list[Judgment]] = {}
+    for judgment in judgments:
+        groups.setdefault(str(judgment.expert.attributes.get(attribute) or ""), []).append(judgment)
+    rows = []
+    for name, members in sorted(groups.items()):
+        if not name or len(members) < minimum:
+            continue
+        if question.is_binary:
+            rows.append(CohortResult(name, percent_text(median(j.probability for j in members))))
+        else:
+            rows.append(CohortResult(name, number_text(median(j.q50 for j in members))))
+    return rows
+
+
+def _interval_texts(point: dict) -> tuple[str, str]:
+    lower, upper = point.get("interval") or (None, None)
+    if lower is None or upper is None:
+        return "", ""
+    return percent_text(lower), percent_text(upper)
+
+
+def _rationales(question, judgments, expert_id: int, unit: str) -> list[Rationale]:
+    """Other experts' visible rationales, with the answer each came with, lowest first."""
+    shown = [
+        j for j in judgments if j.expert_id != expert_id and j.rationale and not j.rationale_hidden
+    ]
+    shown.sort(key=lambda j: (_position(question, j), j.id))
+    return [
+        Rationale(answer_text(question, j, unit), j.rationale, text_language(j.rationale))
+        for j in shown
+    ]
+
+
+def text_language(text: str) -> str:
+    """ "ko" for mostly Hangul, "en" for mostly Latin letters, "" when unsure (for lang=)."""
+    hangul = sum(1 for c in text if "\uac00" <= c <= "\ud7a3")
+    latin = sum(1 for c in text if c.isascii() and c.isalpha())
+    if hangul > latin:
+        return "ko"
+    return "en" if latin > 2 * hangul else ""
+
+
+def _position(question: Question, judgment: Judgment) -> float:
+    return judgment.probability if question.is_binary else judgment.q50
+
+
+# --- The dot plot ---------------------------------------------------------------------------
+
+
+class _Axis:
+    """Maps answers (percent for probabilities, the question's scale otherwise) to x."""
+
+    def __init__(self, question: Question, values: list[float]):
+        self.binary = question.is_binary
+        self.log = (not self.binary) and question.scale == Question.Scale.LOG and min(values) > 0
+        if self.binary:
+            self.low, self.high = 0.0, 100.0
+        else:
+            points = [self._t(v) for v in values]
+            self.low, self.high = min(points), max(points)
+            if self.high - self.low < 1e-9:
+                pad = abs(self.low) * 0.1 or 1.0
+                self.low, self.high = self.low - pad, self.high + pad
+
+    def _t(self, value: float) -> float:
+        return math.log(value) if self.log else value
+
+    def x(self, value: float) -> float:
+        fraction = (self._t(value) - self.low) / (self.high - self.low)
+        return round(PLOT_LEFT + min(max(fraction, 0.0), 1.0) * (PLOT_RIGHT - PLOT_LEFT), 1)
+
+    def bin_of(self, value: float) -> int:
+        fraction = (self._t(value) - self.low) / (self.high - self.low)
+        return min(max(int(fraction * BINS), 0), BINS - 1)
+
+    def ticks(self) -> list[tuple[float, str]]:
+        if self.binary:
+            return [(self.x(v), percent_text(v / 100)) for v in (0, 25, 50, 75, 100)]
+        inverse = math.exp if self.log else (lambda v: v)
+        middle = inverse((self.low + self.high) / 2)
+        return [
+            (self.x(v), number_text(v)) for v in (inverse(self.low), middle, inverse(self.high))
+        ]
+
+
+def _spread(question, judgments, own, result) -> Spread:
+    values = [_display_value(question, j) for j in judgments]
+    extra = [_display_value(question, own)] if own else []
+    axis = _Axis(question, values + extra)
+    counts = [0] * BINS
+    placed = []
+    for value in sorted(values):
+        index = axis.bin_of(value)
+        placed.append((index, counts[index]))
+        counts[index] += 1
+    step = min(ROW_STEP, MAX_STACK_HEIGHT / max(counts)) if max(counts) else ROW_STEP
+    stack = max(counts) * step
+    top = 22  # room for the consensus band
+    axis_y = round(top + stack + DOT_RADIUS + 4)  # whole pixels: the template adds to it
+    bin_width = (PLOT_RIGHT - PLOT_LEFT) / BINS
+    dots = [
+        (round(PLOT_LEFT + (index + 0.5) * bin_width, 1), round(axis_y - 6 - level * step, 1))
+        for index, level in placed
+    ]
+    spread = Spread(
+        n=len(values),
+        summary=_spread_summary(question, values),
+        height=int(axis_y + 24),
+        axis_y=axis_y,
+        dots=dots,
+        ticks=axis.ticks(),
+        own_x=axis.x(extra[0]) if extra else None,
+    )
+    if result is not None:
+        spread.consensus_x = axis.x(result.consensus * 100)
+        if result.consensus_lower is not None and result.consensus_upper is not None:
+            spread.band = (
+                axis.x(result.consensus_lower * 100),
+                axis.x(result.consensus_upper * 100),
+            )
+    return spread
+
+
+def _display_value(question: Question, judgment: Judgment) -> float:
+    return judgment.probability * 100 if question.is_binary else judgment.q50
+
+
+def _spread_summary(question: Question, values: list[float]) -> str:
+    def text(value: float) -> str:
+        return percent_text(value / 100) if question.is_binary else number_text(value)
+
+    ordered = sorted(values)
+    if len(ordered) >= 2:
+        q1, _q2, q3 = quantiles(ordered, n=4, method="inclusive")
+    else:
+        q1 = q3 = ordered[0]
+    if question.is_binary:
+        template = ngettext(
+            "%(n)s answer: lowest %(low)s, median %(median)s, highest %(high)s; "
+            "the middle half lies between %(q1)s and %(q3)s.",
+            "%(n)s answers: lowest %(low)s, median %(median)s, highest %(high)s; "
+            "the middle half lies between %(q1)s and %(q3)s.",
+            len(ordered),
+        )
+    else:
+        template = ngettext(
+            "%(n)s best estimate (50 %%): lowest %(low)s, median %(median)s, highest "
+            "%(high)s; the middle half lies between %(q1)s and %(q3)s.",
+            "%(n)s best estimates (50 %%): lowest %(low)s, median %(median)s, highest "
+            "%(high)s; the middle half lies between %(q1)s and %(q3)s.",
+            len(ordered),
+        )
+    return template % {
+        "n": len(ordered),
+        "low": text(ordered[0]),
+        "median": text(median(ordered)),
+        "high": text(ordered[-1]),
+        "q1": text(q1),
+        "q3": text(q3),
+    }
