@@ -17,6 +17,8 @@ from elicitation.models import (
     Judgment,
     JudgmentRevision,
     Question,
+    Reminder,
+    ReminderDelivery,
     Round,
     Scenario,
     Survey,
@@ -26,12 +28,12 @@ from elicitation.models import (
 class ScenarioInline(admin.TabularInline):
     model = Scenario
     extra = 0
-    fields = ["position", "code", "title"]
+    fields = ["position", "code", "title", "title_ko"]
 
 
 @admin.register(Survey)
 class SurveyAdmin(admin.ModelAdmin):
-    list_display = ["title", "contact_email", "created_at"]
+    list_display = ["title", "anonymity", "contact_email", "created_at"]
     search_fields = ["title"]
     filter_horizontal = ["organizers", "analysts"]
     inlines = [ScenarioInline]
@@ -75,7 +77,7 @@ class RoundAdmin(admin.ModelAdmin):
     list_display = ["survey", "number", "status", "opened_at", "closed_at"]
     list_filter = ["survey", "status"]
     # Status and questions change only through round_open / round_close (the actions).
-    readonly_fields = ["status", "questions", "opened_at", "closed_at"]
+    readonly_fields = ["status", "questions", "opened_at", "closed_at", "feedback_round"]
     actions = ["open_rounds", "close_rounds"]
 
     @admin.action(description=_("Open the selected draft rounds (emails the panel)"))
@@ -100,13 +102,25 @@ class RoundAdmin(admin.ModelAdmin):
 
 @admin.register(Expert)
 class ExpertAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "email", "language", "survey", "attributes"]
+    """At the strict anonymity level a name is never shown next to its code: the list
+    shows "hidden" for the code and the change form leaves the code out."""
+
+    list_display = ["code_shown", "name", "email", "language", "time_zone", "survey"]
     list_filter = ["survey", "language"]
-    search_fields = ["code", "name", "email"]
+    search_fields = ["name", "email"]  # not the code: a search by code would pair them
     readonly_fields = ["user"]
 
+    @admin.display(description=_("code"))
+    def code_shown(self, obj: Expert) -> str:
+        return _("hidden (strict anonymity)") if obj.survey.is_strict else obj.code
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("survey")
+
     def get_fields(self, request, obj=None):
-        fields = ["survey", "code", "name", "email", "language", "attributes"]
+        fields = ["survey", "code", "name", "email", "language", "time_zone", "attributes"]
+        if obj is not None and obj.survey.is_strict:
+            fields.remove("code")
         return fields if obj is None else [*fields, "user"]
 
     def save_model(self, request, obj, form, change):
@@ -135,7 +149,7 @@ class InvitationAdmin(admin.ModelAdmin):
         "expires_at",
     ]
     list_filter = ["survey_round__survey", "survey_round"]
-    search_fields = ["expert__code", "expert__name", "expert__email"]
+    search_fields = ["expert__code"]  # the expert shows as a code: never search it by name
     readonly_fields = [
         "expert",
         "survey_round",
@@ -213,3 +227,22 @@ class JudgmentRevisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReminderDeliveryInline(admin.TabularInline):
+    model = ReminderDelivery
+    extra = 0
+    can_delete = False
+    readonly_fields = ["invitation", "created_at", "sent_at", "skipped"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    list_display = ["survey_round", "send_at", "dispatched_at", "created_by"]
+    list_filter = ["survey_round__survey"]
+    readonly_fields = ["dispatched_at", "created_by"]
+    inlines = [ReminderDeliveryInline]

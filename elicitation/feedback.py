@@ -317,13 +317,19 @@ class _Axis:
         fraction = (self._t(value) - self.low) / (self.high - self.low)
         return min(max(int(fraction * BINS), 0), BINS - 1)
 
-    def ticks(self) -> list[tuple[float, str]]:
+    def ticks(self) -> list[tuple[float, str, str]]:
+        """(x, label, text-anchor): the end labels lean inwards so that they are not cut."""
         if self.binary:
-            return [(self.x(v), percent_text(v / 100)) for v in (0, 25, 50, 75, 100)]
-        inverse = math.exp if self.log else (lambda v: v)
-        middle = inverse((self.low + self.high) / 2)
+            values = (0.0, 25.0, 50.0, 75.0, 100.0)
+            labels = [percent_text(v / 100) for v in values]
+        else:
+            inverse = math.exp if self.log else (lambda v: v)
+            values = (inverse(self.low), inverse((self.low + self.high) / 2), inverse(self.high))
+            labels = [number_text(v) for v in values]
+        anchors = ["start", *["middle"] * (len(values) - 2), "end"]
         return [
-            (self.x(v), number_text(v)) for v in (inverse(self.low), middle, inverse(self.high))
+            (self.x(v), label, anchor)
+            for v, label, anchor in zip(values, labels, anchors, strict=True)
         ]
 
 
@@ -358,10 +364,8 @@ def _spread(question, judgments, own, result) -> Spread:
     if result is not None:
         spread.consensus_x = axis.x(result.consensus * 100)
         if result.consensus_lower is not None and result.consensus_upper is not None:
-            spread.band = (
-                axis.x(result.consensus_lower * 100),
-                axis.x(result.consensus_upper * 100),
-            )
+            lower = axis.x(result.consensus_lower * 100)
+            spread.band = (lower, round(axis.x(result.consensus_upper * 100) - lower, 1))
     return spread
 
 

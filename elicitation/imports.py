@@ -9,6 +9,7 @@ import io
 import math
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -24,7 +25,12 @@ QUESTION_REQUIRED = ("code", "text", "kind")
 QUESTION_OPTIONAL = (
     "scenario",
     "scenario_title",
+    "scenario_title_ko",
+    "text_ko",
     "guidance",
+    "guidance_ko",
+    "unit_ko",
+    "resolution_criteria_ko",
     "unit",
     "lower_bound",
     "upper_bound",
@@ -35,7 +41,9 @@ QUESTION_OPTIONAL = (
     "seed_answer",
 )
 EXPERT_REQUIRED = ("name", "email")
-EXPERT_OPTIONAL = ("language", "code")
+EXPERT_OPTIONAL = ("language", "code", "time_zone")
+# The Korean texts of a question (shown to experts who read Korean; English is the fallback).
+KOREAN_COLUMNS = ("text_ko", "guidance_ko", "unit_ko", "resolution_criteria_ko")
 TRUE_WORDS, FALSE_WORDS = {"1", "yes", "true", "y"}, {"0", "no", "false", "n", ""}
 
 
@@ -298,7 +306,7 @@ def _question_fields(record: dict) -> dict:
             "scale", _("“%(value)s” is not a scale. Use uniform or log.") % {"value": scale}
         )
     fields = {"kind": kind, "scale": scale}
-    for name in ("guidance", "unit", "resolution_criteria", "tags"):
+    for name in ("guidance", "unit", "resolution_criteria", "tags", *KOREAN_COLUMNS):
         fields[name] = record.get(name, "")
     for name in ("lower_bound", "upper_bound", "seed_answer"):
         try:
@@ -336,7 +344,10 @@ def _scenarios_ensure(*, survey: Survey, rows: list[dict]) -> dict[str, Scenario
         code = row.get("scenario", "")
         if code and code not in scenarios:
             scenarios[code] = services.scenario_create(
-                survey=survey, code=code, title=row.get("scenario_title") or code
+                survey=survey,
+                code=code,
+                title=row.get("scenario_title") or code,
+                title_ko=row.get("scenario_title_ko", ""),
             )
     return scenarios
 
@@ -383,6 +394,7 @@ def _expert_row_errors(survey: Survey, record: dict) -> list[RowError]:
         email=record["email"],
         code=record.get("code") or "E000",
         attributes=expert_attributes(record),
+        time_zone=record.get("time_zone") or settings.TIME_ZONE,
     )
     try:
         # Email and language are reported above; uniqueness by _duplicate_errors.
@@ -437,6 +449,7 @@ def experts_import(*, survey: Survey, text: str) -> list[Expert]:
                 language=row["language"],
                 attributes=expert_attributes(row),
                 code=code,
+                time_zone=row.get("time_zone") or None,
             )
             for row, code in zip(preview.rows, codes, strict=True)
         ]

@@ -110,7 +110,9 @@ def _import_kinds() -> dict[str, ImportKind]:
             _(
                 "Columns: code, text, kind (binary or numeric) are required; optional: "
                 "scenario, scenario_title, guidance, unit, lower_bound, upper_bound, scale "
-                "(uniform or log), resolution_criteria, tags, is_seed (yes/no), seed_answer."
+                "(uniform or log), resolution_criteria, tags, is_seed (yes/no), seed_answer, "
+                "and the Korean texts text_ko, guidance_ko, unit_ko, resolution_criteria_ko, "
+                "scenario_title_ko."
             ),
         ),
         "experts": ImportKind(
@@ -118,9 +120,9 @@ def _import_kinds() -> dict[str, ImportKind]:
             imports.experts_preview,
             imports.experts_import,
             _(
-                "Columns: name, email are required; language (en or ko) and code are "
-                "optional; every other column (e.g. nationality, sector) becomes a cohort "
-                "attribute."
+                "Columns: name, email are required; language (en or ko), code and time_zone "
+                "(e.g. Asia/Seoul) are optional; every other column (e.g. nationality, "
+                "sector) becomes a cohort attribute."
             ),
         ),
     }

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 
 from elicitation import services
 from elicitation.models import Invitation, Question
-from tests.elicitation.helpers import client_with_link
+from tests.elicitation.helpers import ROUND1, answers_submit, client_with_link
 
 
 @pytest.fixture
@@ -127,3 +127,38 @@ def foreign_invitation(other_survey, expert_of_other_survey):
 @pytest.fixture
 def expert_client(invitation):
     return client_with_link(invitation)
+
+
+# --- Delphi: a closed round 1 and an open round 2 --------------------------------------------
+
+
+@pytest.fixture
+def third_expert(survey):
+    return services.expert_create(
+        survey=survey, name="Chen Wei", email="chen@example.org", attributes={"nationality": "US"}
+    )
+
+
+@pytest.fixture
+def round1(survey, questions, expert, other_expert, third_expert):
+    """Round 1, every expert submitted (ROUND1 in helpers), then closed."""
+    survey_round = services.round_open(survey_round=services.round_create(survey=survey))
+    for panelist in (expert, other_expert, third_expert):
+        invitation = Invitation.objects.get(survey_round=survey_round, expert=panelist)
+        answers_submit(invitation, questions, ROUND1[panelist.code])
+    return services.round_close(survey_round=survey_round)
+
+
+@pytest.fixture
+def round2(round1, survey):
+    return services.round_open(survey_round=services.round_create(survey=survey))
+
+
+@pytest.fixture
+def invitation2(round2, expert):
+    return Invitation.objects.get(survey_round=round2, expert=expert)
+
+
+@pytest.fixture
+def expert_client2(invitation2):
+    return client_with_link(invitation2)

@@ -97,3 +97,59 @@ def own_celery_queue(broker_url: str, prefix: str = "consilium-test"):
             queue = app.amqp.queues[name].bind(connection.default_channel)
             queue.declare()  # the channel deletes only the bindings it knows of
             queue.delete()
+
+
+# --- Delphi rounds ------------------------------------------------------------------------
+
+# Round-1 answers of the small panel: probabilities of Q01, Q02, quantiles of N01, rationales.
+ROUND1 = {
+    "E001": {"Q01": 0.30, "Q02": 0.10, "N01": (2, 5, 10), "rationale": "Own round-1 reason."},
+    "E002": {"Q01": 0.60, "Q02": 0.20, "N01": (3, 6, 12), "rationale": "OTHER-R1-RATIONALE"},
+    "E003": {"Q01": 0.70, "Q02": 0.25, "N01": (4, 8, 20), "rationale": ""},
+}
+
+
+def answers_submit(invitation, questions: dict, values: dict, *, rationale_on=("Q01",)) -> None:
+    """Save and submit one expert's answers to every question of ``questions``."""
+    from elicitation import services
+
+    answers = []
+    for code, question in questions.items():
+        rationale = values["rationale"] if code in rationale_on else ""
+        if question.is_binary:
+            answers.append(
+                services.Answer(question=question, probability=values[code], rationale=rationale)
+            )
+        else:
+            q05, q50, q95 = values[code]
+            answers.append(
+                services.Answer(question=question, q05=q05, q50=q50, q95=q95, rationale=rationale)
+            )
+    services.invitation_answers_save(invitation=invitation, answers=answers, submit=True)
+
+
+def succeeded_run(survey_round, consensus: dict, *, cohorts: dict | None = None, experts=None):
+    """A succeeded hierarchical run with QuestionResult rows, made directly (no sampler).
+
+    ``consensus``: question code -> (mean, lower, upper, disagreement).
+    """
+    from aggregation.models import AggregationRun, QuestionResult
+
+    run = AggregationRun.objects.create(
+        survey_round=survey_round,
+        method=AggregationRun.Method.HIERARCHICAL,
+        options={"interval_mass": 0.9},
+        options_hash=f"test-{AggregationRun.objects.count()}",
+        data_hash="test",
+        status=AggregationRun.Status.SUCCEEDED,
+        result={"interval_mass": 0.9, "experts": experts or {}},
+    )
+    questions = {q.code: q for q in survey_round.questions.all()}
+    for code, (mean, lower, upper, spread) in consensus.items():
+        QuestionResult.objects.create(
+            run=run, question=questions[code], n_judgments=3, consensus=mean,
+            consensus_lower=lower, consensus_upper=upper, disagreement=spread,
+            disagreement_lower=spread * 0.8, disagreement_upper=spread * 1.2,
+            cohorts=(cohorts or {}).get(code, {}),
+        )  # fmt: skip
+    return run
