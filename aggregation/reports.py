@@ -28,10 +28,11 @@ matplotlib.use("Agg")  # workers have no display
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import xarray as xr
 from django.conf import settings  # noqa: E402
 from django.utils.translation import gettext as _  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from scipy.special import expit  # noqa: E402
 
 from aggregation.engine.data import JudgmentTable  # noqa: E402
 from aggregation.engine.hierarchical import HierarchicalFit  # noqa: E402
@@ -128,6 +129,12 @@ def figures_render(
     (Path(settings.MEDIA_ROOT) / folder).mkdir(parents=True, exist_ok=True)
     shown = cohorts_shown(cohort_sizes_of_table(table))
     drawings = {}
+    if result["method"] == "linked_rounds":
+        figures = {}
+        with plt.rc_context(STYLE):
+            figure = consensus_shift_forest(fit.posterior["posterior"].to_dataset(), result)
+            figures["consensus-shift"] = _save(figure, folder / "consensus-shift.svg")
+        return figures
     if fit is not None:
         posterior = fit.posterior["posterior"].to_dataset()
         draws = derived_draws(posterior, [str(c) for c in posterior["cohort"].values])
@@ -275,6 +282,27 @@ def disagreement_forest(draws: xr.Dataset, result: dict):
         labels=["question"],
         xlabel=f"Disagreement, log-odds ({_interval_note(mass)})",
     )
+    return figure
+
+
+def consensus_shift_forest(posterior: xr.Dataset, result: dict):
+    """How each question's consensus moved from the first round to the last (a linked
+    fit: the pairing of each expert's answers is in the intervals), largest rise on top."""
+    first, last = result["rounds"][0], result["rounds"][-1]
+    mu = posterior["mu_question"]
+    shift = expit(mu.sel(round=last)) - expit(mu.sel(round=first))
+    mass = result["interval_mass"]
+    ranked = sorted(
+        result["questions"], key=lambda q: -result["questions"][q]["consensus_shift"]["mean"]
+    )
+    _, figure, axes = _forest(
+        _posterior(xr.Dataset({"consensus_shift": shift}).sel(question=ranked)),
+        rows=len(ranked),
+        ci_probs=(0.5, mass),
+        labels=["question"],
+        xlabel=f"Consensus in round {last} minus round {first} ({_interval_note(mass)})",
+    )
+    axes.axvline(0.0, color="#57606a", linewidth=0.8)
     return figure
 
 

@@ -39,7 +39,6 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +46,7 @@ import numpy as np
 import xarray as xr
 
 from aggregation.engine.data import JudgmentTable, logit
+from aggregation.engine.posterior import ProgressCallback, sample, tree_load, tree_save
 
 MODEL_NAME = "binary_hierarchical"
 MODEL_VERSION = "1"
@@ -79,9 +79,6 @@ TRACE_VARS = [
     "log_kappa_mean",
     "kappa_scale",
 ]
-
-ProgressCallback = Callable[[str, float], None]
-"""Called with (phase, fraction of that phase done); phases: compiling, tuning, sampling."""
 
 
 class ModelConfigError(ValueError):
@@ -202,17 +199,12 @@ class HierarchicalFit:
 
     def save(self, path: str | Path) -> Path:
         """Write the posterior (and its attrs) as NetCDF."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.posterior.to_netcdf(path, engine="h5netcdf")
-        return path
+        return tree_save(self.posterior, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "HierarchicalFit":
-        tree = xr.load_datatree(path, engine="h5netcdf")  # read fully, file closed
-        if tree.attrs.get("model_name") != MODEL_NAME:
-            raise ValueError(f"{path} does not hold a {MODEL_NAME} posterior")
-        return cls(posterior=tree)
+        # the linked-rounds model (rounds.py) keeps its posterior in this class too
+        return cls(posterior=tree_load(path, model_names={MODEL_NAME, "linked_rounds"}))
 
 
 class BinaryHierarchicalModel:
@@ -315,8 +307,6 @@ class BinaryHierarchicalModel:
         progress: ProgressCallback | None = None,
     ) -> HierarchicalFit:
         """Sample the posterior. The compiled model is reused for data of the same shape."""
-        import nutpie
-
         data = table if isinstance(table, BinaryPanelData) else BinaryPanelData.from_table(table)
         _check_fittable(data)
         notify = progress or (lambda phase, fraction: None)
@@ -326,18 +316,8 @@ class BinaryHierarchicalModel:
         compiled_at = time.perf_counter()
         notify("compiling", 1.0)
 
-        cfg = self.sampler_config
-        trace = nutpie.sample(
-            compiled,
-            draws=cfg["draws"],
-            tune=cfg["tune"],
-            chains=cfg["chains"],
-            cores=cfg["cores"],
-            seed=random_seed,
-            progress_bar=False,
-            save_warmup=False,
-            progress_callback=_progress_adapter(notify, cfg["tune"], cfg["draws"]),
-            progress_rate=250,
+        trace = sample(
+            compiled, sampler_config=self.sampler_config, random_seed=random_seed, progress=notify
         )
         sampled_at = time.perf_counter()
         notify("sampling", 1.0)
@@ -413,21 +393,6 @@ class BinaryHierarchicalModel:
 
 _COMPILED: dict = {}
 _COMPILED_LOCK = threading.Lock()
-
-
-def _progress_adapter(notify: ProgressCallback, tune: int, draws: int):
-    """Turn nutpie's per-chain progress into (phase, fraction) calls."""
-
-    def callback(chains) -> None:
-        if not chains:
-            return
-        done = np.array([chain.finished_draws for chain in chains], dtype=float)
-        if any(chain.tuning for chain in chains):
-            notify("tuning", float(np.minimum(done, tune).mean() / max(tune, 1)))
-        else:
-            notify("sampling", float(np.clip(done - tune, 0, draws).mean() / max(draws, 1)))
-
-    return callback
 
 
 def _check_fittable(data: BinaryPanelData) -> None:

@@ -70,6 +70,7 @@ import xarray as xr
 from scipy.special import expit
 
 from aggregation.engine.data import JudgmentTable, logit
+from aggregation.engine.posterior import sample, tree_load, tree_save
 from aggregation.engine.scoring import as_outcome_frame
 
 MODEL_NAME = "llo_recalibration"
@@ -181,16 +182,11 @@ class RecalibrationFit:
 
     def save(self, path: str | Path) -> Path:
         """Write the posterior, its data and its provenance (config, version, hash) as NetCDF."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.posterior.to_netcdf(path, engine="h5netcdf")
-        return path
+        return tree_save(self.posterior, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "RecalibrationFit":
-        tree = xr.load_datatree(path, engine="h5netcdf")  # read fully, file closed
-        if tree.attrs.get("model_name") != MODEL_NAME:
-            raise ValueError(f"{path} does not hold a {MODEL_NAME} posterior")
+        tree = tree_load(path, model_names={MODEL_NAME})
         data = tree["constant_data"].to_dataset()
         groups = json.loads(tree.attrs["groups"])
         restored = RecalibrationData(
@@ -386,22 +382,15 @@ class LLORecalibration:
         questions : (n,) optional labels, kept for the record.
         random_seed : seed of the sampler; same data and seed give the same draws.
         """
-        import nutpie
-
         data = RecalibrationData.from_arrays(logodds, outcome, groups=groups, questions=questions)
         started = time.perf_counter()
         compiled = self._compiled_for(data)
         compiled_at = time.perf_counter()
         cfg = self.sampler_config
-        trace = nutpie.sample(
+        trace = sample(
             compiled,
-            draws=cfg["draws"],
-            tune=cfg["tune"],
-            chains=cfg["chains"],
-            cores=cfg["cores"],
-            seed=random_seed,
-            progress_bar=False,
-            save_warmup=False,
+            sampler_config=cfg,
+            random_seed=random_seed,
             target_accept=cfg["target_accept"],
         )
         trace["constant_data"] = xr.Dataset(

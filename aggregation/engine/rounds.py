@@ -35,10 +35,9 @@ from aggregation.engine.hierarchical import (
     DEFAULT_MODEL_CONFIG,
     DEFAULT_SAMPLER_CONFIG,
     HierarchicalFit,
-    ProgressCallback,
     _merge,
-    _progress_adapter,
 )
+from aggregation.engine.posterior import ProgressCallback, sample
 from aggregation.engine.summary import SAMPLE_DIMS, _check_interval, _round, diagnostics
 
 MODEL_NAME = "linked_rounds"
@@ -198,17 +197,8 @@ class LinkedRoundsModel:
         notify("compiling", 0.0)
         compiled = nutpie.compile_pymc_model(self.build_model(data), var_names=TRACE_VARS)
         notify("compiling", 1.0)
-        cfg = self.sampler_config
-        trace = nutpie.sample(
-            compiled,
-            draws=cfg["draws"],
-            tune=cfg["tune"],
-            chains=cfg["chains"],
-            cores=cfg["cores"],
-            seed=random_seed,
-            progress_bar=False,
-            save_warmup=False,
-            progress_callback=_progress_adapter(notify, cfg["tune"], cfg["draws"]),
+        trace = sample(
+            compiled, sampler_config=self.sampler_config, random_seed=random_seed, progress=notify
         )
         trace.attrs.update(
             {

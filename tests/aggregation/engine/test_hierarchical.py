@@ -392,7 +392,9 @@ def test_a_saved_posterior_loads_with_its_values_and_attrs(tmp_path):
 
 def test_a_file_that_is_not_a_posterior_of_this_model_is_refused(tmp_path):
     path = small_fit(model_name="something_else").save(tmp_path / "other.nc")
-    with pytest.raises(ValueError, match="does not hold a binary_hierarchical posterior"):
+    with pytest.raises(
+        ValueError, match="does not hold a binary_hierarchical or linked_rounds posterior"
+    ):
         HierarchicalFit.load(path)
 
 
