@@ -26,6 +26,8 @@ class AggregationRun(models.Model):
         MEDIAN = "median", _("Median")
         LOGODDS_MEAN = "logodds_mean", _("Log-odds mean")
         EXTREMIZED_LOGODDS = "extremized_logodds", _("Extremized log-odds mean")
+        # This round and the previous one fitted together (aggregation.engine.rounds).
+        LINKED_ROUNDS = "linked_rounds", _("Rounds linked (hierarchical, Delphi)")
 
     survey_round = models.ForeignKey(
         Round, on_delete=models.CASCADE, related_name="aggregation_runs"

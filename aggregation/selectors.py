@@ -111,6 +111,34 @@ def round_binary_judgments(*, survey_round: Round) -> QuerySet[Judgment]:
     )
 
 
+def round_previous_closed(*, survey_round: Round) -> Round | None:
+    """The latest closed round of the survey before this one (Delphi feedback comes from it)."""
+    return (
+        Round.objects.filter(
+            survey=survey_round.survey_id,
+            number__lt=survey_round.number,
+            status=Round.Status.CLOSED,
+        )
+        .order_by("-number")
+        .first()
+    )
+
+
+def judgment_table_for_rounds(
+    *, survey_round: Round, round_numbers: list[int], cohort_attribute: str
+) -> JudgmentTable:
+    """Several rounds' judgments in one table, on the questions of ``survey_round`` (the
+    latest of them), for the model that links rounds."""
+    rounds = Round.objects.filter(survey=survey_round.survey_id, number__in=round_numbers)
+    codes = set(survey_round.questions.values_list("code", flat=True))
+    frames = [
+        judgment_table_for_round(survey_round=r, cohort_attribute=cohort_attribute).frame
+        for r in rounds
+    ]
+    rows = [row for frame in frames for row in frame.to_dict("records") if row["question"] in codes]
+    return JudgmentTable.from_rows(rows)
+
+
 def judgment_table_for_round(*, survey_round: Round, cohort_attribute: str) -> JudgmentTable:
     """The round's binary judgments as the engine's table, experts by anonymised code.
 

@@ -56,8 +56,15 @@ def aggregation_options_default(*, survey_round: Round, method: str) -> dict:
         "cohort_attribute": survey_round.survey.cohort_attribute,
         "extremize_factor": DEFAULT_EXTREMIZE_FACTOR,
     }
-    if method == Method.HIERARCHICAL:
+    if method in (Method.HIERARCHICAL, Method.LINKED_ROUNDS):
         base["random_seed"] = 0
+    if method == Method.LINKED_ROUNDS:
+        previous = selectors.round_previous_closed(survey_round=survey_round)
+        if previous is None:
+            raise ValueError(
+                f"round {survey_round.number} has no closed round before it to link with"
+            )
+        base["rounds"] = [previous.number, survey_round.number]
     return base
 
 
@@ -76,9 +83,7 @@ def aggregation_run_request(
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(Method.values)}")
     run_options = {**aggregation_options_default(survey_round=survey_round, method=method)}
     run_options.update(options or {})
-    table = selectors.judgment_table_for_round(
-        survey_round=survey_round, cohort_attribute=run_options["cohort_attribute"]
-    )
+    table = _table_for(survey_round=survey_round, method=method, options=run_options)
     key = {
         "survey_round": survey_round,
         "method": method,
@@ -103,6 +108,35 @@ def aggregation_run_request(
         return run, False
     transaction.on_commit(lambda: aggregation_run_enqueue(run_id=run.id))
     return run, created
+
+
+def _table_for(*, survey_round: Round, method: str, options: dict) -> JudgmentTable:
+    """The judgments a run of this method reads: its round's, or several rounds' if linked."""
+    if method == Method.LINKED_ROUNDS:
+        return selectors.judgment_table_for_rounds(
+            survey_round=survey_round,
+            round_numbers=options["rounds"],
+            cohort_attribute=options["cohort_attribute"],
+        )
+    return selectors.judgment_table_for_round(
+        survey_round=survey_round, cohort_attribute=options["cohort_attribute"]
+    )
+
+
+def aggregation_runs_request_for_closed_round(
+    *, survey_round: Round, requested_by=None
+) -> list[AggregationRun]:
+    """What closing a round asks for: its hierarchical run and, after an earlier closed
+    round, the run that links the two (Delphi change between rounds)."""
+    if not selectors.round_binary_judgments(survey_round=survey_round).exists():
+        return []
+    runs = [aggregation_run_request(survey_round=survey_round, requested_by=requested_by)[0]]
+    if selectors.round_previous_closed(survey_round=survey_round) is not None:
+        linked, _ = aggregation_run_request(
+            survey_round=survey_round, method=Method.LINKED_ROUNDS, requested_by=requested_by
+        )
+        runs.append(linked)
+    return runs
 
 
 def _options_hash(run_options: dict) -> str:
@@ -255,17 +289,16 @@ def _compute(*, run: AggregationRun, attempt: int, progress) -> dict:
     """Run the engine on the round's judgments: the result contract, posterior, figures."""
     from aggregation import reports
 
-    table = selectors.judgment_table_for_round(
-        survey_round=run.survey_round, cohort_attribute=run.options["cohort_attribute"]
-    )
+    table = _table_for(survey_round=run.survey_round, method=run.method, options=run.options)
     if table.data_hash() != run.data_hash:
         raise ValueError(
             "the round's judgments changed since this run was requested; request a new run"
         )
     folder = Path("runs") / str(run.id) / f"attempt-{attempt}"
     started = time.perf_counter()
-    if run.method == Method.HIERARCHICAL:
-        result, fit = _hierarchical(run=run, table=table, progress=progress)
+    if run.method in (Method.HIERARCHICAL, Method.LINKED_ROUNDS):
+        fit_method = _hierarchical if run.method == Method.HIERARCHICAL else _linked
+        result, fit = fit_method(run=run, table=table, progress=progress)
         posterior = folder / "posterior.nc"
         fit.save(Path(settings.MEDIA_ROOT) / posterior)
     else:
@@ -294,6 +327,17 @@ def _hierarchical(*, run: AggregationRun, table: JudgmentTable, progress):
         extremize_factor=run.options["extremize_factor"],
     )
     return result, fit
+
+
+def _linked(*, run: AggregationRun, table: JudgmentTable, progress):
+    from aggregation.engine.rounds import LinkedRoundsModel, summarize_linked
+
+    sampler = {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
+    fit = LinkedRoundsModel(sampler_config=sampler).fit(
+        table, random_seed=run.options["random_seed"], progress=progress
+    )
+    progress("summarizing", 0.0)
+    return summarize_linked(fit, table, interval_mass=run.options["interval_mass"]), fit
 
 
 def _pool(*, run: AggregationRun, table: JudgmentTable) -> dict:
@@ -344,6 +388,8 @@ def _run_store(*, run: AggregationRun, attempt: int, outcome: dict) -> None:
 
 
 def _question_result(run: AggregationRun, question: Question, entry: dict) -> QuestionResult:
+    if "rounds" in entry:  # a linked run: the row holds the last round's numbers
+        entry = entry["rounds"][max(entry["rounds"], key=int)]
     consensus = entry["consensus"]
     disagreement = entry.get("disagreement") or {}
     consensus_interval = consensus.get("interval") or (None, None)

@@ -18,6 +18,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
@@ -844,3 +845,70 @@ def test_a_run_whose_workers_keep_dying_fails_after_the_last_attempt(organizer, 
     assert run.attempts == 3  # not claimed a fourth time
     assert "stopped 3 times" in run.error
     assert not run.question_results.exists()
+
+
+# --- Rounds linked (Delphi) --------------------------------------------------------------
+
+
+def _second_round(first: Round, *, move: float = 0.5) -> Round:
+    """Close ``first``, then every expert answers round 2 on the same questions, moving
+    ``move`` of the way toward the round-1 median, and submits; round 2 is left open."""
+    elicitation_services.round_close(survey_round=first)
+    second = elicitation_services.round_open(
+        survey_round=elicitation_services.round_create(survey=first.survey)
+    )
+    medians = {
+        q.code: float(np.median([j.probability for j in q.judgments.filter(survey_round=first)]))
+        for q in first.questions.all()
+    }
+    for invitation in second.invitations.select_related("expert"):
+        previous = {
+            j.question.code: j.probability
+            for j in first.judgments.filter(expert=invitation.expert).select_related("question")
+        }
+        answers = [
+            elicitation_services.Answer(
+                question=question,
+                probability=previous[question.code]
+                + move * (medians[question.code] - previous[question.code]),
+            )
+            for question in second.questions.all()
+        ]
+        elicitation_services.invitation_answers_save(
+            invitation=invitation, answers=answers, submit=True
+        )
+    return second
+
+
+def test_a_linked_run_needs_an_earlier_closed_round(organizer):
+    first = panel_round(organizer=organizer)
+    with pytest.raises(ValueError, match="no closed round before it"):
+        services.aggregation_run_request(survey_round=first, method=Method.LINKED_ROUNDS)
+
+
+@pytest.mark.slow
+def test_a_linked_run_fits_both_rounds_and_stores_the_last_rounds_numbers(organizer):
+    second = _second_round(panel_round(organizer=organizer))
+    elicitation_services.round_close(survey_round=second)
+    run, created = services.aggregation_run_request(
+        survey_round=second,
+        method=Method.LINKED_ROUNDS,
+        options={"draws": 300, "tune": 200, "chains": 2},
+    )
+    assert created and run.options["rounds"] == [1, 2]
+    assert run.n_judgments == 2 * N_EXPERTS * N_QUESTIONS
+    run = services.aggregation_run_execute(run_id=run.id)
+    assert run.status == Status.SUCCEEDED, run.error
+    result = run.result
+    assert result["method"] == "linked_rounds" and result["rounds"] == [1, 2]
+    assert result["n_linked_pairs"] == N_EXPERTS * N_QUESTIONS
+    # everyone moved halfway to the median: the spread shrank
+    assert result["panel"]["median_disagreement_ratio"]["mean"] < 1.0
+    assert set(run.figures) == {"consensus-shift"}
+    assert HierarchicalFit.load(Path(django_settings.MEDIA_ROOT) / run.posterior)
+    rows = {r.question.code: r for r in run.question_results.select_related("question")}
+    assert len(rows) == N_QUESTIONS
+    for code, row in rows.items():
+        last = result["questions"][code]["rounds"]["2"]
+        assert row.consensus == last["consensus"]["mean"]
+        assert row.disagreement == last["disagreement"]["mean"]
