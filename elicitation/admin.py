@@ -117,6 +117,18 @@ class ExpertAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("survey")
 
+    def has_delete_permission(self, request, obj=None):
+        # An expert who was invited has answers and history: deleting would lose them
+        # (and the confirmation page would list their judgments under their name).
+        if obj is not None and obj.invitations.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     def get_fields(self, request, obj=None):
         fields = ["survey", "code", "name", "email", "language", "time_zone", "attributes"]
         if obj is not None and obj.survey.is_strict:
@@ -138,10 +150,19 @@ class ExpertAdmin(admin.ModelAdmin):
         obj.pk, obj.user = created.pk, created.user
 
 
+class ExpertCodeMixin:
+    """Rows that belong to an expert show the expert's code as text, never a link to the
+    expert (whose page shows the name: together they would pair name and code)."""
+
+    @admin.display(description=_("expert"), ordering="expert__code")
+    def expert_code(self, obj) -> str:
+        return obj.expert.code
+
+
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ExpertCodeMixin, admin.ModelAdmin):
     list_display = [
-        "expert",
+        "expert_code",
         "survey_round",
         "sent_at",
         "first_opened_at",
@@ -150,8 +171,9 @@ class InvitationAdmin(admin.ModelAdmin):
     ]
     list_filter = ["survey_round__survey", "survey_round"]
     search_fields = ["expert__code"]  # the expert shows as a code: never search it by name
+    exclude = ["expert"]
     readonly_fields = [
-        "expert",
+        "expert_code",
         "survey_round",
         "created_at",
         "sent_at",
@@ -190,11 +212,13 @@ class JudgmentRevisionInline(admin.TabularInline):
 
 
 @admin.register(Judgment)
-class JudgmentAdmin(admin.ModelAdmin):
+class JudgmentAdmin(ExpertCodeMixin, admin.ModelAdmin):
     """Read-only: an answer changes only through the expert's form, which keeps history."""
 
+    exclude = ["expert"]
+    readonly_fields = ["expert_code"]
     list_display = [
-        "expert",
+        "expert_code",
         "question",
         "survey_round",
         "probability",

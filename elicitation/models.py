@@ -255,9 +255,10 @@ class Expert(models.Model):
         ]
 
     def __str__(self) -> str:
-        # The code only: admin lists of invitations and judgments print this, and at the
-        # strict anonymity level no page may put a name next to a code.
-        return self.code
+        # Never both: at the strict anonymity level no page may put a name next to a code.
+        # There the expert is shown by name (the panel pages), and the pages of judgments
+        # and invitations print the code explicitly, never this.
+        return self.name if self.survey.is_strict else self.code
 
 
 class Invitation(models.Model):

@@ -141,10 +141,10 @@ def reminder_delivery_send(*, delivery_id: int) -> bool:
 
 
 def _reminder_skip_reason(invitation: Invitation) -> str:
-    if not invitation.survey_round.is_open:
-        return "closed"
     if invitation.submitted_at is not None:
         return "submitted"
+    if not invitation.survey_round.is_open:
+        return "closed"
     if invitation.is_expired():
         return "expired"
     return ""

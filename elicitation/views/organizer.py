@@ -344,7 +344,7 @@ def round_remind(request: HttpRequest, round_id: int) -> HttpResponse:
         if send_at is None:
             messages.error(request, " ".join(exc.messages))
             return redirect("elicitation:round-detail", round_id=survey_round.id)
-        form.add_error("send_at" if hasattr(exc, "error_dict") else None, exc)
+        form.add_error(None, exc)  # a dict of errors lands on its fields
         return _round_page(request, survey_round, remind_form=form, status=400)
     if send_at is None:
         n = selectors.round_invitations_to_remind(survey_round=survey_round).count()
