@@ -8,6 +8,11 @@ urlpatterns = [
     path("reports/rounds/<int:round_id>/", views.round_report, name="round-report"),
     path("reports/rounds/<int:round_id>/runs/", views.run_request, name="run-request"),
     path(
+        "reports/rounds/<int:round_id>/comparison/",
+        views.round_comparison,
+        name="round-comparison",
+    ),
+    path(
         "reports/rounds/<int:round_id>/judgments.csv",
         views.round_judgments_csv,
         name="round-judgments-csv",

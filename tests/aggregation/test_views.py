@@ -40,6 +40,7 @@ def _urls(run: AggregationRun, question_id: int) -> dict[str, str]:
         "run-results-csv": reverse("aggregation:run-results-csv", args=[run.id]),
         "round-judgments-csv": reverse("aggregation:round-judgments-csv", args=[round_id]),
         "run-posterior": reverse("aggregation:run-posterior", args=[run.id]),
+        "round-comparison": reverse("aggregation:round-comparison", args=[round_id]),
     }
 
 
@@ -69,6 +70,7 @@ PAGES = [
     "run-results-csv",
     "round-judgments-csv",
     "run-posterior",
+    "round-comparison",
 ]
 
 
@@ -579,3 +581,83 @@ def test_a_run_in_flight_links_to_the_last_finished_report(client, analyst, fini
     assert (
         f'<a href="/reports/rounds/{finished_run.survey_round_id}/?run={finished_run.id}">' in page
     )
+
+
+# --- Round comparison --------------------------------------------------------------------
+
+
+@pytest.fixture
+def second_round(closed_round, survey, panel):
+    """Round 2, closed: E001 and E004 moved toward the round-1 consensus of Q01 (0.623),
+    E007 away from it, with a reason; everyone else kept their round-1 answers."""
+    from elicitation import services
+    from elicitation.models import Invitation, Judgment, Round
+
+    now = timezone.now()
+    survey_round = services.round_create(survey=survey)
+    survey_round.questions.set(closed_round.questions.all())
+    Round.objects.filter(id=survey_round.id).update(
+        status=Round.Status.CLOSED, opened_at=now, closed_at=now, feedback_round=closed_round
+    )
+    Invitation.objects.bulk_create(
+        Invitation(expert=e, survey_round=survey_round, expires_at=now + timedelta(days=9),
+                   submitted_at=now)
+        for e in panel.values()
+    )  # fmt: skip
+    moved = {("E001", "Q01"): 0.65, ("E004", "Q01"): 0.55, ("E007", "Q01"): 0.95}
+    reasons = {"E004": "The basing argument convinced me.", "E007": "Even surer now."}
+    Judgment.objects.bulk_create(
+        Judgment(
+            expert=j.expert, question=j.question, survey_round=survey_round,
+            probability=moved.get((j.expert.code, j.question.code), j.probability),
+            q05=j.q05, q50=j.q50, q95=j.q95,
+            change_reason=reasons.get(j.expert.code, "")
+            if (j.expert.code, j.question.code) in moved else "",
+        )
+        for j in Judgment.objects.filter(survey_round=closed_round).select_related("expert", "question")
+    )  # fmt: skip
+    survey_round.refresh_from_db()
+    return survey_round
+
+
+def test_the_comparison_sets_the_rounds_side_by_side(client, analyst, finished_run, second_round):
+    result = hierarchical_result()
+    result["questions"]["Q01"]["disagreement"] = {"mean": 0.685, "interval": [0.5, 0.9]}
+    result["questions"]["Q01"]["consensus"] = {"mean": 0.641, "interval": [0.58, 0.70]}
+    make_run(second_round, result=result)
+    client.force_login(analyst)
+    report = client.get(reverse("aggregation:round-report", args=[second_round.id]))
+    url = reverse("aggregation:round-comparison", args=[second_round.id])
+    assert url in report.content.decode()
+    page = client.get(url).content.decode()
+    assert "round 1 and round 2 compared" in page
+    row = re.search(r"<th scope=\"row\">Q01</th>.*?</tr>", page, flags=re.S).group(0)
+    assert "0.623 (0.551 to 0.694)" in row and "0.641 (0.580 to 0.700)" in row
+    assert "1.37 (1.02 to 1.81)" in row and "0.69 (0.50 to 0.90)" in row
+    assert ">0.50<" in row  # 0.685 / 1.37
+    assert "2 / 1" in row  # E001 and E004 toward, E007 away
+    movers = re.search(r'id="moves-Q01".*?</details>', page, flags=re.S).group(0)
+    assert "The basing argument convinced me." in movers and "E007" in movers
+    assert "E002" not in movers  # kept their answer
+    panel = re.search(r'id="panel-convergence".*?</dl>', page, flags=re.S).group(0)
+    assert "3 of 7" in panel
+    # Q02, Q03 unchanged: disagreement ratios 1, 1; Q01 0.5: the median ratio is 1.00
+    assert "<strong>1.00</strong>" in panel
+    assert 'id="method-note"' in page and "Each round is fitted on its own" in page
+    for _code, name, email, _n in PANEL:
+        assert name not in page and email not in page
+
+
+def test_without_model_runs_the_comparison_uses_medians(client, organizer, second_round):
+    client.force_login(organizer)
+    page = client.get(reverse("aggregation:round-comparison", args=[second_round.id]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "no finished hierarchical run (medians shown)" in html
+    assert "(median)" in html
+
+
+def test_a_first_round_has_nothing_to_compare(client, organizer, closed_round):
+    client.force_login(organizer)
+    html = client.get(reverse("aggregation:round-comparison", args=[closed_round.id]))
+    assert "has no earlier closed round to compare with" in html.content.decode()
