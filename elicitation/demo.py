@@ -8,6 +8,11 @@ are synthetic. Binary answers come from the aggregation model's own generative s
 dispersion ``kappa`` and the US-minus-ROK gap of every question chosen below, so the
 report built on them has a known truth to recover (``PLANTED_COHORT_GAPS``).
 
+The survey runs as a Delphi study: round 1 is closed, round 2 (after feedback) is closed
+with revisions, some experts keeping their answers and some moving toward the round-1
+consensus with a "why I changed" reason, and round 3 is open with round 2's feedback. The
+Korean texts of the survey are in ``demo_ko``.
+
 ``demo_load`` writes it all in one transaction and is idempotent: the demo survey is found
 by its title, and a second call returns it untouched.
 """
@@ -26,6 +31,7 @@ from scipy.special import expit, logit
 from aggregation.engine.synthetic import simulate_binary_panel
 from aggregation.selectors import ANALYST_GROUP
 from aggregation.services import aggregation_run_request
+from elicitation import demo_ko
 from elicitation.models import (
     Expert,
     Invitation,
@@ -42,8 +48,9 @@ DEMO_PASSWORD = "consilium-demo"
 DEMO_ORGANIZER_USERNAME = "organizer"
 DEMO_ADMIN_USERNAME = "admin"
 DEMO_ANALYST_USERNAME = "analyst"  # reads reports only: not staff, in the analyst group
-# The expert whose personal link `load_demo` prints: no round-2 answers yet, English.
+# The expert whose personal link `load_demo` prints: no round-3 answers yet, English.
 DEMO_EXPERT_CODE = "E001"
+# Its Korean-speaking counterpart is demo_korean_expert_code(): a ROK panelist.
 DEMO_SEED = 2026
 DEMO_CONTACT_EMAIL = "panel-secretariat@example.org"
 
@@ -952,11 +959,15 @@ def _binary_rationale(spec: QuestionSpec, probability: float, language: str, rng
 # --- Answers ------------------------------------------------------------------------------
 
 RATIONALE_SHARE = 0.35
-# Round 1 is complete: every invitation in it was submitted, and submitting needs every
-# question answered (services.invitation_submit). Gaps show in round 2, where a few
-# experts have saved part of their answers.
-ROUND2_SAVERS = 7
-ROUND2_OPENERS = 5
+# Rounds 1 and 2 are complete: every invitation in them was submitted, and submitting
+# needs every question answered (services.invitation_submit). Gaps show in round 3, where a
+# few experts have saved part of their answers.
+ROUND3_SAVERS = 7
+ROUND3_OPENERS = 5
+# In round 2, each answer is kept with this probability, else revised toward the round-1
+# median; a revision comes with a "why I changed" reason this often.
+ROUND2_KEEP_SHARE = 0.55
+ROUND2_REASON_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -968,6 +979,12 @@ class DemoAnswer:
     q50: float | None = None
     q95: float | None = None
     rationale: str = ""
+    change_reason: str = ""
+
+    def same_answer(self, other: "DemoAnswer") -> bool:
+        return (self.probability, self.q05, self.q50, self.q95) == (
+            other.probability, other.q05, other.q50, other.q95
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -1082,22 +1099,60 @@ def _revise_towards(answer: DemoAnswer, spec: QuestionSpec, medians: dict, rng) 
     return DemoAnswer(answer.expert, spec.code, q05=q05, q50=q50, q95=q95, rationale=rationale)
 
 
-def demo_round2_answers(round1: list[DemoAnswer], experts: list[str], rng) -> list[DemoAnswer]:
-    """Partial round-2 answers saved (not submitted) by ``experts``."""
-    specs = {spec.code: spec for spec in QUESTIONS if spec.seed_answer is None}
+def _medians(previous: list[DemoAnswer], specs: dict) -> dict[str, float]:
+    """Each question's median answer: log-odds for probabilities, the median's value else."""
     medians = {}
     for code, spec in specs.items():
-        mine = [a for a in round1 if a.question == code]
+        mine = [a for a in previous if a.question == code]
         if spec.kind == BINARY:
             medians[code] = float(
                 np.median(logit(np.clip([a.probability for a in mine], 0.005, 0.995)))
             )
         else:
             medians[code] = float(np.median([a.q50 for a in mine]))
+    return medians
+
+
+def demo_round2_answers(round1: list[DemoAnswer], panel: list[ExpertSpec], rng) -> list[DemoAnswer]:
+    """Complete round-2 answers: each kept, or revised part of the way toward the round-1
+    median, often with a reason (in Korean from the Korean speakers)."""
+    specs = {spec.code: spec for spec in QUESTIONS if spec.seed_answer is None}
+    medians = _medians(round1, specs)
+    language = {expert.code: expert.language for expert in panel}
+    answers = []
+    for answer in round1:
+        if answer.question not in specs:
+            continue
+        if rng.random() < ROUND2_KEEP_SHARE:
+            answers.append(answer)
+            continue
+        revised = _revise_towards(answer, specs[answer.question], medians, rng)
+        if revised.same_answer(answer):  # the move was lost in the rounding: a keep
+            answers.append(answer)
+            continue
+        reason = ""
+        if rng.random() < ROUND2_REASON_SHARE:
+            reasons = demo_ko.REVISION_REASONS_KO if language[answer.expert] == "ko" else (
+                _REVISION_REASONS[:3]
+            )  # fmt: skip
+            reason = str(rng.choice(reasons))
+        answers.append(
+            DemoAnswer(
+                answer.expert, answer.question, revised.probability, revised.q05,
+                revised.q50, revised.q95, rationale=answer.rationale, change_reason=reason,
+            )
+        )  # fmt: skip
+    return answers
+
+
+def demo_partial_revisions(previous: list[DemoAnswer], experts: list[str], rng) -> list[DemoAnswer]:
+    """Partial answers saved (not submitted) by ``experts`` in the open round."""
+    specs = {spec.code: spec for spec in QUESTIONS if spec.seed_answer is None}
+    medians = _medians(previous, specs)
     answers = []
     for code in experts:
         share = rng.uniform(0.25, 0.75)
-        for answer in round1:
+        for answer in previous:
             if answer.expert == code and answer.question in specs and rng.random() < share:
                 answers.append(_revise_towards(answer, specs[answer.question], medians, rng))
     return answers
@@ -1109,8 +1164,9 @@ def demo_round2_answers(round1: list[DemoAnswer], experts: list[str], rng) -> li
 @dataclass(frozen=True)
 class DemoSurvey:
     survey: Survey
-    closed_round: Round
-    open_round: Round
+    closed_round: Round  # round 1
+    second_round: Round  # round 2, closed, with revisions
+    open_round: Round  # round 3
     organizer: AbstractUser
     admin: AbstractUser
     created: bool
@@ -1121,6 +1177,18 @@ class DemoSurvey:
         return Invitation.objects.select_related("expert__user", "survey_round").get(
             survey_round=self.open_round, expert__code=DEMO_EXPERT_CODE
         )
+
+    @property
+    def korean_invitation(self) -> Invitation:
+        """The open-round invitation of the Korean-speaking demo expert."""
+        return Invitation.objects.select_related("expert__user", "survey_round").get(
+            survey_round=self.open_round, expert__code=demo_korean_expert_code()
+        )
+
+
+def demo_korean_expert_code() -> str:
+    """The first Korean-speaking panelist, by code (fixed: the panel does not depend on seed)."""
+    return next(expert.code for expert in demo_panel() if expert.language == "ko")
 
 
 def _user_ensure(*, username: str, superuser: bool, staff: bool = True):
@@ -1149,9 +1217,10 @@ def demo_load(*, seed: int = DEMO_SEED) -> DemoSurvey:
         analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
         survey.analysts.add(analyst)
         rounds = {r.number: r for r in survey.rounds.all()}
-        # The closed round's report: fitted by a worker (the request is idempotent).
+        # The closed rounds' reports: fitted by a worker (the requests are idempotent).
         aggregation_run_request(survey_round=rounds[1])
-    return DemoSurvey(survey, rounds[1], rounds[2], organizer, admin, created)
+        aggregation_run_request(survey_round=rounds[2])
+    return DemoSurvey(survey, rounds[1], rounds[2], rounds[3], organizer, admin, created)
 
 
 @dataclass(frozen=True)
@@ -1160,18 +1229,22 @@ class _Timeline:
     round1_opened: datetime
     round1_closed: datetime
     round2_opened: datetime
-    round2_closes: datetime
+    round2_closed: datetime
+    round3_opened: datetime
+    round3_closes: datetime
     now: datetime
 
 
 def _timeline(now: datetime) -> _Timeline:
     now = now.replace(second=0, microsecond=0)
     return _Timeline(
-        survey_created=now - timedelta(days=45),
-        round1_opened=now - timedelta(days=35),
-        round1_closed=now - timedelta(days=14),
-        round2_opened=now - timedelta(days=3),
-        round2_closes=now + timedelta(days=18),
+        survey_created=now - timedelta(days=60),
+        round1_opened=now - timedelta(days=50),
+        round1_closed=now - timedelta(days=33),
+        round2_opened=now - timedelta(days=30),
+        round2_closed=now - timedelta(days=8),
+        round3_opened=now - timedelta(days=3),
+        round3_closes=now + timedelta(days=18),
         now=now,
     )
 
@@ -1182,38 +1255,46 @@ def _survey_build(*, rng, now: datetime) -> Survey:
     # directly (the services only write to open rounds, and would email the panel).
     times = _timeline(now)
     survey = survey_create(
-        title=DEMO_SURVEY_TITLE, background=BACKGROUND, contact_email=DEMO_CONTACT_EMAIL
-    )
+        title=DEMO_SURVEY_TITLE, background=BACKGROUND, contact_email=DEMO_CONTACT_EMAIL,
+        title_ko=demo_ko.TITLE_KO, background_ko=demo_ko.BACKGROUND_KO,
+    )  # fmt: skip
     scenarios = {
         spec.code: scenario_create(
             survey=survey, code=spec.code, title=spec.title, description=spec.description,
-            position=position,
+            position=position, title_ko=demo_ko.SCENARIOS_KO[spec.code][0],
+            description_ko=demo_ko.SCENARIOS_KO[spec.code][1],
         )
         for position, spec in enumerate(SCENARIOS, start=1)
     }  # fmt: skip
     questions = _questions_create(survey, scenarios)
     panel = demo_panel()
     experts = _experts_create(survey, panel)
-    round1, round2 = _rounds_create(survey, questions, times)
+    round1, round2, round3 = _rounds_create(survey, questions, times)
 
     answers1 = demo_round1_answers(panel, rng)
-    featured = next(e for e in panel if e.code == DEMO_EXPERT_CODE)
-    candidates = [e.code for e in panel if e.code != featured.code]
-    savers = sorted(rng.choice(candidates, size=ROUND2_SAVERS, replace=False))
+    answers2 = demo_round2_answers(answers1, panel, rng)
+    featured = {DEMO_EXPERT_CODE, demo_korean_expert_code()}  # fresh forms in round 3
+    candidates = [e.code for e in panel if e.code not in featured]
+    savers = sorted(rng.choice(candidates, size=ROUND3_SAVERS, replace=False))
     others = sorted(set(candidates) - set(savers))
-    openers = sorted(rng.choice(others, size=ROUND2_OPENERS, replace=False))
-    answers2 = demo_round2_answers(answers1, savers, rng)
+    openers = sorted(rng.choice(others, size=ROUND3_OPENERS, replace=False))
+    answers3 = demo_partial_revisions(answers2, savers, rng)
 
-    invitations1 = _invitations_round1(experts, round1, times, rng)
-    invitations2 = _invitations_round2(experts, round2, times, [*savers, *openers], rng)
+    window1 = (times.round1_opened, times.round1_closed)
+    window2 = (times.round2_opened, times.round2_closed)
+    invitations1 = _invitations_submitted(experts, round1, window1, rng)
+    invitations2 = _invitations_submitted(experts, round2, window2, rng)
+    invitations3 = _invitations_open(experts, round3, times, [*savers, *openers], rng)
     _judgments_write(answers1, round1, experts, questions, invitations1, rng, drafts=0.06)
     _judgments_write(answers2, round2, experts, questions, invitations2, rng, drafts=0.0)
+    _judgments_write(answers3, round3, experts, questions, invitations3, rng, drafts=0.0)
 
     # auto_now_add stamps "now" on insert; backdate so the demo reads as a study in progress.
     Survey.objects.filter(pk=survey.pk).update(created_at=times.survey_created)
     Expert.objects.filter(survey=survey).update(created_at=times.survey_created + timedelta(days=2))
-    Invitation.objects.filter(survey_round=round1).update(created_at=times.round1_opened)
-    Invitation.objects.filter(survey_round=round2).update(created_at=times.round2_opened)
+    for survey_round, opened in ((round1, times.round1_opened), (round2, times.round2_opened),
+                                 (round3, times.round3_opened)):  # fmt: skip
+        Invitation.objects.filter(survey_round=survey_round).update(created_at=opened)
     return survey
 
 
@@ -1226,6 +1307,11 @@ def _questions_create(survey: Survey, scenarios: dict) -> dict[str, Question]:
             code=spec.code,
             text=spec.text,
             guidance=spec.guidance or (seed_guidance if spec.seed_answer is not None else ""),
+            text_ko=demo_ko.QUESTIONS_KO.get(spec.code, ""),
+            unit_ko=demo_ko.UNITS_KO.get(spec.unit, "")
+            if spec.code in demo_ko.QUESTIONS_KO
+            else "",
+            resolution_criteria_ko=demo_ko.RESOLUTION_KO.get(spec.code, ""),
             kind=spec.kind,
             unit=spec.unit,
             lower_bound=spec.lower,
@@ -1248,6 +1334,7 @@ def _experts_create(survey: Survey, panel: list[ExpertSpec]) -> dict[str, Expert
         expert_create(
             survey=survey, code=spec.code, name=spec.name, email=spec.email,
             language=spec.language,
+            time_zone="Asia/Seoul" if spec.nationality == "ROK" else "America/New_York",
             attributes={"nationality": spec.nationality, "sector": spec.sector},
         )
         for spec in panel
@@ -1255,21 +1342,27 @@ def _experts_create(survey: Survey, panel: list[ExpertSpec]) -> dict[str, Expert
     return {e.code: e for e in experts}
 
 
-def _rounds_create(survey: Survey, questions: dict, times: _Timeline) -> tuple[Round, Round]:
+def _rounds_create(survey: Survey, questions: dict, times: _Timeline) -> tuple[Round, ...]:
     round1 = Round.objects.create(
         survey=survey, number=1, status=Round.Status.CLOSED,
         opens_at=times.round1_opened, closes_at=times.round1_closed,
         opened_at=times.round1_opened, closed_at=times.round1_closed,
     )  # fmt: skip
     round2 = Round.objects.create(
-        survey=survey, number=2, status=Round.Status.OPEN,
-        opens_at=times.round2_opened, closes_at=times.round2_closes,
-        opened_at=times.round2_opened,
+        survey=survey, number=2, status=Round.Status.CLOSED, feedback_round=round1,
+        opens_at=times.round2_opened, closes_at=times.round2_closed,
+        opened_at=times.round2_opened, closed_at=times.round2_closed,
+    )  # fmt: skip
+    round3 = Round.objects.create(
+        survey=survey, number=3, status=Round.Status.OPEN, feedback_round=round2,
+        opens_at=times.round3_opened, closes_at=times.round3_closes,
+        opened_at=times.round3_opened, show_cohorts=True,
     )  # fmt: skip
     round1.questions.set(questions.values())
-    # Round 2 revisits the scenario questions; seeds are asked once, before any feedback.
-    round2.questions.set([q for q in questions.values() if not q.is_seed])
-    return round1, round2
+    # Later rounds revisit the scenario questions; seeds are asked once, before any feedback.
+    for later in (round2, round3):
+        later.questions.set([q for q in questions.values() if not q.is_seed])
+    return round1, round2, round3
 
 
 def _at(start: datetime, end: datetime, rng) -> datetime:
@@ -1278,30 +1371,32 @@ def _at(start: datetime, end: datetime, rng) -> datetime:
     return start + timedelta(seconds=int(rng.integers(seconds)))
 
 
-def _invitations_round1(experts: dict, round1: Round, times: _Timeline, rng) -> dict:
-    sent = times.round1_opened + timedelta(minutes=5)
+def _invitations_submitted(experts: dict, survey_round: Round, window, rng) -> dict:
+    """A closed round's invitations: every expert opened and submitted within ``window``."""
+    opened_at, closed_at = window
+    sent = opened_at + timedelta(minutes=5)
     rows = []
     for expert in experts.values():
         opened = _at(sent, sent + timedelta(days=10), rng)
-        submitted = _at(opened + timedelta(hours=1), times.round1_closed - timedelta(hours=2), rng)
+        submitted = _at(opened + timedelta(hours=1), closed_at - timedelta(hours=2), rng)
         rows.append(
             Invitation(
-                expert=expert, survey_round=round1, sent_at=sent, first_opened_at=opened,
-                submitted_at=submitted, expires_at=times.round1_closed + timedelta(days=30),
+                expert=expert, survey_round=survey_round, sent_at=sent, first_opened_at=opened,
+                submitted_at=submitted, expires_at=closed_at + timedelta(days=30),
             )
         )  # fmt: skip
     return {i.expert.code: i for i in Invitation.objects.bulk_create(rows)}
 
 
-def _invitations_round2(experts: dict, round2: Round, times: _Timeline, opened_by, rng) -> dict:
-    sent = times.round2_opened + timedelta(minutes=5)
+def _invitations_open(experts: dict, survey_round: Round, times: _Timeline, opened_by, rng):
+    sent = times.round3_opened + timedelta(minutes=5)
     rows = [
         Invitation(
-            expert=expert, survey_round=round2, sent_at=sent,
+            expert=expert, survey_round=survey_round, sent_at=sent,
             first_opened_at=_at(sent, times.now - timedelta(hours=3), rng)
             if expert.code in opened_by
             else None,
-            expires_at=times.round2_closes + timedelta(days=7),
+            expires_at=times.round3_closes + timedelta(days=7),
         )
         for expert in experts.values()
     ]  # fmt: skip
@@ -1333,6 +1428,7 @@ def _judgments_write(answers, survey_round, experts, questions, invitations, rng
                 expert=experts[a.expert], question=questions[a.question],
                 survey_round=survey_round, probability=a.probability,
                 q05=a.q05, q50=a.q50, q95=a.q95, rationale=a.rationale,
+                change_reason=a.change_reason,
             )
             for a in answers
         ],
@@ -1353,6 +1449,7 @@ def _judgments_write(answers, survey_round, experts, questions, invitations, rng
             JudgmentRevision(
                 judgment=judgment, probability=judgment.probability, q05=judgment.q05,
                 q50=judgment.q50, q95=judgment.q95, rationale=judgment.rationale,
+                change_reason=judgment.change_reason,
             )
         )  # fmt: skip
         revision_times.append(last)

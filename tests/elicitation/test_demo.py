@@ -172,8 +172,65 @@ def test_round1_is_closed_and_every_expert_submitted_every_answer(loaded):
     assert round1.judgments.count() == n_questions * loaded.survey.experts.count()
 
 
-def test_round2_is_open_with_a_few_partial_answers(loaded):
+def test_round2_is_closed_with_revisions_toward_the_panel_and_reasons(loaded):
+    round1, round2 = loaded.closed_round, loaded.second_round
+    assert round2.status == Round.Status.CLOSED and round2.feedback_round == round1
+    assert not round2.invitations.filter(submitted_at__isnull=True).exists()
+    assert round2.judgments.count() == round2.questions.count() * loaded.survey.experts.count()
+    before = {
+        (j.expert_id, j.question_id): j
+        for j in round1.judgments.filter(question__in=round2.questions.all())
+    }
+    kept = moved = toward = 0
+    for judgment in round2.judgments.select_related("question"):
+        earlier = before[judgment.expert_id, judgment.question_id]
+        values = ("probability", "q05", "q50", "q95")
+        if all(getattr(judgment, v) == getattr(earlier, v) for v in values):
+            kept += 1
+            assert judgment.change_reason == ""
+            continue
+        moved += 1
+        if judgment.question.is_binary:
+            median = np.median(
+                [b.probability for (e, q), b in before.items() if q == judgment.question_id]
+            )
+            toward += abs(judgment.probability - median) <= abs(earlier.probability - median)
+    assert kept > 0.4 * (kept + moved) and moved > 0.15 * (kept + moved)
+    assert toward > 0.9 * sum(
+        1
+        for j in round2.judgments.all()
+        if j.probability is not None
+        and j.probability != before[j.expert_id, j.question_id].probability
+    )
+    reasons = round2.judgments.exclude(change_reason="")
+    assert reasons.count() > 0.5 * moved
+    assert any("라운드" in r for r in reasons.values_list("change_reason", flat=True))
+    revision = JudgmentRevision.objects.filter(judgment__in=reasons).first()
+    assert revision.change_reason == revision.judgment.change_reason
+
+
+def test_both_closed_rounds_have_a_hierarchical_run_requested(loaded):
+    from aggregation.models import AggregationRun
+
+    for survey_round in (loaded.closed_round, loaded.second_round):
+        runs = AggregationRun.objects.filter(survey_round=survey_round, method="hierarchical")
+        assert runs.count() == 1
+
+
+def test_a_korean_speaking_expert_reads_a_translated_survey(loaded, client):
+    korean = loaded.korean_invitation
+    assert korean.expert.language == "ko" and korean.expert.time_zone == "Asia/Seoul"
+    assert not korean.survey_round.judgments.filter(expert=korean.expert).exists()
+    survey = loaded.survey
+    assert survey.title_ko and survey.background_ko
+    assert all(s.title_ko and s.description_ko for s in survey.scenarios.all())
+    translated = survey.questions.exclude(text_ko="")
+    assert 30 <= translated.count() < survey.questions.count()  # a few fall back to English
+
+
+def test_round3_is_open_with_a_few_partial_answers(loaded):
     round2 = loaded.open_round
+    assert round2.feedback_round == loaded.second_round
     assert round2.status == Round.Status.OPEN and round2.closed_at is None
     assert not round2.questions.filter(is_seed=True).exists()
     assert round2.questions.count() == loaded.survey.questions.filter(is_seed=False).count()
@@ -184,6 +241,7 @@ def test_round2_is_open_with_a_few_partial_answers(loaded):
     savers = set(round2.judgments.values_list("expert__code", flat=True))
     assert 3 <= len(savers) <= 10
     assert demo.DEMO_EXPERT_CODE not in savers
+    assert demo.demo_korean_expert_code() not in savers
     for code in savers:  # partial: saved, not complete
         assert round2.judgments.filter(expert__code=code).count() < round2.questions.count()
     opened = invitations.filter(first_opened_at__isnull=False)
@@ -385,9 +443,12 @@ def test_load_demo_prints_logins_and_a_working_expert_link(loaded, client, setti
     assert f"username {demo.DEMO_ORGANIZER_USERNAME}, password {demo.DEMO_PASSWORD}" in text
     link = next(word for word in text.split() if entry in word)
     assert link.startswith(f"http://demo.example:8000{entry}?t=")
-    assert len(text.strip().splitlines()) <= 6
+    assert len(text.strip().splitlines()) <= 7
+    korean = reverse("elicitation:expert-entry", args=[loaded.korean_invitation.id])
+    assert f"http://demo.example:8000{korean}?t=" in text
+    assert reverse("aggregation:round-comparison", args=[loaded.second_round.id]) in text
 
-    # The printed link opens the expert's round-2 form.
+    # The printed link opens the expert's round-3 form.
     parts = urlsplit(link)
     response = client.get(f"{parts.path}?{parts.query}")
     assert response.status_code == 302

@@ -31,17 +31,22 @@ def access_block(demo: DemoSurvey) -> str:
     survey = demo.survey
     invitation = demo.featured_invitation
     expert_link = invitation_magic_link(invitation=invitation)
-    report = reverse("aggregation:round-report", args=[demo.closed_round.id])
+    korean = demo.korean_invitation
+    korean_link = invitation_magic_link(invitation=korean)
+    report = reverse("aggregation:round-report", args=[demo.second_round.id])
+    comparison = reverse("aggregation:round-comparison", args=[demo.second_round.id])
     return "\n".join(
         [
             f'Demo survey "{survey.title}": {survey.experts.count()} experts, '
-            f"round 1 closed, round 2 open.",
+            f"rounds 1 and 2 closed, round 3 open.",
             f"Organizer: {site}{resolve_url(settings.LOGIN_URL)}  "
             f"username {demo.organizer.username}, password {DEMO_PASSWORD}",
             f"Admin:     {site}{reverse('admin:index')}  "
             f"username {demo.admin.username}, password {DEMO_PASSWORD}",
             f"Analyst (reports only): username {DEMO_ANALYST_USERNAME}, password {DEMO_PASSWORD}",
-            f"Expert {invitation.expert.code}'s personal link (round 2): {expert_link}",
-            f"Report of round 1 (the worker fits it now; the page shows progress): {site}{report}",
+            f"Expert {invitation.expert.code}'s personal link (round 3): {expert_link}",
+            f"Korean-speaking expert {korean.expert.code}'s link (round 3): {korean_link}",
+            f"Report of round 2 (the worker fits rounds 1 and 2 now; the page shows progress): "
+            f"{site}{report}  compared with round 1: {site}{comparison}",
         ]
     )
