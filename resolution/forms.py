@@ -25,14 +25,17 @@ def _date_field(label) -> forms.DateField:
     )
 
 
-def _note_field(label, help_text, *, required: bool) -> forms.CharField:
+def _note_field(label, help_text, *, required_message=None) -> forms.CharField:
     return forms.CharField(
         label=label,
         help_text=help_text,
-        required=required,
+        required=required_message is not None,
         max_length=SOURCE_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"required": _("This note is required.")},
+        error_messages={
+            "required": required_message or "",
+            "max_length": _("Keep it under %(limit_value)d characters."),
+        },
     )
 
 
@@ -70,12 +73,11 @@ class ResolveForm(forms.Form):
         self.fields["source"] = _note_field(
             _("Source"),
             _("Where the answer comes from: a publication, an official statement, a link."),
-            required=True,
+            required_message=_("Say where the answer comes from (a source note is required)."),
         )
         self.fields["reason"] = _note_field(
             _("Reason for the change"),
             _("Required when this changes an earlier resolution or annulment."),
-            required=False,
         )
 
 
@@ -98,7 +100,7 @@ class AnnulForm(forms.Form):
     reason = _note_field(
         _("Why it is annulled"),
         _("E.g. the question turned out to be ambiguous, or its event can no longer be judged."),
-        required=True,
+        required_message=_("Say why the question is annulled (a reason is required)."),
     )
 
     def __init__(self, *args, **kwargs) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from aggregation import reports
 from aggregation import selectors as aggregation_selectors
@@ -39,6 +40,10 @@ from resolution import selectors
 from resolution.models import RecalibrationRun
 
 FIGURES = ("panel", "cohorts", "methods")
+RECALIBRATED_LABELS = {
+    RecalibrationRun.Input.LOGODDS_MEAN: gettext_lazy("Recalibrated log-odds mean"),
+    RecalibrationRun.Input.HIERARCHICAL: gettext_lazy("Recalibrated hierarchical consensus"),
+}
 INTERVAL_MASS = 0.9
 
 
@@ -231,8 +236,7 @@ def method_forecasts(
         methods.append(
             {
                 "key": "recalibrated",
-                "label": _("Recalibrated (%(input)s)")
-                % {"input": recalibration.get_input_display()},
+                "label": RECALIBRATED_LABELS[recalibration.input],
                 "note": _(
                     "%(k)d-fold cross-validated: each question forecast by a recalibration "
                     "that never saw its outcome (recalibration %(id)s)"
@@ -263,9 +267,9 @@ def _method_rows(scores, resolved: JudgmentTable, y: pd.Series, recalibration) -
 
 COOKE_SCALES = {Question.Scale.UNIFORM: "uni", Question.Scale.LOG: "log"}
 COOKE_DECISION_MAKERS = {
-    "global_opt": _("Performance-weighted (global weights, optimised)"),
-    "item_opt": _("Performance-weighted (item weights, optimised)"),
-    "equal": _("Equal weights"),
+    "global_opt": gettext_lazy("Performance-weighted (global weights, optimised)"),
+    "item_opt": gettext_lazy("Performance-weighted (item weights, optimised)"),
+    "equal": gettext_lazy("Equal weights"),
 }
 
 

@@ -219,7 +219,7 @@ def _question_lock(question: Question) -> Question:
     """The question, locked until the transaction ends: two organizers resolving it at once
     are serialized, so each event's "before" is what the other left."""
     return (
-        Question.objects.select_for_update()
+        Question.objects.select_for_update(of=("self",))
         .select_related("survey", "scenario")
         .get(id=question.id)
     )

@@ -12,6 +12,7 @@ Idempotent: the data set's hash is recorded (``ImportedDataset``), and importing
 files again changes nothing. Fast: rows are written with ``bulk_create``.
 """
 
+import argparse
 import hashlib
 import json
 import re
@@ -63,7 +64,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--resolved-on",
-            type=date.fromisoformat,
+            type=_past_date,
             help="date of the resolutions, YYYY-MM-DD (default: today)",
         )
         parser.add_argument(
@@ -167,6 +168,16 @@ class Command(BaseCommand):
                 f"recalibration {run.id}: gamma {summary['gamma']['mean']:.2f}, tau "
                 f"{summary['tau']['mean']:+.2f}, from {summary['n_resolved']} resolved questions"
             )
+
+
+def _past_date(text: str) -> date:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+    if day > timezone.localdate():
+        raise argparse.ArgumentTypeError(f"{text} is in the future")
+    return day
 
 
 def _data_hash(table, outcomes) -> str:
