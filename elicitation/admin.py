@@ -7,6 +7,7 @@ user from ``expert_create``; rounds are opened and closed by admin actions that 
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -124,8 +125,8 @@ class ExpertAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location)
         actions.pop("delete_selected", None)
         return actions
 
@@ -146,6 +147,7 @@ class ExpertAdmin(admin.ModelAdmin):
             language=obj.language,
             attributes=obj.attributes,
             code=obj.code or None,
+            time_zone=obj.time_zone,
         )
         obj.pk, obj.user = created.pk, created.user
 

@@ -205,11 +205,13 @@ def test_admin_creates_an_expert_through_the_service(client, django_user_model, 
             "name": "Ada",
             "email": "ada@example.org",
             "language": "en",
+            "time_zone": "Asia/Seoul",
             "attributes": '{"sector": "academia"}',
         },
     )
     assert response.status_code == 302
     expert = survey.experts.get(code="E050")
+    assert expert.time_zone == "Asia/Seoul"
     assert expert.user.username.startswith("expert-")
     assert not expert.user.has_usable_password()
     assert expert.attributes == {"sector": "academia"}
