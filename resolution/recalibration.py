@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from aggregation import selectors as aggregation_selectors
-from aggregation.engine.data import JudgmentDataError, clip_probabilities, logit
+from aggregation.engine.data import JudgmentDataError, JudgmentTable, clip_probabilities, logit
 from aggregation.models import AggregationRun
 from elicitation.models import Question, Round
 from resolution import selectors
@@ -145,9 +145,12 @@ def _sha256(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def recalibration_inputs(*, survey_round: Round, options: dict) -> RecalibrationInputs:
+def recalibration_inputs(
+    *, survey_round: Round, options: dict, table: JudgmentTable | None = None
+) -> RecalibrationInputs:
     """The aggregate (log-odds mean of the answers, or a hierarchical run's consensus) and
-    the outcomes of the round's questions."""
+    the outcomes of the round's questions. ``table``: the round's judgment table, when the
+    caller has it already (the scores page reads it once)."""
     source_run = None
     if options["input"] == Input.HIERARCHICAL:
         source_run = AggregationRun.objects.filter(
@@ -171,12 +174,14 @@ def recalibration_inputs(*, survey_round: Round, options: dict) -> Recalibration
     else:
         from aggregation.engine.recalibration import aggregate_logodds
 
-        try:
-            table = aggregation_selectors.judgment_table_for_round(
-                survey_round=survey_round, cohort_attribute=survey_round.survey.cohort_attribute
-            )
-        except JudgmentDataError:
-            table = None
+        if table is None:
+            try:
+                table = aggregation_selectors.judgment_table_for_round(
+                    survey_round=survey_round,
+                    cohort_attribute=survey_round.survey.cohort_attribute,
+                )
+            except JudgmentDataError:
+                table = None
         if table is None or not len(table):
             raise RecalibrationUnavailable(
                 _("Round %(number)s has no answers to probability questions to recalibrate.")
@@ -240,11 +245,11 @@ def recalibration_request(
 
 
 def recalibration_current(
-    *, survey_round: Round, options: dict | None = None
+    *, survey_round: Round, options: dict | None = None, table: JudgmentTable | None = None
 ) -> tuple[RecalibrationRun | None, RecalibrationInputs]:
     """The run for these options and today's data (None if never requested), and the data."""
     run_options = recalibration_options(survey_round=survey_round, options=options)
-    inputs = recalibration_inputs(survey_round=survey_round, options=run_options)
+    inputs = recalibration_inputs(survey_round=survey_round, options=run_options, table=table)
     run = RecalibrationRun.objects.filter(
         survey_round=survey_round,
         options_hash=_sha256(run_options),

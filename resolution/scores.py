@@ -122,12 +122,20 @@ def round_table(*, survey_round: Round) -> JudgmentTable | None:
     return table if len(table) else None
 
 
+NOT_READ = object()
+
+
 def round_scores(
-    *, survey_round: Round, recalibration: RecalibrationRun | None = None
+    *,
+    survey_round: Round,
+    recalibration: RecalibrationRun | None = None,
+    table: JudgmentTable | None | object = NOT_READ,
 ) -> RoundScores:
     """Scores on the round's resolved questions; ``recalibration`` adds its cross-validated
-    forecasts as a method (only pass a run fitted on today's outcomes)."""
-    table = round_table(survey_round=survey_round)
+    forecasts as a method (only pass a run fitted on today's outcomes). ``table``: the
+    round's ``round_table``, when the caller has read it already."""
+    if table is NOT_READ:
+        table = round_table(survey_round=survey_round)
     questions = table.questions if table is not None else []
     outcomes = selectors.outcomes_table_for_survey(survey=survey_round.survey, questions=questions)
     scores = RoundScores(

@@ -48,11 +48,18 @@ def survey_resolutions(request: HttpRequest, survey_id: int) -> HttpResponse:
 
 
 def _question_page(request, question, *, resolve_form=None, annul_form=None, status=200):
+    state = selectors.question_state(question=question)
+    initial = {}
+    if state.state in (State.RESOLVED, State.SEED):  # start from what is recorded
+        outcome = state.outcome
+        initial = {"outcome": str(int(outcome)) if question.is_binary else outcome}
+    if state.state == State.RESOLVED:
+        initial.update({"resolved_on": state.resolved_on, "source": state.source})
     context = {
         "survey": question.survey,
         "question": question,
-        "state": selectors.question_state(question=question),
-        "resolve_form": resolve_form or ResolveForm(question=question),
+        "state": state,
+        "resolve_form": resolve_form or ResolveForm(question=question, initial=initial),
         "annul_form": annul_form or AnnulForm(),
         "events": selectors.resolution_event_rows(
             selectors.question_resolution_events(question=question)
@@ -175,11 +182,18 @@ def _input_of(request) -> str:
     return value
 
 
-def _recalibration_context(survey_round: Round, source: str) -> dict:
+def _recalibration_context(survey_round: Round, source: str, table) -> dict:
     """The recalibration fitted on today's data for this input, or why there is none."""
+    if table is None and source == Input.LOGODDS_MEAN:
+        return {
+            "recalibration_unavailable": _(
+                "Round %(number)s has no answers to probability questions to recalibrate."
+            )
+            % {"number": survey_round.number}
+        }
     try:
         run, inputs = recalibration.recalibration_current(
-            survey_round=survey_round, options={"input": source}
+            survey_round=survey_round, options={"input": source}, table=table
         )
     except recalibration.RecalibrationUnavailable as exc:
         return {"recalibration_unavailable": str(exc)}
@@ -240,6 +254,7 @@ def round_scores(request: HttpRequest, round_id: int) -> HttpResponse:
     survey_round = _round_for_scores(request, round_id)
     survey = survey_round.survey
     source = _input_of(request)
+    table = scores.round_table(survey_round=survey_round)
     context = {
         "survey": survey,
         "survey_round": survey_round,
@@ -255,20 +270,18 @@ def round_scores(request: HttpRequest, round_id: int) -> HttpResponse:
         .filter(id=survey.id)
         .exists(),
         "request_form": RecalibrationRequestForm(initial={"input": source}),
-        **_recalibration_context(survey_round, source),
+        **_recalibration_context(survey_round, source, table),
     }
     run = context.get("recalibration")
     current = run if run is not None and run.status == RecalibrationRun.Status.SUCCEEDED else None
-    page_scores = scores.round_scores(survey_round=survey_round, recalibration=current)
+    page_scores = scores.round_scores(survey_round=survey_round, recalibration=current, table=table)
     context.update(
         {
             "scores": page_scores,
             "outcomes": [
                 s
                 for s in selectors.survey_known_outcomes(survey=survey)
-                if page_scores.table is not None
-                and s.question.is_binary
-                and s.question.code in set(page_scores.table.questions)
+                if s.question.is_binary and s.question.code in page_scores.outcomes.index
             ],
             "annulled": [
                 s
@@ -300,9 +313,11 @@ def scores_figure(request: HttpRequest, round_id: int, name: str) -> HttpRespons
     if name not in scores.FIGURES:
         raise Http404("No figure of that name.")
     source = _input_of(request)
-    run = _recalibration_context(survey_round, source).get("recalibration")
+    table = scores.round_table(survey_round=survey_round)
+    run = _recalibration_context(survey_round, source, table).get("recalibration")
     current = run if run is not None and run.status == RecalibrationRun.Status.SUCCEEDED else None
-    series = scores.round_scores(survey_round=survey_round, recalibration=current).series.get(name)
+    page_scores = scores.round_scores(survey_round=survey_round, recalibration=current, table=table)
+    series = page_scores.series.get(name)
     if not series:
         raise Http404("Nothing to draw: no resolved question has answers in this round.")
     titles = {

@@ -286,3 +286,14 @@ def test_a_question_of_another_survey_is_not_found(client, organizer, survey, ot
     client.force_login(organizer)
     url = reverse("resolution:question-resolution", args=[survey.id, foreign.id])
     assert client.get(url).status_code == 404
+
+
+def test_a_change_starts_from_the_recorded_resolution(client, organizer, survey, resolved):
+    client.force_login(organizer)
+    page = client.get(
+        reverse("resolution:question-resolution", args=[survey.id, resolved["Q01"].id])
+    )
+    form = page.context["resolve_form"]
+    assert (form["outcome"].value(), form["source"].value()) == ("1", SOURCE)
+    assert form["resolved_on"].value() == YESTERDAY
+    assert "Change the resolution" in page.content.decode()
