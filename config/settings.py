@@ -199,6 +199,8 @@ AGGREGATION_HEARTBEAT_SECONDS = env.float("AGGREGATION_HEARTBEAT_SECONDS", defau
 AGGREGATION_RESEND_AFTER_SECONDS = env.int("AGGREGATION_RESEND_AFTER_SECONDS", default=900)
 AGGREGATION_RECOVERY_EVERY_SECONDS = env.float("AGGREGATION_RECOVERY_EVERY_SECONDS", default=30.0)
 AGGREGATION_MAX_ATTEMPTS = env.int("AGGREGATION_MAX_ATTEMPTS", default=3)
+# A running recalibration (resolution app) with no progress for this long is taken over.
+RECALIBRATION_STALE_SECONDS = env.int("RECALIBRATION_STALE_SECONDS", default=300)
 # Reports do not show a cohort smaller than this separately: it would identify people.
 REPORT_MIN_COHORT_SIZE = env.int("REPORT_MIN_COHORT_SIZE", default=3)
 CELERY_TASK_TIME_LIMIT = 3300  # a fit longer than this is killed; below the visibility timeout
@@ -207,6 +209,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "aggregation.tasks.aggregation_runs_recover_task",
         "schedule": AGGREGATION_RECOVERY_EVERY_SECONDS,
         # a sweep that waited behind a long fit is stale: the next one will do
+        "options": {"expires": AGGREGATION_RECOVERY_EVERY_SECONDS},
+    },
+    "resolution-recalibrations-recover": {
+        "task": "resolution.tasks.recalibration_runs_recover_task",
+        "schedule": AGGREGATION_RECOVERY_EVERY_SECONDS,
         "options": {"expires": AGGREGATION_RECOVERY_EVERY_SECONDS},
     },
     # Invitations whose email could not be queued (broker down) go out on the next sweep.
