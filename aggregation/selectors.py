@@ -112,7 +112,9 @@ def round_binary_judgments(*, survey_round: Round) -> QuerySet[Judgment]:
 
 
 def round_previous_closed(*, survey_round: Round) -> Round | None:
-    """The latest closed round of the survey before this one (Delphi feedback comes from it)."""
+    """The round a follow-up showed as feedback, else the latest closed round before it."""
+    if survey_round.feedback_round_id:
+        return survey_round.feedback_round
     return (
         Round.objects.filter(
             survey=survey_round.survey_id,
@@ -120,6 +122,16 @@ def round_previous_closed(*, survey_round: Round) -> Round | None:
             status=Round.Status.CLOSED,
         )
         .order_by("-number")
+        .first()
+    )
+
+
+def round_latest_succeeded_run(
+    *, survey_round: Round, method: str = AggregationRun.Method.HIERARCHICAL
+) -> AggregationRun | None:
+    return (
+        survey_round.aggregation_runs.filter(method=method, status=AggregationRun.Status.SUCCEEDED)
+        .order_by("-created_at", "-id")
         .first()
     )
 

@@ -211,6 +211,11 @@ CELERY_BEAT_SCHEDULE = {
         # a sweep that waited behind a long fit is stale: the next one will do
         "options": {"expires": AGGREGATION_RECOVERY_EVERY_SECONDS},
     },
+    # Scheduled reminders that fell due, and reminder emails a broker outage lost.
+    "elicitation-reminders-send-due": {
+        "task": "elicitation.tasks.reminders_send_due_task",
+        "schedule": 300.0,
+    },
     "resolution-recalibrations-recover": {
         "task": "resolution.tasks.recalibration_runs_recover_task",
         "schedule": AGGREGATION_RECOVERY_EVERY_SECONDS,

@@ -30,7 +30,7 @@ from scipy.special import expit, logit
 
 from aggregation.engine.synthetic import simulate_binary_panel
 from aggregation.selectors import ANALYST_GROUP
-from aggregation.services import aggregation_run_request
+from aggregation.services import aggregation_runs_request_for_closed_round
 from elicitation import demo_ko
 from elicitation.models import (
     Expert,
@@ -1218,8 +1218,8 @@ def demo_load(*, seed: int = DEMO_SEED) -> DemoSurvey:
         survey.analysts.add(analyst)
         rounds = {r.number: r for r in survey.rounds.all()}
         # The closed rounds' reports: fitted by a worker (the requests are idempotent).
-        aggregation_run_request(survey_round=rounds[1])
-        aggregation_run_request(survey_round=rounds[2])
+        for closed in (rounds[1], rounds[2]):  # as closing them would (idempotent)
+            aggregation_runs_request_for_closed_round(survey_round=closed)
     return DemoSurvey(survey, rounds[1], rounds[2], rounds[3], organizer, admin, created)
 
 

@@ -169,17 +169,9 @@ def _answered_independently(*, invitation: Invitation, previous: Round) -> bool:
 
 def _model_results(previous: Round) -> dict[int, object]:
     """Question id → QuestionResult of the round's latest succeeded hierarchical run."""
-    from aggregation.models import AggregationRun  # aggregation builds on elicitation
+    from aggregation.selectors import round_latest_succeeded_run  # aggregation builds on us
 
-    run = (
-        AggregationRun.objects.filter(
-            survey_round=previous,
-            method=AggregationRun.Method.HIERARCHICAL,
-            status=AggregationRun.Status.SUCCEEDED,
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    run = round_latest_succeeded_run(survey_round=previous)
     if run is None:
         return {}
     results = {result.question_id: result for result in run.question_results.all()}

@@ -340,10 +340,10 @@ def _round_questions_check(
 
 
 def round_close(*, survey_round: Round, closed_by=None) -> Round:
-    """Open → closed. Judgment writes are refused from now on, and the hierarchical
-    aggregation of the round is requested (queued after the close commits)."""
-    from aggregation.selectors import round_binary_judgments
-    from aggregation.services import aggregation_run_request
+    """Open → closed. Judgment writes are refused from now on, and the round's hierarchical
+    run (and, after an earlier closed round, the run linking the two) is requested, queued
+    after the close commits."""
+    from aggregation.services import aggregation_runs_request_for_closed_round
 
     with transaction.atomic():
         survey_round = Round.objects.select_for_update().get(id=survey_round.id)
@@ -354,8 +354,7 @@ def round_close(*, survey_round: Round, closed_by=None) -> Round:
             )
         survey_round.status, survey_round.closed_at = Round.Status.CLOSED, timezone.now()
         survey_round.save(update_fields=["status", "closed_at"])
-        if round_binary_judgments(survey_round=survey_round).exists():
-            aggregation_run_request(survey_round=survey_round, requested_by=closed_by)
+        aggregation_runs_request_for_closed_round(survey_round=survey_round, requested_by=closed_by)
     return survey_round
 
 

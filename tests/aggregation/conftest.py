@@ -289,6 +289,8 @@ def make_run(survey_round, *, result=None, status=AggregationRun.Status.SUCCEEDE
     if status == AggregationRun.Status.SUCCEEDED and result:
         questions = {q.code: q for q in survey_round.survey.questions.all()}
         for code, entry in result["questions"].items():
+            if "rounds" in entry:  # a linked run's row holds the last round (as the service)
+                entry = entry["rounds"][max(entry["rounds"], key=int)]
             lower, upper = entry["consensus"]["interval"] or (None, None)
             spread = entry.get("disagreement") or {}
             d_lower, d_upper = spread.get("interval") or (None, None)
@@ -298,7 +300,7 @@ def make_run(survey_round, *, result=None, status=AggregationRun.Status.SUCCEEDE
                 consensus_upper=upper, disagreement=spread.get("mean"),
                 disagreement_lower=d_lower, disagreement_upper=d_upper,
                 cohorts=entry.get("cohorts", {}), cohort_gaps=entry.get("cohort_gaps", []),
-                baselines=entry["baselines"],
+                baselines=entry.get("baselines", {}),
             )  # fmt: skip
     return run
 

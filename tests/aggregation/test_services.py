@@ -887,6 +887,7 @@ def test_a_linked_run_needs_an_earlier_closed_round(organizer):
 
 
 @pytest.mark.slow
+@transactional  # the heartbeat thread writes from a connection of its own
 def test_a_linked_run_fits_both_rounds_and_stores_the_last_rounds_numbers(organizer):
     second = _second_round(panel_round(organizer=organizer))
     elicitation_services.round_close(survey_round=second)

@@ -643,9 +643,47 @@ def test_the_comparison_sets_the_rounds_side_by_side(client, analyst, finished_r
     assert "3 of 7" in panel
     # Q02, Q03 unchanged: disagreement ratios 1, 1; Q01 0.5: the median ratio is 1.00
     assert "<strong>1.00</strong>" in panel
-    assert 'id="method-note"' in page and "Each round is fitted on its own" in page
+    assert 'id="method-note"' in page and "has no finished run yet" in page
     for _code, name, email, _n in PANEL:
         assert name not in page and email not in page
+
+
+def test_with_the_linked_run_the_comparison_shows_the_change_and_the_persistence(
+    client, analyst, finished_run, second_round
+):
+    shift = {"mean": 0.031, "interval": [0.004, 0.058], "p_increase": 0.97}
+    linked = {
+        "method": "linked_rounds",
+        "interval_mass": 0.9,
+        "rounds": [1, 2],
+        "n_linked_pairs": 21,
+        "persistence": {"mean": 0.62, "interval": [0.48, 0.75]},
+        "panel": {"median_disagreement_ratio": {"mean": 0.81, "interval": [0.7, 0.93]}},
+        "questions": {
+            code: {
+                "rounds": {
+                    str(r): {
+                        "n_judgments": 7,
+                        "consensus": {"mean": 0.6, "interval": [0.5, 0.7]},
+                        "disagreement": {"mean": 1.0, "interval": [0.8, 1.2]},
+                    }
+                    for r in (1, 2)
+                },
+                "consensus_shift": shift,
+                "disagreement_ratio": {"mean": 0.9, "interval": [0.7, 1.1]},
+            }
+            for code in ("Q01", "Q02", "Q03")
+        },
+    }
+    make_run(second_round, result=linked)
+    client.force_login(analyst)
+    page = client.get(reverse("aggregation:round-comparison", args=[second_round.id]))
+    html = page.content.decode()
+    row = re.search(r"<th scope=\"row\">Q01</th>.*?</tr>", html, flags=re.S).group(0)
+    assert "0.031" in row and "0.004 to 0.058" in row and ">0.97<" in row
+    assert "fitted together" in html and "21 such pairs" in html
+    assert "0.62" in html  # the persistence
+    assert "has no finished run yet" not in html
 
 
 def test_without_model_runs_the_comparison_uses_medians(client, organizer, second_round):
