@@ -17,6 +17,7 @@ those same derived draws, so they describe what is reported, and they are always
 
 from itertools import combinations
 
+import numpy as np
 import xarray as xr
 from scipy.special import expit
 
@@ -56,8 +57,9 @@ def diagnostics(draws: xr.Dataset, sample_stats: xr.Dataset) -> dict:
     # A quantity that is constant in every draw (the bias of an expert alone in a cohort,
     # which is 0 by definition) has no R-hat or ESS; it is left out, not counted as bad.
     varies = draws.std(SAMPLE_DIMS) > 0
-    rhat = az.rhat(draws).where(varies)
-    ess = az.ess(draws, method="bulk").where(varies)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 for those constants
+        rhat = az.rhat(draws).where(varies)
+        ess = az.ess(draws, method="bulk").where(varies)
     per_quantity = {
         name: {
             "max_rhat": _round(float(rhat[name].max())),
