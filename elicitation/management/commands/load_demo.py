@@ -46,7 +46,8 @@ def access_block(demo: DemoSurvey) -> str:
             f"Analyst (reports only): username {DEMO_ANALYST_USERNAME}, password {DEMO_PASSWORD}",
             f"Expert {invitation.expert.code}'s personal link (round 3): {expert_link}",
             f"Korean-speaking expert {korean.expert.code}'s link (round 3): {korean_link}",
-            f"Report of round 2 (fitted by the worker in the background after the first start; the page shows the progress): "
+            "Report of round 2 (fitted by the worker in the background after the first "
+            f"start; the page shows the progress): "
             f"{site}{report}  compared with round 1: {site}{comparison}",
         ]
     )
