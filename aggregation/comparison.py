@@ -171,16 +171,17 @@ def round_comparison_context(earlier: Round, later: Round) -> dict:
     in_both = {
         code for q in common for code in set(before.get(q.id, {})) & set(after.get(q.id, {}))
     }
-    linked = _linked_run(earlier, later)
-    if linked is not None:
+    linked_run, linked_state = _linked(earlier, later)
+    if linked_state == "succeeded":
         for row in rows:
-            row["linked"] = linked.result["questions"].get(row["question"].code)
+            row["linked"] = _linked_row(linked_run.result["questions"].get(row["question"].code))
     return {
         "earlier": earlier,
         "later": later,
-        "runs": runs,
-        "linked_run": linked,
-        "linked": _linked_panel(linked),
+        "round_runs": list(zip((earlier, later), runs, strict=True)),
+        "linked_run": linked_run,
+        "linked_state": linked_state,
+        "linked": _linked_panel(linked_run) if linked_state == "succeeded" else None,
         "binary_rows": [r for r in rows if r["question"].is_binary],
         "numeric_rows": [r for r in rows if not r["question"].is_binary],
         "expert_rows": experts,
@@ -199,17 +200,31 @@ def round_comparison_context(earlier: Round, later: Round) -> dict:
     }
 
 
-def _linked_run(earlier: Round, later: Round) -> AggregationRun | None:
-    """The latest succeeded run that fitted exactly these two rounds together."""
-    run = selectors.round_latest_succeeded_run(survey_round=later, method=Method.LINKED_ROUNDS)
-    if run is None or run.result.get("rounds") != [earlier.number, later.number]:
-        return None
-    return run
-
-
-def _linked_panel(run: AggregationRun | None) -> dict | None:
+def _linked(earlier: Round, later: Round) -> tuple[AggregationRun | None, str]:
+    """The run fitting these two rounds together and its state for the page: "none" (no
+    probability answers to link, so no such run is ever asked for), "missing" (none asked
+    for yet), "pending", "failed" or "succeeded"."""
+    if selectors.round_linkable_previous(survey_round=later) != earlier:
+        return None, "none"
+    run = selectors.round_linked_run(earlier=earlier, later=later)
     if run is None:
+        return None, "missing"
+    if run.status in (AggregationRun.Status.QUEUED, AggregationRun.Status.RUNNING):
+        return run, "pending"
+    return run, run.status
+
+
+def _linked_row(entry: dict | None) -> dict | None:
+    if entry is None:
         return None
+    shift = entry["consensus_shift"]
+    return {
+        "shift": reports.Estimate.of(shift, signed=True),
+        "p_increase": shift["p_increase"],
+    }
+
+
+def _linked_panel(run: AggregationRun) -> dict:
     result = run.result
     ratio = result["panel"]["median_disagreement_ratio"]
     return {

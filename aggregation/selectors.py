@@ -113,8 +113,9 @@ def round_binary_judgments(*, survey_round: Round) -> QuerySet[Judgment]:
 
 def round_previous_closed(*, survey_round: Round) -> Round | None:
     """The round a follow-up showed as feedback, else the latest closed round before it."""
-    if survey_round.feedback_round_id:
-        return survey_round.feedback_round
+    feedback = survey_round.feedback_round if survey_round.feedback_round_id else None
+    if feedback is not None and feedback.number < survey_round.number:
+        return feedback
     return (
         Round.objects.filter(
             survey=survey_round.survey_id,
@@ -124,6 +125,28 @@ def round_previous_closed(*, survey_round: Round) -> Round | None:
         .order_by("-number")
         .first()
     )
+
+
+def round_linkable_previous(*, survey_round: Round) -> Round | None:
+    """The earlier closed round a linked fit of this round would pair it with: the one
+    ``round_previous_closed`` names, when its submitted experts gave probability answers
+    to questions this round asks too; else None (there is nothing to link)."""
+    previous = round_previous_closed(survey_round=survey_round)
+    if previous is None:
+        return None
+    shared = round_binary_judgments(survey_round=previous).filter(
+        question__in=survey_round.questions.all()
+    )
+    return previous if shared.exists() else None
+
+
+def round_linked_run(*, earlier: Round, later: Round) -> AggregationRun | None:
+    """The latest run, whatever its state, that fits exactly these two rounds together."""
+    runs = later.aggregation_runs.filter(method=AggregationRun.Method.LINKED_ROUNDS).order_by(
+        "-created_at", "-id"
+    )
+    wanted = [earlier.number, later.number]
+    return next((run for run in runs if run.options.get("rounds") == wanted), None)
 
 
 def round_latest_succeeded_run(

@@ -59,10 +59,11 @@ def aggregation_options_default(*, survey_round: Round, method: str) -> dict:
     if method in (Method.HIERARCHICAL, Method.LINKED_ROUNDS):
         base["random_seed"] = 0
     if method == Method.LINKED_ROUNDS:
-        previous = selectors.round_previous_closed(survey_round=survey_round)
+        previous = selectors.round_linkable_previous(survey_round=survey_round)
         if previous is None:
             raise ValueError(
-                f"round {survey_round.number} has no closed round before it to link with"
+                f"round {survey_round.number} has no closed round before it to link with "
+                "(one whose experts gave probability answers to this round's questions)"
             )
         base["rounds"] = [previous.number, survey_round.number]
     return base
@@ -131,7 +132,7 @@ def aggregation_runs_request_for_closed_round(
     if not selectors.round_binary_judgments(survey_round=survey_round).exists():
         return []
     runs = [aggregation_run_request(survey_round=survey_round, requested_by=requested_by)[0]]
-    if selectors.round_previous_closed(survey_round=survey_round) is not None:
+    if selectors.round_linkable_previous(survey_round=survey_round) is not None:
         linked, _ = aggregation_run_request(
             survey_round=survey_round, method=Method.LINKED_ROUNDS, requested_by=requested_by
         )

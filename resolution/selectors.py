@@ -199,15 +199,9 @@ def survey_rounds_scored(*, survey: Survey) -> list[Round]:
 
 def round_latest_hierarchical_run(*, survey_round: Round):
     """The newest succeeded hierarchical run of the round, or None."""
-    from aggregation.models import AggregationRun
+    from aggregation.selectors import round_latest_succeeded_run
 
-    return (
-        survey_round.aggregation_runs.filter(
-            method=AggregationRun.Method.HIERARCHICAL, status=AggregationRun.Status.SUCCEEDED
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    return round_latest_succeeded_run(survey_round=survey_round)
 
 
 def round_recalibration_runs(*, survey_round: Round) -> QuerySet[RecalibrationRun]:

@@ -270,11 +270,14 @@ def hierarchical_result(**overrides) -> dict:
 def make_run(survey_round, *, result=None, status=AggregationRun.Status.SUCCEEDED, **fields):
     """An AggregationRun row (and its QuestionResult rows when it succeeded), no worker."""
     method = (result or {}).get("method", fields.pop("method", "hierarchical"))
+    options = {"random_seed": 7, "interval_mass": 0.9, "cohort_attribute": "nationality"}
+    if method == AggregationRun.Method.LINKED_ROUNDS:  # the rounds it fits, as the service
+        options["rounds"] = fields.pop("rounds", None) or (result or {}).get("rounds")
     now = timezone.now()
     run = AggregationRun.objects.create(
         survey_round=survey_round,
         method=method,
-        options={"random_seed": 7, "interval_mass": 0.9, "cohort_attribute": "nationality"},
+        options=options,
         options_hash=f"options-{AggregationRun.objects.count()}",
         data_hash="data",
         n_judgments=21,

@@ -28,7 +28,7 @@ from django.db import connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from aggregation import services
+from aggregation import selectors, services
 from aggregation.engine.hierarchical import HierarchicalFit
 from aggregation.engine.synthetic import simulate_binary_panel
 from aggregation.models import AggregationRun, QuestionResult
@@ -878,6 +878,36 @@ def _second_round(first: Round, *, move: float = 0.5) -> Round:
             invitation=invitation, answers=answers, submit=True
         )
     return second
+
+
+def test_closing_a_follow_up_round_requests_its_run_and_the_linked_run(organizer):
+    second = _second_round(panel_round(organizer=organizer))
+    elicitation_services.round_close(survey_round=second, closed_by=organizer)
+    runs = {run.method: run for run in AggregationRun.objects.filter(survey_round=second)}
+    assert set(runs) == {Method.HIERARCHICAL, Method.LINKED_ROUNDS}
+    assert runs[Method.LINKED_ROUNDS].options["rounds"] == [1, 2]
+    assert runs[Method.LINKED_ROUNDS].n_judgments == 2 * N_EXPERTS * N_QUESTIONS
+    assert runs[Method.HIERARCHICAL].n_judgments == N_EXPERTS * N_QUESTIONS
+
+
+def test_after_a_round_nobody_submitted_the_follow_up_closes_without_a_linked_run(organizer):
+    second = _second_round(panel_round(organizer=organizer, submitted=0))
+    elicitation_services.round_close(survey_round=second, closed_by=organizer)
+    second.refresh_from_db()
+    assert second.status == Round.Status.CLOSED
+    assert list(AggregationRun.objects.values_list("method", flat=True)) == [Method.HIERARCHICAL]
+    with pytest.raises(ValueError, match="no closed round before it to link with"):
+        services.aggregation_run_request(survey_round=second, method=Method.LINKED_ROUNDS)
+
+
+def test_the_round_to_link_with_comes_before_the_follow_up(organizer):
+    first = panel_round(organizer=organizer)
+    second = _second_round(first)
+    later = elicitation_services.round_create(survey=second.survey)
+    Round.objects.filter(id=second.id).update(feedback_round=later)  # out of number order
+    second.refresh_from_db()
+    assert selectors.round_previous_closed(survey_round=second) == first
+    assert selectors.round_linkable_previous(survey_round=second) == first
 
 
 def test_a_linked_run_needs_an_earlier_closed_round(organizer):

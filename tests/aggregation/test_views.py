@@ -643,7 +643,8 @@ def test_the_comparison_sets_the_rounds_side_by_side(client, analyst, finished_r
     assert "3 of 7" in panel
     # Q02, Q03 unchanged: disagreement ratios 1, 1; Q01 0.5: the median ratio is 1.00
     assert "<strong>1.00</strong>" in panel
-    assert 'id="method-note"' in page and "has no finished run yet" in page
+    note = re.search(r'id="method-note".*?</section>', page, flags=re.S).group(0)
+    assert "No fit of rounds 1 and 2 together has been requested" in note
     for _code, name, email, _n in PANEL:
         assert name not in page and email not in page
 
@@ -676,14 +677,57 @@ def test_with_the_linked_run_the_comparison_shows_the_change_and_the_persistence
         },
     }
     make_run(second_round, result=linked)
+    # a newer linked run of other rounds (1 and 3, say) is not this comparison's
+    make_run(second_round, method="linked_rounds", rounds=[2, 3])
     client.force_login(analyst)
     page = client.get(reverse("aggregation:round-comparison", args=[second_round.id]))
     html = page.content.decode()
     row = re.search(r"<th scope=\"row\">Q01</th>.*?</tr>", html, flags=re.S).group(0)
-    assert "0.031" in row and "0.004 to 0.058" in row and ">0.97<" in row
-    assert "fitted together" in html and "21 such pairs" in html
-    assert "0.62" in html  # the persistence
-    assert "has no finished run yet" not in html
+    assert "+0.031" in row and "(+0.004 to +0.058)" in row and ">0.97<" in row
+    assert "Chance it rose" in html
+    note = re.search(r'id="method-note".*?</section>', html, flags=re.S).group(0)
+    assert "fitted together" in note and "21 such pairs" in note
+    assert "0.62 (0.48 to 0.75)" in note  # the persistence
+    assert "Numeric questions are not part of that fit" in note
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (AggregationRun.Status.QUEUED, "is being fitted; reload this page"),
+        (AggregationRun.Status.RUNNING, "is being fitted; reload this page"),
+        (AggregationRun.Status.FAILED, "together failed"),
+    ],
+)
+def test_the_comparison_says_where_the_linked_run_stands(
+    client, analyst, finished_run, second_round, status, says
+):
+    run = make_run(second_round, method="linked_rounds", rounds=[1, 2], status=status)
+    client.force_login(analyst)
+    html = client.get(reverse("aggregation:round-comparison", args=[second_round.id]))
+    note = re.search(r'id="method-note".*?</section>', html.content.decode(), flags=re.S)
+    assert says in note.group(0)
+    assert (f"?run={run.id}" in note.group(0)) == (status == AggregationRun.Status.FAILED)
+    assert "Chance it rose" not in html.content.decode()
+
+
+def test_a_comparison_of_later_rounds_names_them_by_their_numbers(
+    client, organizer, survey, second_round
+):
+    from elicitation.models import Round
+
+    third = Round.objects.create(
+        survey=survey, number=3, status=Round.Status.CLOSED, feedback_round=second_round
+    )
+    third.questions.set(second_round.questions.all())
+    client.force_login(organizer)
+    html = client.get(reverse("aggregation:round-comparison", args=[third.id])).content.decode()
+    summary = re.search(r'class="run-summary">.*?</p>', html, flags=re.S).group(0)
+    assert "round 2: no finished" in summary and "round 3: no finished" in summary
+    assert "round 1" not in summary
+    # round 2 has probability answers to link with; no linked run was asked for yet
+    note = re.search(r'id="method-note".*?</section>', html, flags=re.S).group(0)
+    assert "No fit of rounds 2 and 3 together has been requested" in note
 
 
 def test_without_model_runs_the_comparison_uses_medians(client, organizer, second_round):
