@@ -144,6 +144,9 @@ def test_a_scheduled_reminder_is_emailed_by_a_real_worker(
         start_worker(app, perform_ping_check=False, queues=[queue], shutdown_timeout=30),
     ):
         services.round_open(survey_round=survey_round)
+        # let the worker finish sending the invitations before this thread writes again:
+        # SQLite's shared-cache test database refuses a second writer at once
+        _wait_for(lambda: _invitations_sent(survey_round) == 2)
         reminder = reminders.reminder_schedule(
             survey_round=survey_round, send_at=timezone.now() + timedelta(seconds=1)
         )
@@ -151,6 +154,15 @@ def test_a_scheduled_reminder_is_emailed_by_a_real_worker(
         reminders_send_due_task.delay()
         _wait_for(lambda: len([m for m in mail.outbox if "Reminder" in m.subject]) == 2)
     assert ReminderDelivery.objects.filter(sent_at__isnull=False).count() == 2
+
+
+def _invitations_sent(survey_round) -> int:
+    from django.db import OperationalError
+
+    try:
+        return survey_round.invitations.filter(sent_at__isnull=False).count()
+    except OperationalError:  # SQLite: the worker holds the table; ask again
+        return -1
 
 
 def _wait_for(condition, timeout: float = 30.0) -> None:
