@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from elicitation import selectors
 from elicitation.models import Judgment, Question, Survey
 from elicitation.services import DEFAULT_LINK_DAYS, FEEDBACK_FIELDS, Answer, answer_validate
 
@@ -360,8 +361,9 @@ class RoundOpenForm(forms.Form):
 
     def __init__(self, *args, survey: Survey, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["questions"].queryset = survey.questions.all()
-        self.fields["questions"].initial = list(survey.questions.values_list("id", flat=True))
+        askable = selectors.survey_questions_askable(survey=survey)
+        self.fields["questions"].queryset = askable
+        self.fields["questions"].initial = list(askable.values_list("id", flat=True))
         self.fields["link_days"].widget.attrs["max"] = settings.SESAME_MAX_AGE // 86400
         self.fields["link_days"].validators.append(self._max_days)
 

@@ -167,6 +167,12 @@ def invitations_unsent(*, survey_round: Round | None = None) -> QuerySet[Invitat
     return unsent if survey_round is None else unsent.filter(survey_round=survey_round)
 
 
+def survey_questions_askable(*, survey: Survey) -> QuerySet[Question]:
+    """The questions a new round may ask: all but those whose outcome is settled (resolved
+    or annulled, ``resolution`` app). Seeds are askable: their known answer is the point."""
+    return survey.questions.exclude(resolution__isnull=False, is_seed=False)
+
+
 def survey_contact_email(*, survey: Survey) -> str:
     """Whom experts should write to: the survey's contact, else its first organizer."""
     if survey.contact_email:

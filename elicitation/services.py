@@ -325,8 +325,9 @@ def _round_check_can_open(*, survey_round: Round, expires_at: datetime, now: dat
 def _round_questions_check(
     *, survey: Survey, questions: Iterable[Question] | None
 ) -> list[Question]:
+    askable = selectors.survey_questions_askable(survey=survey)
     if questions is None:
-        questions = list(survey.questions.all())
+        questions = list(askable)
     questions = list(questions)
     if not questions:
         raise ValidationError(_("A round needs at least one question. Import questions first."))
@@ -335,6 +336,18 @@ def _round_questions_check(
         raise ValidationError(
             _("These questions belong to another survey: %(codes)s.")
             % {"codes": ", ".join(foreign)}
+        )
+    allowed = set(askable.values_list("id", flat=True))
+    settled = [question.code for question in questions if question.id not in allowed]
+    if settled:
+        # answers given once the outcome is known would be scored as forecasts
+        raise ValidationError(
+            _(
+                "These questions are already resolved or annulled, so answers to them now "
+                "would be scored against a known outcome: %(codes)s. Leave them out of the "
+                "round."
+            )
+            % {"codes": ", ".join(settled)}
         )
     return questions
 
@@ -468,7 +481,29 @@ def judgment_save(
         )
         if changed:
             JudgmentRevision.objects.create(judgment=judgment, **values)
+        if not judgment.rationale_hidden and _rationale_was_hidden(judgment):
+            judgment_rationale_hide(judgment=judgment, hidden=True)
     return judgment
+
+
+def _rationale_was_hidden(judgment: Judgment) -> bool:
+    """Whether the organizers hid this very text of this expert on this question before.
+
+    Moderation follows the text: a rationale hidden in round 1 that comes back in round 2
+    ("keep my previous answer" copies it) stays hidden from the other experts.
+    """
+    if not judgment.rationale:
+        return False
+    return (
+        Judgment.objects.filter(
+            expert_id=judgment.expert_id,
+            question_id=judgment.question_id,
+            rationale=judgment.rationale,
+            rationale_hidden=True,
+        )
+        .exclude(id=judgment.id)
+        .exists()
+    )
 
 
 def _judgment_upsert(

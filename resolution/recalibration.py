@@ -52,9 +52,16 @@ def recalibrations_refresh(*, question: Question, requested_by=None) -> list[Rec
     mean always). Idempotent: an unchanged round gets its existing run back."""
     if not question.is_binary:
         return []  # the LLO recalibration learns from binary outcomes only
-    rounds = Round.objects.filter(
-        status=Round.Status.CLOSED, judgments__question=question
-    ).distinct()
+    round_ids = set(
+        Round.objects.filter(status=Round.Status.CLOSED, judgments__question=question)
+        .values_list("id", flat=True)
+        .distinct()
+    )
+    # Lock the rounds (in id order, so two resolutions cannot deadlock) before reading
+    # their outcomes: a resolution of another question of the same round, in a transaction
+    # of its own, then waits for this one to commit and reads both outcomes, instead of
+    # each asking for a recalibration that knows only its own.
+    rounds = Round.objects.select_for_update(of=("self",)).filter(id__in=round_ids).order_by("id")
     runs = []
     for survey_round in rounds.select_related("survey"):
         used = selectors.round_recalibration_inputs_used(survey_round=survey_round)

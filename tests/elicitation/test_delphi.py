@@ -101,6 +101,28 @@ def test_a_hidden_rationale_never_reaches_the_experts(
     assert not judgment.rationale_hidden
 
 
+def test_a_hidden_rationale_stays_hidden_when_its_author_keeps_the_answer(
+    organizer_client, survey, questions, round1, round2, other_expert, third_expert
+):
+    judgment = Judgment.objects.get(survey_round=round1, rationale="OTHER-R1-RATIONALE")
+    organizer_client.post(
+        reverse("elicitation:rationale-visibility", args=[round1.id, judgment.id]),
+        {"hidden": "1"},
+    )
+    author_invitation = Invitation.objects.get(survey_round=round2, expert=other_expert)
+    client_with_link(author_invitation).post(form_url(author_invitation), {"keep": "all"})
+    kept = Judgment.objects.get(
+        survey_round=round2, expert=other_expert, rationale="OTHER-R1-RATIONALE"
+    )
+    assert kept.rationale_hidden
+    # round 2 closes, round 3 feeds it back: the text does not come back through the copy
+    services.invitation_submit(invitation=author_invitation)
+    services.round_close(survey_round=round2)
+    round3 = services.round_open(survey_round=services.round_create(survey=survey))
+    reader = Invitation.objects.get(survey_round=round3, expert=third_expert)
+    assert "OTHER-R1-RATIONALE" not in _page(client_with_link(reader), reader)
+
+
 def test_moderation_is_for_the_survey_organizers_only(client, other_staff, round1):
     judgment = Judgment.objects.get(survey_round=round1, rationale="OTHER-R1-RATIONALE")
     client.force_login(other_staff)

@@ -204,3 +204,69 @@ def test_resolving_requests_the_recalibration_of_the_rounds_that_answered_it(
     services.question_annul(question=questions["Q01"], reason="Ambiguous.")
     newest = RecalibrationRun.objects.first()
     assert newest.id != run.id and newest.n_resolved == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_resolutions_at_once_end_in_a_recalibration_that_knows_both(
+    closed_round, questions, monkeypatch
+):
+    """Two organizers resolve two questions of one round at the same moment: each request
+    for the round's recalibration waits for the other's commit, so the newest knows both."""
+    import threading
+
+    from django.db import connection, connections
+
+    from resolution import recalibration
+
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("two concurrent writers need PostgreSQL or a database file (as in CI)")
+    both_written = threading.Barrier(2, timeout=30)
+    refresh = recalibration.recalibrations_refresh
+
+    def refresh_once_both_wrote(**kwargs):
+        both_written.wait()  # both resolutions are written, neither is committed
+        return refresh(**kwargs)
+
+    monkeypatch.setattr(services, "recalibrations_refresh", refresh_once_both_wrote)
+    errors = []
+
+    def resolve_in_own_connection(code, outcome):
+        try:
+            resolve(questions[code], outcome)
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=resolve_in_own_connection, args=args)
+        for args in (("Q01", 1), ("Q02", 0))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    newest = RecalibrationRun.objects.filter(survey_round=closed_round).first()
+    assert newest.n_resolved == 2
+
+
+def test_a_new_round_does_not_ask_a_question_whose_outcome_is_settled(
+    closed_round, survey, questions
+):
+    from elicitation.forms import RoundOpenForm
+
+    resolve(questions["Q01"], 1)
+    services.question_annul(question=questions["Q02"], reason="The event was redefined.")
+    draft = elicitation_services.round_create(survey=survey)
+    with pytest.raises(ValidationError, match="already resolved or annulled.*Q01, Q02"):
+        elicitation_services.round_open(
+            survey_round=draft, questions=[questions["Q01"], questions["Q02"], questions["Q03"]]
+        )
+    draft.refresh_from_db()
+    assert draft.status == draft.Status.DRAFT
+    offered = set(RoundOpenForm(survey=survey).fields["questions"].queryset)
+    assert questions["Q01"] not in offered and questions["Q02"] not in offered
+    assert questions["Q03"] in offered
+    opened = elicitation_services.round_open(survey_round=draft)  # all askable questions
+    assert set(opened.questions.values_list("code", flat=True)) == set(questions) - {"Q01", "Q02"}
