@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -225,6 +225,8 @@ def _error_parts(error: str) -> tuple[str, str]:
 
 
 def _results_context(run: AggregationRun) -> dict:
+    if run.method == Method.LINKED_ROUNDS:
+        return _linked_results_context(run)
     results = selectors.run_question_results(run=run)
     shown = _shown_cohorts(run)
     result = run.result or {}
@@ -249,10 +251,47 @@ def _results_context(run: AggregationRun) -> dict:
     }
 
 
+def _linked_results_context(run: AggregationRun) -> dict:
+    """A fit of two rounds together: per question, each round's consensus from the one fit,
+    the change with its interval and chance of a rise, the ratio of disagreements."""
+    result = run.result or {}
+    first, last = (str(r) for r in (result["rounds"][0], result["rounds"][-1]))
+    texts = dict(run.survey_round.questions.values_list("code", "text"))
+    rows = [
+        {
+            "code": code,
+            "text": texts.get(code, ""),
+            "first": reports.Estimate.of(entry["rounds"][first]["consensus"]),
+            "last": reports.Estimate.of(entry["rounds"][last]["consensus"]),
+            "shift": reports.Estimate.of(entry["consensus_shift"], signed=True),
+            "p_increase": entry["consensus_shift"]["p_increase"],
+            "ratio": reports.Estimate.of(entry["disagreement_ratio"], digits=2),
+        }
+        for code, entry in result["questions"].items()
+    ]
+    return {
+        "linked": True,
+        "linked_rounds": (first, last),
+        "linked_rows": rows,
+        "persistence": reports.Estimate.of(result["persistence"], digits=2),
+        "interval_percent": f"{result.get('interval_mass', 0.9) * 100:g}",
+        "diagnostics": reports.diagnostics_summary(
+            run.diagnostics or result.get("diagnostics") or {}
+        ),
+        "model": result.get("model") or {},
+        "figures": _figures(run, "consensus-shift"),
+    }
+
+
 @login_required
 def question_report(request: HttpRequest, run_id: int, question_id: int) -> HttpResponse:
     """One question of a run: its answers as dots, its numbers, the anonymised rationales."""
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    if run.method == Method.LINKED_ROUNDS:
+        # a fit of two rounds has no one-round question page: its numbers are compared
+        comparison = reverse("aggregation:round-comparison", args=[run.survey_round_id])
+        question = get_object_or_404(run.survey_round.questions, id=question_id)
+        return redirect(f"{comparison}#moves-{question.code}")
     results = selectors.run_question_results(run=run)
     index = next((k for k, r in enumerate(results) if r.question_id == question_id), None)
     if index is None:

@@ -649,11 +649,10 @@ def test_the_comparison_sets_the_rounds_side_by_side(client, analyst, finished_r
         assert name not in page and email not in page
 
 
-def test_with_the_linked_run_the_comparison_shows_the_change_and_the_persistence(
-    client, analyst, finished_run, second_round
-):
+def linked_result() -> dict:
+    """A linked run's result for rounds 1 and 2: Q01-Q03 rose by 0.031."""
     shift = {"mean": 0.031, "interval": [0.004, 0.058], "p_increase": 0.97}
-    linked = {
+    return {
         "method": "linked_rounds",
         "interval_mass": 0.9,
         "rounds": [1, 2],
@@ -676,6 +675,12 @@ def test_with_the_linked_run_the_comparison_shows_the_change_and_the_persistence
             for code in ("Q01", "Q02", "Q03")
         },
     }
+
+
+def test_with_the_linked_run_the_comparison_shows_the_change_and_the_persistence(
+    client, analyst, finished_run, second_round
+):
+    linked = linked_result()
     make_run(second_round, result=linked)
     # a newer linked run of other rounds (1 and 3, say) is not this comparison's
     make_run(second_round, method="linked_rounds", rounds=[2, 3])
@@ -728,6 +733,27 @@ def test_a_comparison_of_later_rounds_names_them_by_their_numbers(
     # round 2 has probability answers to link with; no linked run was asked for yet
     note = re.search(r'id="method-note".*?</section>', html, flags=re.S).group(0)
     assert "No fit of rounds 2 and 3 together has been requested" in note
+
+
+def test_a_linked_runs_report_shows_the_change_between_the_rounds(
+    client, analyst, finished_run, second_round
+):
+    run = make_run(second_round, result=linked_result())
+    client.force_login(analyst)
+    url = reverse("aggregation:round-report", args=[second_round.id])
+    html = client.get(f"{url}?run={run.id}").content.decode()
+    assert "Rounds 1 and 2 fitted together" in html and "closed-form pool" not in html
+    row = re.search(r"<th scope=\"row\">Q01</th>.*?</tr>", html, flags=re.S).group(0)
+    assert "+0.031" in row and "(+0.004 to +0.058)" in row and ">0.97<" in row
+    assert "0.600 (0.500 to 0.700)" in row and "0.90 (0.70 to 1.10)" in row
+    assert "0.62 (0.48 to 0.75)" in html  # the persistence
+    # its question links lead to the comparison, where that question's moves are
+    question = second_round.questions.get(code="Q01")
+    page = client.get(reverse("aggregation:question-report", args=[run.id, question.id]))
+    assert page.status_code == 302
+    assert page["Location"].endswith(
+        reverse("aggregation:round-comparison", args=[second_round.id]) + "#moves-Q01"
+    )
 
 
 def test_without_model_runs_the_comparison_uses_medians(client, organizer, second_round):
