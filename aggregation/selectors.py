@@ -104,6 +104,11 @@ def round_judgments_submitted(
     return judgments if question is None else judgments.filter(question=question)
 
 
+def round_numeric_question_count(*, survey_round: Round) -> int:
+    """How many of the round's questions are numeric (outside the probability models)."""
+    return survey_round.questions.filter(kind=Question.Kind.NUMERIC).count()
+
+
 def round_binary_judgments(*, survey_round: Round) -> QuerySet[Judgment]:
     """The binary judgments that count: those of experts who submitted the round."""
     return round_judgments_submitted(survey_round=survey_round).filter(

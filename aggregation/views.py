@@ -181,6 +181,7 @@ def round_report(request: HttpRequest, round_id: int) -> HttpResponse:
             user=request.user, survey=survey_round.survey
         ),
         "compare_with": selectors.round_previous_closed(survey_round=survey_round),
+        "n_numeric": selectors.round_numeric_question_count(survey_round=survey_round),
     }
     if run is not None and run.status != Status.SUCCEEDED:
         # While a new run is in flight (or failed), the last finished report stays one click away.

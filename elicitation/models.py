@@ -132,10 +132,12 @@ class Question(models.Model):
                 | Q(upper_bound__isnull=True)
                 | Q(lower_bound__lt=models.F("upper_bound")),
                 name="question_bounds_ordered",
+                violation_error_message=_("The lower bound must be below the upper bound."),
             ),
             models.CheckConstraint(
                 condition=Q(is_seed=False) | Q(seed_answer__isnull=False),
                 name="question_seed_has_answer",
+                violation_error_message=_("A seed question needs its known answer (seed_answer)."),
             ),
         ]
 

@@ -164,11 +164,13 @@ def _import_apply(request, survey: Survey, kind: ImportKind, what: str) -> HttpR
         errors = [str(error) for error in exc.preview.errors]
         errors = errors or [_("The file has no rows to import.")]
         return _import_page(request, survey, kind, preview=exc.preview, errors=errors)
-    messages.success(
-        request,
-        ngettext("Imported %(n)d %(what)s row.", "Imported %(n)d %(what)s rows.", len(created))
-        % {"n": len(created), "what": what},
-    )
+    done = {
+        "questions": ngettext(
+            "Imported %(n)d question.", "Imported %(n)d questions.", len(created)
+        ),
+        "experts": ngettext("Imported %(n)d expert.", "Imported %(n)d experts.", len(created)),
+    }[what]
+    messages.success(request, done % {"n": len(created)})
     return redirect("elicitation:survey-detail", survey_id=survey.id)
 
 
@@ -253,6 +255,17 @@ def round_open(request: HttpRequest, round_id: int) -> HttpResponse:
 @require_POST
 def round_close(request: HttpRequest, round_id: int) -> HttpResponse:
     survey_round = selectors.round_get_for_organizer(user=request.user, round_id=round_id)
+    summary = selectors.round_summary(survey_round=survey_round)
+    if summary["submitted"] < summary["invited"] and request.POST.get("confirm") != "1":
+        messages.error(
+            request,
+            _(
+                "The round is still open: only %(submitted)s of %(invited)s experts have "
+                "submitted. Tick the box that confirms closing all the same."
+            )
+            % summary,
+        )
+        return redirect("elicitation:round-detail", round_id=survey_round.id)
     try:
         services.round_close(survey_round=survey_round, closed_by=request.user)
     except ValidationError as exc:

@@ -769,3 +769,13 @@ def test_a_first_round_has_nothing_to_compare(client, organizer, closed_round):
     client.force_login(organizer)
     html = client.get(reverse("aggregation:round-comparison", args=[closed_round.id]))
     assert "has no earlier closed round to compare with" in html.content.decode()
+
+
+def test_the_report_says_numeric_questions_are_elsewhere(client, analyst, finished_run):
+    client.force_login(analyst)
+    html = client.get(
+        reverse("aggregation:round-report", args=[finished_run.survey_round_id])
+    ).content.decode()
+    note = re.search(r'id="numeric-note">.*?</p>', html, flags=re.S).group(0)
+    assert "1 numeric question is not in this table" in note
+    assert reverse("resolution:round-scores", args=[finished_run.survey_round_id]) in note

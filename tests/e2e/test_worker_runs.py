@@ -53,7 +53,9 @@ def organizer_client(client, organizer):
 def _close(client, survey_round: Round) -> float:
     """Close the round as the organizer does, through the page; returns the seconds taken."""
     started = time.monotonic()
-    response = client.post(reverse("elicitation:round-close", args=[survey_round.id]))
+    response = client.post(
+        reverse("elicitation:round-close", args=[survey_round.id]), {"confirm": "1"}
+    )
     elapsed = time.monotonic() - started
     assert response.status_code == 302
     survey_round.refresh_from_db()

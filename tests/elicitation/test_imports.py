@@ -39,6 +39,8 @@ def test_questions_preview_then_import(organizer_client, survey):
     assert survey.questions.count() == before  # a preview imports nothing
     response = _confirm(organizer_client, survey, "question", QUESTIONS_CSV)
     assert response.status_code == 302
+    detail = organizer_client.get(response["Location"]).content.decode()
+    assert "Imported 3 questions." in detail
     b02 = survey.questions.get(code="B02")
     assert b02.kind == Question.Kind.BINARY and b02.is_seed and b02.seed_answer == 1.0
     assert b02.scenario.code == "invasion" and b02.scenario.title == "Invasion"
@@ -53,6 +55,7 @@ def test_experts_import_makes_cohort_attributes_of_extra_columns(organizer_clien
     assert preview.status_code == 200 and "Preview: 2 rows" in preview.content.decode()
     response = _confirm(organizer_client, survey, "expert", EXPERTS_CSV)
     assert response.status_code == 302
+    assert "Imported 2 experts." in organizer_client.get(response["Location"]).content.decode()
     jane = survey.experts.get(email="jane@example.org")
     assert jane.attributes == {"nationality": "US", "sector": "think tank"}
     assert jane.code == "E001" and jane.language == "en"
@@ -79,7 +82,10 @@ def test_experts_import_makes_cohort_attributes_of_extra_columns(organizer_clien
         (b"code,text,kind\nB01,One?,binary\nB01,Two?,binary\n", "already on line 2"),
         (b"code,text,kind\nQ01,Clash?,binary\n", "Q01 is already on this survey"),
         (b"code,text,kind,lower_bound\nN1,T,numeric,1\xc2\xa0000\n", "is not a number"),
-        (b"code,text,kind,lower_bound,upper_bound\nN1,T,numeric,9,3\n", "Line 2"),
+        (
+            b"code,text,kind,lower_bound,upper_bound\nN1,T,numeric,9,3\n",
+            "The lower bound must be below the upper bound",
+        ),
         (b"code,text,kind,unit\nB1,T,binary,km\n", "Only numeric questions have a unit"),
         (b"code,text,kind,is_seed\nB1,T,binary,maybe\n", "“maybe” is not yes or no"),
         (b"code,text,kind,is_seed,seed_answer\nB1,T,binary,yes,0.3\n", "1 (yes) or 0 (no)"),

@@ -85,7 +85,17 @@ def test_create_open_and_close_a_round(organizer_client, survey, questions, expe
     assert survey_round.status == Round.Status.OPEN
     assert set(survey_round.questions.values_list("id", flat=True)) == set(chosen)
     assert survey_round.invitations.count() == 2
-    response = organizer_client.post(reverse("elicitation:round-close", args=[survey_round.id]))
+    close = reverse("elicitation:round-close", args=[survey_round.id])
+    detail = organizer_client.get(reverse("elicitation:round-detail", args=[survey_round.id]))
+    assert "Only 0 of 2 experts have submitted" in detail.content.decode()
+    # nobody submitted: closing needs the organizer's explicit confirmation
+    response = organizer_client.post(close, follow=True)
+    assert "The round is still open: only 0 of 2 experts have submitted" in (
+        response.content.decode()
+    )
+    survey_round.refresh_from_db()
+    assert survey_round.status == Round.Status.OPEN
+    organizer_client.post(close, {"confirm": "1"})
     survey_round.refresh_from_db()
     assert survey_round.status == Round.Status.CLOSED
 
