@@ -85,14 +85,14 @@ behave, and how the United States would reassure Seoul.
   time in twenty, to see the truth below it), your best estimate (50 %: as likely above as
   below) and a high value (95 %). A range that is too narrow misleads as much as one that
   is too wide.
-- **Calibration questions.** A few questions, grouped at the end, have answers that are
-  already known. They let us weight the panel fairly. Please answer them from memory,
-  without looking anything up.
+- **Calibration questions.** In round 1, a few questions grouped at the end have answers
+  that are already known. They let us weight the panel fairly. Please answer them from
+  memory, without looking anything up.
 - **Rationale.** A sentence or two on why. Rationales are shown to the panel, without
   names, in the next round, and they are the most useful part of the exercise.
 
-You can save and come back at any time before the round closes. In round 2 you will see
-the panel's anonymised round-1 answers and reasons, and you may revise yours.
+You can save and come back at any time before the round closes. From round 2 on you see
+the panel's anonymised answers and reasons of the round before, and you may revise yours.
 
 ## A note on the scenarios
 
