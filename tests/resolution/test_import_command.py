@@ -110,6 +110,17 @@ def test_a_bad_file_is_refused_with_its_line(db, tmp_path):
     assert Survey.objects.count() == 0
 
 
+def test_groups_that_would_share_a_scenario_code_are_refused(db, tmp_path):
+    judgments, outcomes = tmp_path / "judgments.csv", tmp_path / "outcomes.csv"
+    judgments.write_text(
+        "expert,cohort,question,probability\nE1,A,Q1,0.4\nE2,A,Q1,0.6\nE1,A,Q2,0.3\n"
+    )
+    outcomes.write_text("question,outcome,group\nQ1,1,Group A\nQ2,0,group-a\n")
+    with pytest.raises(CommandError, match="“Group A” and “group-a”"):
+        call_command("import_outcomes_survey", str(judgments), str(outcomes), stdout=io.StringIO())
+    assert Survey.objects.count() == 0
+
+
 @pytest.mark.slow
 def test_the_evaluation_on_the_imported_survey_meets_the_issues_target(imported):
     """Issue 6's acceptance line, from the database: the recalibrated aggregate's 10-fold

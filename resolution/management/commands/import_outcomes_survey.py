@@ -261,13 +261,25 @@ def _import(*, table, outcomes, title, source, organizers, question_text, resolv
 
 
 def _scenarios(survey, groups: list[str]) -> dict[str, Scenario]:
-    scenarios = {}
-    for group in groups:
-        code = group if SLUG.fullmatch(group) else slugify(group) or "group"
-        scenarios[group] = elicitation_services.scenario_create(
-            survey=survey, code=code[:40], title=group
+    codes = {
+        group: (group if SLUG.fullmatch(group) else slugify(group) or "group")[:40]
+        for group in groups
+    }
+    by_code: dict[str, list[str]] = {}
+    for group, code in codes.items():
+        by_code.setdefault(code, []).append(group)
+    clashes = [names for names in by_code.values() if len(names) > 1]
+    if clashes:
+        described = "; ".join(" and ".join(f"“{name}”" for name in names) for names in clashes)
+        raise CommandError(
+            f"these groups would get the same scenario code: {described}. Rename one of "
+            "each in the outcomes file so that they differ in letters or digits.",
+            returncode=2,
         )
-    return scenarios
+    return {
+        group: elicitation_services.scenario_create(survey=survey, code=code, title=group)
+        for group, code in codes.items()
+    }
 
 
 def _experts(survey, table) -> dict[str, Expert]:
