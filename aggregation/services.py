@@ -27,11 +27,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from aggregation import selectors
+from aggregation.claims import RunLost, run_claim, run_enqueue, run_retry, runs_orphaned
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR
 from aggregation.models import AggregationRun, QuestionResult
@@ -41,10 +40,6 @@ log = logging.getLogger(__name__)
 
 Status = AggregationRun.Status
 Method = AggregationRun.Method
-
-
-class RunLost(Exception):
-    """Another worker has taken the run over; this one must not write results."""
 
 
 # --- Requesting --------------------------------------------------------------------------
@@ -104,7 +99,7 @@ def aggregation_run_request(
     except IntegrityError:  # a concurrent request created it between our read and write
         run, created = AggregationRun.objects.get(**key), False
     if not created and run.status == Status.FAILED:
-        _run_retry(run)
+        run_retry(run)
     elif not created:
         return run, False
     transaction.on_commit(lambda: aggregation_run_enqueue(run_id=run.id))
@@ -144,34 +139,13 @@ def _options_hash(run_options: dict) -> str:
     return hashlib.sha256(json.dumps(run_options, sort_keys=True).encode()).hexdigest()
 
 
-def _run_retry(run: AggregationRun) -> None:
-    # enqueued_at is cleared: the retry is a new message, and if the broker refuses it the
-    # sweep must see a run never sent, not one sent (long ago or not) by the first request.
-    updated = AggregationRun.objects.filter(id=run.id, status=Status.FAILED).update(
-        status=Status.QUEUED,
-        error="",
-        progress=0.0,
-        progress_phase="",
-        finished_at=None,
-        enqueued_at=None,
-    )
-    if updated:
-        run.refresh_from_db()
-
-
 def aggregation_run_enqueue(*, run_id: int) -> bool:
     """Send the run's task; a broker that is down leaves it queued for the recovery sweep."""
     from aggregation.tasks import aggregation_run_execute_task
 
-    try:
-        aggregation_run_execute_task.delay(run_id)
-    except Exception:  # kombu raises many types; the run stays queued either way
-        log.warning(
-            "could not queue aggregation run %s; the recovery sweep will", run_id, exc_info=True
-        )
-        return False
-    AggregationRun.objects.filter(id=run_id).update(enqueued_at=timezone.now())
-    return True
+    return run_enqueue(
+        AggregationRun, run_id=run_id, task=aggregation_run_execute_task, what="aggregation run"
+    )
 
 
 # --- Executing ---------------------------------------------------------------------------
@@ -198,33 +172,18 @@ def aggregation_run_execute(*, run_id: int, worker: str | None = None) -> Aggreg
 
 
 def _run_claim(*, run_id: int, worker: str) -> int | None:
-    now = timezone.now()
-    stale = Q(status=Status.RUNNING, heartbeat_at__lt=now - _stale_after())
-    # A run whose workers keep dying (out of memory, a crash in native code) is not taken
-    # over forever: after the last allowed attempt it fails with a message saying why.
     limit = settings.AGGREGATION_MAX_ATTEMPTS
-    AggregationRun.objects.filter(stale, id=run_id, attempts__gte=limit).update(
-        status=Status.FAILED,
-        finished_at=now,
-        progress_phase="failed",
-        error=(
+    return run_claim(
+        AggregationRun,
+        run_id=run_id,
+        worker=worker,
+        stale_after=_stale_after(),
+        max_attempts=limit,
+        exhausted_error=(
             f"Its worker stopped {limit} times in the middle of the fit (killed, or out of "
             "memory?). Check the workers' logs and memory, then request the run again."
         ),
     )
-    claimable = Q(status=Status.QUEUED) | stale
-    claimed = AggregationRun.objects.filter(claimable, id=run_id).update(
-        status=Status.RUNNING,
-        attempts=F("attempts") + 1,
-        worker=worker[:200],
-        heartbeat_at=now,
-        started_at=Coalesce(F("started_at"), now),
-        progress=0.0,
-        progress_phase="starting",
-    )
-    if not claimed:
-        return None
-    return AggregationRun.objects.values_list("attempts", flat=True).get(id=run_id)
 
 
 def _stale_after() -> timedelta:
@@ -427,17 +386,11 @@ def _run_fail(*, run_id: int, attempt: int, exc: Exception) -> None:
 
 
 def aggregation_runs_recover() -> int:
-    """Re-enqueue runs whose task may be gone; returns how many were sent again.
-
-    Queued runs whose task was never sent (the broker was down) or was sent long ago (the
-    message may be lost), and running runs with a stale heartbeat (their worker died). A
-    duplicate message is harmless: only one claim can succeed.
-    """
-    now = timezone.now()
-    resend_after = timedelta(seconds=settings.AGGREGATION_RESEND_AFTER_SECONDS)
-    orphaned = AggregationRun.objects.filter(
-        Q(status=Status.QUEUED, enqueued_at__isnull=True, created_at__lt=now - timedelta(seconds=2))
-        | Q(status=Status.QUEUED, enqueued_at__lt=now - resend_after)
-        | Q(status=Status.RUNNING, heartbeat_at__lt=now - _stale_after())
-    ).values_list("id", flat=True)
+    """Re-enqueue runs whose task may be gone (``claims.runs_orphaned``); returns how many
+    were sent again."""
+    orphaned = runs_orphaned(
+        AggregationRun,
+        stale_after=_stale_after(),
+        resend_after=timedelta(seconds=settings.AGGREGATION_RESEND_AFTER_SECONDS),
+    )
     return sum(aggregation_run_enqueue(run_id=run_id) for run_id in orphaned)

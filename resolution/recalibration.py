@@ -23,12 +23,11 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from aggregation import selectors as aggregation_selectors
+from aggregation.claims import RunLost, run_claim, run_enqueue, run_retry, runs_orphaned
 from aggregation.engine.data import JudgmentDataError, JudgmentTable, clip_probabilities, logit
 from aggregation.models import AggregationRun
 from elicitation.models import Question, Round
@@ -244,7 +243,7 @@ def recalibration_request(
     except IntegrityError:  # a concurrent request created it between our read and write
         run, created = RecalibrationRun.objects.get(**key), False
     if not created and run.status == Status.FAILED:
-        _run_retry(run)
+        run_retry(run)
     elif not created:
         return run, False
     transaction.on_commit(lambda: recalibration_run_enqueue(run_id=run.id))
@@ -265,39 +264,16 @@ def recalibration_current(
     return run, inputs
 
 
-def _run_retry(run: RecalibrationRun) -> None:
-    updated = RecalibrationRun.objects.filter(id=run.id, status=Status.FAILED).update(
-        status=Status.QUEUED,
-        error="",
-        progress=0.0,
-        progress_phase="",
-        finished_at=None,
-        enqueued_at=None,
-    )
-    if updated:
-        run.refresh_from_db()
-
-
 def recalibration_run_enqueue(*, run_id: int) -> bool:
     """Send the run's task; a broker that is down leaves it queued for the recovery sweep."""
     from resolution.tasks import recalibration_run_execute_task
 
-    try:
-        recalibration_run_execute_task.delay(run_id)
-    except Exception:  # kombu raises many types; the run stays queued either way
-        log.warning(
-            "could not queue recalibration %s; the recovery sweep will", run_id, exc_info=True
-        )
-        return False
-    RecalibrationRun.objects.filter(id=run_id).update(enqueued_at=timezone.now())
-    return True
+    return run_enqueue(
+        RecalibrationRun, run_id=run_id, task=recalibration_run_execute_task, what="recalibration"
+    )
 
 
 # --- Recalibration: executing ---------------------------------------------------------------
-
-
-class RunLost(Exception):
-    """Another worker has taken the run over; this one must not write results."""
 
 
 def recalibration_run_execute(*, run_id: int, worker: str | None = None) -> RecalibrationRun | None:
@@ -333,30 +309,18 @@ def _stale_after() -> timedelta:
 
 
 def _run_claim(*, run_id: int, worker: str) -> int | None:
-    now = timezone.now()
-    stale = Q(status=Status.RUNNING, heartbeat_at__lt=now - _stale_after())
     limit = settings.AGGREGATION_MAX_ATTEMPTS
-    RecalibrationRun.objects.filter(stale, id=run_id, attempts__gte=limit).update(
-        status=Status.FAILED,
-        finished_at=now,
-        progress_phase="failed",
-        error=(
+    return run_claim(
+        RecalibrationRun,
+        run_id=run_id,
+        worker=worker,
+        stale_after=_stale_after(),
+        max_attempts=limit,
+        exhausted_error=(
             f"Its worker stopped {limit} times in the middle of the fit. Check the workers' "
             "logs, then request the recalibration again."
         ),
     )
-    claimed = RecalibrationRun.objects.filter(Q(status=Status.QUEUED) | stale, id=run_id).update(
-        status=Status.RUNNING,
-        attempts=F("attempts") + 1,
-        worker=worker[:200],
-        heartbeat_at=now,
-        started_at=Coalesce(F("started_at"), now),
-        progress=0.0,
-        progress_phase="starting",
-    )
-    if not claimed:
-        return None
-    return RecalibrationRun.objects.values_list("attempts", flat=True).get(id=run_id)
 
 
 def _fit(*, run: RecalibrationRun, progress):
@@ -500,11 +464,9 @@ def _run_fail(*, run_id: int, attempt: int, exc: Exception) -> None:
 
 def recalibration_runs_recover() -> int:
     """Re-send runs whose task may be gone (never sent, sent long ago, or a dead worker's)."""
-    now = timezone.now()
-    resend_after = timedelta(seconds=settings.AGGREGATION_RESEND_AFTER_SECONDS)
-    orphaned = RecalibrationRun.objects.filter(
-        Q(status=Status.QUEUED, enqueued_at__isnull=True, created_at__lt=now - timedelta(seconds=2))
-        | Q(status=Status.QUEUED, enqueued_at__lt=now - resend_after)
-        | Q(status=Status.RUNNING, heartbeat_at__lt=now - _stale_after())
-    ).values_list("id", flat=True)
+    orphaned = runs_orphaned(
+        RecalibrationRun,
+        stale_after=_stale_after(),
+        resend_after=timedelta(seconds=settings.AGGREGATION_RESEND_AFTER_SECONDS),
+    )
     return sum(recalibration_run_enqueue(run_id=run_id) for run_id in orphaned)

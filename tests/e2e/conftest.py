@@ -235,3 +235,37 @@ def _wait_for_run(run_id: int, predicate, *, timeout: float, workers=(), what: s
                 f"{run.status}, phase {run.progress_phase!r}, attempts {run.attempts}"
             )
         time.sleep(0.2)
+
+
+# --- The browser tests' Chromium ----------------------------------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's Chromium, headless, driven by Playwright's sync API."""
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"No Chromium at {CHROMIUM}: run bin/ensure-chromium or set CHROMIUM_PATH")
+    # Playwright's sync API runs an event loop in this thread; Django would otherwise refuse
+    # the database calls the test makes around it. Set for these tests only, never globally.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+        # ORM calls made while Playwright's loop runs get a connection of their own (its
+        # greenlet has its own context); close it, or PostgreSQL cannot drop the test DB.
+        connections.close_all()

@@ -18,9 +18,7 @@ from elicitation.links import invitation_magic_link
 from tests.e2e import test_delphi_browser as delphi
 from tests.e2e.test_delphi_browser import delphi_survey, round_two
 
-# The browser tests' fixtures, shared (pytest finds fixtures by module attribute).
-_async_unsafe_allowed = delphi._async_unsafe_allowed
-browser = delphi.browser
+# The Delphi browser tests' broker fixture, shared (pytest finds fixtures by module attribute).
 quiet_broker = delphi.quiet_broker
 
 pytestmark = pytest.mark.browser

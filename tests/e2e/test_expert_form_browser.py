@@ -4,50 +4,17 @@ Drives Debian's Chromium (``bin/ensure-chromium``) through Playwright's sync API
 pytest-django's live server, then checks the Judgment rows in the database.
 """
 
-import os
 import re
 
 import pytest
-from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from elicitation import services
 from elicitation.links import invitation_magic_link
 from elicitation.models import Invitation, Judgment, Question
 from tests.elicitation.helpers import celery_broker, own_celery_queue
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def _async_unsafe_allowed(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; Django would otherwise refuse
-    # the database calls the test makes around it. Set for these tests only, never globally.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"No Chromium at {CHROMIUM}: run bin/ensure-chromium or set CHROMIUM_PATH")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
-        # ORM calls made while Playwright's loop runs get a connection of their own (its
-        # greenlet has its own context); close it, or PostgreSQL cannot drop the test DB.
-        connections.close_all()
 
 
 @pytest.fixture

@@ -5,23 +5,16 @@ a page open on a run in flight turns into the report by itself when the run ends
 Drives Debian's Chromium through Playwright's sync API against pytest-django's live server.
 """
 
-import os
 import re
 
 import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from playwright.sync_api import expect
 
-# Playwright's sync API runs an event loop in this thread; Django would otherwise refuse
-# the database calls the test makes around it.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from django.contrib.auth.models import Group  # noqa: E402
-from django.db import connections  # noqa: E402
-from django.urls import reverse  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-from aggregation.models import AggregationRun, QuestionResult  # noqa: E402
-from aggregation.selectors import ANALYST_GROUP  # noqa: E402
-from tests.aggregation.conftest import (  # noqa: E402
+from aggregation.models import AggregationRun, QuestionResult
+from aggregation.selectors import ANALYST_GROUP
+from tests.aggregation.conftest import (
     RATIONALE,
     closed_round_build,
     hierarchical_result,
@@ -30,34 +23,9 @@ from tests.aggregation.conftest import (  # noqa: E402
     survey_build,
     user_create,
 )
-from tests.elicitation.helpers import celery_broker, own_celery_queue  # noqa: E402
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+from tests.elicitation.helpers import celery_broker, own_celery_queue
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"No Chromium at {CHROMIUM}: run bin/ensure-chromium or set CHROMIUM_PATH")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
-        # While Playwright's event loop runs, Django keeps this thread's database
-        # connections apart from the ones opened before it started (asgiref's Local sees
-        # an async context); close them here, or they outlive the test database.
-        connections.close_all()
 
 
 @pytest.fixture

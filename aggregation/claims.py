@@ -1,0 +1,106 @@
+"""What aggregation runs and recalibrations share: a row that is queued, sent to a worker,
+claimed by one worker at a time, retried, and sent again by the recovery sweep.
+
+Both models (``AggregationRun``, ``resolution.RecalibrationRun``) have the same status values
+and bookkeeping fields (attempts, worker, heartbeat_at, enqueued_at, ...). A claim raises
+``attempts``; every later write of that worker is fenced by its attempt number, so a worker
+whose run was taken over (its heartbeat went stale) cannot overwrite the new one's work.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+
+class RunLost(Exception):
+    """Another worker has taken the run over; this one must not write results."""
+
+
+def run_retry(run: models.Model) -> None:
+    """A failed run asked for again: queued again, as a message never sent."""
+    # enqueued_at is cleared: the retry is a new message, and if the broker refuses it the
+    # sweep must see a run never sent, not one sent (long ago or not) by the first request.
+    model = type(run)
+    updated = model.objects.filter(id=run.id, status=model.Status.FAILED).update(
+        status=model.Status.QUEUED,
+        error="",
+        progress=0.0,
+        progress_phase="",
+        finished_at=None,
+        enqueued_at=None,
+    )
+    if updated:
+        run.refresh_from_db()
+
+
+def run_enqueue(model: type[models.Model], *, run_id: int, task, what: str) -> bool:
+    """Send the run's task; a broker that is down leaves it queued for the recovery sweep."""
+    try:
+        task.delay(run_id)
+    except Exception:  # kombu raises many types; the run stays queued either way
+        log.warning("could not queue %s %s; the recovery sweep will", what, run_id, exc_info=True)
+        return False
+    model.objects.filter(id=run_id).update(enqueued_at=timezone.now())
+    return True
+
+
+def run_claim(
+    model: type[models.Model],
+    *,
+    run_id: int,
+    worker: str,
+    stale_after: timedelta,
+    max_attempts: int,
+    exhausted_error: str,
+) -> int | None:
+    """Take a queued run, or a running one whose heartbeat is older than ``stale_after``;
+    returns the attempt number, or None when the run is not ours (done, or held).
+
+    A run whose workers keep dying (out of memory, a crash in native code) is not taken over
+    forever: after ``max_attempts`` it fails with ``exhausted_error``.
+    """
+    Status = model.Status
+    now = timezone.now()
+    stale = Q(status=Status.RUNNING, heartbeat_at__lt=now - stale_after)
+    model.objects.filter(stale, id=run_id, attempts__gte=max_attempts).update(
+        status=Status.FAILED, finished_at=now, progress_phase="failed", error=exhausted_error
+    )
+    claimed = model.objects.filter(Q(status=Status.QUEUED) | stale, id=run_id).update(
+        status=Status.RUNNING,
+        attempts=F("attempts") + 1,
+        worker=worker[:200],
+        heartbeat_at=now,
+        started_at=Coalesce(F("started_at"), now),
+        progress=0.0,
+        progress_phase="starting",
+    )
+    if not claimed:
+        return None
+    return model.objects.values_list("attempts", flat=True).get(id=run_id)
+
+
+def runs_orphaned(
+    model: type[models.Model], *, stale_after: timedelta, resend_after: timedelta
+) -> list[int]:
+    """Runs whose task may be gone: queued but never sent (the broker was down) or sent
+    long ago (the message may be lost), and running with a stale heartbeat (the worker
+    died). Sending one again is harmless: only one claim can succeed."""
+    Status = model.Status
+    now = timezone.now()
+    return list(
+        model.objects.filter(
+            Q(
+                status=Status.QUEUED,
+                enqueued_at__isnull=True,
+                created_at__lt=now - timedelta(seconds=2),
+            )
+            | Q(status=Status.QUEUED, enqueued_at__lt=now - resend_after)
+            | Q(status=Status.RUNNING, heartbeat_at__lt=now - stale_after)
+        ).values_list("id", flat=True)
+    )
