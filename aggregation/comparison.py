@@ -11,13 +11,11 @@ counts of moved answers are descriptive either way.
 import numpy as np
 
 from aggregation import reports, selectors
+from aggregation.engine.data import logit
 from aggregation.models import AggregationRun
 from elicitation.models import Round
 
 Method = AggregationRun.Method
-
-LOGIT_CLIP = (0.005, 0.995)  # as the engine clips before taking log-odds (DESIGN.md)
-
 
 def _scale(question, judgment) -> float:
     """An answer on the scale movements are measured on: log-odds, or the question's."""
@@ -29,8 +27,7 @@ def _scale(question, judgment) -> float:
 
 
 def _logit(probability: float) -> float:
-    p = float(np.clip(probability, *LOGIT_CLIP))
-    return float(np.log(p) - np.log1p(-p))
+    return float(logit(probability))  # clipped as the engine clips (DESIGN.md)
 
 
 def _iqr(values: list[float]) -> float | None:
