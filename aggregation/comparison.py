@@ -17,6 +17,7 @@ from elicitation.models import Round
 
 Method = AggregationRun.Method
 
+
 def _scale(question, judgment) -> float:
     """An answer on the scale movements are measured on: log-odds, or the question's."""
     if question.is_binary:

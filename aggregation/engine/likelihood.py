@@ -1,30 +1,12 @@
-"""The Student-t likelihood of a panel of judgments and its gradient, in one pass.
+"""``PanelStudentTLogp``: the fused Student-t kernel (kernel.py) as a PyTensor Op.
 
-Equation (1) of ``hierarchical.py``: for judgment n of expert i on question j,
-
-    log p(y_n) = log G((nu+1)/2) - log G(nu/2) - log(nu pi)/2 - log s_n
-                 - (nu+1)/2 log(1 + z_n^2 / nu),
-    z_n = (y_n - m_n) / s_n,  m_n = mu_j + delta_{g(i) j} + b_i,  log s_n = log sigma_i + log kappa_j.
-
-Its gradient follows from two per-judgment weights:
-
-    d log p / d m_n       =  (nu+1) z_n / (nu + z_n^2) / s_n
-    d log p / d log s_n   =  (nu+1) z_n^2 / (nu + z_n^2) - 1
-
-which are added into the parameters that judgment n reads (mu_j, delta_gj, b_i for the
-location; log sigma_i and log kappa_j for the scale).
-
-Why a hand-written kernel: PyTensor's generic graph for this sum runs one loop per
-operation, with a gather before and a scatter-add after; fused into one numba loop the
-gradient costs half as much, and sampling is almost all gradient. ``PanelStudentTLogp``
-wraps the kernel as a PyTensor Op, so the PyMC model stays a PyMC model (nutpie compiles
-it as usual); ``tests/aggregation/engine/test_likelihood.py`` checks value and gradient
-against ``pm.logp`` of a Student-t and PyTensor's automatic gradient.
+With it, the likelihood (1) of ``hierarchical.py`` is one node of the PyMC model, whose
+value and gradient come from one pass of ``kernel.panel_student_t``; PyMC and nutpie
+compile it like any other op (the numba dispatch below).
 """
 
 import hashlib
 import inspect
-import math
 
 import numba
 import numpy as np
@@ -34,73 +16,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
-# Fast-math flags that cannot change results for finite inputs by more than rounding:
-# approximate library functions (log), contraction, reassociation, reciprocals. Not the
-# no-NaN / no-inf flags: a NaN or inf must still come out as one, for nutpie to reject.
-_FASTMATH = {"afn", "contract", "reassoc", "arcp"}
-
-
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
-    """Log-likelihood of all judgments and its gradient.
-
-    Parameters
-    ----------
-    y : (n,) float, log-odds answers
-    idx : (3, n) int, rows: expert i, question j, cell (index into delta_flat)
-    mu : (n_questions,) ; delta_flat : (n_questions * n_cohorts,) ; bias, log_sigma :
-        (n_experts,) ; log_kappa : (n_questions,)
-    nu : float, degrees of freedom
-
-    Returns
-    -------
-    logp : float and the gradients with the shapes of mu, delta_flat, bias, log_sigma,
-    log_kappa, in that order.
-
-    Judgments come sorted by question (``JudgmentTable`` sorts them), so the loop walks
-    runs of one question and keeps that question's terms in registers; any order is
-    still correct, only slower.
-    """
-    g_mu = np.zeros_like(mu)
-    g_delta = np.zeros_like(delta_flat)
-    g_bias = np.zeros_like(bias)
-    g_log_sigma = np.zeros_like(log_sigma)
-    g_log_kappa = np.zeros_like(log_kappa)
-    inv_sigma = np.exp(-log_sigma)
-    inv_kappa = np.exp(-log_kappa)
-    kernel = 0.0  # sum of log(1 + z^2 / nu)
-    log_scales = 0.0  # sum of log s_n
-    n = y.shape[0]
-    start = 0
-    while start < n:
-        j = idx[1, start]
-        mu_j, inv_kappa_j = mu[j], inv_kappa[j]
-        g_mu_j = 0.0
-        g_log_kappa_j = 0.0
-        stop = start
-        while stop < n and idx[1, stop] == j:
-            i, c = idx[0, stop], idx[2, stop]
-            inv_scale = inv_sigma[i] * inv_kappa_j
-            z = (y[stop] - mu_j - delta_flat[c] - bias[i]) * inv_scale
-            zz = z * z
-            kernel += math.log(1.0 + zz / nu)  # not log1p: slower, and the sum needs no more
-            log_scales += log_sigma[i]
-            w = (nu + 1.0) * z / (nu + zz)
-            g_location = w * inv_scale  # d log p / d location
-            g_mu_j += g_location
-            g_delta[c] += g_location
-            g_bias[i] += g_location
-            g_scale = w * z - 1.0  # d log p / d log scale
-            g_log_sigma[i] += g_scale
-            g_log_kappa_j += g_scale
-            stop += 1
-        g_mu[j] += g_mu_j
-        g_log_kappa[j] += g_log_kappa_j
-        log_scales += (stop - start) * log_kappa[j]
-        start = stop
-    constant = math.lgamma((nu + 1.0) / 2.0) - math.lgamma(nu / 2.0) - 0.5 * math.log(nu * math.pi)
-    logp = n * constant - (nu + 1.0) / 2.0 * kernel - log_scales
-    return logp, g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa
+from aggregation.engine.kernel import panel_student_t
 
 
 class PanelStudentTLogp(Op):

@@ -21,7 +21,8 @@ import pytest
 from numpy.testing import assert_allclose
 from pytensor.gradient import DisconnectedInputError
 
-from aggregation.engine.likelihood import PanelStudentTLogp, panel_student_t
+from aggregation.engine.kernel import panel_student_t
+from aggregation.engine.likelihood import PanelStudentTLogp
 
 PARAMS = ("mu", "delta_flat", "bias", "log_sigma", "log_kappa")
 MODES = ("FAST_RUN", "NUMBA", "CVM")
@@ -114,6 +115,28 @@ def test_value_and_gradient_equal_pymc_student_t_and_autodiff(mode, nu, sizes, s
     # what the op outputs is what the pullback hands back (the upstream gradient is 1)
     for name, got, want in zip(PARAMS, raw_outputs, grads, strict=True):
         assert_allclose(got, want, rtol=0, atol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("nu", [0.05, 4.0])
+def test_the_running_product_of_factors_neither_overflows_nor_underflows(nu):
+    """The kernel sums log(nu + z^2) as the log of a running product (see its docstring).
+
+    5,000 judgments take the product past 1e200 many times (and, with nu = 0.05, factors
+    below 1 take it under 1e-200); answers 1e60 log-odds away give factors above 1e100,
+    which are logged on their own. The value must still be PyMC's to rounding.
+    """
+    y, idx, params = random_panel((5000, 40, 30, 2), seed=3)
+    y[::500] = 1e60
+    y[1::500] = -1e60
+    block = slice(1000, 1400)  # 400 answers right at their location: factors of nu
+    y[block] = sum(params[p][idx[k, block]] for p, k in (("mu", 1), ("delta_flat", 2), ("bias", 0)))
+    args = (y, idx, *(params[name] for name in PARAMS))
+    expected_logp, *expected_grads = reference_fn("CVM")(*args, nu)
+    logp, *grads = panel_student_t(*args, nu)
+    assert np.isfinite(logp)
+    assert_allclose(logp, expected_logp, rtol=1e-12)
+    for name, got, want in zip(PARAMS, grads, expected_grads, strict=True):
+        assert_allclose(got, want, rtol=1e-9, atol=1e-10, err_msg=name)
 
 
 def test_the_kernel_counts_unanswered_cells_as_zero_gradient():

@@ -1,0 +1,417 @@
+"""The log density of the hierarchical model (1) and its gradient, written out by hand.
+
+``hierarchical.BinaryHierarchicalModel.build_model`` states the model in PyMC; this module
+computes the same log density, on the same unconstrained parameters, in one numba
+function that is compiled once per machine (numba's on-disk cache) and sampled by nutpie
+through its Python-function interface. The reason is time (bench/README.md): nutpie's
+PyMC path compiles two C callbacks around the PyTensor graph in every process, about 8 s
+that no cache keeps, and the graph of the priors costs as much per gradient as the whole
+likelihood of a 200 x 60 panel. ``tests/aggregation/engine/test_density.py`` holds this
+function to PyMC's own ``model.logp()`` and its gradient at random points, for one, two
+and three cohorts and a cohort of one expert.
+
+The parameter vector, in order (Q questions, G cohorts, E experts, n_g experts in cohort g):
+
+    mu_question                     Q      Normal(0, mu_sd)
+    log delta_scale                 1      HalfNormal(delta_scale_sd), log transform
+    delta_raw, zero-sum coordinates Q(G-1) ZeroSumNormal(1) per question (only if G > 1)
+    log bias_scale                  1      HalfNormal(bias_scale_sd)
+    log sigma_scale                 1      HalfNormal(sigma_scale_sd)
+    bias_raw_cohort g               n_g-1  ZeroSumNormal(1), for each cohort g
+    log_sigma_raw                   E-1    ZeroSumNormal(1)
+    log_kappa_mean                  1      Normal(log_kappa_mean_mu, log_kappa_mean_sd)
+    log kappa_scale                 1      HalfNormal(kappa_scale_sd)
+    kappa_raw                       Q      Normal(0, 1)
+
+with delta = delta_scale * delta_raw, bias = bias_scale * bias_raw, log sigma = sigma_scale
+* log_sigma_raw and log kappa = log_kappa_mean + kappa_scale * kappa_raw, as in
+``build_model``. A zero-sum vector of length n is stored as n - 1 coordinates and extended
+by PyMC's ``ZeroSumTransform`` (an isometry onto the vectors that sum to zero, so its
+Jacobian is constant).
+"""
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from aggregation.engine.hierarchical import TRACE_DIMS  # what "expand" writes, in order
+from aggregation.engine.kernel import FASTMATH, panel_student_t
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each block of parameters sits in the vector (see the module docstring)."""
+
+    n_questions: int
+    n_cohorts: int
+    cohort_sizes: tuple[int, ...]
+
+    @property
+    def n_experts(self) -> int:
+        return sum(self.cohort_sizes)
+
+    @property
+    def n_delta(self) -> int:
+        return self.n_questions * (self.n_cohorts - 1) if self.n_cohorts > 1 else 0
+
+    @property
+    def ndim(self) -> int:
+        q, e, g = self.n_questions, self.n_experts, self.n_cohorts
+        return q + 1 + self.n_delta + 2 + (e - g) + (e - 1) + 2 + q
+
+    def blocks(self) -> dict[str, slice]:
+        """name -> slice of the vector, in order (PyMC's value-variable names, untransformed)."""
+        sizes = [("mu_question", self.n_questions), ("delta_scale", 1)]
+        if self.n_cohorts > 1:
+            sizes.append(("delta_raw", self.n_delta))
+        sizes += [("bias_scale", 1), ("sigma_scale", 1)]
+        sizes += [(f"bias_raw_cohort{g}", n - 1) for g, n in enumerate(self.cohort_sizes)]
+        sizes += [
+            ("log_sigma_raw", self.n_experts - 1),
+            ("log_kappa_mean", 1),
+            ("kappa_scale", 1),
+            ("kappa_raw", self.n_questions),
+        ]
+        out, start = {}, 0
+        for name, size in sizes:
+            out[name] = slice(start, start + size)
+            start += size
+        return out
+
+
+def prior_scales(model_config: dict) -> np.ndarray:
+    """The config's prior constants in the order ``logp_and_gradient`` reads them."""
+    keys = (
+        "mu_sd",
+        "delta_scale_sd",
+        "bias_scale_sd",
+        "sigma_scale_sd",
+        "log_kappa_mean_mu",
+        "log_kappa_mean_sd",
+        "kappa_scale_sd",
+        "nu",
+    )
+    return np.array([float(model_config[k]) for k in keys])
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _extend(raw, out):
+    """PyMC's ZeroSumTransform.extend_axis: n - 1 coordinates -> n values summing to 0."""
+    n = out.shape[0]
+    total = 0.0
+    for k in range(n - 1):
+        total += raw[k]
+    sqrt_n = math.sqrt(n)
+    norm = total / (sqrt_n + n)
+    for k in range(n - 1):
+        out[k] = raw[k] - norm
+    out[n - 1] = -total / sqrt_n
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _extend_adjoint(g_out, g_raw):
+    """Add the gradient of ``_extend`` applied to g_out (d/d values) into g_raw."""
+    n = g_out.shape[0]
+    head = 0.0
+    for k in range(n - 1):
+        head += g_out[k]
+    sqrt_n = math.sqrt(n)
+    shared = head / (sqrt_n + n) + g_out[n - 1] / sqrt_n
+    for k in range(n - 1):
+        g_raw[k] += g_out[k] - shared
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _half_normal_log(x, sd):
+    """log HalfNormal(exp(x) | sd) + x (the log transform's Jacobian), and its derivative."""
+    v = math.exp(x)
+    r = v / sd
+    logp = 0.5 * math.log(2.0 / math.pi) - math.log(sd) - 0.5 * r * r + x
+    return logp, 1.0 - r * r
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
+def unpack(x, n_questions, n_cohorts, cohort_sizes):
+    """The model's values at x: mu, delta (Q, G), bias, log_sigma, log_kappa, the
+    hyperparameters [delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale]
+    and the raw blocks (delta_raw, bias_raw, log_sigma_raw extended to sum to zero;
+    kappa_raw)."""
+    q, g_count = n_questions, n_cohorts
+    e = 0
+    for size in cohort_sizes:
+        e += size
+    pos = 0
+    mu = x[pos : pos + q]
+    pos += q
+    delta_scale = math.exp(x[pos])
+    pos += 1
+    delta_raw = np.zeros((q, g_count))
+    if g_count > 1:
+        for j in range(q):
+            _extend(x[pos : pos + g_count - 1], delta_raw[j])
+            pos += g_count - 1
+    bias_scale = math.exp(x[pos])
+    sigma_scale = math.exp(x[pos + 1])
+    pos += 2
+    bias_raw = np.empty(e)
+    first = 0
+    for size in cohort_sizes:
+        _extend(x[pos : pos + size - 1], bias_raw[first : first + size])
+        pos += size - 1
+        first += size
+    log_sigma_raw = np.empty(e)
+    _extend(x[pos : pos + e - 1], log_sigma_raw)
+    pos += e - 1
+    log_kappa_mean = x[pos]
+    kappa_scale = math.exp(x[pos + 1])
+    pos += 2
+    kappa_raw = x[pos : pos + q]
+    delta = delta_scale * delta_raw
+    bias = bias_scale * bias_raw
+    log_sigma = sigma_scale * log_sigma_raw
+    log_kappa = log_kappa_mean + kappa_scale * kappa_raw
+    hyper = np.array([delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale])
+    raw = (delta_raw, bias_raw, log_sigma_raw, kappa_raw)
+    return mu, delta, bias, log_sigma, log_kappa, hyper, raw
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
+def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
+    """Log density of the model at x (unconstrained) and its gradient, as PyMC computes it
+    (Jacobians of the log transforms included)."""
+    mu_sd, delta_sd, bias_sd, sigma_sd, lkm_mu, lkm_sd, kappa_sd, nu = priors
+    q, g_count = n_questions, n_cohorts
+    mu, delta, bias, log_sigma, log_kappa, hyper, raw = unpack(
+        x, n_questions, n_cohorts, cohort_sizes
+    )
+    delta_raw, bias_raw, log_sigma_raw, kappa_raw = raw
+    delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale = hyper
+    e = bias.shape[0]
+
+    logp, g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa = panel_student_t(
+        y, idx, mu, delta.ravel(), bias, log_sigma, log_kappa, nu
+    )
+    grad = np.zeros_like(x)
+    pos = 0
+
+    # mu_question ~ Normal(0, mu_sd)
+    for j in range(q):
+        z = mu[j] / mu_sd
+        logp += -0.5 * z * z - math.log(mu_sd) - 0.5 * LOG_2PI
+        grad[pos + j] = g_mu[j] - mu[j] / (mu_sd * mu_sd)
+    pos += q
+
+    # delta = delta_scale * delta_raw, delta_raw zero-sum per question
+    lp, d = _half_normal_log(x[pos], delta_sd)
+    logp += lp
+    g_scale = d
+    i_scale = pos
+    pos += 1
+    if g_count > 1:
+        g_full = np.empty(g_count)
+        for j in range(q):
+            for g in range(g_count):
+                r = delta_raw[j, g]
+                gd = g_delta[j * g_count + g]
+                g_scale += gd * delta_scale * r
+                g_full[g] = gd * delta_scale - r
+                logp -= 0.5 * r * r
+            _extend_adjoint(g_full, grad[pos : pos + g_count - 1])
+            pos += g_count - 1
+        logp -= 0.5 * LOG_2PI * q * (g_count - 1)
+    grad[i_scale] = g_scale
+
+    # bias = bias_scale * bias_raw (zero-sum per cohort), log sigma = sigma_scale * raw
+    i_bias_scale, i_sigma_scale = pos, pos + 1
+    lp_b, g_bias_scale = _half_normal_log(x[pos], bias_sd)
+    lp_s, g_sigma_scale = _half_normal_log(x[pos + 1], sigma_sd)
+    logp += lp_b + lp_s
+    pos += 2
+    g_full = np.empty(e)
+    for i in range(e):
+        r = bias_raw[i]
+        g_bias_scale += g_bias[i] * bias_scale * r
+        g_full[i] = g_bias[i] * bias_scale - r
+        logp -= 0.5 * r * r
+    first = 0
+    for size in cohort_sizes:
+        _extend_adjoint(g_full[first : first + size], grad[pos : pos + size - 1])
+        logp -= 0.5 * LOG_2PI * (size - 1)
+        pos += size - 1
+        first += size
+    for i in range(e):
+        r = log_sigma_raw[i]
+        g_sigma_scale += g_log_sigma[i] * sigma_scale * r
+        g_full[i] = g_log_sigma[i] * sigma_scale - r
+        logp -= 0.5 * r * r
+    _extend_adjoint(g_full, grad[pos : pos + e - 1])
+    logp -= 0.5 * LOG_2PI * (e - 1)
+    pos += e - 1
+    grad[i_bias_scale] = g_bias_scale
+    grad[i_sigma_scale] = g_sigma_scale
+
+    # log kappa = log_kappa_mean + kappa_scale * kappa_raw
+    z = (log_kappa_mean - lkm_mu) / lkm_sd
+    logp += -0.5 * z * z - math.log(lkm_sd) - 0.5 * LOG_2PI
+    g_mean = -z / lkm_sd
+    lp, g_kappa_scale = _half_normal_log(x[pos + 1], kappa_sd)
+    logp += lp
+    i_mean = pos
+    pos += 2
+    for j in range(q):
+        r = kappa_raw[j]
+        g_mean += g_log_kappa[j]
+        g_kappa_scale += g_log_kappa[j] * kappa_scale * r
+        grad[pos + j] = g_log_kappa[j] * kappa_scale - r
+        logp += -0.5 * r * r - 0.5 * LOG_2PI
+    grad[i_mean] = g_mean
+    grad[i_mean + 1] = g_kappa_scale
+    return logp, grad
+
+
+# ------------------------------------------------------------------ sampling with nutpie
+# nutpie's sampler (Rust, one thread per chain) calls two C functions: the log density
+# with its gradient, and "expand", which turns a draw into the traced variables. They are
+# numba cfuncs here, compiled once and cached on disk (no closure over per-panel objects:
+# the panel's arrays reach them through a header of addresses, ``user_data``). nutpie's
+# PyMC path builds the same pair around a PyTensor function, and numba cannot cache that.
+
+
+_HEADER = 10  # ndim, judgments, Q, G, E, n_expanded, then addresses of y, idx, sizes, priors
+
+
+@intrinsic
+def _pointer(typingctx, address):
+    """The integer ``address`` as a void pointer (for numba.carray)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(address), codegen
+
+
+@numba.njit(cache=True)
+def _read_panel(user_data):
+    header = numba.carray(user_data, (_HEADER,), np.int64)
+    n, n_cohorts = header[1], header[3]
+    y = numba.carray(_pointer(header[6]), (n,), np.float64)
+    idx = numba.carray(_pointer(header[7]), (3, n), np.int64)
+    sizes = numba.carray(_pointer(header[8]), (n_cohorts,), np.int64)
+    priors = numba.carray(_pointer(header[9]), (8,), np.float64)
+    return header, y, idx, sizes, priors
+
+
+_LOGP_SIGNATURE = types.int64(
+    types.uint64, types.CPointer(types.double), types.CPointer(types.double),
+    types.CPointer(types.double), types.voidptr,
+)  # fmt: skip
+_EXPAND_SIGNATURE = types.int64(
+    types.uint64, types.uint64, types.CPointer(types.double), types.CPointer(types.double),
+    types.voidptr,
+)  # fmt: skip
+
+
+@numba.cfunc(_LOGP_SIGNATURE, cache=True)
+def _logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, user_data):
+    """nutpie's logp callback: 0, or 3 / 4 for a non-finite gradient / log density."""
+    header, y, idx, sizes, priors = _read_panel(user_data)
+    if dim != header[0]:
+        return -1
+    x = numba.carray(x_ptr, (dim,))
+    logp, grad = logp_and_gradient(x, y, idx, header[2], header[3], sizes, priors)
+    out = numba.carray(grad_ptr, (dim,))
+    finite = True
+    for k in range(dim):  # a loop: `out[:] = grad` makes numba build its generic error code
+        out[k] = grad[k]
+        finite = finite and math.isfinite(grad[k])
+    logp_ptr[0] = logp
+    if not finite:
+        return 3
+    if not math.isfinite(logp):
+        return 4
+    return 0
+
+
+@numba.cfunc(_EXPAND_SIGNATURE, cache=True)
+def _expand_cfunc(dim, n_expanded, x_ptr, out_ptr, user_data):
+    """nutpie's expand callback: the traced variables of one draw, in TRACE_DIMS order."""
+    header, y, idx, sizes, priors = _read_panel(user_data)
+    if dim != header[0] or n_expanded != header[5]:
+        return -1
+    x = numba.carray(x_ptr, (dim,))
+    out = numba.carray(out_ptr, (n_expanded,))
+    mu, delta, bias, log_sigma, log_kappa, hyper, _ = unpack(x, header[2], header[3], sizes)
+    pos = 0
+    for values in (mu, delta.ravel(), bias, np.exp(log_sigma), np.exp(log_kappa), hyper):
+        for k in range(values.shape[0]):
+            out[pos + k] = values[k]
+        pos += values.shape[0]
+    return 0
+
+
+def initial_point(layout: Layout, model_config: dict, rng: np.random.Generator) -> np.ndarray:
+    """Where a chain starts, as nutpie starts a PyMC model: each free variable at its
+    prior's support point (0; a scale at its prior sd), plus a U(-1, 1) jitter."""
+    x = rng.uniform(-1.0, 1.0, size=layout.ndim)
+    blocks = layout.blocks()
+    for name in ("delta_scale", "bias_scale", "sigma_scale", "kappa_scale"):
+        x[blocks[name]] += math.log(model_config[f"{name}_sd"])
+    x[blocks["log_kappa_mean"]] += model_config["log_kappa_mean_mu"]
+    return x
+
+
+def nutpie_model(
+    layout: Layout, model_config: dict, coords: dict, y: np.ndarray, judgment_idx: np.ndarray
+):
+    """A model nutpie samples (``nutpie.sample``) with this density, for this panel.
+
+    Costs microseconds once the two cfuncs are loaded: build one per fit. It fills
+    nutpie's ``CompiledPyMCModel`` with these callbacks instead of compiled PyTensor ones;
+    ``tests/aggregation/engine/test_density.py`` samples through it, so a nutpie release
+    that changes that class fails there.
+    """
+    from nutpie.compile_pymc import CompiledPyMCModel
+
+    arrays = {  # kept alive by the model: the header holds their addresses
+        "y": np.ascontiguousarray(y, dtype=np.float64),
+        "judgment_idx": np.ascontiguousarray(judgment_idx, dtype=np.int64),
+        "cohort_sizes": np.array(layout.cohort_sizes, dtype=np.int64),
+        "priors": prior_scales(model_config),
+    }
+    if arrays["judgment_idx"].shape != (3, arrays["y"].size):
+        raise ValueError("judgment_idx must have shape (3, number of judgments)")
+    shapes = [tuple(len(coords[d]) for d in dims) for dims in TRACE_DIMS.values()]
+    sizes = [math.prod(shape) for shape in shapes]
+    bounds = np.cumsum([0, *sizes])
+    header = np.array(
+        [layout.ndim, arrays["y"].size, layout.n_questions, layout.n_cohorts,
+         layout.n_experts, bounds[-1]]
+        + [arrays[k].ctypes.data for k in ("y", "judgment_idx", "cohort_sizes", "priors")],
+        dtype=np.int64,
+    )  # fmt: skip
+    names = list(TRACE_DIMS)
+    return CompiledPyMCModel(
+        dims={name: dims for name, dims in TRACE_DIMS.items() if dims},
+        _coords=dict(coords),
+        _n_dim=layout.ndim,
+        _shapes=dict(zip(names, shapes, strict=True)),
+        compiled_logp_func=_logp_cfunc,
+        compiled_expand_func=_expand_cfunc,
+        initial_point_func=lambda seed: initial_point(
+            layout, model_config, np.random.default_rng(seed)
+        ),
+        shared_data=arrays,
+        shared_var_keys={},
+        user_data=header,
+        n_expanded=int(bounds[-1]),
+        shape_info=(names, [slice(a, bounds[k + 1]) for k, a in enumerate(bounds[:-1])], shapes),
+        logp_func=None,
+        expand_func=None,
+    )

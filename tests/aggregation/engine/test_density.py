@@ -1,0 +1,243 @@
+"""The hand-written log density (density.py) against the PyMC model it stands for.
+
+``BinaryHierarchicalModel.build_model`` is the statement of the model; the default fit
+samples ``density.logp_and_gradient`` instead, for speed. Both are evaluated here at random
+unconstrained points and must agree to rounding, value and gradient, on panels with one,
+two and three cohorts, a cohort of a single expert, and skipped answers. Then the C
+callbacks nutpie calls are exercised directly, and a small panel is sampled through them.
+"""
+
+import ctypes
+import functools
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from pytensor.compile.mode import Mode
+
+from aggregation.engine.data import JudgmentTable
+from aggregation.engine.density import (
+    Layout,
+    _expand_cfunc,
+    _logp_cfunc,
+    logp_and_gradient,
+    nutpie_model,
+    prior_scales,
+    unpack,
+)
+from aggregation.engine.hierarchical import (
+    DEFAULT_MODEL_CONFIG,
+    TRACE_DIMS,
+    BinaryHierarchicalModel,
+    BinaryPanelData,
+)
+from aggregation.engine.posterior import sample
+from aggregation.engine.synthetic import simulate_binary_panel
+
+PANELS = {  # name: simulate_binary_panel arguments
+    "two cohorts": {"n_experts": 12, "n_questions": 5},
+    "one cohort": {"n_experts": 7, "n_questions": 4, "cohorts": {"all": 1.0}},
+    "three cohorts, skipped answers": {
+        "n_experts": 14,
+        "n_questions": 6,
+        "cohorts": {"a": 0.5, "b": 0.35, "c": 0.15},
+        "answer_rate": 0.7,
+    },
+}
+# PyTensor's Python linker: no compiling (seconds per panel otherwise), and the likelihood
+# op runs its ``perform``, which test_likelihood.py holds to PyMC's Student-t.
+REFERENCE_MODE = Mode(linker="py", optimizer="fast_compile")
+CONFIGS = {"default": {}, "other priors": {"mu_sd": 1.3, "nu": 7.0, "kappa_scale_sd": 0.8}}
+
+
+@functools.cache
+def panel(name: str) -> BinaryPanelData:
+    judgments = simulate_binary_panel(**PANELS[name], seed=5).judgments
+    return BinaryPanelData.from_table(JudgmentTable.from_frame(judgments))
+
+
+def single_expert_cohort() -> BinaryPanelData:
+    """Cohort "solo" has one expert, whose bias is then fixed at 0."""
+    frame = simulate_binary_panel(n_experts=6, n_questions=3, seed=2).judgments
+    frame.loc[frame["expert"] == frame["expert"].iloc[0], "cohort"] = "solo"
+    return BinaryPanelData.from_table(JudgmentTable.from_frame(frame))
+
+
+def layout_of(data: BinaryPanelData) -> Layout:
+    return Layout(len(data.questions), len(data.cohorts), tuple(data.cohort_sizes))
+
+
+def value_var_of(model, block: str) -> str:
+    """PyMC's value variable for a block of the vector (log__ / zerosum__ if transformed)."""
+    names = {v.name for v in model.value_vars}
+    (name,) = {block, f"{block}_log__", f"{block}_zerosum__"} & names
+    return name
+
+
+def evaluate_both(data: BinaryPanelData, config: dict, points: np.ndarray):
+    """(ours, PyMC's) logp and gradient, gradients as {value variable: array}."""
+    model = BinaryHierarchicalModel(config).build_model(data)
+    layout = layout_of(data)
+    blocks = layout.blocks()
+    assert {value_var_of(model, b) for b in blocks} == {v.name for v in model.value_vars}
+    initial = model.initial_point()
+    logp_fn = model.compile_logp(jacobian=True, mode=REFERENCE_MODE)
+    dlogp_fn = model.compile_dlogp(jacobian=True, mode=REFERENCE_MODE)
+    arrays = data.model_arrays()
+    sizes = np.array(layout.cohort_sizes, dtype=np.int64)
+    priors = prior_scales(BinaryHierarchicalModel(config).model_config)
+    results = []
+    for x in points:
+        point = {
+            value_var_of(model, b): x[s].reshape(initial[value_var_of(model, b)].shape)
+            for b, s in blocks.items()
+        }
+        ours, grad = logp_and_gradient(
+            x, arrays["y"], arrays["judgment_idx"], layout.n_questions, layout.n_cohorts,
+            sizes, priors,
+        )  # fmt: skip
+        theirs, flat = logp_fn(point), dlogp_fn(point)
+        ends = np.cumsum([point[v.name].size for v in model.value_vars])
+        theirs_grad = dict(
+            zip([v.name for v in model.value_vars], np.split(flat, ends[:-1]), strict=True)
+        )
+        ours_grad = {value_var_of(model, b): grad[s] for b, s in blocks.items()}
+        results.append((ours, float(theirs), ours_grad, theirs_grad))
+    return results
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+@pytest.mark.parametrize("name", PANELS)
+def test_the_density_is_the_pymc_models_log_density(name, config):
+    data = panel(name)
+    points = np.random.default_rng(0).normal(scale=0.8, size=(3, layout_of(data).ndim))
+    for ours, theirs, ours_grad, theirs_grad in evaluate_both(data, config, points):
+        assert ours == pytest.approx(theirs, rel=1e-10)
+        for var, expected in theirs_grad.items():
+            assert_allclose(ours_grad[var], expected, rtol=1e-9, atol=1e-9, err_msg=var)
+
+
+def test_a_cohort_of_one_expert_has_no_free_bias():
+    data = single_expert_cohort()
+    assert 1 in data.cohort_sizes
+    layout = layout_of(data)
+    solo = layout.blocks()[f"bias_raw_cohort{data.cohorts.index('solo')}"]
+    assert solo.stop == solo.start  # no coordinates
+    points = np.random.default_rng(1).normal(size=(2, layout.ndim))
+    for ours, theirs, ours_grad, theirs_grad in evaluate_both(data, {}, points):
+        assert ours == pytest.approx(theirs, rel=1e-10)
+        for var, expected in theirs_grad.items():
+            assert_allclose(ours_grad[var], expected, rtol=1e-9, atol=1e-9, err_msg=var)
+    bias = unpack(points[0], layout.n_questions, layout.n_cohorts, np.array(data.cohort_sizes))[2]
+    assert bias[list(data.cohort_of_expert).index(data.cohorts.index("solo"))] == 0.0
+
+
+def test_the_blocks_tile_the_vector():
+    layout = Layout(n_questions=4, n_cohorts=3, cohort_sizes=(2, 1, 5))
+    blocks = list(layout.blocks().values())
+    assert blocks[0].start == 0 and blocks[-1].stop == layout.ndim
+    assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:], strict=False))
+    assert layout.ndim == 4 + 1 + 4 * 2 + 2 + (1 + 0 + 4) + 7 + 2 + 4
+
+
+# ------------------------------------------------------------------ nutpie's C callbacks
+def call_logp(model, x: np.ndarray, dim: int | None = None):
+    """Call the logp cfunc as nutpie does: (dim, x, gradient out, logp out, user data)."""
+    grad = np.full(x.size, np.nan)
+    logp = np.full(1, np.nan)
+    code = _logp_cfunc.ctypes(
+        dim if dim is not None else x.size,
+        x.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+        grad.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+        logp.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+        model.user_data.ctypes.data,
+    )
+    return code, float(logp[0]), grad
+
+
+def native(data: BinaryPanelData):
+    coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
+    return nutpie_model(layout_of(data), DEFAULT_MODEL_CONFIG, coords, **data.model_arrays())
+
+
+def test_the_logp_callback_returns_the_density_and_its_gradient():
+    data = panel("three cohorts, skipped answers")
+    model = native(data)
+    layout = layout_of(data)
+    x = np.random.default_rng(3).normal(size=layout.ndim)
+    code, logp, grad = call_logp(model, x)
+    arrays = data.model_arrays()
+    expected, expected_grad = logp_and_gradient(
+        x, arrays["y"], arrays["judgment_idx"], layout.n_questions, layout.n_cohorts,
+        np.array(layout.cohort_sizes), prior_scales(DEFAULT_MODEL_CONFIG),
+    )  # fmt: skip
+    assert code == 0
+    assert logp == expected
+    assert_allclose(grad, expected_grad, rtol=0, atol=0)
+
+
+def test_the_logp_callback_flags_a_wrong_size_and_a_non_finite_density():
+    model = native(panel("two cohorts"))
+    x = np.zeros(model.n_dim)
+    assert call_logp(model, x, dim=model.n_dim + 1)[0] == -1
+    x[model_block(model, "sigma_scale")] = 800.0  # exp(800) = inf
+    assert call_logp(model, x)[0] in (3, 4)
+
+
+def model_block(model, name: str) -> slice:
+    """Where a block sits in the vector of a model nutpie_model built."""
+    q, g = (int(v) for v in model.user_data[2:4])  # header: ndim, judgments, Q, G, ...
+    return Layout(q, g, tuple(int(s) for s in model.shared_data["cohort_sizes"])).blocks()[name]
+
+
+def test_the_expand_callback_writes_the_traced_variables_in_order():
+    data = panel("three cohorts, skipped answers")
+    model = native(data)
+    layout = layout_of(data)
+    x = np.random.default_rng(4).normal(size=layout.ndim)
+    out = np.full(model.n_expanded, np.nan)
+    code = _expand_cfunc.ctypes(
+        layout.ndim,
+        model.n_expanded,
+        x.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+        out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+        model.user_data.ctypes.data,
+    )
+    assert code == 0
+    mu, delta, bias, log_sigma, log_kappa, hyper, _ = unpack(
+        x, layout.n_questions, layout.n_cohorts, np.array(layout.cohort_sizes)
+    )
+    names, slices, shapes = model.shape_info
+    assert names == list(TRACE_DIMS)
+    written = {n: out[s].reshape(shape) for n, s, shape in zip(names, slices, shapes, strict=True)}
+    assert_allclose(written["mu_question"], mu)
+    assert_allclose(written["delta_cohort"], delta)
+    assert_allclose(written["bias_expert"], bias)
+    assert_allclose(written["sigma_expert"], np.exp(log_sigma))
+    assert_allclose(written["kappa_question"], np.exp(log_kappa))
+    scalars = ["delta_scale", "bias_scale", "sigma_scale", "log_kappa_mean", "kappa_scale"]
+    assert_allclose([written[n] for n in scalars], hyper)
+    # the constraints of the model hold for what is written
+    for g in range(layout.n_cohorts):
+        assert abs(written["bias_expert"][data.cohort_of_expert == g].sum()) < 1e-12
+    assert abs(np.log(written["sigma_expert"]).sum()) < 1e-12
+    assert_allclose(written["delta_cohort"].sum(axis=1), 0, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_nutpie_samples_the_density_as_it_samples_the_pymc_model():
+    """The same small panel through both paths: the posteriors agree within Monte Carlo
+    error (the pairs of means differ by less than 4 of their standard errors)."""
+    data = panel("two cohorts")
+    config = {"chains": 4, "tune": 300, "draws": 1000, "cores": None}
+    fast = sample(native(data), sampler_config=config, random_seed=1).posterior
+    pymc_model = BinaryHierarchicalModel()._pymc_compiled_for(data)[0]
+    reference = sample(pymc_model, sampler_config=config, random_seed=2).posterior
+    assert int(fast.sizes["draw"]) == 1000
+    for name, dims in TRACE_DIMS.items():
+        assert fast[name].dims == ("chain", "draw", *dims)
+        a, b = fast[name], reference[name]
+        standard_error = np.sqrt((a.var(("chain", "draw")) + b.var(("chain", "draw"))) / 1000)
+        gap = abs(a.mean(("chain", "draw")) - b.mean(("chain", "draw")))
+        assert float((gap / standard_error).max()) < 4, name
+    assert fast["question"].values.tolist() == data.questions
