@@ -18,8 +18,10 @@ DEBUG = env.bool("DEBUG", default=True)
 
 # Runtime state of the zero-set-up mode (SQLite file, embedded Redis socket, posteriors).
 VAR_DIR = Path(env.str("CONSILIUM_VAR_DIR", default=str(BASE_DIR / "var")))
-# Compiled models (PyTensor's and numba's caches) persist here across processes: a warm
-# cache saves most of a fit's compile time. Read by PyTensor when it is first imported.
+# PyTensor's compile cache (with the numba code it generates) persists here across
+# processes: a warm cache saves most of a fit's compile time. Read by PyTensor when it is
+# first imported. The engine's own numba functions (the hierarchical model's density) are
+# cached by numba next to their source, or under NUMBA_CACHE_DIR when that is set.
 os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={VAR_DIR / 'pytensor'}")
 
 _DEV_SECRET_KEY = "dev-only-not-secret-8b2f0d4c6a1e4f3b9d7c5a2e0f1b3d5c7e9a1b2c3d4e5f60"

@@ -173,10 +173,14 @@ class BinaryPanelData:
         """
         n_cohorts = len(self.cohorts)
         cell = self.question_idx * n_cohorts + self.cohort_of_expert[self.expert_idx]
+        # sorted by cell: the likelihood kernel keeps a run of one cell's terms in registers
+        order = np.argsort(cell, kind="stable")
         return {
-            "y": self.y.astype(float),
+            "y": self.y[order].astype(float),
             # rows: expert, question, and question x cohort cell (index into delta.ravel())
-            "judgment_idx": np.stack([self.expert_idx, self.question_idx, cell]).astype(np.int64),
+            "judgment_idx": np.stack([self.expert_idx, self.question_idx, cell])[:, order].astype(
+                np.int64
+            ),
         }
 
     @property

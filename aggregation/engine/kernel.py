@@ -52,9 +52,9 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
     logp : float and the gradients with the shapes of mu, delta_flat, bias, log_sigma,
     log_kappa, in that order.
 
-    Judgments come sorted by question (``JudgmentTable`` sorts them), so the loop walks
-    runs of one question and keeps that question's terms in registers; any order is
-    still correct, only slower.
+    Judgments come sorted by cell (``BinaryPanelData.model_arrays`` sorts them), so the
+    loop walks runs of one question and cohort and keeps that cell's terms in registers;
+    any order is still correct, only slower.
 
     The sum of log(1 + z^2 / nu) is taken as log(nu + z^2) - log(nu), and the logs of
     the factors (nu + z^2) are summed as the log of their running product, taken whenever
@@ -75,16 +75,17 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
     nu1 = nu + 1.0
     n = y.shape[0]
     start = 0
-    while start < n:
-        j = idx[1, start]
-        mu_j, inv_kappa_j = mu[j], inv_kappa[j]
-        g_mu_j = 0.0
-        g_log_kappa_j = 0.0
+    while start < n:  # one run of judgments in one cell (question j, cohort)
+        c, j = idx[2, start], idx[1, start]
+        location_c = mu[j] + delta_flat[c]
+        inv_kappa_j = inv_kappa[j]
+        g_location_c = 0.0  # d log p / d location, summed over the run
+        g_scale_c = 0.0  # d log p / d log scale, summed over the run
         stop = start
-        while stop < n and idx[1, stop] == j:
-            i, c = idx[0, stop], idx[2, stop]
+        while stop < n and idx[2, stop] == c:
+            i = idx[0, stop]
             inv_scale = inv_sigma[i] * inv_kappa_j
-            z = (y[stop] - mu_j - delta_flat[c] - bias[i]) * inv_scale
+            z = (y[stop] - location_c - bias[i]) * inv_scale
             factor = nu + z * z
             if factor < 1e100:
                 product *= factor
@@ -95,16 +96,16 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
                 kernel += math.log(factor)
             log_scales += log_sigma[i]
             w = nu1 * z / factor
-            g_location = w * inv_scale  # d log p / d location
-            g_mu_j += g_location
-            g_delta[c] += g_location
+            g_location = w * inv_scale
+            g_location_c += g_location
             g_bias[i] += g_location
-            g_scale = w * z - 1.0  # d log p / d log scale
+            g_scale = w * z - 1.0
             g_log_sigma[i] += g_scale
-            g_log_kappa_j += g_scale
+            g_scale_c += g_scale
             stop += 1
-        g_mu[j] += g_mu_j
-        g_log_kappa[j] += g_log_kappa_j
+        g_delta[c] += g_location_c
+        g_mu[j] += g_location_c
+        g_log_kappa[j] += g_scale_c
         log_scales += (stop - start) * log_kappa[j]
         start = stop
     kernel += math.log(product) - n * math.log(nu)  # now the sum of log(1 + z^2 / nu)

@@ -172,8 +172,9 @@ def test_the_logp_callback_returns_the_density_and_its_gradient():
         np.array(layout.cohort_sizes), prior_scales(DEFAULT_MODEL_CONFIG),
     )  # fmt: skip
     assert code == 0
-    assert logp == expected
-    assert_allclose(grad, expected_grad, rtol=0, atol=0)
+    # the same code compiled twice (in the cfunc and alone): fast-math may order sums apart
+    assert logp == pytest.approx(expected, rel=1e-13)
+    assert_allclose(grad, expected_grad, rtol=1e-12, atol=1e-13)
 
 
 def test_the_logp_callback_flags_a_wrong_size_and_a_non_finite_density():

@@ -137,6 +137,20 @@ def test_panel_data_codes_experts_by_cohort_and_cohorts_by_size():
     assert data.round_number == 1
 
 
+def test_the_model_arrays_hold_every_judgment_sorted_by_cell():
+    # labels that interleave the cohorts: the table's order (question, expert) is not by cell
+    frame = simulate_binary_panel(n_experts=9, n_questions=4, answer_rate=0.8, seed=4).judgments
+    frame["expert"] = [f"x{(int(e[1:]) * 7) % 11}" for e in frame["expert"]]
+    data = BinaryPanelData.from_table(JudgmentTable.from_frame(frame))
+    arrays = data.model_arrays()
+    expert, question, cell = arrays["judgment_idx"]
+    assert np.all(np.diff(cell) >= 0)
+    assert not np.all(np.diff(data.question_idx * 2 + data.cohort_of_expert[data.expert_idx]) >= 0)
+    assert_allclose(cell, question * 2 + data.cohort_of_expert[expert], rtol=0)
+    as_given = sorted(zip(data.expert_idx, data.question_idx, data.y, strict=True))
+    assert sorted(zip(expert, question, arrays["y"], strict=True)) == as_given
+
+
 def test_a_multi_round_table_is_refused_with_a_clear_message():
     table = panel_table()
     both = JudgmentTable.from_frame(
