@@ -110,7 +110,12 @@ def evaluate_both(data: BinaryPanelData, config: dict, points: np.ndarray):
 @pytest.mark.parametrize("name", PANELS)
 def test_the_density_is_the_pymc_models_log_density(name, config):
     data = panel(name)
-    points = np.random.default_rng(0).normal(scale=0.8, size=(3, layout_of(data).ndim))
+    rng = np.random.default_rng(0)
+    ndim = layout_of(data).ndim
+    # typical points, and far ones (scales up to e^10, answers hundreds of scales away)
+    points = np.concatenate(
+        [rng.normal(scale=0.8, size=(3, ndim)), rng.normal(scale=4, size=(2, ndim))]
+    )
     for ours, theirs, ours_grad, theirs_grad in evaluate_both(data, config, points):
         assert ours == pytest.approx(theirs, rel=1e-10)
         for var, expected in theirs_grad.items():
