@@ -9,7 +9,8 @@ ratios can be compared across machines (absolute seconds on shared machines are 
 2. in one long-lived process, for each panel: the first fit (compile + sample), a refit
    with new data of the same shape (compiled model reused), and the log-odds mean of the
    same data, with max R-hat, min bulk ESS, ESS per second and divergences of the
-   reported quantities.
+   reported quantities; for 30x20 and 200x60 the same two fits again through nutpie's
+   compile of the PyMC model (sampler backend "pymc"), for comparison.
 
 Options: --sizes 30x20,200x60,2000x200 --skip-cli --out var/bench/result.json
 """
@@ -30,6 +31,9 @@ from aggregation.engine.data import JudgmentTable  # noqa: E402
 from aggregation.engine.pooling import pool_questions  # noqa: E402
 from aggregation.engine.synthetic import simulate_binary_panel  # noqa: E402
 
+# Panels also fitted through nutpie's own compile of the PyMC model (backend "pymc"), side by
+# side with the hand-written density; not 2000x200, where it would double the run.
+COMPARE_PYMC = {"30x20", "200x60"}
 PANELS = {  # name: (experts, questions, share answered)
     "30x20": (30, 20, 1.0),
     "200x60": (200, 60, 1.0),
@@ -83,9 +87,16 @@ def in_process(name: str) -> dict:
     from aggregation.engine.hierarchical import BinaryHierarchicalModel
     from aggregation.engine.summary import summarize_hierarchical
 
-    model = BinaryHierarchicalModel()
+    models = {"density": BinaryHierarchicalModel()}
+    if name in COMPARE_PYMC:
+        models["pymc"] = BinaryHierarchicalModel(sampler_config={"backend": "pymc"})
     out = {}
-    for label, seed in (("first fit", 1), ("warm refit", 2)):
+    runs = [("first fit", 1, "density"), ("warm refit", 2, "density")]
+    runs += [(f"pymc backend, {label}", seed, "pymc") for label, seed, _ in runs[:2]]
+    for label, seed, backend in runs:
+        if backend not in models:
+            continue
+        model = models[backend]
         table = panel_table(name, seed)
         started = time.perf_counter()
         fit = model.fit(table, random_seed=seed)
@@ -105,7 +116,7 @@ def in_process(name: str) -> dict:
             "min_ess_bulk_per_second": round(result["diagnostics"]["min_ess_bulk"] / sampling, 1),
             **_diagnostics(result),
         }
-        print(f"  {name:8s} {label:10s}: {total:6.1f} s total  {_line(out[label])}", flush=True)
+        print(f"  {name:8s} {label:28s}: {total:6.1f} s total  {_line(out[label])}", flush=True)
     return out
 
 

@@ -302,7 +302,7 @@ def _read_panel(user_data):
     header = numba.carray(user_data, (_HEADER,), np.int64)
     n, n_cohorts = header[1], header[3]
     y = numba.carray(_pointer(header[6]), (n,), np.float64)
-    idx = numba.carray(_pointer(header[7]), (3, n), np.int64)
+    idx = numba.carray(_pointer(header[7]), (3, n), np.uint32)
     sizes = numba.carray(_pointer(header[8]), (n_cohorts,), np.int64)
     priors = numba.carray(_pointer(header[9]), (8,), np.float64)
     return header, y, idx, sizes, priors
@@ -381,7 +381,7 @@ def nutpie_model(
 
     arrays = {  # kept alive by the model: the header holds their addresses
         "y": np.ascontiguousarray(y, dtype=np.float64),
-        "judgment_idx": np.ascontiguousarray(judgment_idx, dtype=np.int64),
+        "judgment_idx": np.ascontiguousarray(judgment_idx, dtype=np.uint32),
         "cohort_sizes": np.array(layout.cohort_sizes, dtype=np.int64),
         "priors": prior_scales(model_config),
     }

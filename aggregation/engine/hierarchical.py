@@ -30,14 +30,14 @@ The likelihood (1) is a Potential computed by ``likelihood.PanelStudentTLogp``, 
 kernel that returns the log-likelihood and its gradient in one pass over the judgments
 (a fraction of the cost of PyTensor's generic graph; tested against ``pm.logp``).
 
-Fitting: ``build_model`` is the statement of the model. The default (non-centred) model
-is sampled by nutpie through ``density.py``, the same log density written out in numba
-and held to ``model.logp()`` and its gradient by the tests; it is compiled once per
-machine and cached on disk, so a new process starts sampling in under a second instead of
-compiling for 8 s or more (bench/README.md). The centred variant, kept for comparison, is
-compiled from the PyMC model by ``nutpie.compile_pymc_model``; that compiled model is kept
-per (version, configuration, shape) for the life of the process, and a refit with new data
-of the same shape only swaps the data (``with_data``).
+Fitting: ``build_model`` is the statement of the model. By default nutpie samples it
+through ``density.py``, the same log density written out in numba and held to
+``model.logp()`` and its gradient by the tests; it is compiled once per machine and cached
+on disk, so a new process starts sampling in about a second instead of compiling for 8 s
+or more (bench/README.md). With ``sampler_config={"backend": "pymc"}`` (required for the
+centred variant) nutpie compiles the PyMC model itself; that compiled model is kept per
+(version, configuration, shape) for the life of the process, and a refit with new data of
+the same shape only swaps the data (``with_data``).
 """
 
 import dataclasses
@@ -75,12 +75,15 @@ DEFAULT_MODEL_CONFIG: dict = {
 # hardly varies between questions, 0.8 let through a rare divergence (1 in 96,000 draws
 # over 24 panels of 24 x 12 experts x questions), 0.85 none; at 200 x 60 both take 15
 # leapfrog steps per draw, while 0.9 took 17-19 (30 % more time).
+# backend "density": the hand-written density (density.py); "pymc": the PyMC model compiled
+# by nutpie (slower to start, needed for the centred variant; the benchmark compares them).
 DEFAULT_SAMPLER_CONFIG: dict = {
     "chains": 4,
     "tune": 250,
     "draws": 1000,
     "cores": None,
     "target_accept": 0.85,
+    "backend": "density",
 }
 
 TRACE_DIMS = {  # the variables kept in the posterior, with their dims
@@ -188,8 +191,9 @@ class BinaryPanelData:
         return {
             "y": self.y[order].astype(float),
             # rows: expert, question, and question x cohort cell (index into delta.ravel())
+            # unsigned: the kernel's indexing then skips numba's negative-index check
             "judgment_idx": np.stack([self.expert_idx, self.question_idx, cell])[:, order].astype(
-                np.int64
+                np.uint32
             ),
         }
 
@@ -238,6 +242,8 @@ class BinaryHierarchicalModel:
             raise ModelConfigError("sample at least 2 chains: R-hat compares chains")
         if self.model_config["parametrization"] not in ("centered", "noncentered"):
             raise ModelConfigError("parametrization must be 'centered' or 'noncentered'")
+        if self.sampler_config["backend"] not in ("density", "pymc"):
+            raise ModelConfigError("sampler backend must be 'density' or 'pymc'")
 
     # --- model ----------------------------------------------------------------------
     def centred_components(self, data: BinaryPanelData) -> dict[str, bool]:
@@ -358,9 +364,14 @@ class BinaryHierarchicalModel:
 
     def _compiled_for(self, data: BinaryPanelData):
         """A model nutpie can sample, and whether it was already compiled in this process."""
-        if self.model_config["parametrization"] == "noncentered":
-            return self._native_for(data)
-        return self._pymc_compiled_for(data)
+        if self.sampler_config["backend"] == "pymc":
+            return self._pymc_compiled_for(data)
+        if self.model_config["parametrization"] == "centered":
+            raise ModelConfigError(
+                "the hand-written density is the non-centred model only: fit the centred one "
+                "with sampler_config={'backend': 'pymc'}"
+            )
+        return self._native_for(data)
 
     def _native_for(self, data: BinaryPanelData):
         """The hand-written density (density.py); its first import compiles or loads it."""

@@ -42,7 +42,8 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
     Parameters
     ----------
     y : (n,) float, log-odds answers
-    idx : (3, n) int, rows: expert i, question j, cell (index into delta_flat)
+    idx : (3, n) int, rows: expert i, question j, cell (index into delta_flat); unsigned
+        is faster (numba then skips its check for negative indices)
     mu : (n_questions,) ; delta_flat : (n_questions * n_cohorts,) ; bias, log_sigma :
         (n_experts,) ; log_kappa : (n_questions,)
     nu : float, degrees of freedom
@@ -67,47 +68,54 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
     g_bias = np.zeros_like(bias)
     g_log_sigma = np.zeros_like(log_sigma)
     g_log_kappa = np.zeros_like(log_kappa)
+    n = y.shape[0]
+    if n == 0:
+        return 0.0, g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa
     inv_sigma = np.exp(-log_sigma)
     inv_kappa = np.exp(-log_kappa)
     kernel = 0.0  # sum of log(nu + z^2), partly held in `product`
     product = 1.0
     log_scales = 0.0  # sum of log s_n
     nu1 = nu + 1.0
-    n = y.shape[0]
-    start = 0
-    while start < n:  # one run of judgments in one cell (question j, cohort)
-        c, j = idx[2, start], idx[1, start]
-        location_c = mu[j] + delta_flat[c]
-        inv_kappa_j = inv_kappa[j]
-        g_location_c = 0.0  # d log p / d location, summed over the run
-        g_scale_c = 0.0  # d log p / d log scale, summed over the run
-        stop = start
-        while stop < n and idx[2, stop] == c:
-            i = idx[0, stop]
-            inv_scale = inv_sigma[i] * inv_kappa_j
-            z = (y[stop] - location_c - bias[i]) * inv_scale
-            factor = nu + z * z
-            if factor < 1e100:
-                product *= factor
-                if product > 1e200 or product < 1e-200:
-                    kernel += math.log(product)
-                    product = 1.0
-            else:
-                kernel += math.log(factor)
-            log_scales += log_sigma[i]
-            w = nu1 * z / factor
-            g_location = w * inv_scale
-            g_location_c += g_location
-            g_bias[i] += g_location
-            g_scale = w * z - 1.0
-            g_log_sigma[i] += g_scale
-            g_scale_c += g_scale
-            stop += 1
-        g_delta[c] += g_location_c
-        g_mu[j] += g_location_c
-        g_log_kappa[j] += g_scale_c
-        log_scales += (stop - start) * log_kappa[j]
-        start = stop
+    # the current run of judgments in one cell c (question j, one cohort)
+    c, j = idx[2, 0], idx[1, 0]
+    location_c, inv_kappa_j = mu[j] + delta_flat[c], inv_kappa[j]
+    g_location_c = 0.0  # d log p / d location, summed over the run
+    g_scale_c = 0.0  # d log p / d log scale, summed over the run
+    count_c = 0
+    for k in range(n):
+        if idx[2, k] != c:  # the run ends: add it to its cell and question
+            g_delta[c] += g_location_c
+            g_mu[j] += g_location_c
+            g_log_kappa[j] += g_scale_c
+            log_scales += count_c * log_kappa[j]
+            c, j = idx[2, k], idx[1, k]
+            location_c, inv_kappa_j = mu[j] + delta_flat[c], inv_kappa[j]
+            g_location_c, g_scale_c, count_c = 0.0, 0.0, 0
+        i = idx[0, k]
+        inv_scale = inv_sigma[i] * inv_kappa_j
+        z = (y[k] - location_c - bias[i]) * inv_scale
+        factor = nu + z * z
+        if factor < 1e100:
+            product *= factor
+            if product > 1e200 or product < 1e-200:
+                kernel += math.log(product)
+                product = 1.0
+        else:
+            kernel += math.log(factor)
+        log_scales += log_sigma[i]
+        w = nu1 * z / factor
+        g_location = w * inv_scale
+        g_location_c += g_location
+        g_bias[i] += g_location
+        g_scale = w * z - 1.0
+        g_log_sigma[i] += g_scale
+        g_scale_c += g_scale
+        count_c += 1
+    g_delta[c] += g_location_c
+    g_mu[j] += g_location_c
+    g_log_kappa[j] += g_scale_c
+    log_scales += count_c * log_kappa[j]
     kernel += math.log(product) - n * math.log(nu)  # now the sum of log(1 + z^2 / nu)
     constant = math.lgamma((nu + 1.0) / 2.0) - math.lgamma(nu / 2.0) - 0.5 * math.log(nu * math.pi)
     logp = n * constant - nu1 / 2.0 * kernel - log_scales

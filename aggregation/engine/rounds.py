@@ -52,7 +52,13 @@ LINKED_DEFAULTS = {
 # 2000 draws per chain cost about 5 s more and bring R-hat under 1.005. nutpie's own
 # target_accept (0.8): with the single-round model's 0.85 this model diverged 3 times on
 # the recovery test's panel.
-LINKED_SAMPLER_DEFAULTS = {**DEFAULT_SAMPLER_CONFIG, "draws": 2000, "target_accept": 0.8}
+# It is always compiled from its PyMC model (backend "pymc").
+LINKED_SAMPLER_DEFAULTS = {
+    **DEFAULT_SAMPLER_CONFIG,
+    "draws": 2000,
+    "target_accept": 0.8,
+    "backend": "pymc",
+}
 TRACE_VARS = [
     "mu_question", "delta_cohort", "bias_expert", "sigma_expert", "kappa_question", "rho",
 ]  # fmt: skip

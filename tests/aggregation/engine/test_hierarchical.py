@@ -171,8 +171,12 @@ def test_a_multi_round_table_is_refused_with_a_clear_message():
     [
         ({"model_config": {"nuu": 3}}, "unknown model_config key"),
         ({"model_config": {"nuu": 3, "mu_scale": 1}}, "unknown model_config key.*mu_scale, nuu"),
-        ({"sampler_config": {"draw": 100}}, "unknown sampler_config key.*draw; known: chains"),
+        (
+            {"sampler_config": {"draw": 100}},
+            "unknown sampler_config key.*draw; known: backend, chains",
+        ),
         ({"model_config": {"parametrization": "centred"}}, "parametrization must be"),
+        ({"sampler_config": {"backend": "stan"}}, "backend must be 'density' or 'pymc'"),
     ],
 )
 def test_unknown_or_invalid_config_raises(kwargs, message):
@@ -212,6 +216,11 @@ def test_centred_components(panel, config, expected):
     data = panel_data(**panel)
     assert model.centred_components(data) == expected
     assert model.parametrization_label(data) == model.model_config["parametrization"]
+
+
+def test_the_centred_model_is_fitted_only_through_pymc():
+    with pytest.raises(ModelConfigError, match=r"non-centred model only.*'backend': 'pymc'"):
+        BinaryHierarchicalModel({"parametrization": "centered"}).fit(panel_table(), random_seed=1)
 
 
 def test_an_unknown_parametrization_is_refused():
