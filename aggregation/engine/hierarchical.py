@@ -69,8 +69,11 @@ DEFAULT_MODEL_CONFIG: dict = {
     "parametrization": "noncentered",  # or "centered" (see centred_components)
 }
 # 4 chains because the split R-hat of 2 chains is too noisy to hold 1.01 over hundreds of
-# reported quantities (1000 draws per chain hold it at 200 experts x 60 questions, where
-# 800 did not always); nutpie adapts quickly, so 250 tuning draws are enough here.
+# reported quantities; nutpie adapts quickly, so 250 tuning draws are enough here. "draws"
+# "auto" is 1,000 per chain, which hold R-hat <= 1.01 over the 700 reported quantities of
+# 200 experts x 60 questions (800 did not always), and 2,000 above AUTO_DRAWS_ABOVE reported
+# quantities: at 2,000 experts x 200 questions (5,000 quantities) the largest of them
+# reached 1.011 with 1,000.
 # target_accept 0.85 instead of nutpie's 0.8: on small dense panels whose disagreement
 # hardly varies between questions, 0.8 let through a rare divergence (1 in 96,000 draws
 # over 24 panels of 24 x 12 experts x questions), 0.85 none; at 200 x 60 both take 15
@@ -80,7 +83,7 @@ DEFAULT_MODEL_CONFIG: dict = {
 DEFAULT_SAMPLER_CONFIG: dict = {
     "chains": 4,
     "tune": 250,
-    "draws": 1000,
+    "draws": "auto",
     "cores": None,
     "target_accept": 0.85,
     "backend": "density",
@@ -242,6 +245,11 @@ class BinaryHierarchicalModel:
             raise ModelConfigError("sample at least 2 chains: R-hat compares chains")
         if self.model_config["parametrization"] not in ("centered", "noncentered"):
             raise ModelConfigError("parametrization must be 'centered' or 'noncentered'")
+        draws = self.sampler_config["draws"]
+        if draws != "auto" and not (isinstance(draws, int) and draws >= 1):
+            raise ModelConfigError(
+                f"draws must be a positive whole number or 'auto', not {draws!r}"
+            )
         if self.sampler_config["backend"] not in ("density", "pymc"):
             raise ModelConfigError("sampler backend must be 'density' or 'pymc'")
 
@@ -343,16 +351,17 @@ class BinaryHierarchicalModel:
         compiled_at = time.perf_counter()
         notify("compiling", 1.0)
 
+        sampler_config = self.sampler_config_for(data)
         trace = sample(
             compiled,
-            sampler_config=self.sampler_config,
+            sampler_config=sampler_config,
             random_seed=random_seed,
             progress=notify,
-            target_accept=self.sampler_config["target_accept"],
+            target_accept=sampler_config["target_accept"],
         )
         sampled_at = time.perf_counter()
         notify("sampling", 1.0)
-        tree = self._annotate(trace, data, random_seed=random_seed)
+        tree = self._annotate(trace, data, random_seed=random_seed, sampler_config=sampler_config)
         tree.attrs.update(
             {
                 "compile_seconds": round(compiled_at - started, 3),
@@ -361,6 +370,13 @@ class BinaryHierarchicalModel:
             }
         )
         return HierarchicalFit(posterior=tree, data=data)
+
+    def sampler_config_for(self, data: BinaryPanelData) -> dict:
+        """The sampler config of a fit of these data, with "auto" draws made a number."""
+        config = dict(self.sampler_config)
+        if config["draws"] == "auto":
+            config["draws"] = 2000 if reported_quantities(data) > AUTO_DRAWS_ABOVE else 1000
+        return config
 
     def _compiled_for(self, data: BinaryPanelData):
         """A model nutpie can sample, and whether it was already compiled in this process."""
@@ -410,7 +426,7 @@ class BinaryHierarchicalModel:
         return dataclasses.replace(compiled, _coords=coords), reused
 
     def _annotate(
-        self, trace: xr.DataTree, data: BinaryPanelData, *, random_seed: int
+        self, trace: xr.DataTree, data: BinaryPanelData, *, random_seed: int, sampler_config: dict
     ) -> xr.DataTree:
         """Add the data and the provenance a saved posterior must carry."""
         judgments = {"judgment": np.arange(data.n_judgments)}
@@ -431,7 +447,7 @@ class BinaryHierarchicalModel:
                 "model_name": MODEL_NAME,
                 "model_version": MODEL_VERSION,
                 "model_config": json.dumps(self.model_config, sort_keys=True),
-                "sampler_config": json.dumps(self.sampler_config, sort_keys=True),
+                "sampler_config": json.dumps(sampler_config, sort_keys=True),
                 "parametrization": self.parametrization_label(data),
                 "data_hash": data.data_hash,
                 "round": data.round_number,
@@ -446,6 +462,16 @@ class BinaryHierarchicalModel:
 
 _COMPILED: dict = {}
 _COMPILED_LOCK = threading.Lock()
+AUTO_DRAWS_ABOVE = 2000  # reported quantities above which "auto" draws are 2,000 per chain
+
+
+def reported_quantities(data: BinaryPanelData) -> int:
+    """How many quantities a summary of these data reports (and checks R-hat of):
+    consensus and disagreement per question, each cohort's belief and each pair's gap per
+    question, bias and noise per expert."""
+    n_experts, n_questions, n_cohorts = data.shape
+    per_question = 2 + (n_cohorts + n_cohorts * (n_cohorts - 1) // 2 if n_cohorts > 1 else 0)
+    return n_questions * per_question + 2 * n_experts
 
 
 def _check_fittable(data: BinaryPanelData) -> None:

@@ -21,6 +21,7 @@ from aggregation.engine.hierarchical import (
     BinaryPanelData,
     HierarchicalFit,
     ModelConfigError,
+    reported_quantities,
 )
 from aggregation.engine.synthetic import simulate_binary_panel
 
@@ -188,7 +189,36 @@ def test_configs_merge_over_the_defaults_without_changing_them():
     model = BinaryHierarchicalModel({"nu": 7.0}, {"draws": 10})
     assert model.model_config == {**DEFAULT_MODEL_CONFIG, "nu": 7.0}
     assert model.sampler_config == {**DEFAULT_SAMPLER_CONFIG, "draws": 10}
-    assert DEFAULT_MODEL_CONFIG["nu"] == 4.0 and DEFAULT_SAMPLER_CONFIG["draws"] == 1000
+    assert DEFAULT_MODEL_CONFIG["nu"] == 4.0 and DEFAULT_SAMPLER_CONFIG["draws"] == "auto"
+
+
+@pytest.mark.parametrize(
+    ("experts", "questions", "cohorts", "quantities", "draws"),
+    [
+        (200, 60, {"US": 0.5, "ROK": 0.5}, 60 * (2 + 2 + 1) + 2 * 200, 1000),
+        (1000, 2, {"US": 0.5, "ROK": 0.5}, 2 * 5 + 2 * 1000, 2000),
+        (30, 5, {"a": 0.4, "b": 0.3, "c": 0.3}, 5 * (2 + 3 + 3) + 2 * 30, 1000),
+        (12, 4, {"all": 1.0}, 4 * 2 + 2 * 12, 1000),
+    ],
+)
+def test_auto_draws_follow_the_number_of_reported_quantities(
+    experts, questions, cohorts, quantities, draws
+):
+    frame = simulate_binary_panel(
+        n_experts=experts, n_questions=questions, cohorts=cohorts, seed=1
+    ).judgments
+    data = BinaryPanelData.from_table(JudgmentTable.from_frame(frame))
+    assert reported_quantities(data) == quantities
+    assert BinaryHierarchicalModel().sampler_config_for(data)["draws"] == draws
+    # a number given is kept
+    chosen = BinaryHierarchicalModel(sampler_config={"draws": 300})
+    assert chosen.sampler_config_for(data)["draws"] == 300
+
+
+@pytest.mark.parametrize("draws", [0, -5, 2.5, "many"])
+def test_draws_must_be_a_positive_whole_number_or_auto(draws):
+    with pytest.raises(ModelConfigError, match="draws must be a positive whole number or 'auto'"):
+        BinaryHierarchicalModel(sampler_config={"draws": draws})
 
 
 # ------------------------------------------------------------------ parametrization
