@@ -1,14 +1,20 @@
 """The log density of the hierarchical model (1) and its gradient, written out by hand.
 
 ``hierarchical.BinaryHierarchicalModel.build_model`` states the model in PyMC; this module
-computes the same log density, on the same unconstrained parameters, in one numba
-function that is compiled once per machine (numba's on-disk cache) and sampled by nutpie
-through its Python-function interface. The reason is time (bench/README.md): nutpie's
-PyMC path compiles two C callbacks around the PyTensor graph in every process, about 8 s
-that no cache keeps, and the graph of the priors costs as much per gradient as the whole
-likelihood of a 200 x 60 panel. ``tests/aggregation/engine/test_density.py`` holds this
-function to PyMC's own ``model.logp()`` and its gradient at random points, for one, two
-and three cohorts and a cohort of one expert.
+computes the same log density, on the same unconstrained parameters, in numba functions
+that are compiled once per machine (numba's on-disk cache), and hands them to nutpie as the
+two C callbacks its sampler calls. The reason is time (bench/README.md): nutpie's own PyMC
+path compiles its callbacks around the PyTensor graph in every process, about 8 s that no
+cache keeps. ``tests/aggregation/engine/test_density.py`` holds the density to PyMC's own
+``model.logp()`` and its gradient, for one, two and three cohorts and a cohort of one
+expert.
+
+All of the engine's cached numba code lives in this one file on purpose: numba's cache
+checks only the file a function is defined in, so a cached function that called a changed
+function in another file would keep running the old one.
+
+Contents: the likelihood kernel (also the PyTensor op of ``likelihood.py``), the priors
+and transforms, the whole log density, and nutpie's callbacks.
 
 The parameter vector, in order (Q questions, G cohorts, E experts, n_g experts in cohort g):
 
@@ -30,6 +36,7 @@ by PyMC's ``ZeroSumTransform`` (an isometry onto the vectors that sum to zero, s
 Jacobian is constant).
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -40,9 +47,134 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from aggregation.engine.hierarchical import TRACE_DIMS  # what "expand" writes, in order
-from aggregation.engine.kernel import FASTMATH, panel_student_t
 
 LOG_2PI = math.log(2.0 * math.pi)
+
+
+# ------------------------------------------------------------------ the likelihood kernel
+# The Student-t likelihood of a panel of judgments and its gradient, in one pass.
+#
+# Equation (1) of ``hierarchical.py``: for judgment n of expert i on question j,
+#
+#     log p(y_n) = log G((nu+1)/2) - log G(nu/2) - log(nu pi)/2 - log s_n
+#                  - (nu+1)/2 log(1 + z_n^2 / nu),
+#     z_n = (y_n - m_n) / s_n,  m_n = mu_j + delta_{g(i) j} + b_i,  log s_n = log sigma_i + log kappa_j.
+#
+# Its gradient follows from two per-judgment weights:
+#
+#     d log p / d m_n       =  (nu+1) z_n / (nu + z_n^2) / s_n
+#     d log p / d log s_n   =  (nu+1) z_n^2 / (nu + z_n^2) - 1
+#
+# which are added into the parameters that judgment n reads (mu_j, delta_gj, b_i for the
+# location; log sigma_i and log kappa_j for the scale).
+#
+# Why a hand-written kernel: PyTensor's generic graph for this sum runs one loop per
+# operation, with a gather before and a scatter-add after; fused into one numba loop the
+# gradient costs a fraction as much, and sampling is almost all gradient. Two callers:
+# ``likelihood.PanelStudentTLogp`` wraps it as a PyTensor Op for the PyMC statement of the
+# model, and ``logp_and_gradient`` below calls it in the log density nutpie samples (no
+# PyTensor import here, so that this path starts without loading PyTensor);
+# ``tests/aggregation/engine/test_likelihood.py`` checks value and gradient against
+# ``pm.logp`` of a Student-t and PyTensor's automatic gradient.
+
+# Fast-math flags that cannot change results for finite inputs by more than rounding:
+# approximate library functions (log), contraction, reassociation, reciprocals. Not the
+# no-NaN / no-inf flags: a NaN or inf must still come out as one, for nutpie to reject.
+FASTMATH = {"afn", "contract", "reassoc", "arcp"}
+# A division by zero gives inf or NaN, as in numpy, instead of raising: nutpie then rejects
+# the point (the callbacks cannot raise; an exception would be reported as success).
+ERROR_MODEL = "numpy"
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
+    """Log-likelihood of all judgments and its gradient.
+
+    Parameters
+    ----------
+    y : (n,) float, log-odds answers
+    idx : (3, n) int, rows: expert i, question j, cell (index into delta_flat); a cell
+        belongs to one question (cell = j * n_cohorts + cohort). Unsigned is faster (numba
+        then skips its check for negative indices)
+    mu : (n_questions,) ; delta_flat : (n_questions * n_cohorts,) ; bias, log_sigma :
+        (n_experts,) ; log_kappa : (n_questions,)
+    nu : float, degrees of freedom
+
+    Returns
+    -------
+    logp : float and the gradients with the shapes of mu, delta_flat, bias, log_sigma,
+    log_kappa, in that order.
+
+    Judgments come sorted by cell (``BinaryPanelData.model_arrays`` sorts them), so the
+    loop walks runs of one question and cohort and keeps that cell's terms in registers;
+    any order is still correct, only slower.
+
+    The sum of log(1 + z^2 / nu) is taken as log(nu + z^2) - log(nu), and the logs of
+    the factors (nu + z^2) are summed as the log of their running product, taken whenever
+    the product leaves [1e-200, 1e200]: one log per few hundred judgments instead of one
+    each, which halves the cost of the whole loop. A factor above 1e100 is logged on its
+    own, so the product cannot overflow; an inf or NaN factor still gives -inf or NaN.
+    """
+    g_mu = np.zeros_like(mu)
+    g_delta = np.zeros_like(delta_flat)
+    g_bias = np.zeros_like(bias)
+    g_log_sigma = np.zeros_like(log_sigma)
+    g_log_kappa = np.zeros_like(log_kappa)
+    n = y.shape[0]
+    if n == 0:
+        return 0.0, g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa
+    inv_sigma = np.exp(-log_sigma)
+    inv_kappa = np.exp(-log_kappa)
+    kernel = 0.0  # sum of log(nu + z^2), partly held in `product`
+    product = 1.0
+    log_scales = 0.0  # sum of log s_n
+    nu1 = nu + 1.0
+    # the current run of judgments in one cell c (question j, one cohort)
+    c, j = idx[2, 0], idx[1, 0]
+    location_c, inv_kappa_j = mu[j] + delta_flat[c], inv_kappa[j]
+    g_location_c = 0.0  # d log p / d location, summed over the run
+    g_scale_c = 0.0  # d log p / d log scale, summed over the run
+    count_c = 0
+    for k in range(n):
+        if idx[2, k] != c:  # the run ends: add it to its cell and question
+            g_delta[c] += g_location_c
+            g_mu[j] += g_location_c
+            g_log_kappa[j] += g_scale_c
+            log_scales += count_c * log_kappa[j]
+            c, j = idx[2, k], idx[1, k]
+            location_c, inv_kappa_j = mu[j] + delta_flat[c], inv_kappa[j]
+            g_location_c, g_scale_c, count_c = 0.0, 0.0, 0
+        i = idx[0, k]
+        inv_scale = inv_sigma[i] * inv_kappa_j
+        z = (y[k] - location_c - bias[i]) * inv_scale
+        factor = nu + z * z
+        if factor < 1e100:
+            product *= factor
+            if product > 1e200 or product < 1e-200:
+                kernel += math.log(product)
+                product = 1.0
+        else:
+            kernel += math.log(factor)
+        log_scales += log_sigma[i]
+        w = nu1 * z / factor
+        g_location = w * inv_scale
+        g_location_c += g_location
+        g_bias[i] += g_location
+        g_scale = w * z - 1.0
+        g_log_sigma[i] += g_scale
+        g_scale_c += g_scale
+        count_c += 1
+    g_delta[c] += g_location_c
+    g_mu[j] += g_location_c
+    g_log_kappa[j] += g_scale_c
+    log_scales += count_c * log_kappa[j]
+    kernel += math.log(product) - n * math.log(nu)  # now the sum of log(1 + z^2 / nu)
+    constant = math.lgamma((nu + 1.0) / 2.0) - math.lgamma(nu / 2.0) - 0.5 * math.log(nu * math.pi)
+    logp = n * constant - nu1 / 2.0 * kernel - log_scales
+    return logp, g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa
+
+
+# ------------------------------------------------------------------ priors and transforms
 
 
 @dataclass(frozen=True)
@@ -101,7 +233,7 @@ def prior_scales(model_config: dict) -> np.ndarray:
     return np.array([float(model_config[k]) for k in keys])
 
 
-@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def _extend(raw, out):
     """PyMC's ZeroSumTransform.extend_axis: n - 1 coordinates -> n values summing to 0."""
     n = out.shape[0]
@@ -115,7 +247,7 @@ def _extend(raw, out):
     out[n - 1] = -total / sqrt_n
 
 
-@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def _extend_adjoint(g_out, g_raw):
     """Add the gradient of ``_extend`` applied to g_out (d/d values) into g_raw."""
     n = g_out.shape[0]
@@ -128,7 +260,7 @@ def _extend_adjoint(g_out, g_raw):
         g_raw[k] += g_out[k] - shared
 
 
-@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def _half_normal_log(x, sd):
     """log HalfNormal(exp(x) | sd) + x (the log transform's Jacobian), and its derivative."""
     v = math.exp(x)
@@ -137,7 +269,7 @@ def _half_normal_log(x, sd):
     return logp, 1.0 - r * r
 
 
-@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def unpack(x, n_questions, n_cohorts, cohort_sizes):
     """The model's values at x: mu, delta (Q, G), bias, log_sigma, log_kappa, the
     hyperparameters [delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale]
@@ -182,7 +314,7 @@ def unpack(x, n_questions, n_cohorts, cohort_sizes):
     return mu, delta, bias, log_sigma, log_kappa, hyper, raw
 
 
-@numba.njit(cache=True, nogil=True, fastmath=FASTMATH)
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
     """Log density of the model at x (unconstrained) and its gradient, as PyMC computes it
     (Jacobians of the log transforms included)."""
@@ -297,7 +429,7 @@ def _pointer(typingctx, address):
     return types.voidptr(address), codegen
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model=ERROR_MODEL)
 def _read_panel(user_data):
     header = numba.carray(user_data, (_HEADER,), np.int64)
     n, n_cohorts = header[1], header[3]
@@ -318,8 +450,7 @@ _EXPAND_SIGNATURE = types.int64(
 )  # fmt: skip
 
 
-@numba.cfunc(_LOGP_SIGNATURE, cache=True)
-def _logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, user_data):
+def _logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):
     """nutpie's logp callback: 0, or 3 / 4 for a non-finite gradient / log density."""
     header, y, idx, sizes, priors = _read_panel(user_data)
     if dim != header[0]:
@@ -339,8 +470,7 @@ def _logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, user_data):
     return 0
 
 
-@numba.cfunc(_EXPAND_SIGNATURE, cache=True)
-def _expand_cfunc(dim, n_expanded, x_ptr, out_ptr, user_data):
+def _expand_callback(dim, n_expanded, x_ptr, out_ptr, user_data):
     """nutpie's expand callback: the traced variables of one draw, in TRACE_DIMS order."""
     header, y, idx, sizes, priors = _read_panel(user_data)
     if dim != header[0] or n_expanded != header[5]:
@@ -354,6 +484,17 @@ def _expand_cfunc(dim, n_expanded, x_ptr, out_ptr, user_data):
             out[pos + k] = values[k]
         pos += values.shape[0]
     return 0
+
+
+@functools.cache
+def callbacks():
+    """nutpie's two callbacks as numba cfuncs (logp, expand), compiled or loaded from the
+    cache on first use: importing this module for the kernel alone compiles nothing."""
+    options = {"cache": True, "error_model": ERROR_MODEL}
+    return (
+        numba.cfunc(_LOGP_SIGNATURE, **options)(_logp_callback),
+        numba.cfunc(_EXPAND_SIGNATURE, **options)(_expand_callback),
+    )
 
 
 def initial_point(layout: Layout, model_config: dict, rng: np.random.Generator) -> np.ndarray:
@@ -385,8 +526,11 @@ def nutpie_model(
         "cohort_sizes": np.array(layout.cohort_sizes, dtype=np.int64),
         "priors": prior_scales(model_config),
     }
+    expert, question, cell = arrays["judgment_idx"]
     if arrays["judgment_idx"].shape != (3, arrays["y"].size):
         raise ValueError("judgment_idx must have shape (3, number of judgments)")
+    if np.any(cell // layout.n_cohorts != question) or np.any(expert >= layout.n_experts):
+        raise ValueError("judgment_idx does not fit the layout (cell = question x cohorts + g)")
     shapes = [tuple(len(coords[d]) for d in dims) for dims in TRACE_DIMS.values()]
     sizes = [math.prod(shape) for shape in shapes]
     bounds = np.cumsum([0, *sizes])
@@ -397,13 +541,14 @@ def nutpie_model(
         dtype=np.int64,
     )  # fmt: skip
     names = list(TRACE_DIMS)
+    logp_callback, expand_callback = callbacks()
     return CompiledPyMCModel(
         dims={name: dims for name, dims in TRACE_DIMS.items() if dims},
         _coords=dict(coords),
         _n_dim=layout.ndim,
         _shapes=dict(zip(names, shapes, strict=True)),
-        compiled_logp_func=_logp_cfunc,
-        compiled_expand_func=_expand_cfunc,
+        compiled_logp_func=logp_callback,
+        compiled_expand_func=expand_callback,
         initial_point_func=lambda seed: initial_point(
             layout, model_config, np.random.default_rng(seed)
         ),

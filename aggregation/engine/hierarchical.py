@@ -42,6 +42,8 @@ the same shape only swaps the data (``with_data``).
 
 import dataclasses
 import json
+import math
+import numbers
 import sys
 import threading
 import time
@@ -102,6 +104,18 @@ TRACE_DIMS = {  # the variables kept in the posterior, with their dims
     "kappa_scale": (),
 }
 TRACE_VARS = list(TRACE_DIMS)
+
+
+# the prior scales and nu: divided by, so they must be positive
+POSITIVE_MODEL_KEYS = (
+    "nu",
+    "mu_sd",
+    "bias_scale_sd",
+    "sigma_scale_sd",
+    "log_kappa_mean_sd",
+    "kappa_scale_sd",
+    "delta_scale_sd",
+)
 
 
 class ModelConfigError(ValueError):
@@ -246,12 +260,18 @@ class BinaryHierarchicalModel:
         if self.model_config["parametrization"] not in ("centered", "noncentered"):
             raise ModelConfigError("parametrization must be 'centered' or 'noncentered'")
         draws = self.sampler_config["draws"]
-        if draws != "auto" and not (isinstance(draws, int) and draws >= 1):
+        if draws != "auto" and not _positive_whole(draws):
             raise ModelConfigError(
                 f"draws must be a positive whole number or 'auto', not {draws!r}"
             )
         if self.sampler_config["backend"] not in ("density", "pymc"):
             raise ModelConfigError("sampler backend must be 'density' or 'pymc'")
+        for key in POSITIVE_MODEL_KEYS:
+            value = self.model_config[key]
+            if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
+                raise ModelConfigError(
+                    f"model_config {key} must be a positive number, not {value!r}"
+                )
 
     # --- model ----------------------------------------------------------------------
     def centred_components(self, data: BinaryPanelData) -> dict[str, bool]:
@@ -480,6 +500,10 @@ def _check_fittable(data: BinaryPanelData) -> None:
     answered = np.bincount(data.question_idx, minlength=len(data.questions))
     if answered.min() < 1:  # pragma: no cover - from_table cannot produce this
         raise ValueError("every question needs at least one answer")
+
+
+def _positive_whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
 def _merge(defaults: dict, overrides: dict | None, name: str) -> dict:

@@ -1,4 +1,4 @@
-"""``PanelStudentTLogp``: the fused Student-t kernel (kernel.py) as a PyTensor Op.
+"""``PanelStudentTLogp``: the fused Student-t kernel (density.py) as a PyTensor Op.
 
 With it, the likelihood (1) of ``hierarchical.py`` is one node of the PyMC model, whose
 value and gradient come from one pass of ``kernel.panel_student_t``; PyMC and nutpie
@@ -16,7 +16,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
-from aggregation.engine.kernel import panel_student_t
+from aggregation.engine.density import panel_student_t
 
 
 class PanelStudentTLogp(Op):

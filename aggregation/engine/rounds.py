@@ -35,7 +35,9 @@ from aggregation.engine.hierarchical import (
     DEFAULT_MODEL_CONFIG,
     DEFAULT_SAMPLER_CONFIG,
     HierarchicalFit,
+    ModelConfigError,
     _merge,
+    _positive_whole,
 )
 from aggregation.engine.posterior import ProgressCallback, sample
 from aggregation.engine.summary import SAMPLE_DIMS, _check_interval, _round, diagnostics
@@ -135,6 +137,10 @@ class LinkedRoundsModel:
     def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
         self.model_config = _merge(LINKED_DEFAULTS, model_config, "model_config")
         self.sampler_config = _merge(LINKED_SAMPLER_DEFAULTS, sampler_config, "sampler_config")
+        if self.sampler_config["backend"] != "pymc":
+            raise ModelConfigError("the linked-rounds model is fitted with backend 'pymc' only")
+        if not _positive_whole(self.sampler_config["draws"]):
+            raise ModelConfigError("draws of the linked-rounds model must be a positive number")
 
     def build_model(self, data: LinkedPanelData):
         import pymc as pm

@@ -38,7 +38,12 @@ class Command(BaseCommand):
             default=None,
             help="for extremized_logodds (default 2.5)",
         )
-        parser.add_argument("--draws", type=int, help="posterior draws per chain (default 1000)")
+        parser.add_argument(
+            "--draws",
+            type=int,
+            help="posterior draws per chain (default 1000; 2000 for panels reporting more "
+            "than 2000 quantities)",
+        )
         parser.add_argument("--tune", type=int, help="tuning draws per chain (default 250)")
         parser.add_argument("--chains", type=int, help="number of chains (default 4)")
         parser.add_argument("--posterior", help="also save the posterior as NetCDF here")

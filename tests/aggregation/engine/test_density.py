@@ -19,8 +19,7 @@ from pytensor.compile.mode import Mode
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.density import (
     Layout,
-    _expand_cfunc,
-    _logp_cfunc,
+    callbacks,
     logp_and_gradient,
     nutpie_model,
     prior_scales,
@@ -150,7 +149,7 @@ def call_logp(model, x: np.ndarray, dim: int | None = None):
     """Call the logp cfunc as nutpie does: (dim, x, gradient out, logp out, user data)."""
     grad = np.full(x.size, np.nan)
     logp = np.full(1, np.nan)
-    code = _logp_cfunc.ctypes(
+    code = callbacks()[0].ctypes(
         dim if dim is not None else x.size,
         x.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
         grad.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
@@ -182,6 +181,16 @@ def test_the_logp_callback_returns_the_density_and_its_gradient():
     assert_allclose(grad, expected_grad, rtol=1e-12, atol=1e-13)
 
 
+def test_indices_that_do_not_fit_the_layout_are_refused():
+    data = panel("two cohorts")
+    arrays = data.model_arrays()
+    arrays["judgment_idx"] = arrays["judgment_idx"].copy()
+    arrays["judgment_idx"][2, 0] += 2  # a cell of the next question
+    coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
+    with pytest.raises(ValueError, match="does not fit the layout"):
+        nutpie_model(layout_of(data), DEFAULT_MODEL_CONFIG, coords, **arrays)
+
+
 def test_the_logp_callback_flags_a_wrong_size_and_a_non_finite_density():
     model = native(panel("two cohorts"))
     x = np.zeros(model.n_dim)
@@ -202,7 +211,7 @@ def test_the_expand_callback_writes_the_traced_variables_in_order():
     layout = layout_of(data)
     x = np.random.default_rng(4).normal(size=layout.ndim)
     out = np.full(model.n_expanded, np.nan)
-    code = _expand_cfunc.ctypes(
+    code = callbacks()[1].ctypes(
         layout.ndim,
         model.n_expanded,
         x.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),

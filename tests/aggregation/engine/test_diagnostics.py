@@ -74,3 +74,13 @@ def test_a_nan_draw_gives_nan_as_in_arviz():
 def test_leading_dimensions_are_kept():
     draws_ = ar1_chains(np.full(6, 0.2), 4, 100, seed=2).reshape(2, 3, 4, 100)
     assert all(out.shape == (2, 3) for out in rhat_and_ess_bulk(draws_))
+
+
+def test_chains_stuck_at_different_constants_get_a_huge_rhat_as_in_arviz():
+    # no variance within any chain: the folded R-hat is 0 / 0, the bulk one is enormous
+    draws_ = np.broadcast_to(np.arange(4.0)[None, :, None], (1, 4, 100)).copy()
+    want_rhat, _ = arviz_reference(draws_)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        got_rhat, _ = rhat_and_ess_bulk(draws_)
+    assert got_rhat[0] > 1e6
+    assert_allclose(got_rhat, want_rhat, rtol=1e-10)

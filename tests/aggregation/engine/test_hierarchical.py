@@ -178,6 +178,9 @@ def test_a_multi_round_table_is_refused_with_a_clear_message():
         ),
         ({"model_config": {"parametrization": "centred"}}, "parametrization must be"),
         ({"sampler_config": {"backend": "stan"}}, "backend must be 'density' or 'pymc'"),
+        ({"model_config": {"mu_sd": 0}}, "mu_sd must be a positive number, not 0"),
+        ({"model_config": {"nu": -1.0}}, "nu must be a positive number"),
+        ({"model_config": {"kappa_scale_sd": float("nan")}}, "kappa_scale_sd must be a positive"),
     ],
 )
 def test_unknown_or_invalid_config_raises(kwargs, message):

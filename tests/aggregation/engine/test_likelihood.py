@@ -21,7 +21,7 @@ import pytest
 from numpy.testing import assert_allclose
 from pytensor.gradient import DisconnectedInputError
 
-from aggregation.engine.kernel import panel_student_t
+from aggregation.engine.density import panel_student_t
 from aggregation.engine.likelihood import PanelStudentTLogp
 
 PARAMS = ("mu", "delta_flat", "bias", "log_sigma", "log_kappa")

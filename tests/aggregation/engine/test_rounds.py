@@ -6,6 +6,7 @@ import pytest
 from scipy.special import expit, logit
 
 from aggregation.engine.data import JudgmentTable
+from aggregation.engine.hierarchical import ModelConfigError
 from aggregation.engine.rounds import LinkedPanelData, LinkedRoundsModel, summarize_linked
 from aggregation.engine.synthetic import simulate_binary_panel
 
@@ -43,6 +44,13 @@ def test_pairs_link_the_same_expert_and_question_across_rounds():
     assert (data.pair_idx[lone] == -1).all()
     paired = data.pair_idx[data.pair_idx >= 0]
     assert (np.bincount(paired) == 2).all()  # every pair has exactly its two answers
+
+
+def test_the_linked_model_refuses_a_backend_or_draws_it_cannot_use():
+    with pytest.raises(ModelConfigError, match="backend 'pymc' only"):
+        LinkedRoundsModel(sampler_config={"backend": "density"})
+    with pytest.raises(ModelConfigError, match="must be a positive number"):
+        LinkedRoundsModel(sampler_config={"draws": "auto"})
 
 
 def test_one_round_is_refused_with_a_clear_message():
