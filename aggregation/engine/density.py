@@ -185,6 +185,11 @@ class Layout:
     n_cohorts: int
     cohort_sizes: tuple[int, ...]
 
+    @classmethod
+    def of(cls, data) -> "Layout":
+        """The layout of a ``hierarchical.BinaryPanelData``."""
+        return cls(len(data.questions), len(data.cohorts), tuple(data.cohort_sizes))
+
     @property
     def n_experts(self) -> int:
         return sum(self.cohort_sizes)
@@ -526,9 +531,9 @@ def nutpie_model(
         "cohort_sizes": np.array(layout.cohort_sizes, dtype=np.int64),
         "priors": prior_scales(model_config),
     }
-    expert, question, cell = arrays["judgment_idx"]
     if arrays["judgment_idx"].shape != (3, arrays["y"].size):
         raise ValueError("judgment_idx must have shape (3, number of judgments)")
+    expert, question, cell = arrays["judgment_idx"]
     if np.any(cell // layout.n_cohorts != question) or np.any(expert >= layout.n_experts):
         raise ValueError("judgment_idx does not fit the layout (cell = question x cohorts + g)")
     shapes = [tuple(len(coords[d]) for d in dims) for dims in TRACE_DIMS.values()]

@@ -44,7 +44,6 @@ import dataclasses
 import json
 import math
 import numbers
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -377,7 +376,6 @@ class BinaryHierarchicalModel:
             sampler_config=sampler_config,
             random_seed=random_seed,
             progress=notify,
-            target_accept=sampler_config["target_accept"],
         )
         sampled_at = time.perf_counter()
         notify("sampling", 1.0)
@@ -411,10 +409,10 @@ class BinaryHierarchicalModel:
 
     def _native_for(self, data: BinaryPanelData):
         """The hand-written density (density.py); its first import compiles or loads it."""
-        reused = "aggregation.engine.density" in sys.modules
-        from aggregation.engine.density import Layout, nutpie_model
+        from aggregation.engine.density import Layout, callbacks, nutpie_model
 
-        layout = Layout(len(data.questions), len(data.cohorts), tuple(data.cohort_sizes))
+        reused = callbacks.cache_info().currsize > 0
+        layout = Layout.of(data)
         coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
         arrays = data.model_arrays()
         model = nutpie_model(layout, self.model_config, coords, **arrays)

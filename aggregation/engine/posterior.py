@@ -21,11 +21,14 @@ def sample(
 ) -> xr.DataTree:
     """nutpie's draws (no warm-up kept) with the chains, draws and tuning of the config.
 
-    ``options`` go to ``nutpie.sample`` as they are (e.g. ``target_accept``).
+    The config's ``target_accept``, when it has one, goes to nutpie; ``options`` go to
+    ``nutpie.sample`` as they are.
     """
     import nutpie
 
     cfg = sampler_config
+    if "target_accept" in cfg:
+        options = {"target_accept": cfg["target_accept"], **options}
     callback = None if progress is None else _progress_adapter(progress, cfg["tune"], cfg["draws"])
     return nutpie.sample(
         compiled,

@@ -391,7 +391,6 @@ class LLORecalibration:
             compiled,
             sampler_config=cfg,
             random_seed=random_seed,
-            target_accept=cfg["target_accept"],
         )
         trace["constant_data"] = xr.Dataset(
             {

@@ -220,7 +220,6 @@ class LinkedRoundsModel:
             sampler_config=self.sampler_config,
             random_seed=random_seed,
             progress=notify,
-            target_accept=self.sampler_config["target_accept"],
         )
         trace.attrs.update(
             {

@@ -62,10 +62,6 @@ def single_expert_cohort() -> BinaryPanelData:
     return BinaryPanelData.from_table(JudgmentTable.from_frame(frame))
 
 
-def layout_of(data: BinaryPanelData) -> Layout:
-    return Layout(len(data.questions), len(data.cohorts), tuple(data.cohort_sizes))
-
-
 def value_var_of(model, block: str) -> str:
     """PyMC's value variable for a block of the vector (log__ / zerosum__ if transformed)."""
     names = {v.name for v in model.value_vars}
@@ -76,7 +72,7 @@ def value_var_of(model, block: str) -> str:
 def evaluate_both(data: BinaryPanelData, config: dict, points: np.ndarray):
     """(ours, PyMC's) logp and gradient, gradients as {value variable: array}."""
     model = BinaryHierarchicalModel(config).build_model(data)
-    layout = layout_of(data)
+    layout = Layout.of(data)
     blocks = layout.blocks()
     assert {value_var_of(model, b) for b in blocks} == {v.name for v in model.value_vars}
     initial = model.initial_point()
@@ -110,7 +106,7 @@ def evaluate_both(data: BinaryPanelData, config: dict, points: np.ndarray):
 def test_the_density_is_the_pymc_models_log_density(name, config):
     data = panel(name)
     rng = np.random.default_rng(0)
-    ndim = layout_of(data).ndim
+    ndim = Layout.of(data).ndim
     # typical points, and far ones (scales up to e^10, answers hundreds of scales away)
     points = np.concatenate(
         [rng.normal(scale=0.8, size=(3, ndim)), rng.normal(scale=4, size=(2, ndim))]
@@ -124,7 +120,7 @@ def test_the_density_is_the_pymc_models_log_density(name, config):
 def test_a_cohort_of_one_expert_has_no_free_bias():
     data = single_expert_cohort()
     assert 1 in data.cohort_sizes
-    layout = layout_of(data)
+    layout = Layout.of(data)
     solo = layout.blocks()[f"bias_raw_cohort{data.cohorts.index('solo')}"]
     assert solo.stop == solo.start  # no coordinates
     points = np.random.default_rng(1).normal(size=(2, layout.ndim))
@@ -161,13 +157,13 @@ def call_logp(model, x: np.ndarray, dim: int | None = None):
 
 def native(data: BinaryPanelData):
     coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
-    return nutpie_model(layout_of(data), DEFAULT_MODEL_CONFIG, coords, **data.model_arrays())
+    return nutpie_model(Layout.of(data), DEFAULT_MODEL_CONFIG, coords, **data.model_arrays())
 
 
 def test_the_logp_callback_returns_the_density_and_its_gradient():
     data = panel("three cohorts, skipped answers")
     model = native(data)
-    layout = layout_of(data)
+    layout = Layout.of(data)
     x = np.random.default_rng(3).normal(size=layout.ndim)
     code, logp, grad = call_logp(model, x)
     arrays = data.model_arrays()
@@ -188,7 +184,7 @@ def test_indices_that_do_not_fit_the_layout_are_refused():
     arrays["judgment_idx"][2, 0] += 2  # a cell of the next question
     coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
     with pytest.raises(ValueError, match="does not fit the layout"):
-        nutpie_model(layout_of(data), DEFAULT_MODEL_CONFIG, coords, **arrays)
+        nutpie_model(Layout.of(data), DEFAULT_MODEL_CONFIG, coords, **arrays)
 
 
 def test_the_logp_callback_flags_a_wrong_size_and_a_non_finite_density():
@@ -208,7 +204,7 @@ def model_block(model, name: str) -> slice:
 def test_the_expand_callback_writes_the_traced_variables_in_order():
     data = panel("three cohorts, skipped answers")
     model = native(data)
-    layout = layout_of(data)
+    layout = Layout.of(data)
     x = np.random.default_rng(4).normal(size=layout.ndim)
     out = np.full(model.n_expanded, np.nan)
     code = callbacks()[1].ctypes(
