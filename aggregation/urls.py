@@ -1,30 +1,31 @@
 from django.urls import path
 
+import config.converters  # noqa: F401 (registers <id:...>)
 from aggregation import views
 
 app_name = "aggregation"
 urlpatterns = [
     path("reports/", views.report_index, name="report-index"),
-    path("reports/rounds/<int:round_id>/", views.round_report, name="round-report"),
-    path("reports/rounds/<int:round_id>/runs/", views.run_request, name="run-request"),
+    path("reports/rounds/<id:round_id>/", views.round_report, name="round-report"),
+    path("reports/rounds/<id:round_id>/runs/", views.run_request, name="run-request"),
     path(
-        "reports/rounds/<int:round_id>/comparison/",
+        "reports/rounds/<id:round_id>/comparison/",
         views.round_comparison,
         name="round-comparison",
     ),
     path(
-        "reports/rounds/<int:round_id>/judgments.csv",
+        "reports/rounds/<id:round_id>/judgments.csv",
         views.round_judgments_csv,
         name="round-judgments-csv",
     ),
-    path("reports/runs/<int:run_id>/experts/", views.experts_report, name="experts-report"),
+    path("reports/runs/<id:run_id>/experts/", views.experts_report, name="experts-report"),
     path(
-        "reports/runs/<int:run_id>/questions/<int:question_id>/",
+        "reports/runs/<id:run_id>/questions/<id:question_id>/",
         views.question_report,
         name="question-report",
     ),
-    path("reports/runs/<int:run_id>/progress.json", views.run_progress, name="run-progress"),
-    path("reports/runs/<int:run_id>/results.csv", views.run_results_csv, name="run-results-csv"),
-    path("reports/runs/<int:run_id>/posterior.nc", views.run_posterior, name="run-posterior"),
-    path("reports/runs/<int:run_id>/figures/<slug:name>.svg", views.run_figure, name="run-figure"),
+    path("reports/runs/<id:run_id>/progress.json", views.run_progress, name="run-progress"),
+    path("reports/runs/<id:run_id>/results.csv", views.run_results_csv, name="run-results-csv"),
+    path("reports/runs/<id:run_id>/posterior.nc", views.run_posterior, name="run-posterior"),
+    path("reports/runs/<id:run_id>/figures/<slug:name>.svg", views.run_figure, name="run-figure"),
 ]

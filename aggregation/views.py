@@ -7,7 +7,6 @@ Cohorts smaller than ``settings.REPORT_MIN_COHORT_SIZE`` are merged into "other"
 a page or a download would show them (see ``aggregation.reports``).
 """
 
-import csv
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from django.views.decorators.http import require_POST
 from aggregation import comparison, reports, selectors, services
 from aggregation.forms import RunRequestForm
 from aggregation.models import AggregationRun, QuestionResult
+from config.csvexport import NO_STORE, csv_response
 from elicitation.models import Round
 
 Status = AggregationRun.Status
@@ -54,6 +54,16 @@ def _reader_may_browse(user) -> bool:
     )
 
 
+def _may_download_posterior(user, survey) -> bool:
+    """Whether ``run_posterior`` serves this user: the same check, so a page offers the
+    posterior only to those who may download it (organizers and superusers)."""
+    try:
+        selectors.survey_get_for_organizer_or_404(user=user, survey=survey)
+    except Http404:
+        return False
+    return True
+
+
 def _run_of_round(request: HttpRequest, survey_round: Round) -> AggregationRun | None:
     """``?run=<id>`` if it is a run of this round, else the latest hierarchical (or any) run."""
     run_id = request.GET.get("run")
@@ -61,9 +71,12 @@ def _run_of_round(request: HttpRequest, survey_round: Round) -> AggregationRun |
         return selectors.round_latest_run(
             survey_round=survey_round, method=Method.HIERARCHICAL
         ) or selectors.round_latest_run(survey_round=survey_round)
-    if not run_id.isdigit():
+    from config.converters import parse_id  # imported here: this fix stays in this function
+
+    run_id = parse_id(run_id)  # not str.isdigit(): it passes "²" and 5,000 digits
+    if run_id is None:
         raise Http404("No such run.")
-    run = selectors.round_runs(survey_round=survey_round).filter(id=int(run_id)).first()
+    run = selectors.round_runs(survey_round=survey_round).filter(id=run_id).first()
     if run is None:
         raise Http404("No such run of this round.")
     return run
@@ -180,6 +193,7 @@ def round_report(request: HttpRequest, round_id: int) -> HttpResponse:
         "can_request": selectors.survey_can_request_runs(
             user=request.user, survey=survey_round.survey
         ),
+        "can_download_posterior": _may_download_posterior(request.user, survey_round.survey),
         "compare_with": selectors.round_previous_closed(survey_round=survey_round),
         "n_numeric": selectors.round_numeric_question_count(survey_round=survey_round),
     }
@@ -434,9 +448,11 @@ def run_figure(request: HttpRequest, run_id: int, name: str) -> FileResponse:
         as_attachment=download,
         filename=f"run-{run.id}-{name}.svg",
     )
-    # An SVG opened on its own is a document: no scripts, no outside requests.
+    # An SVG opened on its own is a document: no scripts, no outside requests. The site's
+    # policy (ContentSecurityPolicyMiddleware) leaves a header set here as it is.
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
-    response["Cache-Control"] = "private, max-age=3600"  # a run's figures never change
+    # A run's figures never change; a download is an export, and not stored.
+    response["Cache-Control"] = NO_STORE if download else "private, max-age=3600"
     return response
 
 
@@ -446,24 +462,14 @@ def run_posterior(request: HttpRequest, run_id: int) -> FileResponse:
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
     selectors.survey_get_for_organizer_or_404(user=request.user, survey=run.survey_round.survey)
     path = _media_file(run.posterior)
-    return FileResponse(
+    response = FileResponse(
         path.open("rb"),
         content_type="application/x-netcdf",
         as_attachment=True,
         filename=f"run-{run.id}-posterior.nc",
     )
-
-
-def _csv_response(filename: str) -> tuple[HttpResponse, "csv._writer"]:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.write("\ufeff")  # a BOM, so that spreadsheets read UTF-8 (Korean rationales)
-    return response, csv.writer(response)
-
-
-def _cell_text(text: str) -> str:
-    """Free text as a CSV cell that a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    response["Cache-Control"] = NO_STORE
+    return response
 
 
 @login_required
@@ -482,10 +488,10 @@ def run_results_csv(request: HttpRequest, run_id: int) -> HttpResponse:
         header += [f"gap_{a}_minus_{b}_mean", f"gap_{a}_minus_{b}_lower",
                    f"gap_{a}_minus_{b}_upper", f"p_{a}_higher_than_{b}"]  # fmt: skip
     filename = f"{slugify(run.survey_round.survey.title)[:40]}-round-{run.survey_round.number}"
-    response, writer = _csv_response(f"{filename}-run-{run.id}-results.csv")
+    response, writer = csv_response(f"{filename}-run-{run.id}-results.csv")
     writer.writerow(header)
     for r in results:
-        row = [r.question.code, _cell_text(r.question.text), r.n_judgments, r.consensus,
+        row = [r.question.code, r.question.text, r.n_judgments, r.consensus,
                r.consensus_lower, r.consensus_upper, r.disagreement, r.disagreement_lower,
                r.disagreement_upper]  # fmt: skip
         row += [r.baselines.get(m) for m in reports.BASELINE_LABELS]
@@ -512,7 +518,7 @@ def round_judgments_csv(request: HttpRequest, round_id: int) -> HttpResponse:
         sizes[cohort] = sizes.get(cohort, 0) + 1
     _label_cohorts(answers, reports.expert_cohort_labels(sizes))
     filename = f"{slugify(survey_round.survey.title)[:40]}-round-{survey_round.number}"
-    response, writer = _csv_response(f"{filename}-judgments.csv")
+    response, writer = csv_response(f"{filename}-judgments.csv")
     writer.writerow(
         ["expert", "cohort", "question", "round", "probability", "q05", "q50", "q95", "rationale"]
     )
@@ -520,7 +526,7 @@ def round_judgments_csv(request: HttpRequest, round_id: int) -> HttpResponse:
         writer.writerow(
             [a["expert"], a["cohort"], a["question"], survey_round.number]
             + ["" if a[k] is None else a[k] for k in ("probability", "q05", "q50", "q95")]
-            + [_cell_text(a["rationale"])]
+            + [a["rationale"]]
         )  # fmt: skip
     return response
 

@@ -5,10 +5,12 @@ development configuration: DEBUG on, SQLite and an embedded Redis under ``var/``
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,6 +48,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "elicitation",
     "aggregation",
     "resolution",
@@ -53,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -61,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -95,6 +101,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a password login while its account and address are locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     # Experts authenticate only through their invitation link (elicitation.views.expert).
     "sesame.backends.ModelBackend",
@@ -230,6 +238,29 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Throttling -------------------------------------------------------------------------
+# Password logins (organizers, analysts, the admin): django-axes counts failures per
+# account *and* client address in the database; the fifth failure locks that pair out for
+# AXES_COOLOFF_MINUTES (a 429 page that says so). Someone guessing from elsewhere cannot
+# lock a real organizer out of their own address.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_WHITELIST_CALLABLE = "elicitation.throttle.is_magic_link_attempt"
+# One reading of the client's address for every throttle (see config/client.py).
+AXES_CLIENT_IP_CALLABLE = "config.client.client_address"
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+# Magic links: invalid tokens are counted per client address (elicitation.throttle); past
+# the limit, further invalid ones get a 429 page until the window ends. A valid link
+# always opens, so nobody's guesses lock an expert out of their own link.
+LINK_FAILURE_LIMIT = env.int("LINK_FAILURE_LIMIT", default=10)
+LINK_FAILURE_WINDOW_SECONDS = env.int("LINK_FAILURE_WINDOW_SECONDS", default=15 * 60)
+# The throttles' counters must be shared by every web process: the database by default,
+# Redis in production (CACHE_URL=redis://127.0.0.1:6379/1).
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://consilium_cache")}
+
 # --- Security (production) -------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -237,9 +268,7 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
-)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_REFERRER_POLICY = "same-origin"  # magic links must not leak through Referer
 X_FRAME_OPTIONS = "DENY"
 
@@ -255,6 +284,7 @@ LOGGING = {
         **{
             name: {"level": "WARNING"}
             for name in (
+                "axes",  # its start-up line at INFO; lock-outs are WARNING and stay
                 "arviz",
                 "arviz_base",
                 "arviz_stats",
@@ -266,4 +296,22 @@ LOGGING = {
             )
         },
     },
+}
+
+# --- Content-Security-Policy -----------------------------------------------------------
+# Every response gets this policy (django.middleware.csp): scripts and styles only from our
+# own static files, so no template may hold an inline script, a <style> block or a style=
+# attribute (tests/test_csp.py greps them); images from here or data: URLs (the blank
+# favicon of base.html). A view that sets its own Content-Security-Policy keeps it: the
+# middleware leaves an existing header alone (the standalone SVG figures of aggregation
+# and resolution; Django's debug pages opt out themselves).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
 }

@@ -8,12 +8,15 @@ user from ``expert_create``; rounds are opened and closed by admin actions that 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from elicitation import services
 from elicitation.models import (
     Expert,
+    ExpertContact,
     Invitation,
     Judgment,
     JudgmentRevision,
@@ -26,6 +29,30 @@ from elicitation.models import (
 )
 
 
+class DeletionSummaryMixin:
+    """The delete confirmation lists how many objects of each kind go, not the objects:
+    its nested list would put an expert's code above their contact (strict anonymity)."""
+
+    def get_deleted_objects(self, objs, request):
+        _to_delete, model_count, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        summary = [f"{name}: {count}" for name, count in model_count.items()]
+        return summary, model_count, perms_needed, protected
+
+
+class NoLookupsAcrossMixin:
+    """Refuses URL filters through the named relations (``?contact__name=...``,
+    ``?expert=<pk>``): either would pair a contact with a code."""
+
+    refused_lookups: tuple[str, ...] = ()
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if lookup.split("__")[0] in self.refused_lookups:
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
 class ScenarioInline(admin.TabularInline):
     model = Scenario
     extra = 0
@@ -33,7 +60,7 @@ class ScenarioInline(admin.TabularInline):
 
 
 @admin.register(Survey)
-class SurveyAdmin(admin.ModelAdmin):
+class SurveyAdmin(DeletionSummaryMixin, admin.ModelAdmin):
     list_display = ["title", "anonymity", "contact_email", "created_at"]
     search_fields = ["title"]
     filter_horizontal = ["organizers", "analysts"]
@@ -101,26 +128,75 @@ class RoundAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{survey_round}: done.", messages.SUCCESS)
 
 
+class ExpertAddForm(forms.ModelForm):
+    """Adding an expert in the admin: their contact comes with them (services.expert_create)."""
+
+    name = forms.CharField(max_length=200)
+    email = forms.EmailField()
+
+    class Meta:
+        model = Expert
+        fields = ["survey", "code", "language", "time_zone", "attributes"]
+
+
+class ExpertContactInline(admin.StackedInline):
+    """Identified surveys only: the expert's name and email on the expert's page."""
+
+    model = ExpertContact
+    fields = ["name", "email"]
+    can_delete = False
+    extra = 0
+    max_num = 1
+
+
 @admin.register(Expert)
-class ExpertAdmin(admin.ModelAdmin):
-    """At the strict anonymity level a name is never shown next to its code: the list
-    shows "hidden" for the code and the change form leaves the code out."""
+class ExpertAdmin(DeletionSummaryMixin, NoLookupsAcrossMixin, admin.ModelAdmin):
+    """Codes, cohorts, languages: what the analysis knows of an expert. At the strict
+    anonymity level nothing of their contact shows here (see ExpertContactAdmin)."""
 
-    list_display = ["code_shown", "name", "email", "language", "time_zone", "survey"]
+    list_display = ["code", "survey", "name_if_identified", "language", "time_zone"]
     list_filter = ["survey", "language"]
-    search_fields = ["name", "email"]  # not the code: a search by code would pair them
-    readonly_fields = ["user"]
+    search_fields = ["code"]
+    refused_lookups = ("contact", "user")
 
-    @admin.display(description=_("code"))
-    def code_shown(self, obj: Expert) -> str:
-        return _("hidden (strict anonymity)") if obj.survey.is_strict else obj.code
+    @admin.display(description=_("name"))
+    def name_if_identified(self, obj: Expert) -> str:
+        if obj.survey.is_strict:
+            return _("hidden (strict anonymity)")
+        return obj.contact.name
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("survey")
+        return super().get_queryset(request).select_related("survey", "contact")
+
+    def get_search_results(self, request, queryset, search_term):
+        """A search by name finds experts of identified surveys only."""
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            named = queryset.filter(
+                survey__anonymity=Survey.Anonymity.IDENTIFIED,
+                contact__name__icontains=search_term.strip(),
+            )
+            results = results | named
+        return results, duplicates
+
+    def get_inlines(self, request, obj):
+        return [ExpertContactInline] if obj is not None and not obj.survey.is_strict else []
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ExpertAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["survey", "name", "email", "code", "language", "time_zone", "attributes"]
+        return ["survey", "code", "language", "time_zone", "attributes"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["survey", "code"] if obj is not None else []
 
     def has_delete_permission(self, request, obj=None):
-        # An expert who was invited has answers and history: deleting would lose them
-        # (and the confirmation page would list their judgments under their name).
+        # An expert who was invited has answers and history: deleting would lose them.
         if obj is not None and obj.invitations.exists():
             return False
         return super().has_delete_permission(request, obj)
@@ -130,26 +206,44 @@ class ExpertAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    def get_fields(self, request, obj=None):
-        fields = ["survey", "code", "name", "email", "language", "time_zone", "attributes"]
-        if obj is not None and obj.survey.is_strict:
-            fields.remove("code")
-        return fields if obj is None else [*fields, "user"]
-
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
             return
         created = services.expert_create(
             survey=obj.survey,
-            name=obj.name,
-            email=obj.email,
+            name=form.cleaned_data["name"],
+            email=form.cleaned_data["email"],
             language=obj.language,
             attributes=obj.attributes,
             code=obj.code or None,
             time_zone=obj.time_zone,
         )
         obj.pk, obj.user = created.pk, created.user
+
+
+@admin.register(ExpertContact)
+class ExpertContactAdmin(DeletionSummaryMixin, NoLookupsAcrossMixin, admin.ModelAdmin):
+    """The panel's names and emails, by name: no code, no cohort, no link to the expert,
+    no filter or ordering through them, and a random id in the URL."""
+
+    list_display = ["name", "email", "survey"]
+    list_filter = ["survey"]
+    search_fields = ["name", "email"]
+    fields = ["survey", "name", "email"]
+    readonly_fields = ["survey"]
+    refused_lookups = ("expert",)
+
+    def get_queryset(self, request):
+        # Any ordering a URL asks for ends in name order, never in the random ids' order
+        # (the admin's tie-breaker): a stable, meaningless order.
+        return super().get_queryset(request).order_by("survey", "name", "email")
+
+    def has_add_permission(self, request):
+        return False  # a contact comes with its expert (the import, or the expert admin)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # it goes with its expert
 
 
 class ExpertCodeMixin:
@@ -272,3 +366,12 @@ class ReminderAdmin(admin.ModelAdmin):
     list_filter = ["survey_round__survey"]
     readonly_fields = ["dispatched_at", "created_by"]
     inlines = [ReminderDeliveryInline]
+
+
+class ConsiliumUserAdmin(DeletionSummaryMixin, UserAdmin):
+    """Django's user admin, whose delete confirmation would list an expert user's expert
+    and, under it, their contact."""
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), ConsiliumUserAdmin)

@@ -4,6 +4,8 @@ The answer sheet validates each question with ``services.answer_validate`` (the 
 the rules live) and shows probabilities in percent while the database stores 0–1.
 """
 
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,12 +17,74 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.converters import parse_id
 from elicitation import selectors
 from elicitation.models import Judgment, Question, Survey
 from elicitation.services import DEFAULT_LINK_DAYS, FEEDBACK_FIELDS, Answer, answer_validate
 
 RATIONALE_MAX_LENGTH = 5000
 QUANTILES = ("q05", "q50", "q95")
+# A plain decimal number, once full-width and other non-ASCII digits are read (below).
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Dates and times that survive the conversion to and from every time zone: 9999-12-31
+# 23:59 in New York is past the last datetime in UTC (an OverflowError, a 500).
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+
+
+def ascii_number(text: str) -> str:
+    """``text`` with full-width characters ("５０", "１２．５", "－３", as Korean and Japanese
+    input methods may type them) and other decimal digits ("٥٠") read as ASCII."""
+    chars = []
+    for char in text.strip():
+        if "\uff01" <= char <= "\uff5e":  # the full-width forms of ASCII "!" to "~"
+            char = chr(ord(char) - 0xFEE0)
+        elif char == "\u2212":  # the minus sign
+            char = "-"
+        elif not char.isascii() and (digit := unicodedata.decimal(char, None)) is not None:
+            char = str(digit)
+        chars.append(char)
+    return "".join(chars)
+
+
+class NumberField(forms.FloatField):
+    """A number as people type it: full-width digits are read, and what is no plain
+    decimal number is refused even where ``float()`` would take it ("5_0", "nan", "inf"),
+    as is one too large to be finite ("1e400", 5,000 digits). -0 is 0."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip():
+            value = ascii_number(value)
+            if not NUMBER.fullmatch(value):
+                raise ValidationError(self.error_messages["invalid"], code="invalid")
+        number = super().to_python(value)
+        return None if number is None else number + 0.0  # -0.0 + 0.0 is 0.0
+
+
+class ModelChoicesByIdField(forms.ModelMultipleChoiceField):
+    """Choices by id; a value that is no id (``config.converters.parse_id``) is refused
+    before any query, where one beyond 64 bits would overflow the database driver."""
+
+    def clean(self, value):
+        if isinstance(value, list | tuple):
+            for pk in value:
+                if parse_id(str(pk)) is None:
+                    shown = str(pk) if len(str(pk)) <= 20 else f"{str(pk)[:20]}…"
+                    raise ValidationError(
+                        self.error_messages["invalid_pk_value"],
+                        code="invalid_pk_value",
+                        params={"pk": shown},
+                    )
+        return super().clean(value)
+
+
+class DateTimeField(forms.DateTimeField):
+    """A date and time between the years FIRST_YEAR and LAST_YEAR (else "Enter a valid
+    date/time.", in Django's translations)."""
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
 
 
 def _number_field(*, min_value=None, max_value=None, invalid=None) -> forms.FloatField:
@@ -28,7 +92,7 @@ def _number_field(*, min_value=None, max_value=None, invalid=None) -> forms.Floa
     if min_value is not None or max_value is not None:
         range_message = gettext_lazy("Enter a number between 0 and 100.")
         messages |= {"min_value": range_message, "max_value": range_message}
-    return forms.FloatField(
+    return NumberField(
         required=False, min_value=min_value, max_value=max_value, error_messages=messages
     )
 
@@ -311,12 +375,12 @@ class CsvUploadForm(forms.Form):
 
 
 class RoundCreateForm(forms.Form):
-    opens_at = forms.DateTimeField(
+    opens_at = DateTimeField(
         required=False,
         label=gettext_lazy("Planned opening (optional)"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
-    closes_at = forms.DateTimeField(
+    closes_at = DateTimeField(
         required=False,
         label=gettext_lazy("Planned closing (optional)"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
@@ -324,7 +388,7 @@ class RoundCreateForm(forms.Form):
 
 
 class RoundOpenForm(forms.Form):
-    questions = forms.ModelMultipleChoiceField(
+    questions = ModelChoicesByIdField(
         queryset=Question.objects.none(),
         widget=forms.CheckboxSelectMultiple,
         label=gettext_lazy("Questions in this round"),
@@ -389,7 +453,7 @@ class SurveyAnonymityForm(forms.Form):
 
 
 class ReminderScheduleForm(forms.Form):
-    send_at = forms.DateTimeField(
+    send_at = DateTimeField(
         label=gettext_lazy("Send a reminder at"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         error_messages={"required": gettext_lazy("Choose when to send the reminder.")},

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from elicitation import services
-from elicitation.models import Expert, Question, Scenario, Survey
+from elicitation.models import Expert, ExpertContact, Question, Scenario, Survey
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000
@@ -44,6 +44,8 @@ EXPERT_REQUIRED = ("name", "email")
 EXPERT_OPTIONAL = ("language", "code", "time_zone")
 # The Korean texts of a question (shown to experts who read Korean; English is the fallback).
 KOREAN_COLUMNS = ("text_ko", "guidance_ko", "unit_ko", "resolution_criteria_ko")
+# What a spreadsheet reads as the start of a formula (the downloads neutralise them).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TRUE_WORDS, FALSE_WORDS = {"1", "yes", "true", "y"}, {"0", "no", "false", "n", ""}
 
 
@@ -73,6 +75,8 @@ class ImportPreview:
     rows: list[dict] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     new_scenarios: list[str] = field(default_factory=list)
+    # Things the organizer should know before confirming; they do not stop the import.
+    notices: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -359,7 +363,7 @@ def experts_preview(*, survey: Survey, text: str) -> ImportPreview:
     preview = _records(text, EXPERT_REQUIRED, EXPERT_OPTIONAL, open_ended=True)
     if preview.errors:
         return preview
-    existing_emails = set(survey.experts.values_list("email", flat=True))
+    existing_emails = set(survey.contacts.values_list("email", flat=True))
     existing_codes = set(survey.experts.values_list("code", flat=True))
     seen_emails: dict[str, int] = {}
     seen_codes: dict[str, int] = {}
@@ -369,10 +373,40 @@ def experts_preview(*, survey: Survey, text: str) -> ImportPreview:
         record["language"] = record.get("language", "").lower() or Expert.Language.EN
         errors = _expert_row_errors(survey, record)
         errors += _duplicate_errors(line, "email", record["email"], existing_emails, seen_emails)
-        if record.get("code"):
+        if record.get("code") and not survey.is_strict:
             errors += _duplicate_errors(line, "code", record["code"], existing_codes, seen_codes)
         preview.errors.extend(errors)
+    if survey.is_strict and any(row.get("code") for row in preview.rows):
+        preview.notices.append(
+            _(
+                "This survey is strictly anonymous, so every expert gets a code drawn at "
+                "random: the file's “code” column will not be used."
+            )
+        )
+    formulas = sorted(
+        {
+            column
+            for row in preview.rows
+            for column, value in row.items()
+            if column not in ("line", "email")
+            and isinstance(value, str)
+            and _looks_like_formula(value)
+        }
+    )
+    if formulas:
+        preview.notices.append(
+            _(
+                "Some values in the columns %(columns)s start with =, +, - or @. They are "
+                "imported as text, and downloads write them so that a spreadsheet shows "
+                "them as text instead of running them as formulas."
+            )
+            % {"columns": ", ".join(formulas)}
+        )
     return preview
+
+
+def _looks_like_formula(value: str) -> bool:
+    return value[:1] in FORMULA_STARTS
 
 
 def _expert_row_errors(survey: Survey, record: dict) -> list[RowError]:
@@ -390,21 +424,20 @@ def _expert_row_errors(survey: Survey, record: dict) -> list[RowError]:
         errors.append(RowError(line, "language", message))
     expert = Expert(
         survey=survey,
-        name=record["name"],
-        email=record["email"],
-        code=record.get("code") or "E000",
+        code=(not survey.is_strict and record.get("code")) or "E000",
         attributes=expert_attributes(record),
         time_zone=record.get("time_zone") or settings.TIME_ZONE,
     )
-    try:
-        # Email and language are reported above; uniqueness by _duplicate_errors.
-        expert.full_clean(
-            exclude=["survey", "user", "email", "language"],
-            validate_unique=False,
-            validate_constraints=False,
-        )
-    except ValidationError as exc:
-        errors += _row_errors(line, exc)
+    contact = ExpertContact(survey=survey, name=record["name"], email=record["email"])
+    # Email and language are reported above; uniqueness by _duplicate_errors.
+    for instance, exclude in (
+        (expert, ["survey", "user", "language"]),
+        (contact, ["survey", "expert", "email"]),
+    ):
+        try:
+            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            errors += _row_errors(line, exc)
     return errors
 
 
@@ -455,8 +488,11 @@ def experts_import(*, survey: Survey, text: str) -> list[Expert]:
         ]
 
 
-def _expert_codes(*, survey: Survey, rows: list[dict]) -> list[str]:
-    """The row's own code, else the next free E-number (skipping codes the file names)."""
+def _expert_codes(*, survey: Survey, rows: list[dict]) -> list[str | None]:
+    """The row's own code, else the next free E-number (skipping codes the file names);
+    at the strict level always None (expert_create draws each at random)."""
+    if survey.is_strict:
+        return [None] * len(rows)
     taken = set(survey.experts.values_list("code", flat=True))
     taken |= {row["code"] for row in rows if row.get("code")}
     codes, offset = [], 0

@@ -4,6 +4,7 @@ The database is the source of truth for judgments: a judgment is committed befor
 response that accepted it returns, and every change to it is kept as a revision.
 """
 
+import uuid
 from datetime import datetime
 from zoneinfo import available_timezones
 
@@ -220,22 +221,28 @@ def validate_time_zone(value: str) -> None:
 
 
 class Expert(models.Model):
-    """A panelist of one survey. No password: they answer on a personal link."""
+    """A panelist of one survey, as the analysis knows them: a code, cohort attributes, the
+    language and time zone of their pages. No password: they answer on a personal link.
+
+    Who they are (name, email) is an ``ExpertContact`` of its own, read by the pages that
+    list the panel and by the code that sends their links and reminders. At the strict
+    anonymity level no page shows the two together (see DESIGN.md, "Anonymity").
+    """
 
     class Language(models.TextChoices):
         EN = "en", "English"
         KO = "ko", "한국어"
 
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="experts")
-    # Exists only to carry django-sesame's signed tokens; it has an unusable password.
+    # Exists only to carry django-sesame's signed tokens: an unusable password, a random
+    # username and no email, so that the user list pairs nobody with anything.
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expert"
     )
     code = models.CharField(
-        max_length=12, help_text=_("Anonymised id shown in reports, e.g. E003.")
+        max_length=12,
+        help_text=_("Anonymised id shown in reports, e.g. E48213. Drawn at random."),
     )
-    name = models.CharField(max_length=200)
-    email = models.EmailField()
     language = models.CharField(max_length=5, choices=Language, default=Language.EN)
     time_zone = models.CharField(
         max_length=64,
@@ -250,17 +257,36 @@ class Expert(models.Model):
     class Meta:
         ordering = ["survey", "code"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["survey", "email"], name="expert_email_unique_in_survey"
-            ),
             models.UniqueConstraint(fields=["survey", "code"], name="expert_code_unique_in_survey"),
         ]
 
     def __str__(self) -> str:
-        # Never both: at the strict anonymity level no page may put a name next to a code.
-        # There the expert is shown by name (the panel pages), and the pages of judgments
-        # and invitations print the code explicitly, never this.
-        return self.name if self.survey.is_strict else self.code
+        return self.code
+
+
+class ExpertContact(models.Model):
+    """Who an expert is: the name and the address their links and reminders go to.
+
+    A random primary key and no ordering by anything of the expert's, so that neither an
+    id nor the order of a list carries a contact over to a code.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="contacts")
+    expert = models.OneToOneField(Expert, on_delete=models.CASCADE, related_name="contact")
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+
+    class Meta:
+        ordering = ["survey", "name", "email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["survey", "email"], name="expert_contact_email_unique_in_survey"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
 
 
 class Invitation(models.Model):
@@ -275,6 +301,10 @@ class Invitation(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     # The language the expert picked on the page for this invitation (blank: the expert's).
     language = models.CharField(max_length=5, choices=Expert.Language, blank=True)
+    # Part of the link's token scope: revoking the link raises it, which invalidates every
+    # earlier link and ends the browser sessions that one opened.
+    link_version = models.PositiveIntegerField(default=1)
+    link_revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

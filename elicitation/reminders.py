@@ -170,7 +170,7 @@ def _reminder_email(*, invitation: Invitation) -> EmailMessage:
             "number": survey_round.number,
         }
         body = render_to_string("elicitation/email/reminder.txt", context)
-    return EmailMessage(subject=subject, body=body, to=[expert.email])
+    return EmailMessage(subject=subject, body=body, to=[expert.contact.email])
 
 
 def reminders_send_due(*, now: datetime | None = None) -> int:

@@ -5,6 +5,7 @@ confirm that it exists). Expert checks raise ``LinkRefused``, which the expert v
 into a page that says what happened and whom to ask.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -23,7 +24,9 @@ from elicitation.links import invitation_scope
 from elicitation.models import Expert, Invitation, Judgment, Question, Round, Scenario, Survey
 
 # The session remembers which invitations this browser opened through a valid link.
-SESSION_INVITATIONS = "elicitation_invitation_ids"
+# {invitation id (str): link version} of the links this browser opened (a staff login in
+# the same browser clears it: see elicitation.signals).
+SESSION_INVITATIONS = "elicitation_invitations"
 
 
 # --- Organizers -------------------------------------------------------------------------
@@ -55,6 +58,38 @@ def round_get_for_organizer(*, user, round_id: int) -> Round:
         raise Http404("No such round.")
     survey_get_for_organizer(user=user, survey_id=survey_round.survey_id)
     return survey_round
+
+
+def survey_panel(*, survey: Survey) -> dict:
+    """The panel as the survey page lists it.
+
+    Strict anonymity: the contacts by name and the cohorts' sizes, nothing of an expert's
+    own (no code, no cohort of a named person, no order that follows the codes).
+    Identified: each expert with their code, contact and cohorts.
+    """
+    if survey.is_strict:
+        values = Counter(
+            str(attributes.get(survey.cohort_attribute, "—"))
+            for attributes in survey.experts.values_list("attributes", flat=True)
+        )
+        contacts = list(survey.contacts.order_by("name", "email"))
+        return {
+            "contacts": contacts,
+            "n_experts": len(contacts),
+            "cohort_counts": sorted(values.items()),
+        }
+    experts = list(survey.experts.select_related("contact").order_by("code"))
+    return {"experts": experts, "n_experts": len(experts)}
+
+
+def invitations_for_organizer(*, user) -> QuerySet[Invitation]:
+    """The invitations of the surveys this user organizes (superusers: all)."""
+    invitations = Invitation.objects.select_related("expert")
+    if not user.is_staff:
+        return invitations.none()
+    if user.is_superuser:
+        return invitations
+    return invitations.filter(survey_round__survey__organizers=user)
 
 
 @dataclass(frozen=True)
@@ -96,7 +131,7 @@ def round_progress_by_expert(*, survey_round: Round) -> list[ExpertProgress]:
     """Each invited expert's progress, by code (the template decides whether names show)."""
     total = survey_round.questions.count()
     invitations = (
-        survey_round.invitations.select_related("expert")
+        survey_round.invitations.select_related("expert__contact")
         .annotate(
             answered=Count(
                 "expert__judgments",
@@ -187,7 +222,13 @@ def survey_contact_email(*, survey: Survey) -> str:
 class LinkRefused(Exception):
     """A magic link or an expert page that this browser may not open."""
 
-    REASONS = {"invalid": 403, "not_yours": 403, "no_session": 403, "expired": 410}
+    REASONS = {
+        "invalid": 403,
+        "not_yours": 403,
+        "no_session": 403,
+        "expired": 410,
+        "throttled": 429,
+    }
 
     def __init__(self, reason: str, invitation: Invitation | None = None) -> None:
         super().__init__(reason)
@@ -203,27 +244,38 @@ def _invitations() -> QuerySet[Invitation]:
 def invitation_get_by_link(*, request: HttpRequest, invitation_id: int) -> Invitation:
     """The invitation a magic link opens, or ``LinkRefused``.
 
-    The token is scoped to this invitation, so a token of another invitation (another
-    expert's, another round's, another survey's) does not validate here at all.
+    The token is scoped to this invitation at its current link version, so a token of
+    another invitation (another expert's, another round's, another survey's) or a link
+    the organizer revoked does not validate here at all.
     """
-    user = get_user(request, scope=invitation_scope(invitation_id), update_last_login=False)
+    invitation = _invitations().filter(id=invitation_id).first()
+    if invitation is None:
+        raise LinkRefused("invalid")
+    user = get_user(request, scope=invitation_scope(invitation), update_last_login=False)
     if user is None:
         raise LinkRefused("invalid")
-    invitation = _invitations().filter(id=invitation_id, expert__user=user).first()
-    if invitation is None:
+    if invitation.expert.user_id != user.id:
         raise LinkRefused("not_yours")
     if invitation.is_expired():
         raise LinkRefused("expired", invitation)
     return invitation
 
 
+def session_invitations(*, session: SessionBase) -> dict[int, int]:
+    """The invitations this browser proved a link for: id -> the link version proven."""
+    return {int(key): version for key, version in session.get(SESSION_INVITATIONS, {}).items()}
+
+
 def invitation_get_for_session(*, session: SessionBase, invitation_id: int) -> Invitation:
-    """The invitation of a token-free expert page, if this browser opened its link."""
-    if invitation_id not in session.get(SESSION_INVITATIONS, []):
+    """The invitation of a token-free expert page, if this browser opened its current link."""
+    proven = session_invitations(session=session).get(invitation_id)
+    if proven is None:
         raise LinkRefused("no_session")
     invitation = _invitations().filter(id=invitation_id).first()
     if invitation is None:
         raise LinkRefused("no_session")
+    if invitation.link_version != proven:
+        raise LinkRefused("invalid")  # the link this browser opened has been revoked
     if invitation.is_expired():
         raise LinkRefused("expired", invitation)
     return invitation

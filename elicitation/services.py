@@ -28,6 +28,7 @@ from elicitation import selectors
 from elicitation.links import invitation_magic_link
 from elicitation.models import (
     Expert,
+    ExpertContact,
     Invitation,
     Judgment,
     JudgmentRevision,
@@ -91,8 +92,16 @@ def survey_anonymity_set(*, survey: Survey, anonymity: str) -> Survey:
                 )
             }
         )
-    survey.anonymity = anonymity
-    survey.save(update_fields=["anonymity"])
+    with transaction.atomic():
+        survey.anonymity = anonymity
+        survey.save(update_fields=["anonymity"])
+        if survey.is_strict and not opened:
+            # The organizer has seen the codes beside the names: draw new ones, which
+            # nothing refers to yet. (After a round opened, answers and runs refer to the
+            # codes; the page warns that the old pairs were seen.)
+            for expert in survey.experts.select_for_update():
+                expert.code = expert_random_code(survey=survey)  # never one in use
+                expert.save(update_fields=["code"])
     return survey
 
 
@@ -202,25 +211,38 @@ def expert_create(
     code: str | None = None,
     time_zone: str | None = None,
 ) -> Expert:
-    """An expert and the password-less user that only carries their magic-link tokens."""
+    """An expert, their contact and the password-less user that carries their link tokens.
+
+    At the strict anonymity level the code is always drawn at random (a code the organizer
+    chose, or one given in upload order, would let them pair it with the name). Identified
+    surveys show names beside codes anyway: there the code is the one given, else the
+    next E-number.
+    """
+    if survey.is_strict:
+        code = expert_random_code(survey=survey)
+    elif not code:
+        code = expert_next_code(survey=survey)
     expert = Expert(
         survey=survey,
-        name=name.strip(),
-        email=email.strip().lower(),
         language=language,
         attributes=attributes or {},
-        code=code or expert_next_code(survey=survey),
+        code=code,
         time_zone=time_zone or settings.TIME_ZONE,
     )
+    contact = ExpertContact(survey=survey, name=name.strip(), email=email.strip().lower())
     expert.full_clean(exclude=["user"])
+    contact.full_clean(exclude=["expert"])
     with transaction.atomic():
-        expert.user = _expert_user_create(email=expert.email)
+        expert.user = _expert_user_create()
         expert.save()
+        contact.expert = expert
+        contact.save()
     return expert
 
 
-def _expert_user_create(*, email: str):
-    user = get_user_model()(username=f"expert-{secrets.token_hex(8)}", email=email)
+def _expert_user_create():
+    # No email, no name: the user list must pair nobody with a code (strict anonymity).
+    user = get_user_model()(username=f"expert-{secrets.token_hex(8)}")
     user.set_unusable_password()
     user.save()
     return user
@@ -234,6 +256,15 @@ def expert_next_code(*, survey: Survey, offset: int = 0) -> str:
         if (match := re.fullmatch(r"E(\d+)", code))
     ]
     return f"E{max(numbers, default=0) + 1 + offset:03d}"
+
+
+def expert_random_code(*, survey: Survey, taken: set[str] | None = None) -> str:
+    """A code such as E48213, drawn at random among those this survey does not use."""
+    used = set(survey.experts.values_list("code", flat=True)) | (taken or set())
+    while True:
+        code = f"E{secrets.randbelow(90_000) + 10_000}"
+        if code not in used:
+            return code
 
 
 # --- Rounds -----------------------------------------------------------------------------
@@ -610,6 +641,41 @@ def invitation_mark_opened(*, invitation: Invitation) -> None:
         invitation.save(update_fields=["first_opened_at"])
 
 
+def invitation_link_renew(*, invitation: Invitation) -> Invitation:
+    """Revoke an invitation's link and email the expert a new one.
+
+    The link version is part of the token's scope: every earlier link stops working at
+    once, and so do the browser sessions that one opened. Answers are kept. The new email
+    is queued after the commit (the send-pending sweep retries it if the broker is down).
+    """
+    with transaction.atomic():
+        locked = (
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("survey_round", "expert")
+            .get(id=invitation.id)
+        )
+        if not locked.survey_round.is_open:
+            raise ValidationError(
+                _(
+                    "Round %(number)s is not open, so %(code)s needs no new link: links are "
+                    "issued only while a round takes answers."
+                )
+                % {"number": locked.survey_round.number, "code": locked.expert.code}
+            )
+        locked.link_version += 1
+        locked.link_revoked_at = timezone.now()
+        locked.sent_at = None
+        locked.save(update_fields=["link_version", "link_revoked_at", "sent_at"])
+        transaction.on_commit(partial(invitations_enqueue, invitation_ids=[locked.id]))
+    logger.info(
+        "Invitation %d (%s): link revoked, version %d issued.",
+        locked.id,
+        locked.expert.code,
+        locked.link_version,
+    )
+    return locked
+
+
 # --- Invitation emails ------------------------------------------------------------------
 
 
@@ -646,7 +712,7 @@ def invitation_send(*, invitation_id: int) -> bool:
     with transaction.atomic():
         invitation = (
             Invitation.objects.select_for_update(of=("self",))
-            .select_related("expert__user", "survey_round__survey")
+            .select_related("expert__user", "expert__contact", "survey_round__survey")
             .get(id=invitation_id)
         )
         if invitation.sent_at is not None or not invitation.survey_round.is_open:
@@ -675,7 +741,7 @@ def _invitation_email(*, invitation: Invitation) -> EmailMessage:
             "number": survey_round.number,
         }
         body = render_to_string("elicitation/email/invitation.txt", context)
-    return EmailMessage(subject=subject, body=body, to=[expert.email])
+    return EmailMessage(subject=subject, body=body, to=[expert.contact.email])
 
 
 def invitation_send_pending(*, survey_round: Round | None = None) -> int:

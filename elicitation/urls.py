@@ -1,5 +1,6 @@
 from django.urls import path
 
+import config.converters  # noqa: F401 (registers <id:...>)
 from elicitation.views import expert, organizer
 
 app_name = "elicitation"
@@ -7,52 +8,57 @@ app_name = "elicitation"
 urlpatterns = [
     # Organizers
     path("surveys/", organizer.survey_list, name="survey-list"),
-    path("surveys/<int:survey_id>/", organizer.survey_detail, name="survey-detail"),
+    path("surveys/<id:survey_id>/", organizer.survey_detail, name="survey-detail"),
     path(
-        "surveys/<int:survey_id>/import/questions/",
+        "surveys/<id:survey_id>/import/questions/",
         organizer.survey_import,
         {"what": "questions"},
         name="question-import",
     ),
     path(
-        "surveys/<int:survey_id>/import/experts/",
+        "surveys/<id:survey_id>/import/experts/",
         organizer.survey_import,
         {"what": "experts"},
         name="expert-import",
     ),
-    path("surveys/<int:survey_id>/rounds/new/", organizer.round_create, name="round-create"),
-    path("rounds/<int:round_id>/", organizer.round_detail, name="round-detail"),
-    path("rounds/<int:round_id>/open/", organizer.round_open, name="round-open"),
-    path("rounds/<int:round_id>/close/", organizer.round_close, name="round-close"),
+    path("surveys/<id:survey_id>/rounds/new/", organizer.round_create, name="round-create"),
     path(
-        "rounds/<int:round_id>/send-pending/",
+        "invitations/<id:invitation_id>/new-link/",
+        organizer.invitation_new_link,
+        name="invitation-new-link",
+    ),
+    path("rounds/<id:round_id>/", organizer.round_detail, name="round-detail"),
+    path("rounds/<id:round_id>/open/", organizer.round_open, name="round-open"),
+    path("rounds/<id:round_id>/close/", organizer.round_close, name="round-close"),
+    path(
+        "rounds/<id:round_id>/send-pending/",
         organizer.round_send_pending,
         name="round-send-pending",
     ),
     path(
-        "rounds/<int:round_id>/rationales/",
+        "rounds/<id:round_id>/rationales/",
         organizer.round_rationales,
         name="round-rationales",
     ),
     path(
-        "rounds/<int:round_id>/rationales/<int:judgment_id>/",
+        "rounds/<id:round_id>/rationales/<id:judgment_id>/",
         organizer.rationale_visibility,
         name="rationale-visibility",
     ),
-    path("rounds/<int:round_id>/remind/", organizer.round_remind, name="round-remind"),
+    path("rounds/<id:round_id>/remind/", organizer.round_remind, name="round-remind"),
     path(
-        "reminders/<int:reminder_id>/cancel/",
+        "reminders/<id:reminder_id>/cancel/",
         organizer.reminder_cancel,
         name="reminder-cancel",
     ),
     path(
-        "surveys/<int:survey_id>/anonymity/",
+        "surveys/<id:survey_id>/anonymity/",
         organizer.survey_anonymity,
         name="survey-anonymity",
     ),
     # Experts: the magic link, then token-free pages
-    path("e/<int:invitation_id>/", expert.expert_entry, name="expert-entry"),
-    path("e/<int:invitation_id>/welcome/", expert.expert_welcome, name="expert-welcome"),
-    path("e/<int:invitation_id>/answers/", expert.expert_form, name="expert-form"),
-    path("e/<int:invitation_id>/language/", expert.expert_language, name="expert-language"),
+    path("e/<id:invitation_id>/", expert.expert_entry, name="expert-entry"),
+    path("e/<id:invitation_id>/welcome/", expert.expert_welcome, name="expert-welcome"),
+    path("e/<id:invitation_id>/answers/", expert.expert_form, name="expert-form"),
+    path("e/<id:invitation_id>/language/", expert.expert_language, name="expert-language"),
 ]

@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from aggregation import selectors as aggregation_selectors
+from config.csvexport import NO_STORE
 from elicitation import selectors as elicitation_selectors
 from elicitation.models import Round
 from elicitation.views.organizer import organizer_required
@@ -327,14 +328,17 @@ def scores_figure(request: HttpRequest, round_id: int, name: str) -> HttpRespons
     }
     svg = scores.reliability_figure_svg(series, title=titles[name])
     response = HttpResponse(svg, content_type="image/svg+xml")
-    if request.GET.get("download") == "1":
+    download = request.GET.get("download") == "1"
+    if download:
         response["Content-Disposition"] = (
             f'attachment; filename="round-{survey_round.id}-calibration-{name}.svg"'
         )
-    # An SVG opened on its own is a document: no scripts, no outside requests.
+    # An SVG opened on its own is a document: no scripts, no outside requests. The site's
+    # policy (ContentSecurityPolicyMiddleware) leaves a header set here as it is.
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
-    # Drawn from today's outcomes: a resolution changes it, so no caching.
-    response["Cache-Control"] = "private, no-cache"
+    # Drawn from today's outcomes: a resolution changes it, so no caching; a download is an
+    # export, and not stored at all.
+    response["Cache-Control"] = NO_STORE if download else "private, no-cache"
     return response
 
 
@@ -409,9 +413,11 @@ def recalibration_posterior(request: HttpRequest, run_id: int) -> FileResponse:
     aggregates and outcomes only, nothing about any expert."""
     run = selectors.recalibration_run_get_for_reader(user=request.user, run_id=run_id)
     path = _media_file(run.posterior)
-    return FileResponse(
+    response = FileResponse(
         path.open("rb"),
         content_type="application/x-netcdf",
         as_attachment=True,
         filename=f"recalibration-{run.id}-posterior.nc",
     )
+    response["Cache-Control"] = NO_STORE
+    return response

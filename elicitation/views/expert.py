@@ -10,6 +10,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from elicitation import selectors, services
+from elicitation import selectors, services, throttle
 from elicitation.feedback import invitation_feedback
 from elicitation.forms import ExpertAnswersForm
 from elicitation.models import Expert, Invitation
@@ -96,14 +97,25 @@ def expert_page(view):
 @never_cache
 @require_GET
 def expert_entry(request: HttpRequest, invitation_id: int) -> HttpResponse:
-    """Check the magic link, remember the invitation, continue on a token-free URL."""
-    opened_before = invitation_id in request.session.get(SESSION_INVITATIONS, [])
-    if settings.SESAME_TOKEN_NAME not in request.GET and opened_before:
+    """Check the magic link, bind this browser to it, continue on a token-free URL.
+
+    A valid link always opens, whatever anyone else guessed; invalid ones are counted per
+    client address, and past the limit they get a 429 page (elicitation.throttle).
+    """
+    opened = selectors.session_invitations(session=request.session)
+    if settings.SESAME_TOKEN_NAME not in request.GET and invitation_id in opened:
         return redirect("elicitation:expert-welcome", invitation_id=invitation_id)
     try:
         invitation = selectors.invitation_get_by_link(request=request, invitation_id=invitation_id)
     except LinkRefused as refusal:
+        if refusal.reason in ("invalid", "not_yours"):
+            throttle.link_failure_record(request=request, invitation_id=invitation_id)
+            if throttle.link_failures_exceeded(request=request):
+                refusal = LinkRefused("throttled")
         return _refused(request, refusal)
+    if request.user.is_authenticated:
+        # One browser session is one expert's: a staff login does not ride along.
+        logout(request)
     _session_remember(request, invitation)
     services.invitation_mark_opened(invitation=invitation)
     response = redirect("elicitation:expert-welcome", invitation_id=invitation.id)
@@ -113,11 +125,12 @@ def expert_entry(request: HttpRequest, invitation_id: int) -> HttpResponse:
 
 def _session_remember(request: HttpRequest, invitation: Invitation) -> None:
     """Keep this expert's invitations only: a shared computer must not mix two experts."""
-    remembered = request.session.get(SESSION_INVITATIONS, [])
+    remembered = selectors.session_invitations(session=request.session)
     same_expert = Invitation.objects.filter(id__in=remembered, expert_id=invitation.expert_id)
-    ids = sorted({*same_expert.values_list("id", flat=True), invitation.id})
+    bound = {str(i): remembered[i] for i in same_expert.values_list("id", flat=True)}
+    bound[str(invitation.id)] = invitation.link_version
     request.session.cycle_key()  # a new session id once the link has been proven
-    request.session[SESSION_INVITATIONS] = ids
+    request.session[SESSION_INVITATIONS] = bound
 
 
 @expert_page
@@ -169,11 +182,18 @@ def _form(invitation: Invitation, questions, judgments, data=None, keep=()) -> E
 
 
 def _kept_questions(post, questions, judgments) -> list[int]:
-    """The "keep my previous answer" buttons: one question's id, or "all" (unanswered)."""
+    """The "keep my previous answer" buttons: one question's id, or "all" (unanswered).
+
+    Anything else keeps nothing, like the id of a question with no previous answer: not
+    ``str.isdigit()``, which passes "²" and 5,000 digits, both refused by ``int()``.
+    """
+    from config.converters import parse_id  # imported here: this fix stays in this function
+
     value = post.get("keep", "")
     if value == "all":
         return [question.id for question in questions if question.id not in judgments]
-    return [int(value)] if value.isdigit() else []
+    question_id = parse_id(value)
+    return [] if question_id is None else [question_id]
 
 
 @expert_page

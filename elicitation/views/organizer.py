@@ -61,8 +61,7 @@ def survey_detail(request: HttpRequest, survey_id: int) -> HttpResponse:
         "groups": selectors.questions_by_scenario(questions=questions),
         "n_questions": len(questions),
         "rounds": survey.rounds.all(),
-        # Strict: by name, not by code, or the row order would give each name its code.
-        "experts": survey.experts.order_by("name" if survey.is_strict else "code"),
+        **selectors.survey_panel(survey=survey),
         "round_form": RoundCreateForm(),
         "anonymity_form": SurveyAnonymityForm(initial={"anonymity": survey.anonymity}),
         "n_translated": sum(1 for question in questions if question.text_ko.strip()),
@@ -87,6 +86,15 @@ def survey_anonymity(request: HttpRequest, survey_id: int) -> HttpResponse:
             request,
             _("Anonymity: %(level)s.") % {"level": survey.get_anonymity_display()},
         )
+        if survey.is_strict and survey.rounds.exclude(status=Round.Status.DRAFT).exists():
+            messages.warning(
+                request,
+                _(
+                    "Rounds were opened before this change, so the experts keep their codes, "
+                    "and whoever saw the codes beside the names then can still pair them. "
+                    "For a panel nobody can pair, start a new survey at the strict level."
+                ),
+            )
     return redirect("elicitation:survey-detail", survey_id=survey.id)
 
 
@@ -300,6 +308,30 @@ def round_send_pending(request: HttpRequest, round_id: int) -> HttpResponse:
         % {"n": queued},
     )
     return redirect("elicitation:round-detail", round_id=survey_round.id)
+
+
+@organizer_required
+@require_POST
+def invitation_new_link(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    """Revoke one expert's link (lost, forwarded, leaked) and email them a new one."""
+    invitation = get_object_or_404(
+        selectors.invitations_for_organizer(user=request.user), id=invitation_id
+    )
+    try:
+        renewed = services.invitation_link_renew(invitation=invitation)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _(
+                "The old link of %(code)s no longer works, and any browser that opened it "
+                "is signed out of the form; a new link is on its way by email. Answers "
+                "already saved are kept."
+            )
+            % {"code": renewed.expert.code},
+        )
+    return redirect("elicitation:round-detail", round_id=invitation.survey_round_id)
 
 
 # --- Rationale moderation ---------------------------------------------------------------

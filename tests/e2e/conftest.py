@@ -11,8 +11,10 @@ own tasks (the recovery sweep that beat and ``worker_ready`` send) go there too,
 ``task.default_queue`` on the worker's command line.
 """
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -249,9 +251,59 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Content-Security-Policy violations fail the test that caused them. Chromium reports a
+# blocked inline script or style, or a blocked load, twice: as a console message
+# ("Applying inline style violates the following Content Security Policy directive ...";
+# older versions: "Refused to ...") and as a ``securitypolicyviolation`` event, which this
+# script (run in every document before the page's own scripts; CSP does not apply to it)
+# logs with a marker. Either is collected.
+CSP_MARKER = "CSP violation:"
+CSP_PROBE = f"""
+document.addEventListener("securitypolicyviolation", (event) => {{
+  console.error("{CSP_MARKER} " + event.effectiveDirective + " blocked "
+    + (event.blockedURI || "inline") + " in " + event.documentURI
+    + (event.lineNumber ? ":" + event.lineNumber : "")
+    + (event.sample ? " (" + event.sample + ")" : ""));
+}}, true);
+"""
+CSP_CONSOLE = re.compile(r"Content[- ]Security[- ]Policy|^Refused to |" + re.escape(CSP_MARKER))
+
+
+class CspWatchedBrowser:
+    """The Playwright browser, whose every context (``new_context``, ``new_page``) records
+    the CSP violations of its pages in ``violations``; everything else is the browser's."""
+
+    def __init__(self, browser, violations: list[str]):
+        self._browser, self.violations = browser, violations
+
+    def _watch(self, context):
+        context.add_init_script(CSP_PROBE)
+
+        def on_console(message):
+            if CSP_CONSOLE.search(message.text):
+                self.violations.append(
+                    f"{message.page.url if message.page else '?'}: {message.text}"
+                )
+
+        context.on("console", on_console)
+        return context
+
+    def new_context(self, **options):
+        return self._watch(self._browser.new_context(**options))
+
+    def new_page(self, **options):
+        page = self._browser.new_page(**options)
+        self._watch(page.context)
+        return page
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture
 def browser(monkeypatch):
-    """Debian's Chromium, headless, driven by Playwright's sync API."""
+    """Debian's Chromium, headless, driven by Playwright's sync API. A test during which a
+    page reported a Content-Security-Policy violation fails at teardown."""
     from django.db import connections
     from playwright.sync_api import sync_playwright
 
@@ -260,12 +312,22 @@ def browser(monkeypatch):
     # Playwright's sync API runs an event loop in this thread; Django would otherwise refuse
     # the database calls the test makes around it. Set for these tests only, never globally.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    violations: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
-        yield browser
+        yield CspWatchedBrowser(browser, violations)
+        for context in browser.contexts:  # let the last console messages arrive
+            for page in context.pages:
+                with contextlib.suppress(Exception):
+                    page.wait_for_timeout(100)
         browser.close()
         # ORM calls made while Playwright's loop runs get a connection of their own (its
         # greenlet has its own context); close it, or PostgreSQL cannot drop the test DB.
         connections.close_all()
+    if violations:
+        pytest.fail(
+            f"{len(violations)} Content-Security-Policy violation(s):\n" + "\n".join(violations),
+            pytrace=False,
+        )

@@ -130,7 +130,7 @@ def test_seed_questions_have_known_answers_inside_bounds_and_a_source(loaded):
 
 
 def test_panel_has_us_and_rok_cohorts_across_sectors(loaded):
-    experts = list(loaded.survey.experts.select_related("user"))
+    experts = list(loaded.survey.experts.select_related("user", "contact"))
     assert len(experts) >= 40
     nationalities = [e.attributes["nationality"] for e in experts]
     assert set(nationalities) == {"US", "ROK"}
@@ -138,8 +138,8 @@ def test_panel_has_us_and_rok_cohorts_across_sectors(loaded):
     sectors = {e.attributes["sector"] for e in experts}
     assert len(sectors) >= 3 and sectors <= set(demo.SECTORS)
     assert [e.code for e in experts] == [f"E{n:03d}" for n in range(1, len(experts) + 1)]
-    assert all(e.email.endswith("@example.org") for e in experts)
-    assert len({e.email for e in experts}) == len(experts)
+    assert all(e.contact.email.endswith("@example.org") for e in experts)
+    assert len({e.contact.email for e in experts}) == len(experts)
     korean = [e for e in experts if e.language == Expert.Language.KO]
     assert 1 <= len(korean) < len(experts) / 2
     assert all(e.attributes["nationality"] == "ROK" for e in korean)
@@ -150,8 +150,11 @@ def test_demo_logins_work_and_the_organizer_runs_the_survey(loaded, client):
     assert loaded.organizer.is_staff and not loaded.organizer.is_superuser
     assert loaded.admin.is_superuser
     assert loaded.survey.organizers.filter(pk=loaded.organizer.pk).exists()
-    assert client.login(username=demo.DEMO_ORGANIZER_USERNAME, password=demo.DEMO_PASSWORD)
-    assert client.login(username=demo.DEMO_ADMIN_USERNAME, password=demo.DEMO_PASSWORD)
+    for username in (demo.DEMO_ORGANIZER_USERNAME, demo.DEMO_ADMIN_USERNAME):
+        login = client.post(
+            reverse("login"), {"username": username, "password": demo.DEMO_PASSWORD}
+        )
+        assert login.status_code == 302, username  # to the landing page: logged in
     assert client.get(reverse("admin:index")).status_code == 200
 
 

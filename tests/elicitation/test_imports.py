@@ -56,10 +56,10 @@ def test_experts_import_makes_cohort_attributes_of_extra_columns(organizer_clien
     response = _confirm(organizer_client, survey, "expert", EXPERTS_CSV)
     assert response.status_code == 302
     assert "Imported 2 experts." in organizer_client.get(response["Location"]).content.decode()
-    jane = survey.experts.get(email="jane@example.org")
+    jane = survey.experts.get(contact__email="jane@example.org")
     assert jane.attributes == {"nationality": "US", "sector": "think tank"}
     assert jane.code == "E001" and jane.language == "en"
-    kim = survey.experts.get(email="minjun@example.org")
+    kim = survey.experts.get(contact__email="minjun@example.org")
     assert kim.language == "ko" and kim.user.username.startswith("expert-")
 
 

@@ -226,7 +226,7 @@ def test_at_the_strict_level_no_page_puts_a_name_next_to_a_code(
         (url, expert.code)
         for url, body in bodies.items()
         for expert in strict_survey.experts.all()
-        if expert.code in body and (expert.name in body or expert.email in body)
+        if expert.code in body and (expert.contact.name in body or expert.contact.email in body)
     ]
     assert pairs == []
     if persona == "analyst":

@@ -48,7 +48,7 @@ def test_the_import_makes_a_survey_with_a_closed_round_and_resolved_questions(im
         == 440
     )
     expert = Expert.objects.get(survey=survey, code="ttpqb")
-    assert (expert.name, expert.attributes) == ("Forecaster ttpqb", {"cohort": "RPP"})
+    assert (expert.contact.name, expert.attributes) == ("Forecaster ttpqb", {"cohort": "RPP"})
     assert not expert.user.has_usable_password()
     question = Question.objects.get(survey=survey, code="RPP-01")
     assert (question.scenario.code, question.is_binary) == ("RPP", True)

@@ -29,7 +29,15 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from elicitation import services as elicitation_services
-from elicitation.models import Expert, Invitation, Judgment, Question, Round, Scenario
+from elicitation.models import (
+    Expert,
+    ExpertContact,
+    Invitation,
+    Judgment,
+    Question,
+    Round,
+    Scenario,
+)
 from resolution.models import ImportedDataset, RecalibrationRun, Resolution, ResolutionEvent, State
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # what a SlugField accepts: kept as given (RPP, ML2)
@@ -295,8 +303,7 @@ def _experts(survey, table) -> dict[str, Expert]:
         seen.add(emails[code])
     unusable = make_password(None)
     user_model.objects.bulk_create(
-        user_model(username=usernames[code], email=emails[code], password=unusable)
-        for code in first.index
+        user_model(username=usernames[code], password=unusable) for code in first.index
     )
     users = user_model.objects.in_bulk(list(usernames.values()), field_name="username")
     Expert.objects.bulk_create(
@@ -304,14 +311,19 @@ def _experts(survey, table) -> dict[str, Expert]:
             survey=survey,
             user=users[usernames[code]],
             code=code,
-            name=f"Forecaster {code}",
-            email=emails[code],
             time_zone=settings.TIME_ZONE,
             attributes={"cohort": str(cohort)},
         )
         for code, cohort in first.items()
     )
-    return {e.code: e for e in survey.experts.all()}
+    experts = {e.code: e for e in survey.experts.all()}
+    ExpertContact.objects.bulk_create(
+        ExpertContact(
+            survey=survey, expert=experts[code], name=f"Forecaster {code}", email=emails[code]
+        )
+        for code in first.index
+    )
+    return experts
 
 
 def _resolutions(questions, outcomes, *, source: str, resolved_on: date, at) -> None:
