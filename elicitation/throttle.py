@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def _key(request: HttpRequest) -> str:
-    return f"link-failures:{client_address(request)}"
+    return f"link-failures:{client_address(request) or 'unknown'}"
 
 
 def link_failure_record(*, request: HttpRequest, invitation_id: int) -> int:
