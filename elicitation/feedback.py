@@ -15,11 +15,14 @@ is the median of the answers, and the page says so. The spread of the answers is
 dot plot (one dot per answer, stacked in bins) in inline SVG, with a text alternative.
 """
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from statistics import median, quantiles
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -27,6 +30,9 @@ from django.utils.translation import ngettext
 from elicitation import selectors
 from elicitation.models import Invitation, Judgment, Question, Round
 
+# The panel data is keyed by its version, so a change is seen at once; this only bounds
+# how long an unused version stays in the cache.
+PANEL_CACHE_SECONDS = 24 * 3600
 SVG_WIDTH = 320
 PLOT_LEFT, PLOT_RIGHT = 14, 306
 BINS = 20
@@ -100,8 +106,15 @@ class Spread:
     dots: list[tuple[float, float]] = field(default_factory=list)
     ticks: list[tuple[float, str, str]] = field(default_factory=list)  # x, label, anchor
     own_x: float | None = None
+
     consensus_x: float | None = None
     band: tuple[float, float] | None = None  # x and width of the consensus interval
+
+    # Each dot is a zero-length stroke with a round cap (the stylesheet's .dots): a few
+    # characters a dot instead of a <circle> element.
+    @property
+    def dots_path(self) -> str:
+        return "".join(f"M{x:g} {y:g}h0" for x, y in self.dots)
 
 
 @dataclass
@@ -125,7 +138,10 @@ class RoundFeedback:
     model_missing: bool = False  # binary consensus shown as a median: no model run yet
 
 
-def invitation_feedback(*, invitation: Invitation, language: str) -> RoundFeedback:
+def invitation_feedback(
+    *, invitation: Invitation, language: str, questions: list[Question] | None = None
+) -> RoundFeedback:
+    """The feedback for ``questions`` (default: the whole round) on this expert's page."""
     survey_round = invitation.survey_round
     previous = survey_round.feedback_round
     if previous is None or previous.status != Round.Status.CLOSED:
@@ -134,18 +150,16 @@ def invitation_feedback(*, invitation: Invitation, language: str) -> RoundFeedba
         return RoundFeedback(previous, visible=False)
     feedback = RoundFeedback(previous, visible=True)
     own = selectors.invitation_previous_judgments(invitation=invitation)
-    results = _model_results(previous)
-    answers = _answers_by_question(previous)
+    panel = previous_round_panel(previous)
     attribute = survey_round.survey.cohort_attribute
-    asked = set(previous.questions.values_list("id", flat=True))
-    for question in survey_round.questions.all():
-        if question.id not in asked:
+    for question in questions if questions is not None else survey_round.questions.all():
+        if question.id not in panel.asked:
             continue  # a question new in this round has no feedback
         unit = selectors.localized(question, "unit", language).text
         mine = own.get(question.id)
         item = QuestionFeedback(question, mine, answer_text(question, mine, unit) if mine else "")
-        judgments = answers.get(question.id, [])
-        result = results.get(question.id)
+        judgments = panel.answers.get(question.id, [])
+        result = panel.results.get(question.id)
         if survey_round.show_consensus:
             item.consensus = _consensus(question, judgments, result)
             feedback.model_missing |= question.is_binary and result is None and bool(judgments)
@@ -167,20 +181,107 @@ def _answered_independently(*, invitation: Invitation, previous: Round) -> bool:
     ).exists()
 
 
-def _model_results(previous: Round) -> dict[int, object]:
-    """Question id → QuestionResult of the round's latest succeeded hierarchical run."""
+# --- The closed round's panel, read once and cached --------------------------------------
+
+
+@dataclass(frozen=True)
+class PanelAnswer:
+    """One counted answer of the closed round: what the feedback needs of a Judgment."""
+
+    id: int
+    expert_id: int
+    probability: float | None
+    q05: float | None
+    q50: float | None
+    q95: float | None
+    rationale: str
+    rationale_hidden: bool
+    attributes: dict
+
+
+@dataclass(frozen=True)
+class PanelResult:
+    """What the feedback needs of a QuestionResult of the round's latest model run."""
+
+    consensus: float
+    consensus_lower: float | None
+    consensus_upper: float | None
+    cohorts: dict
+    interval_percent: str
+    cohort_sizes: dict
+
+
+@dataclass(frozen=True)
+class Panel:
+    asked: frozenset[int]
+    answers: dict[int, list[PanelAnswer]]
+    results: dict[int, PanelResult]
+
+
+def previous_round_panel(previous: Round) -> Panel:
+    """The closed round's counted answers and model results, from the cache when nothing
+    they depend on has changed since (answers, submissions, hidden rationales, runs).
+
+    Every expert page of a follow-up round shows them, so they are read from the database
+    once per change, not once per page (the version costs two small aggregate queries).
+    """
+    key = f"feedback-panel:v1:{previous.id}:{_panel_version(previous)}"
+    panel = cache.get(key)
+    if panel is None:
+        panel = _panel_read(previous)
+        cache.set(key, panel, timeout=PANEL_CACHE_SECONDS)
+    return panel
+
+
+def _panel_version(previous: Round) -> str:
+    from aggregation.selectors import round_latest_succeeded_run  # aggregation builds on us
+
+    stats = Judgment.objects.filter(survey_round=previous).aggregate(
+        n=Count("id"),
+        hidden=Count("id", filter=Q(rationale_hidden=True)),
+        changed=Max("updated_at"),
+    )
+    submitted = previous.invitations.aggregate(
+        n=Count("id", filter=Q(submitted_at__isnull=False)), last=Max("submitted_at")
+    )
+    run = round_latest_succeeded_run(survey_round=previous)
+    parts = (
+        stats["n"],
+        stats["hidden"],
+        stats["changed"],
+        submitted["n"],
+        submitted["last"],
+        run.id if run else None,
+        previous.questions.count(),
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+
+
+def _panel_read(previous: Round) -> Panel:
+    asked = frozenset(previous.questions.values_list("id", flat=True))
+    return Panel(asked, _answers_by_question(previous), _model_results(previous))
+
+
+def _model_results(previous: Round) -> dict[int, PanelResult]:
+    """Question id → the result of the round's latest succeeded hierarchical run."""
     from aggregation.selectors import round_latest_succeeded_run  # aggregation builds on us
 
     run = round_latest_succeeded_run(survey_round=previous)
     if run is None:
         return {}
-    results = {result.question_id: result for result in run.question_results.all()}
     mass = (run.result or {}).get("interval_mass", 0.9)
     sizes = _cohort_sizes(run.result or {})
-    for result in results.values():
-        result.interval_percent = f"{mass * 100:g}"
-        result.cohort_sizes = sizes
-    return results
+    return {
+        result.question_id: PanelResult(
+            result.consensus,
+            result.consensus_lower,
+            result.consensus_upper,
+            result.cohorts,
+            f"{mass * 100:g}",
+            sizes,
+        )
+        for result in run.question_results.all()
+    }
 
 
 def _cohort_sizes(result: dict) -> dict[str, int]:
@@ -190,16 +291,19 @@ def _cohort_sizes(result: dict) -> dict[str, int]:
     return sizes
 
 
-def _answers_by_question(previous: Round) -> dict[int, list[Judgment]]:
+def _answers_by_question(previous: Round) -> dict[int, list[PanelAnswer]]:
     """The answers that count: those of experts who submitted the round."""
-    judgments = Judgment.objects.filter(
+    rows = Judgment.objects.filter(
         survey_round=previous,
         expert__invitations__survey_round=previous,
         expert__invitations__submitted_at__isnull=False,
-    ).select_related("expert")
-    by_question: dict[int, list[Judgment]] = {}
-    for judgment in judgments:
-        by_question.setdefault(judgment.question_id, []).append(judgment)
+    ).values_list(
+        "question_id", "id", "expert_id", "probability", "q05", "q50", "q95", "rationale",
+        "rationale_hidden", "expert__attributes",
+    )  # fmt: skip
+    by_question: dict[int, list[PanelAnswer]] = {}
+    for question_id, *values in rows:
+        by_question.setdefault(question_id, []).append(PanelAnswer(*values))
     return by_question
 
 
@@ -236,7 +340,7 @@ def _cohorts(question, judgments, result, attribute: str) -> list[CohortResult]:
         ]
     groups: dict[str, list[Judgment]] = {}
     for judgment in judgments:
-        groups.setdefault(str(judgment.expert.attributes.get(attribute) or ""), []).append(judgment)
+        groups.setdefault(str(judgment.attributes.get(attribute) or ""), []).append(judgment)
     rows = []
     for name, members in sorted(groups.items()):
         if not name or len(members) < minimum:

@@ -301,6 +301,34 @@ def questions_by_scenario(
     ]
 
 
+# A round with more questions than this is answered in parts, one scenario (or a piece of
+# a long one) a page: each part is saved on its own, and a summary comes before Submit.
+FORM_PART_SIZE = 12
+
+
+@dataclass(frozen=True)
+class FormPart:
+    number: int  # 1, 2, ...: the page's ?part=
+    scenario: Scenario | None
+    questions: list[Question]
+    piece: int = 1  # a long scenario is cut into pieces of at most FORM_PART_SIZE
+    pieces: int = 1
+
+
+def form_parts(*, questions: list[Question]) -> list[FormPart]:
+    """The pages of a round's form: one page when it is short, else a part per scenario."""
+    if len(questions) <= FORM_PART_SIZE:
+        return [FormPart(1, None, questions)]
+    parts: list[FormPart] = []
+    for scenario, group in questions_by_scenario(questions=questions):
+        pieces = -(-len(group) // FORM_PART_SIZE)
+        size = -(-len(group) // pieces)  # even pieces: 17 questions are 9 + 8, not 12 + 5
+        for piece in range(pieces):
+            chunk = group[piece * size : (piece + 1) * size]
+            parts.append(FormPart(len(parts) + 1, scenario, chunk, piece + 1, pieces))
+    return parts
+
+
 def _scenario_key(scenario: Scenario | None) -> tuple[int, int]:
     return (scenario.position, scenario.id) if scenario else (0, 0)
 

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.converters import parse_id
 from elicitation import selectors, services, throttle
 from elicitation.feedback import invitation_feedback
 from elicitation.forms import ExpertAnswersForm
@@ -187,8 +188,6 @@ def _kept_questions(post, questions, judgments) -> list[int]:
     Anything else keeps nothing, like the id of a question with no previous answer: not
     ``str.isdigit()``, which passes "²" and 5,000 digits, both refused by ``int()``.
     """
-    from config.converters import parse_id  # imported here: this fix stays in this function
-
     value = post.get("keep", "")
     if value == "all":
         return [question.id for question in questions if question.id not in judgments]
@@ -196,35 +195,59 @@ def _kept_questions(post, questions, judgments) -> list[int]:
     return [] if question_id is None else [question_id]
 
 
+SUMMARY = "summary"  # ?part=summary: the last page of a form in parts, where Submit is
+
+
+def _part_chosen(value: str, parts: list[selectors.FormPart]) -> selectors.FormPart | None:
+    """The part a request names (?part=, or the form's hidden field): None for the summary
+    of a form in parts; the first part for anything else it cannot read."""
+    if value == SUMMARY and len(parts) > 1:
+        return None
+    number = parse_id(value)
+    return parts[number - 1] if number and number <= len(parts) else parts[0]
+
+
+def _part_url(invitation: Invitation, parts, part: selectors.FormPart | None) -> str:
+    url = reverse("elicitation:expert-form", args=[invitation.id])
+    if len(parts) == 1:
+        return url
+    return f"{url}?part={part.number if part else SUMMARY}"
+
+
 @expert_page
 @require_http_methods(["GET", "POST"])
 def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
+    """The answers, on one page, or in parts (one scenario a page) for a long round."""
     questions = selectors.round_questions(survey_round=invitation.survey_round)
     judgments = selectors.invitation_judgments(invitation=invitation)
+    parts = selectors.form_parts(questions=questions)
+    source = request.POST if request.method == "POST" else request.GET
+    part = _part_chosen(source.get("part", ""), parts)
+    page = _Page(request, invitation, questions, judgments, parts, part)
     if not invitation.survey_round.is_open:
-        status = 409 if request.method == "POST" else 200
-        return _answers_page(request, invitation, questions, judgments, None, status)
+        return page.render(None, 409 if request.method == "POST" else 200)
+    if part is None:
+        return _summary(page)
     if request.method == "GET":
-        form = _form(invitation, questions, judgments)
-        return _answers_page(request, invitation, questions, judgments, form)
-    keep = _kept_questions(request.POST, questions, judgments)
-    form = _form(invitation, questions, judgments, request.POST, keep)
-    submit = "submit" in request.POST and not keep
+        return page.render(_form(invitation, part.questions, judgments))
+    keep = _kept_questions(request.POST, part.questions, judgments)
+    form = _form(invitation, part.questions, judgments, request.POST, keep)
+    submit = len(parts) == 1 and "submit" in request.POST and not keep
     valid = form.is_valid()
     if submit:  # list every missing answer at once, alongside any other error
         valid = form.require_all_answered() and valid
     if not valid:
-        return _answers_page(request, invitation, questions, judgments, form, 400)
+        return page.render(form, 400)
     try:
         services.invitation_answers_save(
             invitation=invitation, answers=form.answers(), submit=submit
         )
     except ValidationError as exc:
         if exc.code == "round_closed":  # closed between loading this page and saving it
-            return _answers_page(request, invitation, questions, judgments, None, 409)
+            return page.render(None, 409)
         form.add_error(None, exc)
-        return _answers_page(request, invitation, questions, judgments, form, 400)
-    url = reverse("elicitation:expert-form", args=[invitation.id])
+        return page.render(form, 400)
+    url = _part_url(invitation, parts, part)
     if form.kept:
         messages.success(request, _kept_message(form, questions))
         if len(form.kept) == 1:
@@ -232,7 +255,24 @@ def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
             return redirect(f"{url}#question-{code}")
         return redirect(url)
     messages.success(request, _saved_message(submit))
+    if "next" in request.POST and len(parts) > 1:
+        following = parts[part.number] if part.number < len(parts) else None
+        return redirect(_part_url(invitation, parts, following))
     return redirect(url)
+
+
+def _summary(page: "_Page") -> HttpResponse:
+    """Every part's progress, the questions still unanswered, and Submit."""
+    if page.request.method == "POST" and "submit" in page.request.POST:
+        try:
+            services.invitation_answers_save(invitation=page.invitation, answers=[], submit=True)
+        except ValidationError as exc:
+            if exc.code == "round_closed":
+                return page.render(None, 409)
+            return page.render_summary(" ".join(exc.messages), 400)
+        messages.success(page.request, _saved_message(True))
+        return redirect(_part_url(page.invitation, page.parts, None))
+    return page.render_summary()
 
 
 def _kept_message(form: ExpertAnswersForm, questions) -> str:
@@ -252,30 +292,79 @@ def _saved_message(submit: bool) -> str:
     return _("Your answers are saved. Come back with your personal link at any time.")
 
 
-def _answers_page(request, invitation, questions, judgments, form, status=200) -> HttpResponse:
-    survey_round = invitation.survey_round
-    if form is None:  # the round is closed: read-only
-        form = _form(invitation, questions, judgments)
-    context = _page_context(request, invitation)
-    language = context["language"]
-    # Feedback only while the round is open: a closed round's page shows the answers alone.
-    feedback = invitation_feedback(invitation=invitation, language=language)
-    answered = sum(1 for question in questions if question.id in judgments)
-    context.update(
-        {
-            "form": form,
-            "read_only": not survey_round.is_open,
-            "refused_write": status == 409,
-            "groups": _grouped_rows(form, language, feedback if survey_round.is_open else None),
-            "answered": answered,
-            "total": len(questions),
-            "feedback": feedback,
-            "follow_up": form.follow_up,
-            "can_keep_all": bool(form.previous)
-            and any(q.id in form.previous and q.id not in judgments for q in questions),
+class _Page:
+    """The answers page of one part (or the summary) of one expert's form."""
+
+    def __init__(self, request, invitation, questions, judgments, parts, part):
+        self.request, self.invitation = request, invitation
+        self.questions, self.judgments = questions, judgments
+        self.parts, self.part = parts, part
+
+    def _context(self) -> dict:
+        context = _page_context(self.request, self.invitation)
+        language = context["language"]
+        answered = sum(1 for question in self.questions if question.id in self.judgments)
+        context.update(
+            {
+                "answered": answered,
+                "total": len(self.questions),
+                "in_parts": len(self.parts) > 1,
+                "parts": [self._part_nav(part, language) for part in self.parts],
+                "part": self.part,
+                "summary_url": _part_url(self.invitation, self.parts, None),
+                "read_only": not self.invitation.survey_round.is_open,
+            }
+        )
+        return context
+
+    def _part_nav(self, part, language: str) -> dict:
+        title = (
+            selectors.localized(part.scenario, "title", language).text if part.scenario else ""
+        )
+        return {
+            "number": part.number,
+            "title": title,
+            "piece": part.piece,
+            "pieces": part.pieces,
+            "url": _part_url(self.invitation, self.parts, part),
+            "answered": sum(1 for q in part.questions if q.id in self.judgments),
+            "total": len(part.questions),
+            "missing": [q for q in part.questions if q.id not in self.judgments],
+            "current": part == self.part,
         }
-    )
-    return render(request, "elicitation/expert/form.html", context, status=status)
+
+    def render(self, form, status: int = 200) -> HttpResponse:
+        survey_round = self.invitation.survey_round
+        questions = self.part.questions if self.part else self.questions
+        if form is None:  # the round is closed (read-only), or it closed while saving
+            form = _form(self.invitation, questions, self.judgments)
+        context = self._context()
+        language = context["language"]
+        # Feedback only while the round is open: a closed round's page shows the answers.
+        feedback = invitation_feedback(
+            invitation=self.invitation, language=language, questions=questions
+        )
+        index = self.parts.index(self.part) if self.part in self.parts else 0
+        context.update(
+            {
+                "form": form,
+                "refused_write": status == 409,
+                "groups": _grouped_rows(
+                    form, language, feedback if survey_round.is_open else None
+                ),
+                "feedback": feedback,
+                "follow_up": form.follow_up,
+                "can_keep_all": bool(form.previous)
+                and any(q.id in form.previous and q.id not in self.judgments for q in questions),
+                "is_last_part": index == len(self.parts) - 1,
+            }
+        )
+        return render(self.request, "elicitation/expert/form.html", context, status=status)
+
+    def render_summary(self, error: str = "", status: int = 200) -> HttpResponse:
+        context = self._context()
+        context["submit_error"] = error
+        return render(self.request, "elicitation/expert/form_summary.html", context, status=status)
 
 
 def _grouped_rows(form: ExpertAnswersForm, language: str, feedback):

@@ -55,7 +55,8 @@ def test_round_two_shows_own_answer_consensus_spread_and_others_rationales(
     assert "<strong>30 %</strong>" in q01  # own round-1 answer
     assert "<strong>55 %</strong>" in q01 and "90 % credible interval: 45 % to 65 %" in q01
     assert 'role="img"' in q01 and "3 answers: lowest 30 %, median 60 %, highest 70 %" in q01
-    assert q01.count('class="dot"') == 3
+    dots = re.search(r'<path d="([^"]*)" class="dots"', q01).group(1)
+    assert dots.count("h0") == 3  # one dot an answer
     assert "OTHER-R1-RATIONALE" in q01 and "60 %" in q01
     assert "Own round-1 reason." not in re.search(
         r"<details class=\"rationales\">.*?</details>", q01, flags=re.S
@@ -143,7 +144,7 @@ def test_an_expert_who_did_not_submit_round_one_answers_alone_first(
     client = client_with_link(invitation)
     html = _page(client, invitation)
     assert "so you first answer this round on your own" in html
-    assert "OTHER-R1-RATIONALE" not in html and 'class="dot"' not in html
+    assert "OTHER-R1-RATIONALE" not in html and 'class="dots"' not in html
     data = {
         f"q{questions['Q01'].id}_probability": "40",
         f"q{questions['Q02'].id}_probability": "20",
@@ -214,7 +215,7 @@ def test_cohort_results_are_shown_only_for_cohorts_large_enough(
 def test_feedback_switched_off_shows_no_spread_nor_rationales(expert_client2, invitation2, round2):
     Round.objects.filter(id=round2.id).update(show_spread=False, show_rationales=False)
     html = _page(expert_client2, invitation2)
-    assert 'class="dot"' not in html and "OTHER-R1-RATIONALE" not in html
+    assert 'class="dots"' not in html and "OTHER-R1-RATIONALE" not in html
     assert "<strong>30 %</strong>" in html  # the own answer is always there
 
 
