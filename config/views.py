@@ -7,6 +7,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from config.celery import app as celery_app
+from config.middleware import (
+    DATABASE_UNREACHABLE,
+    RETRY_AFTER_SECONDS,
+    is_database_outage,
+    outage_log,
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -26,7 +32,10 @@ def _check_database() -> str | None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:  # any driver error means "down"; the message says which
+        if is_database_outage(exc):
+            outage_log.failed(exc)  # the site's outage log, once per outage
         return f"{type(exc).__name__}: {exc}"
+    outage_log.succeeded()
     return None
 
 
@@ -61,7 +70,12 @@ def _ping_mailbox():
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database, the broker and at least one worker answer; 503 naming the rest."""
+    """200 when the database, the broker and at least one worker answer; 503 naming the rest.
+
+    Without the database the site cannot serve: then the body says ``"status":
+    "unavailable"`` with the same ``reason`` and ``Retry-After`` as every other JSON
+    answer of config.middleware in an outage; a broker or worker failure is ``"fail"``.
+    """
     checks: dict[str, dict] = {}
     error = _check_database()
     checks["database"] = {"ok": error is None, "error": error, "vendor": connection.vendor}
@@ -69,8 +83,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
     checks["broker"] = {"ok": broker_error is None, "error": broker_error}
     checks["workers"] = {"ok": workers_error is None, "error": workers_error, "names": workers}
     failing = [name for name, check in checks.items() if not check["ok"]]
-    body = {"status": "ok" if not failing else "fail", "failing": failing, "checks": checks}
+    if "database" in failing:
+        body = {"status": "unavailable", "reason": DATABASE_UNREACHABLE}
+    else:
+        body = {"status": "ok" if not failing else "fail"}
+    body.update(failing=failing, checks=checks)
     response = JsonResponse(body, status=200 if not failing else 503)
+    if "database" in failing:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     # A failing part is the answer to the question asked, not an error of this server:
     # monitors poll this page, and Django would log every 503 at ERROR.
     response._has_been_logged = True
