@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -104,3 +104,22 @@ def runs_orphaned(
             | Q(status=Status.RUNNING, heartbeat_at__lt=now - stale_after)
         ).values_list("id", flat=True)
     )
+
+
+def runs_stale_in(model: type[models.Model], *, stale_after: timedelta) -> float | None:
+    """Seconds from now until every run that is running with a fresh heartbeat would be
+    stale, if its worker stopped beating now (None: no such run).
+
+    A worker that starts just after another died finds the dead worker's run still fresh,
+    and its first sweep rightly leaves it alone; one more sweep this many seconds later
+    takes it over (a run whose worker is alive is still fresh then, and is left alone again).
+    """
+    now = timezone.now()
+    newest = model.objects.filter(
+        status=model.Status.RUNNING, heartbeat_at__gte=now - stale_after
+    ).aggregate(newest=Max("heartbeat_at"))["newest"]
+    if newest is None:
+        return None
+    # A little later than the limit, for clocks and queues: ``run_claim`` wants it exceeded.
+    margin = 1.0 + stale_after.total_seconds() / 10
+    return max(0.0, (newest + stale_after - now).total_seconds()) + margin

@@ -30,7 +30,14 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from aggregation import selectors
-from aggregation.claims import RunLost, run_claim, run_enqueue, run_retry, runs_orphaned
+from aggregation.claims import (
+    RunLost,
+    run_claim,
+    run_enqueue,
+    run_retry,
+    runs_orphaned,
+    runs_stale_in,
+)
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR
 from aggregation.models import AggregationRun, QuestionResult
@@ -394,3 +401,9 @@ def aggregation_runs_recover() -> int:
         resend_after=timedelta(seconds=settings.AGGREGATION_RESEND_AFTER_SECONDS),
     )
     return sum(aggregation_run_enqueue(run_id=run_id) for run_id in orphaned)
+
+
+def aggregation_runs_stale_in() -> float | None:
+    """Seconds until the runs running now would all be stale if their workers were dead
+    (``claims.runs_stale_in``): when a worker that just started should sweep again."""
+    return runs_stale_in(AggregationRun, stale_after=_stale_after())

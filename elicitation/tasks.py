@@ -15,6 +15,7 @@ from smtplib import SMTPException
 from celery import shared_task
 from celery.signals import worker_ready
 
+from config.celery import broker_reconnected
 from elicitation import reminders
 from elicitation.models import Invitation, Reminder, ReminderDelivery
 from elicitation.services import invitation_send, invitation_send_pending
@@ -65,6 +66,7 @@ def reminders_send_due_task() -> int:
 
 
 @worker_ready.connect
+@broker_reconnected.connect
 def _send_pending_when_a_worker_starts(sender=None, **kwargs) -> None:
     # Queue the sweeps rather than run them here: this handler runs in the worker's main
     # process, which should not hold database connections its pool children inherit.

@@ -3,6 +3,9 @@
 from celery import shared_task
 from celery.signals import worker_ready
 
+from aggregation.claims import runs_stale_in
+from config.celery import broker_reconnected
+from resolution import recalibration
 from resolution.models import RecalibrationRun
 from resolution.recalibration import recalibration_run_execute, recalibration_runs_recover
 
@@ -16,11 +19,20 @@ def recalibration_run_execute_task(self, run_id: int) -> None:
 
 
 @shared_task(acks_late=True)
-def recalibration_runs_recover_task() -> int:
-    return recalibration_runs_recover()
+def recalibration_runs_recover_task(look_again: bool = False) -> int:
+    """The recovery sweep; ``look_again`` as in ``aggregation_runs_recover_task``: once
+    more when the heartbeats of the runs running now would have gone stale."""
+    sent = recalibration_runs_recover()
+    if look_again:
+        # recalibration's own stale limit (RECALIBRATION_STALE_SECONDS), its claims' rule
+        delay = runs_stale_in(RecalibrationRun, stale_after=recalibration._stale_after())
+        if delay is not None:
+            recalibration_runs_recover_task.apply_async(countdown=delay)
+    return sent
 
 
 @worker_ready.connect
+@broker_reconnected.connect
 def _recover_when_a_worker_starts(sender=None, **kwargs) -> None:
     # Queued, not run here: this handler runs in the worker's main process.
-    recalibration_runs_recover_task.delay()
+    recalibration_runs_recover_task.delay(look_again=True)

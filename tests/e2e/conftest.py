@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import pytest
 
-WORKER_TESTS = "test_worker_runs.py"
+WORKER_TESTS = ("test_worker_runs.py", "test_broker_restart.py")
 # Short enough that a killed worker's run is taken over within seconds.
 WORKER_ENV = {
     "AGGREGATION_STALE_SECONDS": "3",
@@ -39,7 +39,7 @@ LOG_TAIL_LINES = 150
 
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection
 def pytest_collection_modifyitems(config, items):
-    if not any(item.path.name == WORKER_TESTS for item in items):
+    if not any(item.path.name in WORKER_TESTS for item in items):
         return
     from django.conf import settings
 
