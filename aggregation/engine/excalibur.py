@@ -50,6 +50,17 @@ def read_excalibur(dtt_path: str | Path, rls_path: str | Path) -> CookeStudy:
     return _study(levels, assessments, realizations, Path(dtt_path), Path(rls_path))
 
 
+def read_realizations(rls_path: str | Path) -> dict[str, float]:
+    """The known values of an ``.rls`` file by item name (by number when unnamed); target
+    items (coded as missing) are left out."""
+    path = Path(rls_path)
+    return {
+        name or str(number): value
+        for number, (_, name, value, _) in sorted(_read_rls(path).items())
+        if not np.isnan(value)
+    }
+
+
 def _lines(path: Path) -> list[tuple[int, str]]:
     try:
         text = path.read_bytes().decode("latin-1")
