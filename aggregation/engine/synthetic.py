@@ -145,3 +145,65 @@ def simulate_binary_panel(
         sigma=sigma,
         kappa=kappa,
     )
+
+
+@dataclass(frozen=True)
+class SimulatedQuantilePanel:
+    """A synthetic numeric panel with the truth behind it."""
+
+    rows: list[dict]  # expert, question, cohort, q05, q50, q95 (QuantileTable.from_rows)
+    truth: dict[str, float]  # every question's true value
+    seeds: list[str]  # the questions whose value is known
+    rho: np.ndarray  # each expert's errors / stated widths (> 1: over-confident)
+    experts: list[str]
+
+
+def simulate_quantile_panel(
+    *,
+    n_experts: int = 30,
+    n_questions: int = 30,
+    n_seeds: int = 10,
+    shared_error: float = 0.7,
+    overconfident: tuple[int, ...] = (),
+    cohort_gap: float = 0.4,
+    seed: int = 0,
+) -> SimulatedQuantilePanel:
+    """Experts who err by more than they say, with biases, a cohort gap, skewed ranges and
+    an error the whole panel shares on each question (in units of a typical stated sd)."""
+    rng = np.random.default_rng(seed)
+    experts = [f"E{i:03d}" for i in range(n_experts)]
+    questions = [f"N{j:03d}" for j in range(n_questions)]
+    cohort = np.array(["US" if i % 2 else "ROK" for i in range(n_experts)])
+    rho = np.exp(rng.normal(0.5, 0.3, n_experts))
+    rho[list(overconfident)] = 4.0
+    bias = rng.normal(0.0, 0.3, n_experts)
+    stated = rng.uniform(0.6, 1.6, n_experts)  # each expert's typical stated sd
+    truth = rng.normal(50.0, 20.0, n_questions)
+    unit = rng.uniform(2.0, 8.0, n_questions)  # each question's own unit
+    shared = rng.normal(0.0, shared_error, n_questions)
+    gap = rng.normal(0.0, cohort_gap, n_questions)
+    rows = []
+    for j, question in enumerate(questions):
+        for i, expert in enumerate(experts):
+            side = 1.0 if cohort[i] == "US" else -1.0
+            error = shared[j] + side * gap[j] / 2 + bias[i] + rho[i] * stated[i] * rng.standard_t(4)
+            median = truth[j] + unit[j] * error
+            skew = rng.uniform(0.7, 1.4)
+            sd = unit[j] * stated[i]
+            rows.append(
+                {
+                    "expert": expert,
+                    "question": question,
+                    "cohort": cohort[i],
+                    "q05": median - 1.645 * sd / skew,
+                    "q50": median,
+                    "q95": median + 1.645 * sd * skew,
+                }
+            )
+    return SimulatedQuantilePanel(
+        rows=rows,
+        truth=dict(zip(questions, truth.tolist(), strict=True)),
+        seeds=questions[:n_seeds],
+        rho=rho,
+        experts=experts,
+    )

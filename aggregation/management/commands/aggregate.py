@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 POOL_METHODS = ("linear_pool", "median", "logodds_mean", "extremized_logodds")
-METHODS = ("hierarchical", *POOL_METHODS, "cooke")
+METHODS = ("hierarchical", *POOL_METHODS, "cooke", "equal_weight")
 
 
 class Command(BaseCommand):
@@ -47,11 +47,20 @@ class Command(BaseCommand):
         parser.add_argument("--tune", type=int, help="tuning draws per chain (default 250)")
         parser.add_argument("--chains", type=int, help="number of chains (default 4)")
         parser.add_argument("--posterior", help="also save the posterior as NetCDF here")
-        parser.add_argument("--realizations", help="EXCALIBUR .rls file (--method cooke)")
+        parser.add_argument(
+            "--realizations",
+            help="known values of seed questions: a question,value CSV or an EXCALIBUR .rls",
+        )
 
     def handle(self, *args, **options) -> None:
         out = Path(options["out"])
-        result = self._cooke(options) if options["method"] == "cooke" else self._binary(options)
+        dtt_for_cooke = options["method"] == "cooke" and options["source"].lower().endswith(".dtt")
+        if _is_numeric(options["source"]) and not dtt_for_cooke:
+            result = self._numeric(options)
+        elif options["method"] == "cooke":
+            result = self._cooke(options)
+        else:
+            result = self._binary(options)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
@@ -105,6 +114,39 @@ class Command(BaseCommand):
             fit, table, interval_mass=options["interval"], extremize_factor=factor
         )
 
+    def _numeric(self, options: dict) -> dict:
+        """Quantile judgments: the hierarchical model (default), Cooke, or equal weights."""
+        from aggregation.engine import numeric
+        from aggregation.engine.cooke import CookeInputError, cooke_result
+
+        table, realizations = _numeric_inputs(options)
+        method = options["method"]
+        try:
+            if method == "cooke":
+                return cooke_result(numeric.cooke_study(table, realizations))
+            if method == "equal_weight":
+                return numeric.summarize_equal_weight(table, realizations)
+        except CookeInputError as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        if method != "hierarchical":
+            raise CommandError(
+                f"--method {method} is for probability judgments; numeric judgments take "
+                "hierarchical, equal_weight or cooke",
+                returncode=2,
+            )
+        sampler = {k: options[k] for k in ("draws", "tune", "chains") if options[k] is not None}
+        data = numeric.NumericPanelData.from_table(table, realizations)
+        tree = numeric.NumericHierarchicalModel(sampler_config=sampler).fit(
+            data, random_seed=options["seed"]
+        )
+        if options["posterior"]:
+            from aggregation.engine.posterior import tree_save
+
+            tree_save(tree, options["posterior"])
+        return numeric.summarize_numeric(
+            tree, data, table, realizations, interval_mass=options["interval"]
+        )
+
     def _cooke(self, options: dict) -> dict:
         from aggregation.engine.cooke import CookeInputError, cooke_result, read_excalibur
 
@@ -118,7 +160,7 @@ class Command(BaseCommand):
             raise CommandError(f"no such file: {exc.filename}", returncode=2) from exc
 
     def _summary_line(self, result: dict, out: Path) -> str:
-        if result["method"] == "cooke":
+        if result["method"] == "cooke" or "n_judgments" not in result:
             return f"Cooke's classical model: {len(result['experts'])} experts -> {out}"
         line = f"{result['method']}: {len(result['questions'])} questions, {result['n_judgments']} judgments -> {out}"
         diagnostics = result.get("diagnostics")
@@ -130,3 +172,54 @@ class Command(BaseCommand):
             for warning in diagnostics["warnings"]:
                 line += f"\nWARNING: {warning}"
         return line
+
+
+def _is_numeric(source: str) -> bool:
+    """A .dtt study, or a CSV whose header names q05, q50 and q95."""
+    from aggregation.engine.quantiles import looks_numeric
+
+    path = Path(source)
+    if path.suffix.lower() == ".dtt":
+        return True
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            header = handle.readline()
+    except OSError:
+        return False  # the reader of the binary path reports a missing file
+    return looks_numeric(header.strip().split(","))
+
+
+def _numeric_inputs(options: dict):
+    """The QuantileTable and realizations named by the command line."""
+    from aggregation.engine.cooke import CookeInputError, read_excalibur
+    from aggregation.engine.data import JudgmentDataError
+    from aggregation.engine.numeric import table_from_study
+    from aggregation.engine.quantiles import (
+        QuantileTable,
+        realization_problems,
+        realizations_from_csv,
+        realizations_from_rls,
+    )
+
+    source, rls = options["source"], options["realizations"]
+    try:
+        if Path(source).suffix.lower() == ".dtt":
+            if not rls:
+                raise CommandError("a .dtt study needs --realizations study.rls", returncode=2)
+            table, realizations = table_from_study(read_excalibur(source, rls))
+        else:
+            table = QuantileTable.from_csv(source)
+            realizations = {}
+            if rls:
+                reader = (
+                    realizations_from_rls if rls.lower().endswith(".rls") else realizations_from_csv
+                )
+                realizations = reader(rls)
+        problems = realization_problems(table, realizations)
+        if problems:
+            raise JudgmentDataError(problems)
+    except JudgmentDataError as exc:
+        raise CommandError(f"{source}: {exc}", returncode=2) from exc
+    except CookeInputError as exc:
+        raise CommandError(str(exc), returncode=2) from exc
+    return table, realizations

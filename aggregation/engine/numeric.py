@@ -1,0 +1,668 @@
+"""The hierarchical model of numeric (5/50/95 % quantile) judgments (issue 10).
+
+Reading the answers. Expert i's three quantiles for question j are read as a *split*
+distribution on the question's scale t (the value, or its log for log-scale questions):
+median m_ij = t(q50), left width l_ij = (t(q50) - t(q05)) / 1.645 and right width
+r_ij = (t(q95) - t(q50)) / 1.645. A split normal with these widths has exactly the stated
+5/50/95 % quantiles (``split_normal_quantiles``; a test holds it), and it keeps the skew
+that real answers have ("between 3 and 60 days, most likely 10"). Each question is put on a
+common footing by its centre c_j (the median of the experts' medians) and its unit s_j (the
+median of their stated standard deviations); every quantity below is in those units.
+
+The model. With L_j the location of the panel's medians, eta_j the error the whole panel
+shares on question j, theta_j the true value:
+
+    m_ij ~ SplitStudentT(nu, L_j + mu_b + delta_{g(i) j} + b_i,
+                         rho_i * kappa_j * (r_ij if the location is above m_ij else l_ij))
+    theta_j = L_j + eta_j,  eta_j ~ Normal(0, tau)                                   (1)
+
+- theta_j is observed on seed (or resolved) questions: there L_j = theta_j - eta_j, so the
+  seeds teach the model how far the panel's typical median lands from the truth;
+- mu_b, the panel-wide bias (0 when there are no seeds: nothing could tell it apart from
+  the location), and b_i, expert i's own bias, centred within each cohort so that a
+  cohort's view stays in delta (partially pooled, scale bias_scale);
+- rho_i, how much larger expert i's errors are than their stated widths (log rho_i
+  partially pooled around a panel mean; the prior leans to over-confidence, rho ~ 1.6, as
+  elicitation studies find: 90 % ranges hold the truth about 50-70 % of the time). The
+  report shows the *confidence ratio* 1 / rho_i: below 1, the expert's ranges are too
+  narrow; experts with small rho count more, through (1) — the Bayesian counterpart of
+  Cooke's performance weights;
+- kappa_j, how contested question j is beyond the experts' own widths (log kappa_j
+  partially pooled, mean 0): the "disagreement";
+- delta_gj, cohort g's deviation on question j (zero-sum over cohorts): each cohort's
+  median is L_j + mu_b + delta_gj, and the gaps are their differences, with P(a > b);
+- tau, the shared error: how far the truth tends to be from where the panel, corrected for
+  its biases, puts it. Averaging experts does not remove it, so it widens every forecast;
+  with no seeds it comes from its prior alone.
+
+The forecast of question j (the panel's distribution for the quantity) is the posterior of
+theta_j, whose 5/50/95 % are calibrated if the model is; the typical expert's median is
+L_j + mu_b. Both are reported on the question's own scale.
+"""
+
+import json
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from aggregation.engine.posterior import ProgressCallback, sample
+from aggregation.engine.quantiles import QuantileTable
+
+MODEL_NAME = "numeric_hierarchical"
+MODEL_VERSION = "1"
+Z95 = 1.6448536269514722  # standard normal 95 % quantile
+
+DEFAULT_MODEL_CONFIG: dict = {
+    "nu": 4.0,  # Student-t degrees of freedom of (1): robust to the odd wild answer
+    "location_sd": 3.0,  # prior sd of L_j (question units: typical stated sds)
+    "tau_sd": 1.0,  # HalfNormal sd of the shared error tau
+    "panel_bias_sd": 0.5,  # prior sd of mu_b (with seeds)
+    "bias_scale_sd": 0.5,  # HalfNormal sd of the spread of expert biases
+    "log_rho_mean_mu": 0.5,  # prior mean of the panel's log rho: over-confidence, rho ~ 1.6
+    "log_rho_mean_sd": 0.5,
+    "rho_scale_sd": 0.5,  # HalfNormal sd of the spread of log rho between experts
+    "kappa_scale_sd": 0.5,  # HalfNormal sd of the spread of log kappa between questions
+    "delta_scale_sd": 0.5,  # HalfNormal sd of the scale of cohort deviations
+}
+DEFAULT_SAMPLER_CONFIG: dict = {
+    "chains": 4,
+    "cores": 2,
+    "tune": 400,
+    "draws": 1000,
+    "target_accept": 0.85,
+}
+
+
+def split_normal_quantiles(median, left, right, levels=(0.05, 0.5, 0.95)) -> np.ndarray:
+    """Quantiles of the split normal with the given half-widths (the reading of answers)."""
+    from scipy.stats import norm
+
+    z = norm.ppf(np.asarray(levels, dtype=float))
+    return np.where(z < 0, median + z * left, median + z * right)
+
+
+@dataclass(frozen=True)
+class NumericPanelData:
+    """A QuantileTable on the model's footing (one round), with realizations."""
+
+    questions: list[str]
+    experts: list[str]
+    cohorts: list[str]
+    expert_cohort: np.ndarray  # (E,) cohort index of each expert
+    question_idx: np.ndarray  # (N,)
+    expert_idx: np.ndarray  # (N,)
+    median: np.ndarray  # (N,) standardized
+    left: np.ndarray  # (N,) standardized half-widths
+    right: np.ndarray
+    centre: np.ndarray  # (Q,) on the t scale
+    unit: np.ndarray  # (Q,)
+    log_scale: np.ndarray  # (Q,) bool
+    realized: np.ndarray  # (Q,) standardized truth; NaN for targets
+
+    @classmethod
+    def from_table(
+        cls, table: QuantileTable, realizations: dict[str, float] | None = None
+    ) -> "NumericPanelData":
+        frame = table.frame
+        if len(table.rounds) > 1:
+            frame = frame[frame["round"] == table.rounds[-1]]
+        questions = sorted(frame["question"].unique())
+        experts = sorted(frame["expert"].unique())
+        cohort_of = frame.groupby("expert")["cohort"].first()
+        cohorts = sorted(cohort_of.unique())
+        info = table.question_info().loc[questions]
+        log_scale = (info["scale"] == "log").to_numpy()
+        q_index = {q: k for k, q in enumerate(questions)}
+        qi = frame["question"].map(q_index).to_numpy()
+        ei = frame["expert"].map({e: k for k, e in enumerate(experts)}).to_numpy()
+        values = frame[["q05", "q50", "q95"]].to_numpy(dtype=float)
+        t = values.copy()
+        logged = log_scale[qi]
+        t[logged] = np.log(values[logged])  # validated positive on log-scale questions
+        stated_sd = (t[:, 2] - t[:, 0]) / (2 * Z95)
+        centre = pd.Series(t[:, 1]).groupby(qi).median().to_numpy()
+        unit = pd.Series(stated_sd).groupby(qi).median().to_numpy()
+        realized = np.full(len(questions), np.nan)
+        for question, value in (realizations or {}).items():
+            if question in q_index:
+                k = q_index[question]
+                x = math.log(value) if log_scale[k] else value
+                realized[k] = (x - centre[k]) / unit[k]
+        return cls(
+            questions=questions,
+            experts=experts,
+            cohorts=cohorts,
+            expert_cohort=np.array([cohorts.index(cohort_of[e]) for e in experts]),
+            question_idx=qi,
+            expert_idx=ei,
+            median=(t[:, 1] - centre[qi]) / unit[qi],
+            left=(t[:, 1] - t[:, 0]) / Z95 / unit[qi],
+            right=(t[:, 2] - t[:, 1]) / Z95 / unit[qi],
+            centre=centre,
+            unit=unit,
+            log_scale=log_scale,
+            realized=realized,
+        )
+
+    @property
+    def seeds(self) -> np.ndarray:
+        return ~np.isnan(self.realized)
+
+    def fingerprint(self) -> str:
+        """Everything of the panel that the compiled model holds (all but the seeds)."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for array in (self.question_idx, self.expert_idx, self.median, self.left, self.right,
+                      self.expert_cohort):  # fmt: skip
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(repr((self.questions, self.experts, self.cohorts)).encode())
+        return digest.hexdigest()
+
+    def model_arrays(self) -> dict[str, np.ndarray]:
+        """The data of the compiled model that changes between folds."""
+        return {
+            "realized": np.nan_to_num(self.realized),
+            "is_seed": self.seeds.astype(float),
+            "has_seeds": np.array(float(self.seeds.any())),
+        }
+
+    def with_realizations(self, standardized: np.ndarray) -> "NumericPanelData":
+        from dataclasses import replace
+
+        return replace(self, realized=np.asarray(standardized, dtype=float))
+
+    def to_scale(self, standardized, question: int) -> np.ndarray:
+        """Values on the question's own scale from the model's units."""
+        t = self.centre[question] + self.unit[question] * np.asarray(standardized)
+        return np.exp(t) if self.log_scale[question] else t
+
+
+class NumericHierarchicalModel:
+    """Build and fit model (1) on one round of quantile judgments."""
+
+    def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
+        self.model_config = {**DEFAULT_MODEL_CONFIG, **(model_config or {})}
+        self.sampler_config = {**DEFAULT_SAMPLER_CONFIG, **(sampler_config or {})}
+
+    def build_model(self, data: NumericPanelData):
+        """Model (1) in PyMC. Which questions are seeds, and their values, are data
+        (``realized``, ``is_seed``), so one compiled model serves every fold of a
+        cross-validation (``NumericPanelData.model_arrays``)."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        cfg = self.model_config
+        n_q, n_e, n_g = len(data.questions), len(data.experts), len(data.cohorts)
+        coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
+        with pm.Model(coords=coords) as model:
+            arrays = data.model_arrays()
+            realized = pm.Data("realized", arrays["realized"], dims="question")
+            is_seed = pm.Data("is_seed", arrays["is_seed"], dims="question")
+            has_seeds = pm.Data("has_seeds", arrays["has_seeds"])
+            tau = pm.HalfNormal("tau", cfg["tau_sd"])
+            eta_z = pm.Normal("eta_z", 0.0, 1.0, dims="question")
+            eta = pm.Deterministic("eta", tau * eta_z, dims="question")
+            # On a seed, the free location only meets its prior: the truth pins L_j there.
+            free = pm.Normal("location_free", 0.0, cfg["location_sd"], dims="question")
+            location = is_seed * (realized - eta) + (1.0 - is_seed) * free
+            location = pm.Deterministic("location", location, dims="question")
+            # Without seeds nothing tells a panel-wide bias from the location: it stays 0.
+            panel_bias_raw = pm.Normal("panel_bias_raw", 0.0, cfg["panel_bias_sd"])
+            panel_bias = pm.Deterministic("panel_bias", has_seeds * panel_bias_raw)
+            pm.Deterministic("truth", location + eta, dims="question")
+            bias_scale = pm.HalfNormal("bias_scale", cfg["bias_scale_sd"])
+            bias_z = pm.Normal("bias_z", 0.0, 1.0, dims="expert")
+            members = np.zeros((n_g, n_e))
+            members[data.expert_cohort, np.arange(n_e)] = 1.0
+            members /= members.sum(axis=1, keepdims=True)
+            cohort_mean = pt.dot(members, bias_z)[data.expert_cohort]
+            bias = pm.Deterministic("bias", bias_scale * (bias_z - cohort_mean), dims="expert")
+            log_rho_mean = pm.Normal("log_rho_mean", cfg["log_rho_mean_mu"], cfg["log_rho_mean_sd"])
+            rho_scale = pm.HalfNormal("rho_scale", cfg["rho_scale_sd"])
+            rho_z = pm.Normal("rho_z", 0.0, 1.0, dims="expert")
+            rho = pm.Deterministic("rho", pt.exp(log_rho_mean + rho_scale * rho_z), dims="expert")
+            kappa_scale = pm.HalfNormal("kappa_scale", cfg["kappa_scale_sd"])
+            kappa_z = pm.Normal("kappa_z", 0.0, 1.0, dims="question")
+            kappa = pm.Deterministic("kappa", pt.exp(kappa_scale * kappa_z), dims="question")
+            if n_g > 1:
+                delta_scale = pm.HalfNormal("delta_scale", cfg["delta_scale_sd"])
+                delta_z = pm.ZeroSumNormal("delta_z", sigma=1.0, dims=("question", "cohort"))
+                delta = pm.Deterministic(
+                    "delta", delta_scale * delta_z, dims=("question", "cohort")
+                )
+                shift = delta[data.question_idx, data.expert_cohort[data.expert_idx]]
+            else:
+                delta = pm.Deterministic("delta", pt.zeros((n_q, 1)), dims=("question", "cohort"))
+                shift = 0.0
+            loc = location[data.question_idx] + panel_bias + shift + bias[data.expert_idx]
+            above = pt.gt(loc, data.median)  # the truth side the expert put less mass on
+            half = pt.switch(above, data.right, data.left)
+            width = rho[data.expert_idx] * kappa[data.question_idx] * half
+            mean_width = (
+                rho[data.expert_idx] * kappa[data.question_idx] * 0.5 * (data.left + data.right)
+            )
+            nu = cfg["nu"]
+            z = (data.median - loc) / width
+            # Split Student-t: density 2 / (l + r) * t_nu(z) with z scaled by the side's width.
+            logp = (
+                pt.gammaln((nu + 1) / 2)
+                - pt.gammaln(nu / 2)
+                - 0.5 * pt.log(nu * np.pi)
+                - (nu + 1) / 2 * pt.log1p(z**2 / nu)
+                - pt.log(mean_width)
+            )
+            pm.Potential("judgments", logp.sum())
+            pm.Deterministic("median", location + panel_bias, dims="question")
+            pm.Deterministic(
+                "cohort_median",
+                (location + panel_bias)[:, None] + delta,
+                dims=("question", "cohort"),
+            )
+        return model
+
+    def fit(self, data: NumericPanelData, *, random_seed: int = 0,
+            progress: ProgressCallback | None = None) -> xr.DataTree:  # fmt: skip
+        started = time.perf_counter()
+        compiled = self._compiled_for(data)
+        compiled_at = time.perf_counter()
+        tree = sample(
+            compiled, sampler_config=self.sampler_config, random_seed=random_seed,
+            progress=progress,
+        )  # fmt: skip
+        tree.attrs.update(
+            {
+                "model_name": MODEL_NAME,
+                "model_version": MODEL_VERSION,
+                "model_config": json.dumps(self.model_config, sort_keys=True),
+                "sampler_config": json.dumps(self.sampler_config, sort_keys=True),
+                "random_seed": random_seed,
+                "compile_seconds": compiled_at - started,
+                "sample_seconds": time.perf_counter() - compiled_at,
+            }
+        )
+        return tree
+
+    def _compiled_for(self, data: NumericPanelData):
+        """nutpie's compile of the model, kept per (version, config, panel) for the life of
+        the process: a refit with other realizations (a cross-validation fold) only swaps
+        the data."""
+        import nutpie
+
+        key = (
+            MODEL_VERSION,
+            json.dumps(self.model_config, sort_keys=True),
+            data.fingerprint(),
+        )
+        compiled = _COMPILED.get(key)
+        if compiled is None:
+            compiled = nutpie.compile_pymc_model(self.build_model(data))
+            _COMPILED.clear()  # one panel at a time: a worker does not collect them
+            _COMPILED[key] = compiled
+            return compiled
+        return compiled.with_data(**data.model_arrays())
+
+
+_COMPILED: dict = {}
+
+
+# --- The result contract ------------------------------------------------------------------
+
+
+def _assessments(table: QuantileTable):
+    """(questions, experts, values (E, Q, 3), scales as Cooke names them) of the last round."""
+    frame = table.frame[table.frame["round"] == table.rounds[-1]]
+    questions = sorted(frame["question"].unique())
+    experts = sorted(frame["expert"].unique())
+    values = np.full((len(experts), len(questions), 3), np.nan)
+    e_pos = {e: k for k, e in enumerate(experts)}
+    q_pos = {q: k for k, q in enumerate(questions)}
+    for row in frame.itertuples(index=False):
+        values[e_pos[row.expert], q_pos[row.question]] = (row.q05, row.q50, row.q95)
+    info = table.question_info().loc[questions]
+    scales = tuple("log" if s == "log" else "uni" for s in info["scale"])
+    return questions, experts, values, scales
+
+
+def cooke_study(table: QuantileTable, realizations: dict[str, float] | None = None):
+    """The table as Cooke's classical model reads it (one round; 5/50/95 %)."""
+    from aggregation.engine.cooke import CookeStudy
+
+    questions, experts, values, scales = _assessments(table)
+    realized = np.array([(realizations or {}).get(q, np.nan) for q in questions], dtype=float)
+    return CookeStudy(
+        experts=tuple(experts),
+        items=tuple(questions),
+        scales=scales,
+        quantile_levels=(0.05, 0.5, 0.95),
+        assessments=values,
+        realizations=realized,
+    )
+
+
+def baselines(table: QuantileTable, realizations: dict[str, float] | None = None) -> dict:
+    """question -> {equal_weight, cooke_global, cooke_item, quantile_average}: each the
+    decision maker's {q05, q50, q95}, or None where it cannot be built (no seeds)."""
+    from aggregation.engine.cooke import cooke_model
+
+    questions, _experts, values, scales = _assessments(table)
+    has_seeds = any(q in (realizations or {}) for q in questions)
+    if has_seeds:
+        dms = cooke_model(cooke_study(table, realizations)).decision_makers
+        equal = dms["equal"].quantiles
+    else:  # Cooke's model needs a seed; the equal-weight mixture does not
+        equal = _equal_weight_quantiles(values, scales)
+    frame = table.frame[table.frame["round"] == table.rounds[-1]]
+    average = frame.groupby("question")[["q05", "q50", "q95"]].mean()
+    out = {}
+    for k, question in enumerate(questions):
+        entry = {"equal_weight": _triple(equal[k])}
+        for name, key in (("cooke_global", "global_opt"), ("cooke_item", "item_opt")):
+            entry[name] = _triple(dms[key].quantiles[k]) if has_seeds else None
+        entry["quantile_average"] = _triple(average.loc[question].to_numpy())
+        out[question] = entry
+    return out
+
+
+def _equal_weight_quantiles(assessments: np.ndarray, scales) -> np.ndarray:
+    """(items, 3) quantiles of the equal mixture of the experts' distributions, each
+    linear between its quantiles on the item's intrinsic range (10 % overshoot), as
+    Cooke's decision maker reads them."""
+    levels = np.array([0.0, 0.05, 0.5, 0.95, 1.0])
+    out = np.full((assessments.shape[1], 3), np.nan)
+    for k in range(assessments.shape[1]):
+        values = assessments[:, k]
+        values = values[np.isfinite(values).all(axis=1)]
+        if not len(values):
+            continue
+        log = scales[k] == "log"
+        values = np.log(values) if log else values
+        low, high = values.min(), values.max()
+        low, high = low - 0.1 * (high - low), high + 0.1 * (high - low)
+        grid = np.linspace(low, high, 2001)
+        cdf = np.mean([np.interp(grid, np.r_[low, v, high], levels) for v in values], axis=0)
+        q = np.interp([0.05, 0.5, 0.95], cdf, grid)
+        out[k] = np.exp(q) if log else q
+    return out
+
+
+def _triple(values) -> dict | None:
+    values = [float(v) for v in values]
+    if not all(math.isfinite(v) for v in values):
+        return None
+    return {"q05": values[0], "q50": values[1], "q95": values[2]}
+
+
+def summarize_numeric(
+    tree: xr.DataTree,
+    data: NumericPanelData,
+    table: QuantileTable,
+    realizations: dict[str, float] | None = None,
+    *,
+    interval_mass: float = 0.9,
+) -> dict:
+    """The result contract (DESIGN.md) for numeric questions."""
+    from itertools import combinations
+
+    from aggregation.engine.summary import diagnostics
+
+    post = tree.posterior
+    reported = xr.Dataset(
+        {
+            "forecast": post["truth"],
+            "median": post["median"],
+            "disagreement": post["kappa"],
+            "bias": post["bias"],
+            "confidence_ratio": 1.0 / post["rho"],
+            "shared_error": post["tau"],
+            **({"cohort_median": post["cohort_median"]} if len(data.cohorts) > 1 else {}),
+        }
+    )
+    # Seed questions' truth is their realization: constant, left out of the diagnostics.
+    targets = [q for q, s in zip(data.questions, data.seeds, strict=True) if not s]
+    checked = reported.drop_vars("forecast")
+    if targets:
+        checked["forecast"] = post["truth"].sel(question=targets)
+    diag = diagnostics(checked, tree.sample_stats)
+    low, high = (1 - interval_mass) / 2, 1 - (1 - interval_mass) / 2
+
+    def draws(name, **where) -> np.ndarray:
+        return post[name].sel(**where).stack(s=("chain", "draw")).values
+
+    def interval(values: np.ndarray) -> dict:
+        lo, hi = np.quantile(values, [low, high])
+        return {"mean": float(np.mean(values)), "interval": [float(lo), float(hi)]}
+
+    base = baselines(table, realizations)
+    counts = table.frame.groupby("question").size()
+    questions = {}
+    for k, question in enumerate(data.questions):
+        truth = data.to_scale(draws("truth", question=question), k)
+        median = data.to_scale(draws("median", question=question), k)
+        entry = {
+            "kind": "numeric",
+            "n_judgments": int(counts.get(question, 0)),
+            "seed": bool(data.seeds[k]),
+            "scale": "log" if data.log_scale[k] else "linear",
+            "forecast": dict(
+                zip(
+                    ("q05", "q50", "q95"),
+                    map(float, np.quantile(truth, [0.05, 0.5, 0.95])),
+                    strict=True,
+                )
+            ),
+            "median": interval(median),
+            "disagreement": interval(draws("kappa", question=question)),
+            "cohorts": {},
+            "cohort_gaps": [],
+            "baselines": base[question],
+        }
+        if len(data.cohorts) > 1:
+            by_cohort = {
+                c: data.to_scale(draws("cohort_median", question=question, cohort=c), k)
+                for c in data.cohorts
+            }
+            entry["cohorts"] = {c: interval(v) for c, v in by_cohort.items()}
+            for a, b in combinations(data.cohorts, 2):
+                gap = by_cohort[a] - by_cohort[b]
+                entry["cohort_gaps"].append(
+                    {"a": a, "b": b, **interval(gap), "p_a_higher": float(np.mean(gap > 0))}
+                )
+        questions[question] = entry
+    experts = {}
+    for i, expert in enumerate(data.experts):
+        experts[expert] = {
+            "cohort": data.cohorts[data.expert_cohort[i]],
+            "bias": interval(draws("bias", expert=expert)),
+            "confidence_ratio": interval(1.0 / draws("rho", expert=expert)),
+        }
+    return {
+        "method": "hierarchical",
+        "kind": "numeric",
+        "interval_mass": interval_mass,
+        "n_judgments": len(table),
+        "n_seeds": int(data.seeds.sum()),
+        "shared_error": interval(post["tau"].stack(s=("chain", "draw")).values),
+        "model": {
+            "name": MODEL_NAME,
+            "version": MODEL_VERSION,
+            "random_seed": int(tree.attrs.get("random_seed", 0)),
+        },
+        "timings": {
+            "compile_seconds": float(tree.attrs.get("compile_seconds", 0.0)),
+            "sample_seconds": float(tree.attrs.get("sample_seconds", 0.0)),
+        },
+        "diagnostics": diag,
+        "questions": questions,
+        "experts": experts,
+    }
+
+
+def table_from_study(study) -> tuple[QuantileTable, dict[str, float]]:
+    """An EXCALIBUR study (5/50/95 %) as a QuantileTable and its realizations."""
+    if tuple(round(level, 6) for level in study.quantile_levels) != (0.05, 0.5, 0.95):
+        raise ValueError("the hierarchical model reads 5/50/95 % quantiles only")
+    rows = [
+        {
+            "expert": expert,
+            "question": item,
+            "q05": values[0],
+            "q50": values[1],
+            "q95": values[2],
+            "scale": "log" if study.scales[k] == "log" else "linear",
+        }
+        for e, expert in enumerate(study.experts)
+        for k, item in enumerate(study.items)
+        if np.isfinite(values := study.assessments[e, k]).all()
+    ]
+    realizations = {
+        item: float(value)
+        for item, value in zip(study.items, study.realizations, strict=True)
+        if np.isfinite(value)
+    }
+    return QuantileTable.from_rows(rows), realizations
+
+
+def summarize_equal_weight(table: QuantileTable, realizations: dict | None = None) -> dict:
+    """The equal-weight decision maker in the numeric contract (point quantiles only)."""
+    base = baselines(table, realizations)
+    counts = table.frame.groupby("question").size()
+    return {
+        "method": "equal_weight",
+        "kind": "numeric",
+        "n_judgments": len(table),
+        "questions": {
+            q: {
+                "kind": "numeric",
+                "n_judgments": int(counts.get(q, 0)),
+                "forecast": entry["equal_weight"],
+                "baselines": entry,
+            }
+            for q, entry in base.items()
+        },
+    }
+
+
+# --- Leave-one-seed-out cross-validation ---------------------------------------------------
+
+EVALUATED_METHODS = (
+    "hierarchical",
+    "equal_weight",
+    "cooke_global",
+    "cooke_item",
+    "quantile_average",
+)
+CALIBRATION_MASSES = np.array([0.05, 0.45, 0.45, 0.05])  # between the 5/50/95 % quantiles
+
+
+def leave_one_seed_out(
+    table: QuantileTable,
+    realizations: dict[str, float],
+    *,
+    model: "NumericHierarchicalModel | None" = None,
+    random_seed: int = 0,
+    methods: tuple[str, ...] = EVALUATED_METHODS,
+    progress=None,
+) -> dict:
+    """Predict each seed from a fit that has not seen its value, with every method.
+
+    Each fold refits the hierarchical model with the held-out realization removed from its
+    data (the compiled model is reused: only the seeds change) and rebuilds Cooke's
+    decision makers from the other seeds alone, so that the held-out value enters neither
+    the weights nor the intrinsic range of the information score. Returns the
+    ``manage.py evaluate`` contract: ``{"kind": "numeric", "methods": {name: scores},
+    "predictions": {name: {question: {q05, q50, q95}}}}``.
+    """
+    model = model or NumericHierarchicalModel()
+    seeds = sorted(q for q in realizations if q in set(table.questions))
+    if len(seeds) < 2:
+        raise ValueError("leave-one-seed-out needs at least 2 seed questions with realizations")
+    data = NumericPanelData.from_table(table, realizations)
+    predictions: dict[str, dict] = {name: {} for name in methods}
+    for k, held_out in enumerate(seeds):
+        others = {q: v for q, v in realizations.items() if q != held_out}
+        if "hierarchical" in methods:
+            j = data.questions.index(held_out)
+            fold = data.with_realizations(
+                np.where(np.arange(len(data.questions)) == j, np.nan, data.realized)
+            )
+            tree = model.fit(fold, random_seed=random_seed + k)
+            truth = tree.posterior["truth"].sel(question=held_out).stack(s=("chain", "draw")).values
+            values = np.quantile(data.to_scale(truth, j), [0.05, 0.5, 0.95])
+            predictions["hierarchical"][held_out] = _triple(values)
+        base = baselines(table, others)[held_out]
+        for name in methods:
+            if name != "hierarchical":
+                predictions[name][held_out] = base[name]
+        if progress is not None:
+            progress(k + 1, len(seeds))
+    info = table.question_info()
+    frame = table.frame[table.frame["round"] == table.rounds[-1]]
+    scores = {
+        name: score_predictions(predictions[name], realizations, frame, info) for name in methods
+    }
+    return {"kind": "numeric", "n_seeds": len(seeds), "methods": scores, "predictions": predictions}
+
+
+def score_predictions(predicted: dict, realizations: dict, frame: pd.DataFrame, info) -> dict:
+    """Hit rate of the 90 % ranges, Cooke's calibration and mean information, and the
+    interval score scaled by each item's spread of answers.
+
+    On a log-scale item every number is first logged. Interval score (Gneiting & Raftery
+    2007, alpha = 0.1): (u - l) + 20 (l - x)+ + 20 (x - u)+, divided by the item's spread
+    (the largest 95 % minus the smallest 5 % quantile the experts gave), so that items of
+    any unit count alike; lower is better. Information: Cooke's relative information of
+    the three quantiles against the uniform background on the item's intrinsic range (the
+    experts' and the method's quantiles, 10 % overshoot; never the realization).
+    """
+    from scipy.stats import chi2
+
+    hits, interval_scores, informations, bins = [], [], [], np.zeros(4)
+    for question, q in predicted.items():
+        if q is None:
+            continue
+        log = info.loc[question, "scale"] == "log"
+        answers = frame[frame["question"] == question][["q05", "q50", "q95"]].to_numpy(float)
+
+        def t(x, log=log):
+            return np.log(x) if log else np.asarray(x, dtype=float)
+
+        low, mid, high = t([q["q05"], q["q50"], q["q95"]])
+        x = float(t(realizations[question]))
+        hits.append(low <= x <= high)
+        bins[np.searchsorted([low, mid, high], x)] += 1
+        spread = float(t(answers[:, 2]).max() - t(answers[:, 0]).min()) or 1.0
+        score = (high - low) + 20 * max(low - x, 0) + 20 * max(x - high, 0)
+        interval_scores.append(score / spread)
+        lo = min(float(t(answers[:, 0]).min()), low)
+        hi = max(float(t(answers[:, 2]).max()), high)
+        lo, hi = lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo)
+        widths = np.diff([lo, low, mid, high, hi]) / (hi - lo)
+        informations.append(
+            float(
+                np.sum(CALIBRATION_MASSES * np.log(CALIBRATION_MASSES / np.maximum(widths, 1e-12)))
+            )
+        )
+    n = len(hits)
+    if n == 0:
+        return {
+            "hit_rate_90": None,
+            "calibration": None,
+            "information": None,
+            "interval_score": None,
+            "n": 0,
+        }
+    s = bins / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.nansum(np.where(s > 0, s * np.log(s / CALIBRATION_MASSES), 0.0))
+    return {
+        "hit_rate_90": float(np.mean(hits)),
+        "calibration": float(chi2.sf(2 * n * relative, df=3)),
+        "information": float(np.mean(informations)),
+        "interval_score": float(np.mean(interval_scores)),
+        "n": n,
+    }
