@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.installed-stamp
 # a model's first-fit time (see bench/README.md).
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/var/pytensor
 
-.PHONY: install demo test test-fast lint bench browser clean help
+.PHONY: install demo serve test test-fast lint bench browser clean help
 
 help:
 	@echo "make demo       install, migrate, load the demo panel, run redis + worker + web on 127.0.0.1:8000"
+	@echo "make serve      production-like: migrate, collectstatic, gunicorn + Celery worker + beat, DEBUG=0 (README.md, Production)"
 	@echo "make test       install, then run the whole test suite (slow sampler and browser tests included)"
 	@echo "make test-fast  the suite without slow and browser tests"
 	@echo "make lint       ruff"
@@ -35,6 +36,9 @@ $(STAMP): pyproject.toml bin/find-python
 
 demo: install
 	$(PY) bin/demo
+
+serve: install
+	$(PY) bin/serve
 
 browser:
 	@bin/ensure-chromium

@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Above every middleware that reads the database: a 503 page while it is unreachable.
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -98,6 +100,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A bounded pool of connections per process (psycopg_pool, Django's built-in pooling):
+    # a request borrows one and gives it back at its end, instead of opening a connection
+    # per request. A thread holds at most one connection at a time, so a web process needs
+    # as many as it has threads: config/gunicorn.conf.py sets DB_POOL_SIZE to WEB_THREADS
+    # when it is unset. Other processes (Celery children: the task and its heartbeat
+    # thread; manage.py; the tests' threads) default to 4. Connections are opened only when
+    # needed, so the bound to keep is: web workers x pool size + worker processes x 4 + a
+    # few for beat and
+    # manage.py, below PostgreSQL's max_connections (100 by default, 3 of them reserved).
+    # DB_POOL_SIZE=0 turns pooling off (one connection per request, e.g. behind PgBouncer).
+    # Django refuses a pool with persistent connections: CONN_MAX_AGE must stay 0.
+    _pool_size = int(env.str("DB_POOL_SIZE", default="").strip() or 4)
+    if _pool_size > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # A pooled connection is checked before it is handed out (a restarted database
+        # otherwise fails the first request on each stale connection).
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": _pool_size,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),  # seconds to wait for one
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -200,6 +225,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # first, and a later sweep (or the organizer) re-sends what did not go out.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker retries a lost broker for as long as it is gone (the default gives up after 100
+# retries, about 46 minutes, and exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Aggregation runs: a running run whose heartbeat is older than this is taken over by

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -496,24 +496,39 @@ def judgment_save(
 
     ``change_reason`` is the expert's "why I changed" from the previous round.
     """
-    answer_validate(question=question, probability=probability, q05=q05, q50=q50, q95=q95)
-    values = {"probability": probability, "q05": q05, "q50": q50, "q95": q95}
-    values["rationale"] = rationale.strip()
-    values["change_reason"] = change_reason.strip()
+    values = _answer_values(
+        question, probability=probability, q05=q05, q50=q50, q95=q95,
+        rationale=rationale, change_reason=change_reason,
+    )  # fmt: skip
     with transaction.atomic():
         survey_round = _invitation_lock_open_round(invitation=invitation)
-        if not survey_round.questions.filter(id=question.id).exists():
-            raise ValidationError(
-                _("Question %(code)s is not part of this round.") % {"code": question.code},
-                code="not_in_round",
-            )
-        judgment, changed = _judgment_upsert(
-            invitation=invitation, question=question, values=values
+        in_round = survey_round.questions.filter(id=question.id).exists()
+        return _judgment_write(invitation, question, values, in_round=in_round)
+
+
+def _answer_values(question: Question, **answer) -> dict:
+    """The validated answer as the fields of a Judgment."""
+    answer_validate(
+        question=question, **{k: answer[k] for k in ("probability", "q05", "q50", "q95")}
+    )
+    values = {k: answer[k] for k in ("probability", "q05", "q50", "q95")}
+    values["rationale"] = answer["rationale"].strip()
+    values["change_reason"] = answer["change_reason"].strip()
+    return values
+
+
+def _judgment_write(invitation, question, values: dict, *, in_round: bool) -> Judgment:
+    """Upsert one answer and its revision, inside the caller's transaction and lock."""
+    if not in_round:
+        raise ValidationError(
+            _("Question %(code)s is not part of this round.") % {"code": question.code},
+            code="not_in_round",
         )
-        if changed:
-            JudgmentRevision.objects.create(judgment=judgment, **values)
-        if not judgment.rationale_hidden and _rationale_was_hidden(judgment):
-            judgment_rationale_hide(judgment=judgment, hidden=True)
+    judgment, changed = _judgment_upsert(invitation=invitation, question=question, values=values)
+    if changed:
+        JudgmentRevision.objects.create(judgment=judgment, **values)
+    if not judgment.rationale_hidden and _rationale_was_hidden(judgment):
+        judgment_rationale_hide(judgment=judgment, hidden=True)
     return judgment
 
 
@@ -562,8 +577,22 @@ def _judgment_upsert(
 
 
 def _invitation_lock_open_round(*, invitation: Invitation) -> Round:
-    """Lock the round row so a close cannot slip between this check and the write."""
-    survey_round = Round.objects.select_for_update().get(id=invitation.survey_round_id)
+    """Hold the round row so that a close cannot slip between this check and the write.
+
+    In share mode on PostgreSQL: the saves of a whole panel go on side by side, while
+    ``round_close`` (which takes the row for update) waits for them and they for it. (With
+    an exclusive lock every save of the round queued behind the others.) SQLite
+    serialises writers anyway.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {Round._meta.db_table} WHERE id = %s FOR SHARE",
+                [invitation.survey_round_id],
+            )
+        survey_round = Round.objects.get(id=invitation.survey_round_id)
+    else:
+        survey_round = Round.objects.select_for_update().get(id=invitation.survey_round_id)
     if survey_round.status != Round.Status.OPEN:
         raise ValidationError(
             _("Round %(number)s is closed; answers can no longer be changed.")
@@ -581,20 +610,31 @@ def _invitation_lock_open_round(*, invitation: Invitation) -> Round:
 def invitation_answers_save(
     *, invitation: Invitation, answers: Iterable[Answer], submit: bool = False
 ) -> list[Judgment]:
-    """Save a page of answers all or nothing; with ``submit``, also submit the invitation."""
-    with transaction.atomic():
-        judgments = [
-            judgment_save(
-                invitation=invitation,
-                question=answer.question,
+    """Save a page of answers all or nothing; with ``submit``, also submit the invitation.
+
+    One lock and one look at the round's questions for the whole page, not per answer.
+    """
+    prepared = [
+        (
+            answer.question,
+            _answer_values(
+                answer.question,
                 probability=answer.probability,
                 q05=answer.q05,
                 q50=answer.q50,
                 q95=answer.q95,
                 rationale=answer.rationale,
                 change_reason=answer.change_reason,
-            )
-            for answer in answers
+            ),
+        )  # fmt: skip
+        for answer in answers
+    ]
+    with transaction.atomic():
+        survey_round = _invitation_lock_open_round(invitation=invitation)
+        asked = set(survey_round.questions.values_list("id", flat=True)) if prepared else set()
+        judgments = [
+            _judgment_write(invitation, question, values, in_round=question.id in asked)
+            for question, values in prepared
         ]
         if submit:
             invitation_submit(invitation=invitation)

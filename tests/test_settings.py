@@ -1,6 +1,8 @@
 """Settings come from the environment; production settings pass `check --deploy`."""
 
+import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +58,41 @@ def test_email_url_becomes_a_mailer(settings):
     assert smtp["OPTIONS"]["username"] == "mailer"
     files = _mailer("filemail:///var/spool/consilium")
     assert files["OPTIONS"] == {"file_path": "/var/spool/consilium"}
+
+
+def _pool_settings(**env: str) -> dict:
+    code = (
+        "import json; from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(json.dumps({'pool': d.get('OPTIONS', {}).get('pool'), "
+        "'max_age': d.get('CONN_MAX_AGE')}))"
+    )
+    result = manage("shell", "-c", code, **{**PRODUCTION, **env})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_postgresql_connections_are_pooled_and_bounded():
+    # Django refuses a pool with persistent connections (CONN_MAX_AGE must stay 0).
+    assert _pool_settings() == {
+        "pool": {"min_size": 1, "max_size": 4, "timeout": 10.0},
+        "max_age": 0,
+    }
+    assert _pool_settings(DB_POOL_SIZE="6")["pool"]["max_size"] == 6
+    assert _pool_settings(DB_POOL_SIZE="0")["pool"] is None
+    assert _pool_settings(DATABASE_URL="sqlite:///tmp/x.sqlite3")["pool"] is None
+
+
+def test_gunicorn_sizes_the_pool_to_its_threads(monkeypatch):
+    for name in ("WEB_WORKERS", "WEB_THREADS", "WEB_WORKER_CLASS", "DB_POOL_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    config = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    assert config["worker_class"] == "gthread" and config["threads"] == 2
+    assert 1 <= config["workers"] <= 8
+    assert os.environ["DB_POOL_SIZE"] == "2"
+    monkeypatch.setenv("WEB_THREADS", "4")
+    monkeypatch.delenv("DB_POOL_SIZE")
+    runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    assert os.environ["DB_POOL_SIZE"] == "4"
+    monkeypatch.setenv("DB_POOL_SIZE", "3")  # an explicit size is kept
+    runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    assert os.environ["DB_POOL_SIZE"] == "3"

@@ -318,9 +318,7 @@ class _Page:
         return context
 
     def _part_nav(self, part, language: str) -> dict:
-        title = (
-            selectors.localized(part.scenario, "title", language).text if part.scenario else ""
-        )
+        title = selectors.localized(part.scenario, "title", language).text if part.scenario else ""
         return {
             "number": part.number,
             "title": title,
@@ -349,9 +347,7 @@ class _Page:
             {
                 "form": form,
                 "refused_write": status == 409,
-                "groups": _grouped_rows(
-                    form, language, feedback if survey_round.is_open else None
-                ),
+                "groups": _grouped_rows(form, language, feedback if survey_round.is_open else None),
                 "feedback": feedback,
                 "follow_up": form.follow_up,
                 "can_keep_all": bool(form.previous)

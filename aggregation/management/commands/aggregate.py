@@ -220,6 +220,6 @@ def _numeric_inputs(options: dict):
             raise JudgmentDataError(problems)
     except JudgmentDataError as exc:
         raise CommandError(f"{source}: {exc}", returncode=2) from exc
-    except CookeInputError as exc:
-        raise CommandError(str(exc), returncode=2) from exc
+    except (CookeInputError, ValueError) as exc:  # e.g. a study of other quantiles than 5/50/95
+        raise CommandError(f"{source}: {exc}", returncode=2) from exc
     return table, realizations
