@@ -11,6 +11,7 @@ from django.contrib.admin.options import ActionLocation
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
 from elicitation import services
@@ -137,6 +138,13 @@ class ExpertAddForm(forms.ModelForm):
     class Meta:
         model = Expert
         fields = ["survey", "code", "language", "time_zone", "attributes"]
+        help_texts = {
+            "code": _("Leave empty for the next E-number; ignored (random) at the strict level.")
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].required = False
 
 
 class ExpertContactInline(admin.StackedInline):
@@ -219,7 +227,22 @@ class ExpertAdmin(DeletionSummaryMixin, NoLookupsAcrossMixin, admin.ModelAdmin):
             code=obj.code or None,
             time_zone=obj.time_zone,
         )
-        obj.pk, obj.user = created.pk, created.user
+        obj.pk, obj.user, obj.code = created.pk, created.user, created.code
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """At the strict level the admin who typed the name must not be shown the code it
+        got (Django's message and redirect would link to the expert's page)."""
+        if obj.survey.is_strict:
+            self.message_user(
+                request,
+                _(
+                    "Expert added. This survey is strictly anonymous: their code was drawn "
+                    "at random and is not shown next to the name you typed."
+                ),
+                messages.SUCCESS,
+            )
+            return redirect("admin:elicitation_expertcontact_changelist")
+        return super().response_add(request, obj, post_url_continue)
 
 
 @admin.register(ExpertContact)

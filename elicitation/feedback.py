@@ -223,7 +223,9 @@ def previous_round_panel(previous: Round) -> Panel:
     they depend on has changed since (answers, submissions, hidden rationales, runs).
 
     Every expert page of a follow-up round shows them, so they are read from the database
-    once per change, not once per page (the version costs two small aggregate queries).
+    once per change, not once per page (the version costs a few small queries). Cohort
+    attributes edited after the round closed are not part of the version: the cohort rows
+    follow within PANEL_CACHE_SECONDS.
     """
     key = f"feedback-panel:v1:{previous.id}:{_panel_version(previous)}"
     panel = cache.get(key)
@@ -237,9 +239,14 @@ def _panel_version(previous: Round) -> str:
     from aggregation.selectors import round_latest_succeeded_run  # aggregation builds on us
 
     stats = Judgment.objects.filter(survey_round=previous).aggregate(
-        n=Count("id"),
-        hidden=Count("id", filter=Q(rationale_hidden=True)),
-        changed=Max("updated_at"),
+        n=Count("id"), changed=Max("updated_at")
+    )
+    # Which rationales are hidden, not how many: hiding one and showing another keeps the
+    # count (and hiding leaves updated_at as it was).
+    hidden = list(
+        Judgment.objects.filter(survey_round=previous, rationale_hidden=True)
+        .order_by("id")
+        .values_list("id", flat=True)
     )
     submitted = previous.invitations.aggregate(
         n=Count("id", filter=Q(submitted_at__isnull=False)), last=Max("submitted_at")
@@ -247,7 +254,7 @@ def _panel_version(previous: Round) -> str:
     run = round_latest_succeeded_run(survey_round=previous)
     parts = (
         stats["n"],
-        stats["hidden"],
+        hidden,
         stats["changed"],
         submitted["n"],
         submitted["last"],

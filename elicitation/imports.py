@@ -7,6 +7,7 @@ one transaction and raises ``ImportRefused`` with the same errors the preview sh
 import csv
 import io
 import math
+import secrets
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -473,7 +474,11 @@ def experts_import(*, survey: Survey, text: str) -> list[Expert]:
         preview = experts_preview(survey=survey, text=text)
         if not preview.ok:
             raise ImportRefused(preview)
-        codes = _expert_codes(survey=survey, rows=preview.rows)
+        rows = list(preview.rows)
+        if survey.is_strict:
+            # Created in random order: the ids of experts must not follow the file's rows.
+            secrets.SystemRandom().shuffle(rows)
+        codes = _expert_codes(survey=survey, rows=rows)
         return [
             services.expert_create(
                 survey=survey,
@@ -484,7 +489,7 @@ def experts_import(*, survey: Survey, text: str) -> list[Expert]:
                 code=code,
                 time_zone=row.get("time_zone") or None,
             )
-            for row, code in zip(preview.rows, codes, strict=True)
+            for row, code in zip(rows, codes, strict=True)
         ]
 
 

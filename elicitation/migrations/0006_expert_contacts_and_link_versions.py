@@ -82,16 +82,4 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(contacts_from_experts, experts_from_contacts),
         migrations.RunPython(cache_table, migrations.RunPython.noop),
-        migrations.RemoveField(
-            model_name='expert',
-            name='email',
-        ),
-        migrations.RemoveField(
-            model_name='expert',
-            name='name',
-        ),
-        migrations.AddConstraint(
-            model_name='expertcontact',
-            constraint=models.UniqueConstraint(fields=('survey', 'email'), name='expert_contact_email_unique_in_survey'),
-        ),
     ]

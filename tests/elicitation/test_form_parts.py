@@ -168,3 +168,29 @@ def test_a_part_that_is_not_a_number_opens_the_first_part(organizer, db):
     for value in ("²", "５", "9" * 5000, "0", "99", "-1"):
         response = client.get(url, {"part": value})
         assert response.status_code == 200, value
+
+
+@pytest.mark.django_db
+def test_the_feedback_follows_which_rationales_are_hidden_not_how_many(organizer):
+    """Hide X, hide Y, show X: one hidden rationale before and after, but another one."""
+    survey = _survey(organizer, per_scenario={"blockade": 1})
+    round1, invitations = _open(survey, "Ada", "Bo", "Cy")
+    questions = {q.code: q for q in survey.questions.all()}
+    for k, invitation in enumerate(invitations):
+        answers_submit(
+            invitation, questions, {c: 0.3 for c in questions} | {"rationale": f"WHY-{k}"},
+            rationale_on=tuple(questions),
+        )  # fmt: skip
+    services.round_close(survey_round=round1)
+    round2 = services.round_open(survey_round=services.round_create(survey=survey))
+    mine = Invitation.objects.get(survey_round=round2, expert=invitations[0].expert)
+    client = client_with_link(mine)
+    x = Judgment.objects.get(survey_round=round1, rationale="WHY-1")
+    y = Judgment.objects.get(survey_round=round1, rationale="WHY-2")
+    services.judgment_rationale_hide(judgment=x, hidden=True)
+    page = client.get(form_url(mine)).content.decode()
+    assert "WHY-1" not in page and "WHY-2" in page
+    services.judgment_rationale_hide(judgment=y, hidden=True)
+    services.judgment_rationale_hide(judgment=x, hidden=False)
+    page = client.get(form_url(mine)).content.decode()
+    assert "WHY-2" not in page and "WHY-1" in page

@@ -14,6 +14,17 @@
     slider.addEventListener("input", function () { number.value = slider.value; });
     number.addEventListener("input", fromNumber);
   });
+  // A form in parts: leaving a part by a link (the parts list) with unsaved changes asks
+  // first, as the browser does; saving (any submit button) does not.
+  var form = document.getElementById("answers-form");
+  if (form && form.querySelector("input[name=part]")) {
+    var dirty = false;
+    form.addEventListener("input", function () { dirty = true; });
+    form.addEventListener("submit", function () { dirty = false; });
+    window.addEventListener("beforeunload", function (event) {
+      if (dirty) { event.preventDefault(); event.returnValue = ""; }
+    });
+  }
   // After a failed save, move focus to the error summary so screen readers announce it.
   var summary = document.getElementById("error-summary");
   if (summary) { summary.focus(); }
