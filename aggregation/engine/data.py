@@ -110,25 +110,11 @@ class JudgmentTable:
         file's own line (blank lines included) and a repeated header or a row with too
         many fields is reported as such.
         """
-        text = _read_text(source)
-        rows = _csv_rows(text)
-        rows = [(line, row) for line, row in rows if any(field.strip() for field in row)]
-        if not rows:
-            raise JudgmentDataError(
-                ["the file is empty; expected a header line expert,cohort,question,probability"]
-            )
-        (_, header), body = rows[0], rows[1:]
-        header = [name.strip().lower() for name in header]
-        problems = _column_problems(header)
-        problems += [
-            f"line {line}: {len(row)} fields, but the header has {len(header)}"
-            for line, row in body
-            if len(row) != len(header)
-        ]
-        if problems:
-            raise JudgmentDataError(problems)
-        frame = pd.DataFrame([row for _, row in body], columns=header, dtype=str)
-        frame[LINE] = [line for line, _ in body]
+        frame = csv_frame(
+            source,
+            column_problems=_column_problems,
+            empty="the file is empty; expected a header line expert,cohort,question,probability",
+        )
         return cls.from_frame(frame)
 
     # --- views ----------------------------------------------------------------------
@@ -167,6 +153,31 @@ class JudgmentTable:
             index=False, float_format="%.10g", lineterminator="\n"
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def csv_frame(source, *, column_problems, empty: str) -> pd.DataFrame:
+    """A CSV file as a frame of strings with each row's file line (column ``LINE``).
+
+    Read with the csv module rather than pandas so that every error can name the file's own
+    line (blank lines included) and a row with too many fields is reported as such;
+    ``column_problems(header)`` lists what is wrong with the header.
+    """
+    rows = [(n, r) for n, r in _csv_rows(_read_text(source)) if any(f.strip() for f in r)]
+    if not rows:
+        raise JudgmentDataError([empty])
+    (_, header), body = rows[0], rows[1:]
+    header = [name.strip().lower() for name in header]
+    problems = column_problems(header)
+    problems += [
+        f"line {line}: {len(row)} fields, but the header has {len(header)}"
+        for line, row in body
+        if len(row) != len(header)
+    ]
+    if problems:
+        raise JudgmentDataError(problems)
+    frame = pd.DataFrame([row for _, row in body], columns=header, dtype=str)
+    frame[LINE] = [line for line, _ in body]
+    return frame
 
 
 def _column_problems(columns: Iterable[str]) -> list[str]:

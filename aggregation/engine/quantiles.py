@@ -29,6 +29,7 @@ from aggregation.engine.data import (
     _number,
     _read_text,
     _whole_number,
+    csv_frame,
 )
 
 QUANTILE_COLUMNS = ("q05", "q50", "q95")
@@ -87,24 +88,11 @@ class QuantileTable:
 
     @classmethod
     def from_csv(cls, source: str | Path | io.IOBase) -> "QuantileTable":
-        text = _read_text(source)
-        rows = [(n, r) for n, r in _csv_rows(text) if any(f.strip() for f in r)]
-        if not rows:
-            raise JudgmentDataError(
-                ["the file is empty; expected a header line expert,question,q05,q50,q95"]
-            )
-        (_, header), body = rows[0], rows[1:]
-        header = [name.strip().lower() for name in header]
-        problems = _column_problems(header)
-        problems += [
-            f"line {line}: {len(row)} fields, but the header has {len(header)}"
-            for line, row in body
-            if len(row) != len(header)
-        ]
-        if problems:
-            raise JudgmentDataError(problems)
-        frame = pd.DataFrame([row for _, row in body], columns=header, dtype=str)
-        frame[LINE] = [line for line, _ in body]
+        frame = csv_frame(
+            source,
+            column_problems=_column_problems,
+            empty="the file is empty; expected a header line expert,question,q05,q50,q95",
+        )
         return cls.from_frame(frame)
 
     def __len__(self) -> int:

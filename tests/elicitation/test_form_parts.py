@@ -142,18 +142,7 @@ def test_the_expert_form_costs_the_same_queries_for_few_or_many_questions(organi
 @pytest.mark.django_db
 def test_the_feedback_follows_moderation_at_once(organizer):
     """The cached panel is keyed by what it depends on: hiding a rationale shows at once."""
-    survey = _survey(organizer, per_scenario={"blockade": 2})
-    round1, invitations = _open(survey, "Ada", "Bo")
-    questions = {q.code: q for q in survey.questions.all()}
-    for k, invitation in enumerate(invitations):
-        answers_submit(
-            invitation, questions, {c: 0.3 for c in questions} | {"rationale": f"SECRET-{k}"},
-            rationale_on=tuple(questions),
-        )  # fmt: skip
-    services.round_close(survey_round=round1)
-    round2 = services.round_open(survey_round=services.round_create(survey=survey))
-    mine = Invitation.objects.get(survey_round=round2, expert=invitations[0].expert)
-    client = client_with_link(mine)
+    round1, mine, client = _follow_up(organizer, ("Ada", "Bo"), questions=2, prefix="SECRET")
     assert "SECRET-1" in client.get(form_url(mine)).content.decode()
     for judgment in Judgment.objects.filter(survey_round=round1, rationale="SECRET-1"):
         services.judgment_rationale_hide(judgment=judgment, hidden=True)
@@ -173,18 +162,7 @@ def test_a_part_that_is_not_a_number_opens_the_first_part(organizer, db):
 @pytest.mark.django_db
 def test_the_feedback_follows_which_rationales_are_hidden_not_how_many(organizer):
     """Hide X, hide Y, show X: one hidden rationale before and after, but another one."""
-    survey = _survey(organizer, per_scenario={"blockade": 1})
-    round1, invitations = _open(survey, "Ada", "Bo", "Cy")
-    questions = {q.code: q for q in survey.questions.all()}
-    for k, invitation in enumerate(invitations):
-        answers_submit(
-            invitation, questions, {c: 0.3 for c in questions} | {"rationale": f"WHY-{k}"},
-            rationale_on=tuple(questions),
-        )  # fmt: skip
-    services.round_close(survey_round=round1)
-    round2 = services.round_open(survey_round=services.round_create(survey=survey))
-    mine = Invitation.objects.get(survey_round=round2, expert=invitations[0].expert)
-    client = client_with_link(mine)
+    round1, mine, client = _follow_up(organizer, ("Ada", "Bo", "Cy"), questions=1, prefix="WHY")
     x = Judgment.objects.get(survey_round=round1, rationale="WHY-1")
     y = Judgment.objects.get(survey_round=round1, rationale="WHY-2")
     services.judgment_rationale_hide(judgment=x, hidden=True)
@@ -194,3 +172,20 @@ def test_the_feedback_follows_which_rationales_are_hidden_not_how_many(organizer
     services.judgment_rationale_hide(judgment=x, hidden=False)
     page = client.get(form_url(mine)).content.decode()
     assert "WHY-2" not in page and "WHY-1" in page
+
+
+def _follow_up(organizer, names, *, questions: int, prefix: str):
+    """Round 1 answered by ``names`` with rationales "<prefix>-<k>" and closed, round 2
+    open: (round 1, the first expert's round-2 invitation, a browser that opened it)."""
+    survey = _survey(organizer, per_scenario={"blockade": questions})
+    round1, invitations = _open(survey, *names)
+    asked = {q.code: q for q in survey.questions.all()}
+    for k, invitation in enumerate(invitations):
+        answers_submit(
+            invitation, asked, {c: 0.3 for c in asked} | {"rationale": f"{prefix}-{k}"},
+            rationale_on=tuple(asked),
+        )  # fmt: skip
+    services.round_close(survey_round=round1)
+    round2 = services.round_open(survey_round=services.round_create(survey=survey))
+    mine = Invitation.objects.get(survey_round=round2, expert=invitations[0].expert)
+    return round1, mine, client_with_link(mine)
