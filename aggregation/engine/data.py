@@ -54,8 +54,33 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+class TableViews:
+    """What every judgment table answers about its ``frame`` (one row per judgment)."""
+
+    frame: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def rounds(self) -> list[int]:
+        return sorted(self.frame["round"].unique().tolist())
+
+    @property
+    def questions(self) -> list[str]:
+        return sorted(self.frame["question"].unique().tolist())
+
+    @property
+    def experts(self) -> list[str]:
+        return sorted(self.frame["expert"].unique().tolist())
+
+    @property
+    def cohorts(self) -> list[str]:
+        return sorted(self.frame["cohort"].unique().tolist())
+
+
 @dataclass(frozen=True)
-class JudgmentTable:
+class JudgmentTable(TableViews):
     """A validated table of binary judgments.
 
     Attributes
@@ -117,26 +142,7 @@ class JudgmentTable:
         )
         return cls.from_frame(frame)
 
-    # --- views ----------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    @property
-    def rounds(self) -> list[int]:
-        return sorted(self.frame["round"].unique().tolist())
-
-    @property
-    def questions(self) -> list[str]:
-        return sorted(self.frame["question"].unique().tolist())
-
-    @property
-    def experts(self) -> list[str]:
-        return sorted(self.frame["expert"].unique().tolist())
-
-    @property
-    def cohorts(self) -> list[str]:
-        return sorted(self.frame["cohort"].unique().tolist())
-
+    # --- views (TableViews) -------------------------------------------------------------
     def for_round(self, round_number: int) -> "JudgmentTable":
         """The judgments of one round (a table of a single round)."""
         selected = self.frame[self.frame["round"] == round_number]

@@ -24,6 +24,7 @@ import pandas as pd
 from aggregation.engine.data import (
     LINE,
     JudgmentDataError,
+    TableViews,
     _blank,
     _csv_rows,
     _number,
@@ -46,7 +47,7 @@ def looks_numeric(columns: Iterable[str]) -> bool:
 
 
 @dataclass(frozen=True)
-class QuantileTable:
+class QuantileTable(TableViews):
     """A validated table of 5/50/95 % judgments, sorted by round, question, expert."""
 
     frame: pd.DataFrame
@@ -94,25 +95,6 @@ class QuantileTable:
             empty="the file is empty; expected a header line expert,question,q05,q50,q95",
         )
         return cls.from_frame(frame)
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    @property
-    def questions(self) -> list[str]:
-        return sorted(self.frame["question"].unique().tolist())
-
-    @property
-    def experts(self) -> list[str]:
-        return sorted(self.frame["expert"].unique().tolist())
-
-    @property
-    def cohorts(self) -> list[str]:
-        return sorted(self.frame["cohort"].unique().tolist())
-
-    @property
-    def rounds(self) -> list[int]:
-        return sorted(self.frame["round"].unique().tolist())
 
     def question_info(self) -> pd.DataFrame:
         """One row per question: scale, lower, upper (NaN where there is no bound)."""

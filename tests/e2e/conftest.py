@@ -178,21 +178,7 @@ def start_worker(transactional_db, broker_url, tmp_path):
         # Its tasks and the sweeps it sends go to the test's queue; no remote control, whose
         # broadcast bindings would outlive a killed worker on a shared Redis.
         command += ["--", f"task.default_queue={queue}", "worker.enable_remote_control=False"]
-        env = {
-            **os.environ,
-            **WORKER_ENV,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": broker or broker_url,
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "CONSILIUM_VAR_DIR": str(tmp_path / "var"),
-            "EMAIL_URL": "dummymail://",
-            # The compile cache the developer's processes share (not the test's var dir).
-            "PYTENSOR_FLAGS": os.environ.get("PYTENSOR_FLAGS")
-            or f"base_compiledir={settings.BASE_DIR / 'var' / 'pytensor'}",
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = worker_environment(broker or broker_url, tmp_path)
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 command,
@@ -331,3 +317,26 @@ def browser(monkeypatch):
             f"{len(violations)} Content-Security-Policy violation(s):\n" + "\n".join(violations),
             pytrace=False,
         )
+
+
+def worker_environment(broker: str, tmp_path: Path, extra: dict | None = None) -> dict:
+    """The environment of a real worker process run by a test (WORKER_ENV, this test's
+    database, broker and folders; ``extra`` wins)."""
+    from django.conf import settings
+
+    return {
+        **os.environ,
+        **WORKER_ENV,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": broker,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "CONSILIUM_VAR_DIR": str(tmp_path / "var"),
+        "EMAIL_URL": "dummymail://",
+        # The compile cache the developer's processes share (not the test's var dir).
+        "PYTENSOR_FLAGS": os.environ.get("PYTENSOR_FLAGS")
+        or f"base_compiledir={settings.BASE_DIR / 'var' / 'pytensor'}",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        **(extra or {}),
+    }

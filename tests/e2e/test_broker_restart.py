@@ -14,7 +14,6 @@ with test_worker_runs.py (tests/e2e/conftest.py then makes the test database a f
 against PostgreSQL (DATABASE_URL), as CI does.
 """
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from aggregation import services
 from aggregation.models import AggregationRun
 from aggregation.tasks import aggregation_runs_recover_task
 from tests.aggregation.test_services import assert_results_match, panel_round
-from tests.e2e.conftest import WORKER_ENV, WorkerProcess, _wait_for_run, database_url
+from tests.e2e.conftest import WorkerProcess, _wait_for_run, worker_environment
 from tests.elicitation.helpers import celery_broker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -134,20 +133,7 @@ def start_worker(transactional_db, tmp_path):
             command += ["--without-mingle", "--without-gossip"]
             options += ["worker.enable_remote_control=False"]
         command += ["--", *options]
-        worker_env = {
-            **os.environ,
-            **WORKER_ENV,
-            **(env or {}),
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": broker,
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "CONSILIUM_VAR_DIR": str(tmp_path / "var"),
-            "EMAIL_URL": "dummymail://",
-            "PYTENSOR_FLAGS": os.environ.get("PYTENSOR_FLAGS")
-            or f"base_compiledir={settings.BASE_DIR / 'var' / 'pytensor'}",
-            "PYTHONUNBUFFERED": "1",
-        }
+        worker_env = worker_environment(broker, tmp_path, env)
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 command,
