@@ -44,12 +44,13 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from aggregation.engine.posterior import ProgressCallback, sample
+from aggregation.engine.posterior import ProgressCallback, sample, tree_load, tree_save
 from aggregation.engine.quantiles import QuantileTable
 
 MODEL_NAME = "numeric_hierarchical"
@@ -286,6 +287,16 @@ class NumericHierarchicalModel:
             }
         )
         return tree
+
+    @staticmethod
+    def save(tree: xr.DataTree, path) -> Path:
+        """Write a fitted posterior (with its attrs: configs, version, data hash) as NetCDF."""
+        return tree_save(tree, path)
+
+    @staticmethod
+    def load(path) -> xr.DataTree:
+        """Read a posterior that ``save`` wrote; refuses another model's file."""
+        return tree_load(path, model_names={MODEL_NAME})
 
     def _compiled_for(self, data: NumericPanelData):
         """nutpie's compile of the model, kept per (version, config, panel) for the life of
@@ -666,3 +677,32 @@ def score_predictions(predicted: dict, realizations: dict, frame: pd.DataFrame, 
         "interval_score": float(np.mean(interval_scores)),
         "n": n,
     }
+
+
+# --- One call for the command line and the workers -----------------------------------------
+
+
+def fit_numeric(
+    table: QuantileTable,
+    realizations: dict[str, float] | None = None,
+    *,
+    random_seed: int = 0,
+    interval_mass: float = 0.9,
+    model_config: dict | None = None,
+    sampler_config: dict | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[xr.DataTree, dict]:
+    """Fit model (1) on the table's last round and summarize it.
+
+    ``realizations`` holds the values of seed (or resolved) questions on their own scale;
+    those questions train the panel's biases, confidence ratios and shared error. Returns
+    (posterior, result contract); the posterior's attrs name the model, its configs and
+    the data hash, so ``tree_save`` / ``NumericHierarchicalModel.load`` round-trip it.
+    """
+    model = NumericHierarchicalModel(model_config, sampler_config)
+    data = NumericPanelData.from_table(table, realizations)
+    tree = model.fit(data, random_seed=random_seed, progress=progress)
+    tree.attrs["data_hash"] = table.data_hash()
+    result = summarize_numeric(tree, data, table, realizations, interval_mass=interval_mass)
+    result["data_hash"] = tree.attrs["data_hash"]
+    return tree, result
