@@ -55,7 +55,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         out = Path(options["out"])
         dtt_for_cooke = options["method"] == "cooke" and options["source"].lower().endswith(".dtt")
-        if _is_numeric(options["source"]) and not dtt_for_cooke:
+        if is_numeric(options["source"]) and not dtt_for_cooke:
             result = self._numeric(options)
         elif options["method"] == "cooke":
             result = self._cooke(options)
@@ -119,7 +119,7 @@ class Command(BaseCommand):
         from aggregation.engine import numeric
         from aggregation.engine.cooke import CookeInputError, cooke_result
 
-        table, realizations = _numeric_inputs(options)
+        table, realizations = numeric_inputs(options["source"], options["realizations"])
         method = options["method"]
         try:
             if method == "cooke":
@@ -174,7 +174,7 @@ class Command(BaseCommand):
         return line
 
 
-def _is_numeric(source: str) -> bool:
+def is_numeric(source: str) -> bool:
     """A .dtt study, or a CSV whose header names q05, q50 and q95."""
     from aggregation.engine.quantiles import looks_numeric
 
@@ -189,8 +189,9 @@ def _is_numeric(source: str) -> bool:
     return looks_numeric(header.strip().split(","))
 
 
-def _numeric_inputs(options: dict):
-    """The QuantileTable and realizations named by the command line."""
+def numeric_inputs(source: str, rls: str | None):
+    """The QuantileTable and realizations named by the command line (a CSV with an optional
+    realizations CSV or .rls, or a .dtt study with its .rls)."""
     from aggregation.engine.cooke import CookeInputError, read_excalibur
     from aggregation.engine.data import JudgmentDataError
     from aggregation.engine.numeric import table_from_study
@@ -201,7 +202,6 @@ def _numeric_inputs(options: dict):
         realizations_from_rls,
     )
 
-    source, rls = options["source"], options["realizations"]
     try:
         if Path(source).suffix.lower() == ".dtt":
             if not rls:

@@ -2,7 +2,9 @@
 
 Touches no database: it reads a judgments CSV and an outcomes CSV, runs
 ``aggregation.engine.evaluation.cross_validate`` and writes the scores as JSON (and, when
-asked, a calibration plot as SVG). Progress goes to stderr.
+asked, a calibration plot as SVG). Numeric judgments (a CSV with q05,q50,q95, or a .dtt
+study) with their realizations are cross-validated leave-one-seed-out instead
+(``aggregation.engine.numeric.leave_one_seed_out``). Progress goes to stderr.
 """
 
 import json
@@ -21,8 +23,14 @@ class Command(BaseCommand):
     requires_system_checks: list = []  # no database, no app checks: this is a file tool
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("judgments", help="judgments CSV")
-        parser.add_argument("outcomes", help="outcomes CSV: question,outcome (1/0)[,group]")
+        parser.add_argument(
+            "judgments", help="judgments CSV (probabilities, or q05,q50,q95), or a .dtt study"
+        )
+        parser.add_argument(
+            "outcomes",
+            help="outcomes CSV: question,outcome (1/0)[,group]; for numeric judgments the "
+            "realizations: question,value CSV or .rls",
+        )
         parser.add_argument("--out", required=True, help="where to write the scores JSON")
         parser.add_argument("--folds", type=int, default=10, help="number of folds (default 10)")
         parser.add_argument(
@@ -50,6 +58,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        from aggregation.management.commands.aggregate import is_numeric
+
+        if is_numeric(options["judgments"]):
+            self._check_options(options)
+            return self._numeric(options)
         from aggregation.engine.evaluation import EvaluationError, cross_validate
         from aggregation.progress import TerminalProgress
 
@@ -89,6 +102,54 @@ class Command(BaseCommand):
         if options["plot"]:
             self._plot(Path(options["plot"]), result)
         self.stdout.write(self._table(result, options["out"]))
+
+    def _numeric(self, options: dict) -> None:
+        """Leave-one-seed-out over the realized questions, every numeric method."""
+        from aggregation.engine.numeric import NumericHierarchicalModel, leave_one_seed_out
+        from aggregation.management.commands.aggregate import numeric_inputs
+        from aggregation.progress import TerminalProgress
+
+        table, realizations = numeric_inputs(options["judgments"], options["outcomes"])
+        sampler = {"draws": options["draws"]} if options["draws"] else None
+        progress = TerminalProgress(self.stderr._out)
+        started = time.monotonic()
+        try:
+            result = leave_one_seed_out(
+                table,
+                realizations,
+                model=NumericHierarchicalModel(sampler_config=sampler),
+                random_seed=options["seed"],
+                progress=lambda done, total: progress("folds", done / total),
+            )
+        except ValueError as exc:
+            raise CommandError(f"{options['judgments']}: {exc}", returncode=2) from exc
+        result["metadata"] = {
+            "judgments": str(options["judgments"]),
+            "realizations": str(options["outcomes"]),
+            "data_hash": table.data_hash(),
+            "seconds": round(time.monotonic() - started, 1),
+            "scores": {
+                "hit_rate_90": "share of held-out values inside the 5-95 % range",
+                "calibration": "Cooke's statistical accuracy (p-value) of the 5/50/95 % bins",
+                "information": "Cooke's mean relative information against the uniform "
+                "background on each item's intrinsic range; higher is sharper",
+                "interval_score": "Gneiting-Raftery interval score of the 90 % range, "
+                "alpha 0.1: (u - l) + 20 (l - x)+ + 20 (x - u)+, divided by the item's "
+                "spread of answers (largest q95 minus smallest q05, on the log scale for "
+                "log items); lower is better",
+            },
+        }
+        self._write(Path(options["out"]), result)
+        lines = [
+            f"leave-one-seed-out over {result['n_seeds']} realized questions -> {options['out']}",
+            f"{'method':<20}{'hit 90%':>9}{'calibr.':>9}{'inform.':>9}{'int. score':>12}{'n':>5}",
+        ]
+        for name, s in result["methods"].items():
+            lines.append(
+                f"{name:<20}{_fmt(s['hit_rate_90']):>9}{_fmt(s['calibration']):>9}"
+                f"{_fmt(s['information']):>9}{_fmt(s['interval_score']):>12}{s['n']:>5}"
+            )
+        self.stdout.write("\n".join(lines))
 
     def _inputs(self, options: dict):
         from aggregation.engine.data import JudgmentDataError, JudgmentTable
