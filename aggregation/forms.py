@@ -10,7 +10,7 @@ MAX_SEED = 2**32 - 1  # any unsigned 32-bit seed: plenty of distinct runs, fits 
 
 
 class RunRequestForm(forms.Form):
-    """Ask for another method, or the hierarchical model with another seed."""
+    """Ask for another method, or a hierarchical model with another seed."""
 
     method = forms.ChoiceField(
         label=_("Method"), choices=Method.choices, initial=Method.HIERARCHICAL
@@ -20,12 +20,12 @@ class RunRequestForm(forms.Form):
         min_value=0,
         max_value=MAX_SEED,
         required=False,
-        help_text=_("Used by the hierarchical model only; the pools need none."),
+        help_text=_("Used by the hierarchical models only; the pools need none."),
     )
 
     def options(self) -> dict:
-        """The options to request: a seed for the model, nothing for a closed-form pool."""
-        if self.cleaned_data["method"] != Method.HIERARCHICAL:
+        """The options to request: a seed for a model, nothing for a closed-form pool."""
+        if self.cleaned_data["method"] not in (Method.HIERARCHICAL, Method.NUMERIC_HIERARCHICAL):
             return {}
         seed = self.cleaned_data.get("random_seed")
         return {"random_seed": 0 if seed is None else seed}

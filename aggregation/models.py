@@ -28,6 +28,17 @@ class AggregationRun(models.Model):
         EXTREMIZED_LOGODDS = "extremized_logodds", _("Extremized log-odds mean")
         # This round and the previous one fitted together (aggregation.engine.rounds).
         LINKED_ROUNDS = "linked_rounds", _("Rounds linked (hierarchical, Delphi)")
+        # The round's numeric (5/50/95 %) questions (aggregation.engine.numeric). Its
+        # per-question numbers stay in ``result`` and get no QuestionResult rows: those are
+        # binary-shaped (a probability, not null), read by the scores, the recalibration
+        # and the round comparison as probabilities; a numeric entry is nested (a forecast
+        # triple, four decision makers' triples, cohort medians on the question's own
+        # scale), and nothing queries it per question: pages and downloads read the run's
+        # JSON once, as the linked run's pages do.
+        NUMERIC_HIERARCHICAL = (
+            "numeric_hierarchical",
+            _("Hierarchical Bayesian model of quantiles (numeric questions)"),
+        )
 
     survey_round = models.ForeignKey(
         Round, on_delete=models.CASCADE, related_name="aggregation_runs"

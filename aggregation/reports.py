@@ -469,6 +469,12 @@ QUANTITY_LABELS = {
     "cohort_gap": "Cohort gaps",
     "bias": "Expert bias",
     "noise": "Expert noise",
+    # the numeric model's (aggregation.engine.numeric.summarize_numeric)
+    "forecast": "Forecasts",
+    "median": "Typical expert's medians",
+    "cohort_median": "Cohort medians",
+    "confidence_ratio": "Confidence ratios",
+    "shared_error": "Shared error",
 }
 
 

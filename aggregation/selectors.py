@@ -6,10 +6,15 @@ the "analyst" group assigned to the survey (``Survey.analysts``). Everyone else,
 included, gets a 404: the pages do not confirm that a survey or run exists.
 """
 
-from django.db.models import QuerySet
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from django.db.models import F, QuerySet
 from django.http import Http404
 
 from aggregation.engine.data import JudgmentTable
+from aggregation.engine.quantiles import QuantileTable, realization_problems
 from aggregation.models import AggregationRun, QuestionResult
 from elicitation.models import Judgment, Question, Round, Survey
 
@@ -81,6 +86,18 @@ def round_latest_run(*, survey_round: Round, method: str | None = None) -> Aggre
     return runs.order_by("-created_at", "-id").first()
 
 
+def round_report_run(*, survey_round: Round) -> AggregationRun | None:
+    """The run a round's report opens on: the newest hierarchical run, else the newest run
+    of the probability questions by another method, else the numeric run (a round of
+    numeric questions only). The numeric run has a section of its own on every report."""
+    runs = survey_round.aggregation_runs.order_by("-created_at", "-id")
+    return (
+        runs.filter(method=AggregationRun.Method.HIERARCHICAL).first()
+        or runs.exclude(method=AggregationRun.Method.NUMERIC_HIERARCHICAL).first()
+        or runs.first()
+    )
+
+
 def run_question_results(*, run: AggregationRun) -> list[QuestionResult]:
     return list(run.question_results.select_related("question", "question__scenario"))
 
@@ -107,6 +124,13 @@ def round_judgments_submitted(
 def round_numeric_question_count(*, survey_round: Round) -> int:
     """How many of the round's questions are numeric (outside the probability models)."""
     return survey_round.questions.filter(kind=Question.Kind.NUMERIC).count()
+
+
+def round_numeric_judgments(*, survey_round: Round) -> QuerySet[Judgment]:
+    """The numeric judgments that count: those of experts who submitted the round."""
+    return round_judgments_submitted(survey_round=survey_round).filter(
+        question__kind=Question.Kind.NUMERIC, q50__isnull=False
+    )
 
 
 def round_binary_judgments(*, survey_round: Round) -> QuerySet[Judgment]:
@@ -196,3 +220,141 @@ def judgment_table_for_round(*, survey_round: Round, cohort_attribute: str) -> J
         for judgment in round_binary_judgments(survey_round=survey_round)
     ]
     return JudgmentTable.from_rows(rows)
+
+
+# --- Numeric (quantile) judgments for the engine -----------------------------------------
+
+ENGINE_SCALES = {Question.Scale.UNIFORM: "linear", Question.Scale.LOG: "log"}
+
+
+@dataclass(frozen=True)
+class NumericRoundData:
+    """What a numeric run reads: the round's quantile judgments, the realized values that
+    train the model (seeds and resolved questions) and the answers it had to leave out."""
+
+    table: QuantileTable
+    realizations: dict[str, float]
+    # {"expert", "question", "reason"} of answers the model cannot read, and
+    # {"question", "reason": "realization", "detail"} of known values it cannot use; the
+    # report words each reason (LEFT_OUT_REASONS in aggregation.numeric_reports).
+    left_out: list[dict] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def data_hash(self) -> str:
+        """SHA-256 of the judgments (canonical CSV, any row order) and the realized values:
+        a resolution that changes what the model learns from is new data."""
+        frame = self.table.frame.sort_values(["round", "question", "expert"])
+        canonical = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+        known = json.dumps(sorted(self.realizations.items()))
+        return hashlib.sha256(f"{canonical}\n{known}".encode()).hexdigest()
+
+
+def numeric_data_for_round(*, survey_round: Round, cohort_attribute: str) -> NumericRoundData:
+    """The round's numeric judgments as the engine's QuantileTable, with realizations.
+
+    Besides the round's own questions, the table holds the numeric seed questions that its
+    experts answered in an earlier closed round and that this round does not ask again: a
+    Delphi study asks its seeds once, and they calibrate the experts for every later round
+    (rows labelled with this round's number, the round the engine fits). Raises
+    ``JudgmentDataError`` (a ValueError) when nobody gave a numeric answer.
+    """
+    judgments = list(round_numeric_judgments(survey_round=survey_round))
+    experts = {j.expert_id for j in judgments}
+    judgments += _seed_judgments_asked_earlier(survey_round=survey_round, expert_ids=experts)
+    rows, left_out = [], []
+    for judgment in judgments:
+        reason = quantiles_unreadable(judgment)
+        if reason:
+            left_out.append(
+                {"expert": judgment.expert.code, "question": judgment.question.code,
+                 "reason": reason}
+            )  # fmt: skip
+            continue
+        rows.append(_quantile_row(judgment, cohort_attribute, survey_round.number))
+    table = QuantileTable.from_rows(rows)
+    realizations = {}
+    for code, value in sorted(_numeric_realizations(survey_round.survey).items()):
+        if code not in table.questions:
+            continue
+        problems = realization_problems(table, {code: value})
+        if problems:
+            left_out.append(
+                {"question": code, "reason": "realization", "detail": "; ".join(problems)}
+            )
+        else:
+            realizations[code] = value
+    return NumericRoundData(table, realizations, left_out)
+
+
+def quantiles_unreadable(judgment: Judgment) -> str:
+    """Why the numeric model cannot read this answer, as a code ("" when it can). The form
+    accepts equal quantiles (5 = 50 = 95: "I am certain") and bounds may have been changed
+    since; the engine's table refuses both, so they are left out and the report says so."""
+    question = judgment.question
+    q05, q50, q95 = judgment.q05, judgment.q50, judgment.q95
+    if not q05 < q50 < q95:
+        return "not_increasing"
+    if question.scale == Question.Scale.LOG and q05 <= 0:
+        return "not_positive"
+    lower, upper = question.lower_bound, question.upper_bound
+    if (lower is not None and q05 < lower) or (upper is not None and q95 > upper):
+        return "out_of_bounds"
+    return ""
+
+
+def _quantile_row(judgment: Judgment, cohort_attribute: str, round_number: int) -> dict:
+    question = judgment.question
+    return {
+        "expert": judgment.expert.code,
+        "cohort": str(judgment.expert.attributes.get(cohort_attribute) or UNSPECIFIED_COHORT),
+        "question": question.code,
+        "q05": judgment.q05,
+        "q50": judgment.q50,
+        "q95": judgment.q95,
+        "round": round_number,
+        "scale": ENGINE_SCALES.get(question.scale, "linear"),
+        "lower": "" if question.lower_bound is None else question.lower_bound,
+        "upper": "" if question.upper_bound is None else question.upper_bound,
+    }
+
+
+def _seed_judgments_asked_earlier(*, survey_round: Round, expert_ids: set[int]) -> list[Judgment]:
+    """Each expert's latest answer to numeric seeds asked only in earlier closed rounds
+    (rounds the expert submitted)."""
+    if not expert_ids:
+        return []
+    judgments = (
+        Judgment.objects.filter(
+            survey_round__survey=survey_round.survey_id,
+            survey_round__number__lt=survey_round.number,
+            survey_round__status=Round.Status.CLOSED,
+            question__kind=Question.Kind.NUMERIC,
+            question__is_seed=True,
+            expert_id__in=expert_ids,
+            q50__isnull=False,
+            expert__invitations__survey_round=F("survey_round"),
+            expert__invitations__submitted_at__isnull=False,
+        )
+        .exclude(question__in=survey_round.questions.all())
+        .select_related("expert", "question")
+        .order_by("question__code", "expert__code", "-survey_round__number")
+    )
+    latest: dict[tuple[int, int], Judgment] = {}
+    for judgment in judgments:
+        latest.setdefault((judgment.question_id, judgment.expert_id), judgment)
+    return list(latest.values())
+
+
+def _numeric_realizations(survey: Survey) -> dict[str, float]:
+    from resolution.selectors import numeric_realizations_for_survey  # resolution reads us
+
+    return numeric_realizations_for_survey(survey=survey)
+
+
+def round_latest_numeric_run(*, survey_round: Round) -> AggregationRun | None:
+    """The newest numeric run of the round, whatever its state."""
+    return round_latest_run(
+        survey_round=survey_round, method=AggregationRun.Method.NUMERIC_HIERARCHICAL
+    )

@@ -56,9 +56,10 @@ def aggregation_options_default(*, survey_round: Round, method: str) -> dict:
     base = {
         "interval_mass": 0.9,
         "cohort_attribute": survey_round.survey.cohort_attribute,
-        "extremize_factor": DEFAULT_EXTREMIZE_FACTOR,
     }
-    if method in (Method.HIERARCHICAL, Method.LINKED_ROUNDS):
+    if method != Method.NUMERIC_HIERARCHICAL:  # the probability pools' extremizing
+        base["extremize_factor"] = DEFAULT_EXTREMIZE_FACTOR
+    if method in (Method.HIERARCHICAL, Method.LINKED_ROUNDS, Method.NUMERIC_HIERARCHICAL):
         base["random_seed"] = 0
     if method == Method.LINKED_ROUNDS:
         previous = selectors.round_linkable_previous(survey_round=survey_round)
@@ -113,8 +114,15 @@ def aggregation_run_request(
     return run, created
 
 
-def _table_for(*, survey_round: Round, method: str, options: dict) -> JudgmentTable:
-    """The judgments a run of this method reads: its round's, or several rounds' if linked."""
+def _table_for(
+    *, survey_round: Round, method: str, options: dict
+) -> JudgmentTable | selectors.NumericRoundData:
+    """The judgments a run of this method reads: its round's, or several rounds' if linked;
+    a numeric run's quantiles with the realized values that train it."""
+    if method == Method.NUMERIC_HIERARCHICAL:
+        return selectors.numeric_data_for_round(
+            survey_round=survey_round, cohort_attribute=options["cohort_attribute"]
+        )
     if method == Method.LINKED_ROUNDS:
         return selectors.judgment_table_for_rounds(
             survey_round=survey_round,
@@ -130,15 +138,32 @@ def aggregation_runs_request_for_closed_round(
     *, survey_round: Round, requested_by=None
 ) -> list[AggregationRun]:
     """What closing a round asks for: its hierarchical run and, after an earlier closed
-    round, the run that links the two (Delphi change between rounds)."""
-    if not selectors.round_binary_judgments(survey_round=survey_round).exists():
-        return []
-    runs = [aggregation_run_request(survey_round=survey_round, requested_by=requested_by)[0]]
-    if selectors.round_linkable_previous(survey_round=survey_round) is not None:
-        linked, _ = aggregation_run_request(
-            survey_round=survey_round, method=Method.LINKED_ROUNDS, requested_by=requested_by
+    round, the run that links the two (Delphi change between rounds); the numeric run when
+    the round has numeric answers."""
+    runs = []
+    if selectors.round_binary_judgments(survey_round=survey_round).exists():
+        runs.append(
+            aggregation_run_request(survey_round=survey_round, requested_by=requested_by)[0]
         )
-        runs.append(linked)
+        if selectors.round_linkable_previous(survey_round=survey_round) is not None:
+            linked, _ = aggregation_run_request(
+                survey_round=survey_round, method=Method.LINKED_ROUNDS, requested_by=requested_by
+            )
+            runs.append(linked)
+    if selectors.round_numeric_judgments(survey_round=survey_round).exists():
+        try:
+            numeric, _ = aggregation_run_request(
+                survey_round=survey_round,
+                method=Method.NUMERIC_HIERARCHICAL,
+                requested_by=requested_by,
+            )
+        except ValueError:
+            # Closing must not fail for the aggregation's sake (every answer the engine
+            # cannot read is left out before it sees them, so this is a bug): the
+            # organizer can request the run from the report, which shows the error.
+            log.exception("no numeric run for round %s", survey_round.id)
+        else:
+            runs.append(numeric)
     return runs
 
 
@@ -263,6 +288,8 @@ def _compute(*, run: AggregationRun, attempt: int, progress) -> dict:
         )
     folder = Path("runs") / str(run.id) / f"attempt-{attempt}"
     started = time.perf_counter()
+    if run.method == Method.NUMERIC_HIERARCHICAL:
+        return _compute_numeric(run=run, data=table, folder=folder, progress=progress)
     if run.method in (Method.HIERARCHICAL, Method.LINKED_ROUNDS):
         fit_method = _hierarchical if run.method == Method.HIERARCHICAL else _linked
         result, fit = fit_method(run=run, table=table, progress=progress)
@@ -307,6 +334,43 @@ def _linked(*, run: AggregationRun, table: JudgmentTable, progress):
     return summarize_linked(fit, table, interval_mass=run.options["interval_mass"]), fit
 
 
+def _compute_numeric(
+    *, run: AggregationRun, data: selectors.NumericRoundData, folder: Path, progress
+) -> dict:
+    """The numeric model on the round's quantiles: its contract, posterior and figures."""
+    from aggregation import numeric_reports
+    from aggregation.engine.numeric import NumericHierarchicalModel, fit_numeric
+
+    started = time.perf_counter()
+    sampler = {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
+    progress("compiling", 0.0)  # fit_numeric compiles first and reports from tuning on
+    tree, result = fit_numeric(
+        data.table,
+        data.realizations,
+        random_seed=run.options["random_seed"],
+        interval_mass=run.options["interval_mass"],
+        sampler_config=sampler,
+        progress=progress,
+    )
+    posterior = folder / "posterior.nc"
+    NumericHierarchicalModel.save(tree, Path(settings.MEDIA_ROOT) / posterior)
+    # Beside the engine's contract: what the report says of the data (known values drawn
+    # on the charts, answers the model could not read).
+    result["realizations"], result["left_out"] = data.realizations, data.left_out
+    progress("figures", 0.0)
+    units = dict(
+        Question.objects.filter(survey=run.survey_round.survey_id).values_list("code", "unit")
+    )
+    figures = numeric_reports.figures_render(
+        result=result, table=data.table, folder=folder, units=units
+    )
+    result["timings"] = {
+        **result.get("timings", {}),
+        "total_seconds": round(time.perf_counter() - started, 2),
+    }
+    return {"result": result, "posterior": str(posterior), "figures": figures}
+
+
 def _pool(*, run: AggregationRun, table: JudgmentTable) -> dict:
     from aggregation.engine.summary import summarize_pool
 
@@ -327,12 +391,13 @@ def _run_store(*, run: AggregationRun, attempt: int, outcome: dict) -> None:
             raise RunLost
         questions = {q.code: q for q in Question.objects.filter(survey=run.survey_round.survey_id)}
         QuestionResult.objects.filter(run=locked).delete()
-        QuestionResult.objects.bulk_create(
-            [
-                _question_result(locked, questions[code], entry)
-                for code, entry in result["questions"].items()
-            ]
-        )
+        if result.get("kind") != "numeric":  # numeric entries stay in ``result`` (models.py)
+            QuestionResult.objects.bulk_create(
+                [
+                    _question_result(locked, questions[code], entry)
+                    for code, entry in result["questions"].items()
+                ]
+            )
         locked.status, locked.finished_at = Status.SUCCEEDED, timezone.now()
         locked.progress_phase, locked.progress = "done", 1.0
         locked.result = result

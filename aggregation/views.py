@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from aggregation import comparison, reports, selectors, services
+from aggregation import comparison, numeric_reports, reports, selectors, services
 from aggregation.forms import RunRequestForm
 from aggregation.models import AggregationRun, QuestionResult
 from config.csvexport import NO_STORE, csv_response
@@ -65,12 +65,10 @@ def _may_download_posterior(user, survey) -> bool:
 
 
 def _run_of_round(request: HttpRequest, survey_round: Round) -> AggregationRun | None:
-    """``?run=<id>`` if it is a run of this round, else the latest hierarchical (or any) run."""
+    """``?run=<id>`` if it is a run of this round, else the run the report opens on."""
     run_id = request.GET.get("run")
     if run_id is None:
-        return selectors.round_latest_run(
-            survey_round=survey_round, method=Method.HIERARCHICAL
-        ) or selectors.round_latest_run(survey_round=survey_round)
+        return selectors.round_report_run(survey_round=survey_round)
     from config.converters import parse_id  # imported here: this fix stays in this function
 
     run_id = parse_id(run_id)  # not str.isdigit(): it passes "²" and 5,000 digits
@@ -162,10 +160,7 @@ def report_index(request: HttpRequest) -> HttpResponse:
             "rounds": [
                 {
                     "round": survey_round,
-                    "run": selectors.round_latest_run(
-                        survey_round=survey_round, method=Method.HIERARCHICAL
-                    )
-                    or selectors.round_latest_run(survey_round=survey_round),
+                    "run": selectors.round_report_run(survey_round=survey_round),
                     "n_runs": survey_round.aggregation_runs.count(),
                 }
                 for survey_round in survey.rounds.all()
@@ -208,7 +203,61 @@ def round_report(request: HttpRequest, round_id: int) -> HttpResponse:
         context["error_first_line"], context["error_details"] = _error_parts(run.error)
     if run is not None and run.status == Status.SUCCEEDED:
         context.update(_results_context(run))
+    numeric_run = run if run is not None and run.method == Method.NUMERIC_HIERARCHICAL else None
+    numeric_run = numeric_run or selectors.round_latest_numeric_run(survey_round=survey_round)
+    if numeric_run is not None:
+        context["numeric"] = _numeric_context(numeric_run, page_run=run)
     return render(request, "aggregation/round_report.html", context)
+
+
+def _numeric_context(run: AggregationRun, *, page_run: AggregationRun | None) -> dict:
+    """The numeric run's section of a round report: its state, or every numeric question's
+    range chart and numbers, the panel's shared error, diagnostics and left-out answers."""
+    context = {
+        "run": run,
+        "is_page_run": page_run is not None and page_run.id == run.id,
+        "state": run_progress_state(run),
+        "url": round_report_url(run),
+        "error_first_line": _error_parts(run.error)[0],
+    }
+    if run.status != Status.SUCCEEDED:
+        return context
+    result = run.result or {}
+    shown = numeric_reports.shown_cohorts(result)
+    context.update(
+        {
+            "rows": _numeric_rows(run),
+            "interval_percent": f"{result.get('interval_mass', 0.9) * 100:g}",
+            "shared_error": numeric_reports.Quantity.of(result.get("shared_error"), digits=2),
+            "n_seeds": result.get("n_seeds", 0),
+            "diagnostics": reports.diagnostics_summary(
+                run.diagnostics or result.get("diagnostics") or {}
+            ),
+            "left_out": numeric_reports.left_out_rows(result),
+            "shown_cohorts": shown,
+            "hidden_cohorts": reports.hidden_cohort_count(result, shown),
+            "min_cohort_size": settings.REPORT_MIN_COHORT_SIZE,
+            "model": result.get("model") or {},
+        }
+    )
+    return context
+
+
+def _numeric_rows(run: AggregationRun, code: str | None = None) -> list[dict]:
+    """The numeric run's questions as the pages print them, each with its figure."""
+    questions = {q.code: q for q in run.survey_round.survey.questions.all()}
+    rows = numeric_reports.question_rows(run.result or {}, questions)
+    if code is not None:
+        rows = [row for row in rows if row["code"] == code]
+    for row in rows:
+        name = row["figure_name"]
+        row["figure"] = (
+            {"name": name, "url": reverse("aggregation:run-figure", args=[run.id, name])}
+            if name in (run.figures or {})
+            else None
+        )
+        row["alt"] = numeric_reports.figure_alt(row)
+    return rows
 
 
 def _run_row(run: AggregationRun) -> dict:
@@ -242,6 +291,8 @@ def _error_parts(error: str) -> tuple[str, str]:
 def _results_context(run: AggregationRun) -> dict:
     if run.method == Method.LINKED_ROUNDS:
         return _linked_results_context(run)
+    if run.method == Method.NUMERIC_HIERARCHICAL:
+        return {"numeric_only": True}  # the numeric section (_numeric_context) is the report
     results = selectors.run_question_results(run=run)
     shown = _shown_cohorts(run)
     result = run.result or {}
@@ -307,6 +358,8 @@ def question_report(request: HttpRequest, run_id: int, question_id: int) -> Http
         comparison = reverse("aggregation:round-comparison", args=[run.survey_round_id])
         question = get_object_or_404(run.survey_round.questions, id=question_id)
         return redirect(f"{comparison}#moves-{question.code}")
+    if run.method == Method.NUMERIC_HIERARCHICAL:
+        return _numeric_question_report(request, run, question_id)
     results = selectors.run_question_results(run=run)
     index = next((k for k, r in enumerate(results) if r.question_id == question_id), None)
     if index is None:
@@ -352,6 +405,39 @@ def question_report(request: HttpRequest, run_id: int, question_id: int) -> Http
     return render(request, "aggregation/question_report.html", context)
 
 
+def _numeric_question_report(request: HttpRequest, run: AggregationRun, question_id: int):
+    """One numeric question of a numeric run: its range chart, numbers and the answers."""
+    question = run.survey_round.survey.questions.filter(id=question_id).first()
+    if question is None or run.status != Status.SUCCEEDED:
+        raise Http404("This run has no result for that question.")
+    rows = _numeric_rows(run)
+    index = next((k for k, row in enumerate(rows) if row["code"] == question.code), None)
+    if index is None:
+        raise Http404("This run has no result for that question.")
+    sizes = reports.cohort_sizes_of_result(run.result or {})
+    answers = _label_cohorts(
+        _answers(run.survey_round, question=question), reports.expert_cohort_labels(sizes)
+    )
+    context = {
+        "run": run,
+        "survey_round": run.survey_round,
+        "survey": run.survey_round.survey,
+        "question": question,
+        "row": rows[index],
+        "answers": answers,
+        "n_rationales": sum(1 for a in answers if a["rationale"]),
+        "left_out": [
+            item
+            for item in numeric_reports.left_out_rows(run.result or {})
+            if item["question"] == question.code
+        ],
+        "previous": rows[index - 1] if index > 0 else None,
+        "next": rows[index + 1] if index + 1 < len(rows) else None,
+        "interval_percent": f"{(run.result or {}).get('interval_mass', 0.9) * 100:g}",
+    }
+    return render(request, "aggregation/numeric_question_report.html", context)
+
+
 def _cell(result: QuestionResult, cohort: str) -> dict:
     return {"n": result.cohorts[cohort].get("n_judgments")}
 
@@ -388,6 +474,8 @@ def _label_cohorts(answers: list[dict], labels: dict[str, str]) -> list[dict]:
 def experts_report(request: HttpRequest, run_id: int) -> HttpResponse:
     """Experts by anonymised code: cohort, bias and noise with their intervals."""
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    if run.method == Method.NUMERIC_HIERARCHICAL:
+        return _numeric_experts_report(request, run)
     shown = _shown_cohorts(run)
     labels = reports.expert_cohort_labels(reports.cohort_sizes_of_result(run.result or {}))
     experts = (run.result or {}).get("experts") or {}
@@ -412,8 +500,27 @@ def experts_report(request: HttpRequest, run_id: int) -> HttpResponse:
         "min_cohort": settings.REPORT_MIN_COHORT_SIZE,
         "interval_percent": f"{(run.result or {}).get('interval_mass', 0.9) * 100:g}",
         "figures": _figures(run, "expert-bias", "expert-noise"),
+        "numeric_run": selectors.round_latest_succeeded_run(
+            survey_round=run.survey_round, method=Method.NUMERIC_HIERARCHICAL
+        ),
     }
     return render(request, "aggregation/experts_report.html", context)
+
+
+def _numeric_experts_report(request: HttpRequest, run: AggregationRun) -> HttpResponse:
+    """Experts of a numeric run by code: bias of their medians and confidence ratio."""
+    result = run.result or {}
+    context = {
+        "run": run,
+        "survey_round": run.survey_round,
+        "survey": run.survey_round.survey,
+        "rows": numeric_reports.expert_rows(result),
+        "n_seeds": result.get("n_seeds", 0),
+        "min_cohort": settings.REPORT_MIN_COHORT_SIZE,
+        "interval_percent": f"{result.get('interval_mass', 0.9) * 100:g}",
+        "figures": _figures(run, "expert-confidence", "expert-bias"),
+    }
+    return render(request, "aggregation/numeric_experts_report.html", context)
 
 
 # --- JSON, figures and downloads -----------------------------------------------------------
@@ -476,6 +583,8 @@ def run_posterior(request: HttpRequest, run_id: int) -> FileResponse:
 def run_results_csv(request: HttpRequest, run_id: int) -> HttpResponse:
     """One row per question: consensus, disagreement, baselines, shown cohorts and gaps."""
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    if run.method == Method.NUMERIC_HIERARCHICAL:
+        return _numeric_results_csv(run)
     results = selectors.run_question_results(run=run)
     shown = _shown_cohorts(run)
     pairs = [(a, b) for k, a in enumerate(shown) for b in shown[k + 1 :]]
@@ -506,6 +615,61 @@ def run_results_csv(request: HttpRequest, run_id: int) -> HttpResponse:
             row += [gap.get("mean"), lower, upper, gap.get("p_a_higher")]
         writer.writerow(["" if v is None else v for v in row])
     return response
+
+
+def _numeric_results_csv(run: AggregationRun) -> HttpResponse:
+    """One row per numeric question: forecast, typical median, disagreement, the decision
+    makers, shown cohorts and gaps; values on the question's own scale, unrounded."""
+    result = run.result or {}
+    shown = _shown_cohorts(run)
+    pairs = [(a, b) for k, a in enumerate(shown) for b in shown[k + 1 :]]
+    header = ["question", "text", "unit", "scale", "n_judgments", "known_value",
+              "forecast_q05", "forecast_q50", "forecast_q95", "median_mean", "median_lower",
+              "median_upper", "disagreement_mean", "disagreement_lower", "disagreement_upper"]  # fmt: skip
+    for name in numeric_reports.DECISION_MAKERS:
+        header += [f"{name}_q05", f"{name}_q50", f"{name}_q95"]
+    for c in shown:
+        header += [
+            f"cohort_{c}_median_mean",
+            f"cohort_{c}_median_lower",
+            f"cohort_{c}_median_upper",
+        ]
+    for a, b in pairs:
+        header += [f"gap_{a}_minus_{b}_mean", f"gap_{a}_minus_{b}_lower",
+                   f"gap_{a}_minus_{b}_upper", f"p_{a}_higher_than_{b}"]  # fmt: skip
+    filename = f"{slugify(run.survey_round.survey.title)[:40]}-round-{run.survey_round.number}"
+    response, writer = csv_response(f"{filename}-run-{run.id}-numeric-results.csv")
+    writer.writerow(header)
+    questions = {q.code: q for q in run.survey_round.survey.questions.all()}
+    known = result.get("realizations") or {}
+    for row in numeric_reports.question_rows(result, questions):
+        entry = result["questions"][row["code"]]
+        question = row["question"]
+        cells = [row["code"], question.text if question else "", row["unit"],
+                 entry.get("scale"), entry.get("n_judgments"), known.get(row["code"])]  # fmt: skip
+        cells += _triple(entry.get("forecast"))
+        for key in ("median", "disagreement"):
+            point = entry.get(key) or {}
+            cells += [point.get("mean"), *(point.get("interval") or (None, None))]
+        for name in numeric_reports.DECISION_MAKERS:
+            cells += _triple((entry.get("baselines") or {}).get(name))
+        for c in shown:
+            point = (entry.get("cohorts") or {}).get(c) or {}
+            cells += [point.get("mean"), *(point.get("interval") or (None, None))]
+        gaps = {(g["a"], g["b"]): g for g in entry.get("cohort_gaps") or []}
+        for a, b in pairs:
+            gap = gaps.get((a, b)) or {}
+            cells += [
+                gap.get("mean"),
+                *(gap.get("interval") or (None, None)),
+                gap.get("p_a_higher"),
+            ]
+        writer.writerow(["" if v is None else v for v in cells])
+    return response
+
+
+def _triple(triple: dict | None) -> list:
+    return [(triple or {}).get(k) for k in ("q05", "q50", "q95")]
 
 
 @login_required

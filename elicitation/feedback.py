@@ -10,9 +10,11 @@ The independence rules live here, in one place:
 - rationales an organizer hid never appear, and no name or code appears at all.
 
 The consensus is the posterior mean and interval of the feedback round's latest succeeded
-hierarchical run; without one (or for numeric questions, which that model does not fit) it
-is the median of the answers, and the page says so. The spread of the answers is drawn as a
-dot plot (one dot per answer, stacked in bins) in inline SVG, with a text alternative.
+hierarchical run; for a numeric question it is the forecast (5/50/95 %) of the round's latest
+succeeded numeric run. Without such a run it is the median of the answers, and the page says
+so; a seed question's result is never shown (the model's forecast of a seed is its known
+value, which would tell the experts the answer). The spread of the answers is drawn as a dot
+plot (one dot per answer, stacked in bins) in inline SVG, with a text alternative.
 """
 
 import hashlib
@@ -29,6 +31,8 @@ from django.utils.translation import ngettext
 
 from elicitation import selectors
 from elicitation.models import Invitation, Judgment, Question, Round
+
+NUMERIC_METHOD = "numeric_hierarchical"  # AggregationRun.Method (aggregation builds on us)
 
 # The panel data is keyed by its version, so a change is seen at once; this only bounds
 # how long an unused version stays in the cache.
@@ -160,11 +164,18 @@ def invitation_feedback(
         item = QuestionFeedback(question, mine, answer_text(question, mine, unit) if mine else "")
         judgments = panel.answers.get(question.id, [])
         result = panel.results.get(question.id)
+        if not question.is_binary:
+            result = panel.forecasts.get(question.id)
         if survey_round.show_consensus:
             item.consensus = _consensus(question, judgments, result)
-            feedback.model_missing |= question.is_binary and result is None and bool(judgments)
+            # a numeric seed's result is never shown: nothing is missing there
+            feedback.model_missing |= (
+                result is None and bool(judgments) and (question.is_binary or not question.is_seed)
+            )
         if survey_round.show_spread and judgments:
-            item.spread = _spread(question, judgments, mine, result if question.is_binary else None)
+            # the band of the panel's result only where the organizer shows that result
+            shown = result if survey_round.show_consensus else None
+            item.spread = _spread(question, judgments, mine, shown)
         if survey_round.show_cohorts:
             item.cohorts = _cohorts(question, judgments, result, attribute)
         if survey_round.show_rationales:
@@ -212,10 +223,22 @@ class PanelResult:
 
 
 @dataclass(frozen=True)
+class PanelForecast:
+    """What the feedback needs of a numeric run's entry for a question (not a seed's)."""
+
+    q05: float
+    q50: float
+    q95: float
+    cohorts: dict  # cohort -> {mean, interval}: each cohort's median
+    cohort_sizes: dict
+
+
+@dataclass(frozen=True)
 class Panel:
     asked: frozenset[int]
     answers: dict[int, list[PanelAnswer]]
     results: dict[int, PanelResult]
+    forecasts: dict[int, PanelForecast] = field(default_factory=dict)
 
 
 def previous_round_panel(previous: Round) -> Panel:
@@ -227,7 +250,7 @@ def previous_round_panel(previous: Round) -> Panel:
     attributes edited after the round closed are not part of the version: the cohort rows
     follow within PANEL_CACHE_SECONDS.
     """
-    key = f"feedback-panel:v1:{previous.id}:{_panel_version(previous)}"
+    key = f"feedback-panel:v2:{previous.id}:{_panel_version(previous)}"
     panel = cache.get(key)
     if panel is None:
         panel = _panel_read(previous)
@@ -252,6 +275,7 @@ def _panel_version(previous: Round) -> str:
         n=Count("id", filter=Q(submitted_at__isnull=False)), last=Max("submitted_at")
     )
     run = round_latest_succeeded_run(survey_round=previous)
+    numeric = round_latest_succeeded_run(survey_round=previous, method=NUMERIC_METHOD)
     parts = (
         stats["n"],
         hidden,
@@ -259,6 +283,7 @@ def _panel_version(previous: Round) -> str:
         submitted["n"],
         submitted["last"],
         run.id if run else None,
+        numeric.id if numeric else None,
         previous.questions.count(),
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
@@ -266,7 +291,9 @@ def _panel_version(previous: Round) -> str:
 
 def _panel_read(previous: Round) -> Panel:
     asked = frozenset(previous.questions.values_list("id", flat=True))
-    return Panel(asked, _answers_by_question(previous), _model_results(previous))
+    return Panel(
+        asked, _answers_by_question(previous), _model_results(previous), _forecasts(previous)
+    )
 
 
 def _model_results(previous: Round) -> dict[int, PanelResult]:
@@ -288,6 +315,30 @@ def _model_results(previous: Round) -> dict[int, PanelResult]:
             sizes,
         )
         for result in run.question_results.all()
+    }
+
+
+def _forecasts(previous: Round) -> dict[int, PanelForecast]:
+    """Question id → the forecast of the round's latest succeeded numeric run; seeds (and
+    questions resolved before the fit) are left out: their forecast is the known value."""
+    from aggregation.selectors import round_latest_succeeded_run  # aggregation builds on us
+
+    run = round_latest_succeeded_run(survey_round=previous, method=NUMERIC_METHOD)
+    if run is None:
+        return {}
+    entries = (run.result or {}).get("questions") or {}
+    sizes = _cohort_sizes(run.result or {})
+    ids = dict(previous.questions.values_list("code", "id"))
+    return {
+        ids[code]: PanelForecast(
+            entry["forecast"]["q05"],
+            entry["forecast"]["q50"],
+            entry["forecast"]["q95"],
+            entry.get("cohorts") or {},
+            sizes,
+        )
+        for code, entry in entries.items()
+        if code in ids and not entry.get("seed") and entry.get("forecast")
     }
 
 
@@ -315,6 +366,10 @@ def _answers_by_question(previous: Round) -> dict[int, list[PanelAnswer]]:
 
 
 def _consensus(question: Question, judgments: list[Judgment], result) -> Consensus | None:
+    if not question.is_binary and result is not None:  # a PanelForecast
+        return Consensus(
+            True, number_text(result.q50), number_text(result.q05), number_text(result.q95)
+        )
     if question.is_binary and result is not None:
         has_interval = result.consensus_lower is not None and result.consensus_upper is not None
         return Consensus(
@@ -339,9 +394,10 @@ def _consensus(question: Question, judgments: list[Judgment], result) -> Consens
 def _cohorts(question, judgments, result, attribute: str) -> list[CohortResult]:
     """Each cohort's result, only for cohorts of at least REPORT_MIN_COHORT_SIZE experts."""
     minimum = settings.REPORT_MIN_COHORT_SIZE
-    if question.is_binary and result is not None:
+    if result is not None:
+        text = percent_text if question.is_binary else number_text
         return [
-            CohortResult(name, percent_text(point["mean"]), *_interval_texts(point))
+            CohortResult(name, text(point["mean"]), *_interval_texts(point, text))
             for name, point in sorted(result.cohorts.items())
             if result.cohort_sizes.get(name, 0) >= minimum
         ]
@@ -359,11 +415,11 @@ def _cohorts(question, judgments, result, attribute: str) -> list[CohortResult]:
     return rows
 
 
-def _interval_texts(point: dict) -> tuple[str, str]:
+def _interval_texts(point: dict, text=percent_text) -> tuple[str, str]:
     lower, upper = point.get("interval") or (None, None)
     if lower is None or upper is None:
         return "", ""
-    return percent_text(lower), percent_text(upper)
+    return text(lower), text(upper)
 
 
 def _rationales(question, judgments, expert_id: int, unit: str) -> list[Rationale]:
@@ -439,7 +495,8 @@ class _Axis:
 def _spread(question, judgments, own, result) -> Spread:
     values = [_display_value(question, j) for j in judgments]
     extra = [_display_value(question, own)] if own else []
-    axis = _Axis(question, values + extra)
+    marks = _marks(question, result)  # (centre, lower, upper) of the panel's result
+    axis = _Axis(question, values + extra + [m for m in marks[1:] if m is not None])
     counts = [0] * BINS
     placed = []
     for value in sorted(values):
@@ -464,12 +521,25 @@ def _spread(question, judgments, own, result) -> Spread:
         ticks=axis.ticks(),
         own_x=axis.x(extra[0]) if extra else None,
     )
-    if result is not None:
-        spread.consensus_x = axis.x(result.consensus * 100)
-        if result.consensus_lower is not None and result.consensus_upper is not None:
-            lower = axis.x(result.consensus_lower * 100)
-            spread.band = (lower, round(axis.x(result.consensus_upper * 100) - lower, 1))
+    centre, low, high = marks
+    if centre is not None:
+        spread.consensus_x = axis.x(centre)
+        if low is not None and high is not None:
+            lower = axis.x(low)
+            spread.band = (lower, round(axis.x(high) - lower, 1))
     return spread
+
+
+def _marks(question, result) -> tuple[float | None, float | None, float | None]:
+    """The panel's result on the dot plot's scale: the binary consensus and its interval
+    (percent), or the numeric forecast's median and 5-95 % range; Nones without one."""
+    if result is None:
+        return None, None, None
+    if not question.is_binary:
+        return result.q50, result.q05, result.q95
+    if result.consensus_lower is None or result.consensus_upper is None:
+        return result.consensus * 100, None, None
+    return result.consensus * 100, result.consensus_lower * 100, result.consensus_upper * 100
 
 
 def _display_value(question: Question, judgment: Judgment) -> float:

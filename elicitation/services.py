@@ -385,8 +385,8 @@ def _round_questions_check(
 
 def round_close(*, survey_round: Round, closed_by=None) -> Round:
     """Open → closed. Judgment writes are refused from now on, and the round's hierarchical
-    run (and, after an earlier closed round, the run linking the two) is requested, queued
-    after the close commits."""
+    run (and, after an earlier closed round, the run linking the two) and its numeric run
+    are requested, queued after the close commits."""
     from aggregation.services import aggregation_runs_request_for_closed_round
 
     with transaction.atomic():

@@ -24,6 +24,7 @@ closed_round = report_fixtures.closed_round
 expert = report_fixtures.expert
 expert_client = report_fixtures.expert_client
 finished_run = report_fixtures.finished_run
+finished_numeric_run = report_fixtures.finished_numeric_run
 open_round = report_fixtures.open_round
 organizer = report_fixtures.organizer
 panel = report_fixtures.panel
@@ -96,6 +97,22 @@ def test_every_page_of_a_walk_through_the_site_carries_the_policy(
         response = client.get(url)
         assert response.status_code == status, url
         _assert_site_policy(response, url)
+
+
+def test_the_numeric_report_pages_carry_the_policy(analyst, finished_run, finished_numeric_run):
+    run = finished_numeric_run
+    n01 = run.survey_round.questions.get(code="N01").id
+    round_report = reverse("aggregation:round-report", args=[run.survey_round_id])
+    for url in [
+        round_report,
+        f"{round_report}?run={run.id}",
+        reverse("aggregation:question-report", args=[run.id, n01]),
+        reverse("aggregation:experts-report", args=[run.id]),
+    ]:
+        response = _client(analyst).get(url)
+        assert response.status_code == 200, url
+        _assert_site_policy(response, url)
+        assert not template_violations(response.content.decode()), url
 
 
 def test_the_figures_keep_their_own_policy(analyst, organizer, finished_run):

@@ -270,6 +270,8 @@ def hierarchical_result(**overrides) -> dict:
 def make_run(survey_round, *, result=None, status=AggregationRun.Status.SUCCEEDED, **fields):
     """An AggregationRun row (and its QuestionResult rows when it succeeded), no worker."""
     method = (result or {}).get("method", fields.pop("method", "hierarchical"))
+    if (result or {}).get("kind") == "numeric":  # the engine's numeric contract says
+        method = AggregationRun.Method.NUMERIC_HIERARCHICAL  # "hierarchical"
     options = {"random_seed": 7, "interval_mass": 0.9, "cohort_attribute": "nationality"}
     if method == AggregationRun.Method.LINKED_ROUNDS:  # the rounds it fits, as the service
         options["rounds"] = fields.pop("rounds", None) or (result or {}).get("rounds")
@@ -289,7 +291,7 @@ def make_run(survey_round, *, result=None, status=AggregationRun.Status.SUCCEEDE
         finished_at=now if status in ("succeeded", "failed") else None,
         **fields,
     )
-    if status == AggregationRun.Status.SUCCEEDED and result:
+    if status == AggregationRun.Status.SUCCEEDED and result and result.get("kind") != "numeric":
         questions = {q.code: q for q in survey_round.survey.questions.all()}
         for code, entry in result["questions"].items():
             if "rounds" in entry:  # a linked run's row holds the last round (as the service)
@@ -305,6 +307,89 @@ def make_run(survey_round, *, result=None, status=AggregationRun.Status.SUCCEEDE
                 cohorts=entry.get("cohorts", {}), cohort_gaps=entry.get("cohort_gaps", []),
                 baselines=entry.get("baselines", {}),
             )  # fmt: skip
+    return run
+
+
+def numeric_result(**overrides) -> dict:
+    """A numeric run's result contract for ``closed_round`` (its one numeric question N01),
+    with the keys the service adds (realizations, left_out); numbers easy to find."""
+    cohort_of = {code: nationality for code, _n, _e, nationality in PANEL}
+    result = {
+        "method": "hierarchical",
+        "kind": "numeric",
+        "interval_mass": 0.9,
+        "n_judgments": 7,
+        "n_seeds": 0,
+        "shared_error": point(0.42, 0.03, 1.17),
+        "model": {"name": "numeric_hierarchical", "version": "1", "random_seed": 7},
+        "timings": {"compile_seconds": 9.5, "sample_seconds": 1.25, "total_seconds": 12.5},
+        "diagnostics": {
+            "max_rhat": 1.003,
+            "min_ess_bulk": 905,
+            "divergences": 0,
+            "per_quantity": {
+                name: {"max_rhat": 1.003, "min_ess_bulk": 905}
+                for name in (
+                    "forecast",
+                    "median",
+                    "disagreement",
+                    "bias",
+                    "confidence_ratio",
+                    "shared_error",
+                    "cohort_median",
+                )
+            },
+            "warnings": [],
+        },  # fmt: skip
+        "questions": {
+            "N01": {
+                "kind": "numeric",
+                "n_judgments": 7,
+                "seed": False,
+                "scale": "linear",
+                "forecast": {"q05": 3.21, "q50": 7.84, "q95": 19.6},
+                "median": point(6.12, 4.95, 7.4),
+                "disagreement": point(1.37, 1.02, 1.81),
+                "cohorts": {
+                    "JP": point(9.91, 6.1, 14.3),
+                    "ROK": point(5.31, 4.1, 6.6),
+                    "US": point(7.05, 5.5, 8.9),
+                },
+                "cohort_gaps": [
+                    {"a": "JP", "b": "ROK", **point(4.6, 0.8, 9.1), "p_a_higher": 0.98},
+                    {"a": "JP", "b": "US", **point(2.86, -1.1, 7.2), "p_a_higher": 0.87},
+                    {"a": "ROK", "b": "US", **point(-1.74, -3.6, 0.2), "p_a_higher": 0.07},
+                ],
+                "baselines": {
+                    "equal_weight": {"q05": 1.52, "q50": 6.03, "q95": 16.5},
+                    "cooke_global": None,
+                    "cooke_item": None,
+                    "quantile_average": {"q05": 2.83, "q50": 6.14, "q95": 14.1},
+                },
+            }
+        },  # fmt: skip
+        "experts": {
+            code: {
+                "cohort": cohort_of[code],
+                "bias": point(0.05 * k - 0.2, -0.7, 0.6),
+                "confidence_ratio": point(0.41 + 0.1 * k, 0.22 + 0.1 * k, 0.77 + 0.2 * k),
+            }
+            for k, code in enumerate(sorted(cohort_of))
+        },
+        "realizations": {},
+        "left_out": [],
+    }
+    result.update(overrides)
+    return result
+
+
+@pytest.fixture
+def finished_numeric_run(closed_round, settings):
+    """A succeeded numeric run of ``closed_round``, with stand-in figures."""
+    run = make_run(closed_round, result=numeric_result())
+    write_artifacts(
+        run, Path(settings.MEDIA_ROOT), ["numeric-N01", "expert-confidence", "expert-bias"]
+    )
     return run
 
 

@@ -777,5 +777,5 @@ def test_the_report_says_numeric_questions_are_elsewhere(client, analyst, finish
         reverse("aggregation:round-report", args=[finished_run.survey_round_id])
     ).content.decode()
     note = re.search(r'id="numeric-note">.*?</p>', html, flags=re.S).group(0)
-    assert "1 numeric question is not in this table" in note
-    assert reverse("resolution:round-scores", args=[finished_run.survey_round_id]) in note
+    assert "1 numeric question has a model of its own" in note
+    assert 'href="#numeric-title"' in note

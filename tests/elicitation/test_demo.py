@@ -220,6 +220,21 @@ def test_both_closed_rounds_have_a_hierarchical_run_requested(loaded):
         assert runs.count() == 1
 
 
+def test_both_closed_rounds_have_their_numeric_questions_and_seeds_aggregated(loaded):
+    from aggregation.models import AggregationRun
+    from aggregation.selectors import numeric_data_for_round
+
+    seeds = set(
+        Question.objects.filter(kind="numeric", is_seed=True).values_list("code", flat=True)
+    )
+    for survey_round in (loaded.closed_round, loaded.second_round):
+        run = AggregationRun.objects.get(survey_round=survey_round, method="numeric_hierarchical")
+        data = numeric_data_for_round(survey_round=survey_round, cohort_attribute="nationality")
+        assert run.data_hash == data.data_hash() and data.left_out == []
+        # Seeds are asked in round 1 only: round 2's experts are calibrated by their answers.
+        assert seeds <= set(data.table.questions) and set(data.realizations) == seeds
+
+
 def test_a_korean_speaking_expert_reads_a_translated_survey(loaded, client):
     korean = loaded.korean_invitation
     assert korean.expert.language == "ko" and korean.expert.time_zone == "Asia/Seoul"
