@@ -78,6 +78,13 @@ class TableViews:
     def cohorts(self) -> list[str]:
         return sorted(self.frame["cohort"].unique().tolist())
 
+    def data_hash(self) -> str:
+        """SHA-256 of the table's canonical CSV: same judgments, same hash, any row order."""
+        canonical = self.frame.sort_values(["round", "question", "expert"]).to_csv(
+            index=False, float_format="%.10g", lineterminator="\n"
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class JudgmentTable(TableViews):
@@ -152,13 +159,6 @@ class JudgmentTable(TableViews):
 
     def latest_round(self) -> "JudgmentTable":
         return self.for_round(self.rounds[-1])
-
-    def data_hash(self) -> str:
-        """SHA-256 of the table's canonical CSV: same judgments, same hash, any row order."""
-        canonical = self.frame.sort_values(["round", "question", "expert"]).to_csv(
-            index=False, float_format="%.10g", lineterminator="\n"
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def csv_frame(source, *, column_problems, empty: str) -> pd.DataFrame:
