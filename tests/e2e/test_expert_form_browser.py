@@ -106,3 +106,50 @@ def test_errors_are_announced_and_linked_to_their_field(live_server, settings, b
     summary.get_by_role("link").first.click()
     expect(page.locator(f"#id_q{q01}_probability")).to_be_focused()
     assert not Judgment.objects.exists()
+
+
+def test_unanswered_sliders_show_no_position_until_set(live_server, settings, browser, invitation):
+    """No anchor at 50 %: no thumb, "not answered" for screen readers, kept after an error."""
+    settings.SITE_URL = live_server.url
+    questions = {q.code: q.id for q in invitation.survey_round.questions.all()}
+    page = browser.new_page()
+    page.goto(invitation_magic_link(invitation=invitation))
+    page.get_by_role("link", name="Go to the questions").click()
+
+    sliders = {
+        code: page.locator(f'input[type=range][data-sync="id_q{questions[code]}_probability"]')
+        for code in ("Q01", "Q02")
+    }
+    for slider in sliders.values():
+        expect(slider).to_be_visible()
+        expect(slider).to_have_class(re.compile(r"\bunset\b"))
+        expect(slider).to_have_attribute("aria-valuetext", "not answered")
+    # No thumb drawn: the same slider looks different once the class that hides it goes.
+    unset_look = sliders["Q02"].screenshot()
+    sliders["Q02"].evaluate("s => s.classList.remove('unset')")
+    assert sliders["Q02"].screenshot() != unset_look
+    sliders["Q02"].evaluate("s => s.classList.add('unset')")
+    expect(page.locator(f"#id_q{questions['Q01']}_probability")).to_have_value("")
+
+    sliders["Q01"].focus()
+    page.keyboard.press("ArrowRight")  # the keyboard sets it, and then it shows
+    expect(sliders["Q01"]).not_to_have_class(re.compile(r"\bunset\b"))
+    value = page.locator(f"#id_q{questions['Q01']}_probability").input_value()
+    expect(sliders["Q01"]).to_have_attribute("aria-valuetext", f"{value} %")
+    page.locator(f"#id_q{questions['Q01']}_probability").fill("")
+    expect(sliders["Q01"]).to_have_class(re.compile(r"\bunset\b"))  # cleared: unset again
+
+    # A failed save keeps what was typed; the unanswered one stays unset.
+    page.locator(f"#id_q{questions['Q01']}_probability").fill("30")
+    page.locator(f"#id_q{questions['Q01']}_rationale").fill("Bases matter.")
+    page.locator(f"#id_q{questions['N01']}_q05").fill("9")
+    page.locator(f"#id_q{questions['N01']}_q50").fill("6")
+    page.locator(f"#id_q{questions['N01']}_q95").fill("15")
+    page.get_by_role("button", name="Save and come back later").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.locator(f"#id_q{questions['Q01']}_probability")).to_have_value("30")
+    expect(page.locator(f"#id_q{questions['Q01']}_rationale")).to_have_value("Bases matter.")
+    expect(page.locator(f"#id_q{questions['N01']}_q05")).to_have_value("9")
+    expect(sliders["Q01"]).to_have_value("30")
+    expect(sliders["Q02"]).to_have_class(re.compile(r"\bunset\b"))
+    assert not Judgment.objects.exists()

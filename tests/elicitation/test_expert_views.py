@@ -1,5 +1,7 @@
 """The expert's pages through the HTTP client: the magic link, the form, refusals."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -35,6 +37,35 @@ def test_form_lists_every_question_grouped_by_scenario(expert_client, invitation
     assert 'type="range"' in html and "hidden" in html  # the slider waits for JS
     assert "ships" in html  # the unit of the numeric question
     assert "0 of 3 questions answered" in html
+
+
+def test_no_probability_is_preset_on_unanswered_questions(expert_client, invitation, questions):
+    """No anchor: an unanswered probability has no value and its slider no position."""
+    q01, q02 = questions["Q01"], questions["Q02"]
+    expert_client.post(form_url(invitation), {f"q{q01.id}_probability": "35", "save": "1"})
+    html = expert_client.get(form_url(invitation)).content.decode()
+    numbers = {
+        code: re.search(rf'<input type="number" name="q{q.id}_probability"[^>]*>', html).group(0)
+        for code, q in (("Q01", q01), ("Q02", q02))
+    }
+    assert 'value="35"' in numbers["Q01"]
+    assert 'value=""' in numbers["Q02"]  # unanswered: empty
+    sliders = re.findall(r'<input type="range"[^>]*>', html)
+    assert len(sliders) == 2
+    for slider in sliders:
+        assert "value=" not in slider  # the script sets it from the number, if any
+        assert 'data-unset-text="not answered"' in slider
+
+
+def test_a_failed_save_keeps_everything_typed(expert_client, invitation, questions):
+    q01, q02 = questions["Q01"], questions["Q02"]
+    overrides = {f"q{q01.id}_probability": "150", f"q{q02.id}_rationale": "Ships are few."}
+    response = _post_bad(expert_client, invitation, questions, overrides)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'value="150"' in html and 'value="12.5"' in html
+    assert 'value="2"' in html and 'value="6"' in html and 'value="15"' in html
+    assert "Bases matter." in html and "Ships are few." in html and "Past deployments." in html
 
 
 def test_save_partial_answers_then_come_back(expert_client, invitation, questions):

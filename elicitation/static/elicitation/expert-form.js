@@ -2,16 +2,35 @@
 // Without JavaScript the sliders stay hidden and the form works with the numbers alone.
 (function () {
   "use strict";
+  // An unanswered probability has no value and no slider position: a thumb at 50 % would be
+  // an anchor placed by the form. The slider shows no thumb and reads "not answered" until
+  // the expert sets it (by pointer, keyboard or the number).
   document.querySelectorAll("input[type=range][data-sync]").forEach(function (slider) {
     var number = document.getElementById(slider.dataset.sync);
     if (!number) { return; }
+    function setUnset(unset) {
+      slider.classList.toggle("unset", unset);
+      if (unset) {
+        slider.setAttribute("aria-valuetext", slider.dataset.unsetText || "not answered");
+      } else {
+        slider.setAttribute("aria-valuetext", slider.value + " %");
+      }
+    }
     function fromNumber() {
       var value = parseFloat(number.value);
-      if (!isNaN(value) && value >= 0 && value <= 100) { slider.value = String(value); }
+      if (number.value.trim() !== "" && !isNaN(value) && value >= 0 && value <= 100) {
+        slider.value = String(value);
+        setUnset(false);
+      } else {
+        setUnset(true);
+      }
     }
     slider.hidden = false;
     fromNumber();
-    slider.addEventListener("input", function () { number.value = slider.value; });
+    slider.addEventListener("input", function () {
+      number.value = slider.value;
+      setUnset(false);
+    });
     number.addEventListener("input", fromNumber);
   });
   // A form in parts: leaving a part by a link (the parts list) with unsaved changes asks
