@@ -14,6 +14,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -79,12 +80,23 @@ class ModelChoicesByIdField(forms.ModelMultipleChoiceField):
 
 class DateTimeField(forms.DateTimeField):
     """A date and time between the years FIRST_YEAR and LAST_YEAR (else "Enter a valid
-    date/time.", in Django's translations)."""
+    date/time.", in Django's translations), labelled with the time zone it is read in."""
+
+    def __init__(self, *, label=None, **kwargs):
+        super().__init__(label=_label_with_time_zone(label) if label else None, **kwargs)
 
     def validate(self, value):
         super().validate(value)
         if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
             raise ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+def _with_time_zone(label) -> str:
+    return f"{label} ({timezone.get_current_timezone_name()})"
+
+
+# Evaluated when the label is rendered, in the time zone active for that request.
+_label_with_time_zone = lazy(_with_time_zone, str)
 
 
 def _number_field(*, min_value=None, max_value=None, invalid=None) -> forms.FloatField:

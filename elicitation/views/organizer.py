@@ -14,8 +14,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
@@ -29,6 +27,7 @@ from elicitation.forms import (
     SurveyAnonymityForm,
 )
 from elicitation.models import Judgment, Reminder, Round, Survey
+from elicitation.templatetags import consilium_time
 
 
 def organizer_required(view):
@@ -405,8 +404,7 @@ def round_remind(request: HttpRequest, round_id: int) -> HttpResponse:
     else:
         messages.success(
             request,
-            _("Reminder scheduled for %(when)s.")
-            % {"when": date_format(timezone.localtime(reminder.send_at), "DATETIME_FORMAT")},
+            _("Reminder scheduled for %(when)s.") % {"when": consilium_time.when(reminder.send_at)},
         )
     return redirect("elicitation:round-detail", round_id=survey_round.id)
 

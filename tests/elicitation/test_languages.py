@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from elicitation import imports, services
 from elicitation.models import Expert, Invitation, Question, Round
-from tests.elicitation.helpers import client_with_link, expire, form_url, link_path
+from tests.elicitation.helpers import answers_post, client_with_link, expire, form_url, link_path
 
 
 @pytest.fixture
@@ -162,3 +162,47 @@ def test_an_expert_without_a_time_zone_gets_the_sites(settings, survey):
     expert = services.expert_create(survey=survey, name="A", email="a@example.org")
     assert expert.time_zone == settings.TIME_ZONE
     assert Invitation.objects.count() == 0
+
+
+def test_the_invitation_states_the_rounds_deadline_in_the_experts_time_zone(
+    korean_expert, invitation, other_invitation
+):
+    closes = datetime(2030, 3, 1, 0, 30, tzinfo=ZoneInfo("UTC"))  # 09:30 in Seoul
+    Round.objects.filter(id=invitation.survey_round_id).update(closes_at=closes)
+    Expert.objects.filter(id=other_invitation.expert_id).update(time_zone="America/New_York")
+    services.invitation_send(invitation_id=invitation.id)
+    korean = mail.outbox[-1].body
+    assert "2030년 3월 1일" in korean and "9:30" in korean and "(KST)" in korean
+    assert "까지 응답해 주십시오" in korean
+    services.invitation_send(invitation_id=other_invitation.id)
+    english = mail.outbox[-1].body
+    assert "Please answer by Feb. 28, 2030, 7:30 p.m. (EST): the round closes then." in english
+    assert ".." not in english
+
+
+def test_english_dates_end_sentences_with_one_full_stop(expert_client, invitation, questions):
+    expert_client.post(
+        form_url(invitation), {**answers_post(questions), "submit": "1"}, follow=True
+    )
+    html = expert_client.get(reverse("elicitation:expert-welcome", args=[invitation.id]))
+    text = html.content.decode()
+    assert "You submitted your answers on" in text and "(UTC)." in text
+    assert "m.." not in text
+
+
+def test_organizer_date_fields_and_dates_say_their_time_zone(organizer_client, survey, invitation):
+    page = organizer_client.get(reverse("elicitation:survey-detail", args=[survey.id]))
+    text = page.content.decode()
+    assert "Planned opening (optional) (UTC)" in text
+    assert "Planned closing (optional) (UTC)" in text
+    Round.objects.filter(id=invitation.survey_round_id).update(
+        closes_at=datetime(2030, 3, 1, 0, 30, tzinfo=ZoneInfo("UTC"))
+    )
+    invitation.sent_at = datetime(2030, 2, 1, 9, 56, tzinfo=ZoneInfo("UTC"))
+    invitation.save(update_fields=["sent_at"])
+    page = organizer_client.get(
+        reverse("elicitation:round-detail", args=[invitation.survey_round_id])
+    )
+    text = page.content.decode()
+    assert "03/01/2030 12:30 a.m. (UTC)" in text  # planned closing
+    assert "02/01/2030 9:56 a.m. (UTC)" in text  # emailed

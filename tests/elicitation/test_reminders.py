@@ -2,7 +2,6 @@
 never twice for the same expert and reminder, never after the round closed or the expert
 submitted. Services are called directly; one test goes through a real worker."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -128,7 +127,7 @@ def test_the_round_page_shows_who_has_not_answered(organizer_client, open_round,
     html = organizer_client.get(reverse("elicitation:round-detail", args=[open_round.id]))
     text = html.content.decode()
     assert "not opened" in text and "Remind the 2 experts who have not submitted" in text
-    assert re.search(r"Send a reminder at\s*<span class=\"muted\">\(UTC\)</span>", text)
+    assert "Send a reminder at (UTC)" in text
 
 
 @pytest.mark.django_db(transaction=True)
