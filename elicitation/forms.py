@@ -20,8 +20,14 @@ from django.utils.translation import gettext_lazy
 
 from config.converters import parse_id
 from elicitation import selectors
-from elicitation.models import Judgment, Question, Survey
-from elicitation.services import DEFAULT_LINK_DAYS, FEEDBACK_FIELDS, Answer, answer_validate
+from elicitation.models import Judgment, Question, Scenario, Survey
+from elicitation.services import (
+    DEFAULT_LINK_DAYS,
+    FEEDBACK_FIELDS,
+    SURVEY_EDITABLE_FIELDS,
+    Answer,
+    answer_validate,
+)
 
 RATIONALE_MAX_LENGTH = 5000
 QUANTILES = ("q05", "q50", "q95")
@@ -470,3 +476,152 @@ class ReminderScheduleForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         error_messages={"required": gettext_lazy("Choose when to send the reminder.")},
     )
+
+
+# --- Building a survey on the organizer pages --------------------------------------------
+
+
+class ModelChoiceByIdField(forms.ModelChoiceField):
+    """One choice by id; what is no id is refused before the query (see ModelChoicesByIdField)."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and parse_id(str(value)) is None:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class ServiceModelForm(forms.ModelForm):
+    """A model's fields, labels and widgets; the instance is neither changed nor validated
+    here: the view passes ``cleaned_data`` to a service, which validates and saves."""
+
+    def _post_clean(self):
+        pass
+
+
+class SurveyForm(ServiceModelForm):
+    class Meta:
+        model = Survey
+        fields = SURVEY_EDITABLE_FIELDS
+        labels = {
+            "title": gettext_lazy("Title"),
+            "background": gettext_lazy("Background"),
+            "contact_email": gettext_lazy("Contact email"),
+            "cohort_attribute": gettext_lazy("Cohort attribute"),
+        }
+        help_texts = {
+            "cohort_attribute": gettext_lazy(
+                "The expert attribute (a column of the experts' CSV, e.g. nationality or "
+                "sector) whose values are the cohorts compared in reports. A change applies "
+                "to the analyses requested afterwards."
+            ),
+        }
+        widgets = {"background": forms.Textarea(attrs={"rows": 8})}
+
+
+class ScenarioForm(ServiceModelForm):
+    class Meta:
+        model = Scenario
+        fields = ("code", "title", "title_ko", "description", "description_ko")
+        labels = {
+            "code": gettext_lazy("Code"),
+            "title": gettext_lazy("Title"),
+            "description": gettext_lazy("Description"),
+        }
+        help_texts = {
+            "code": gettext_lazy(
+                "Letters, digits, hyphens and underscores, e.g. blockade: the scenario "
+                "column of the questions' CSV."
+            ),
+            "description": gettext_lazy("Markdown, shown to experts above its questions."),
+        }
+        widgets = {"description": forms.Textarea(attrs={"rows": 5})}
+
+
+class QuestionForm(ServiceModelForm):
+    lower_bound = NumberField(required=False, label=gettext_lazy("Lower bound"))
+    upper_bound = NumberField(required=False, label=gettext_lazy("Upper bound"))
+    seed_answer = NumberField(
+        required=False,
+        label=gettext_lazy("Known answer (seed questions)"),
+        help_text=gettext_lazy("Probability questions: 1 (yes) or 0 (no). Numeric: the value."),
+    )
+
+    class Meta:
+        model = Question
+        fields = (
+            "code",
+            "scenario",
+            "kind",
+            "text",
+            "text_ko",
+            "guidance",
+            "guidance_ko",
+            "unit",
+            "unit_ko",
+            "lower_bound",
+            "upper_bound",
+            "scale",
+            "is_seed",
+            "seed_answer",
+            "resolution_criteria",
+            "resolution_criteria_ko",
+            "tags",
+        )
+        labels = {
+            "code": gettext_lazy("Code"),
+            "scenario": gettext_lazy("Scenario"),
+            "kind": gettext_lazy("Kind"),
+            "text": gettext_lazy("Question"),
+            "guidance": gettext_lazy("Guidance"),
+            "unit": gettext_lazy("Unit (numeric questions)"),
+            "scale": gettext_lazy("Scale (numeric questions)"),
+            "is_seed": gettext_lazy("Seed question"),
+            "resolution_criteria": gettext_lazy("Resolution criteria"),
+            "tags": gettext_lazy("Tags"),
+        }
+        field_classes = {"scenario": ModelChoiceByIdField}
+        widgets = {
+            "text": forms.Textarea(attrs={"rows": 3}),
+            "text_ko": forms.Textarea(attrs={"rows": 3}),
+            "guidance": forms.Textarea(attrs={"rows": 2}),
+            "guidance_ko": forms.Textarea(attrs={"rows": 2}),
+            "resolution_criteria": forms.Textarea(attrs={"rows": 2}),
+            "resolution_criteria_ko": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, survey: Survey, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scenario"].queryset = survey.scenarios.all()
+        self.fields["scenario"].empty_label = _("(no scenario)")
+
+
+class PeopleForm(forms.Form):
+    organizers = ModelChoicesByIdField(
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Organizers"),
+        help_text=gettext_lazy("Staff accounts who build the survey and run its rounds."),
+    )
+    analysts = ModelChoicesByIdField(
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Analysts"),
+        help_text=gettext_lazy("People who read the survey's reports (and nothing else)."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        people = selectors.people_for_survey_roles()
+        for name in ("organizers", "analysts"):
+            self.fields[name].queryset = people[name]
+            self.fields[name].label_from_instance = _person_label
+
+
+def _person_label(user) -> str:
+    name = user.get_full_name()
+    parts = [name, f"({user.get_username()})"] if name else [user.get_username()]
+    if user.email:
+        parts.append(f"<{user.email}>")
+    return " ".join(parts)

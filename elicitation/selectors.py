@@ -12,6 +12,7 @@ from itertools import groupby
 
 import markdown
 import nh3
+from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404, HttpRequest
@@ -58,6 +59,39 @@ def round_get_for_organizer(*, user, round_id: int) -> Round:
         raise Http404("No such round.")
     survey_get_for_organizer(user=user, survey_id=survey_round.survey_id)
     return survey_round
+
+
+def people_for_survey_roles() -> dict[str, QuerySet]:
+    """Who may be made an organizer (staff) or an analyst (anyone with a login) of a survey.
+
+    Never an expert: their accounts only carry link tokens (random names, no password).
+    """
+    people = (
+        get_user_model()
+        .objects.filter(is_active=True, expert__isnull=True)
+        .order_by("last_name", "first_name", "username")
+    )
+    return {"organizers": people.filter(is_staff=True), "analysts": people}
+
+
+def survey_question_get_for_organizer(*, user, question_id: int) -> Question:
+    question = Question.objects.select_related("survey").filter(id=question_id).first()
+    if question is None:
+        raise Http404("No such question.")
+    survey_get_for_organizer(user=user, survey_id=question.survey_id)
+    return question
+
+
+def question_is_answered(*, question: Question) -> bool:
+    return question.judgments.exists()
+
+
+def scenario_get_for_organizer(*, user, scenario_id: int) -> Scenario:
+    scenario = Scenario.objects.select_related("survey").filter(id=scenario_id).first()
+    if scenario is None:
+        raise Http404("No such scenario.")
+    survey_get_for_organizer(user=user, survey_id=scenario.survey_id)
+    return scenario
 
 
 def survey_panel(*, survey: Survey) -> dict:
@@ -299,6 +333,20 @@ def questions_by_scenario(
         (scenario, list(group))
         for scenario, group in groupby(ordered, key=lambda question: question.scenario)
     ]
+
+
+def survey_scenarios_with_questions(
+    *, survey: Survey, questions: list[Question]
+) -> list[tuple[Scenario | None, list[Question]]]:
+    """Every scenario of the survey, those without questions too, then the questions
+    without a scenario (the organizer's survey page)."""
+    by_scenario: dict[int | None, list[Question]] = {}
+    for question in questions:
+        by_scenario.setdefault(question.scenario_id, []).append(question)
+    groups = [(s, by_scenario.get(s.id, [])) for s in survey.scenarios.all()]
+    if None in by_scenario:
+        groups.append((None, by_scenario[None]))
+    return groups
 
 
 # A round with more questions than this is answered in parts, one scenario (or a piece of

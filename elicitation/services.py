@@ -15,6 +15,7 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -55,6 +56,7 @@ def survey_create(
     contact_email: str = "",
     organizers: Iterable = (),
     anonymity: str = Survey.Anonymity.IDENTIFIED,
+    cohort_attribute: str = "nationality",
     **translations: str,
 ) -> Survey:
     """``translations``: the Korean texts, ``title_ko`` and ``background_ko``."""
@@ -63,6 +65,7 @@ def survey_create(
         background=background,
         contact_email=contact_email,
         anonymity=anonymity,
+        cohort_attribute=cohort_attribute,
         **translations,
     )
     survey.full_clean()
@@ -105,6 +108,66 @@ def survey_anonymity_set(*, survey: Survey, anonymity: str) -> Survey:
     return survey
 
 
+SURVEY_EDITABLE_FIELDS = (
+    "title",
+    "title_ko",
+    "background",
+    "background_ko",
+    "contact_email",
+    "cohort_attribute",
+)
+
+
+def survey_update(*, survey: Survey, **fields) -> Survey:
+    """Change the texts, the contact or the cohort attribute (``SURVEY_EDITABLE_FIELDS``).
+
+    A new cohort attribute applies to the runs requested after it; earlier runs keep theirs.
+    """
+    unknown = set(fields) - set(SURVEY_EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"survey_update cannot change {sorted(unknown)}")
+    changed = [name for name, value in fields.items() if getattr(survey, name) != value]
+    for name in changed:
+        setattr(survey, name, fields[name])
+    survey.full_clean()
+    if changed:
+        survey.save(update_fields=changed)
+    return survey
+
+
+def survey_people_set(
+    *, survey: Survey, organizers: Iterable, analysts: Iterable, by=None
+) -> Survey:
+    """Who organizes the survey and who reads its reports: staff and analysts, never experts.
+
+    An analyst joins the analyst group, which the report pages ask for besides the survey's
+    list. ``by``, the user making the change, must stay an organizer unless a superuser.
+    """
+    from aggregation.selectors import ANALYST_GROUP  # aggregation imports this app
+
+    organizers, analysts = list(organizers), list(analysts)
+    errors: dict[str, list[str]] = {}
+    if not organizers:
+        errors["organizers"] = [_("Keep at least one organizer, or nobody can run the survey.")]
+    elif any(not user.is_staff or hasattr(user, "expert") for user in organizers):
+        errors["organizers"] = [_("Organizers must be staff accounts, not experts.")]
+    if by is not None and not by.is_superuser and by not in organizers:
+        errors.setdefault("organizers", []).append(
+            _("Keep yourself among the organizers; another organizer can remove you.")
+        )
+    if any(hasattr(user, "expert") for user in analysts):
+        errors["analysts"] = [_("Expert accounts cannot read the reports.")]
+    if errors:
+        raise ValidationError(errors)
+    group, _created = Group.objects.get_or_create(name=ANALYST_GROUP)
+    with transaction.atomic():
+        survey.organizers.set(organizers)
+        survey.analysts.set(analysts)
+        for user in analysts:
+            user.groups.add(group)
+    return survey
+
+
 def scenario_create(
     *,
     survey: Survey,
@@ -128,6 +191,20 @@ def scenario_create(
     )
     scenario.full_clean()
     scenario.save()
+    return scenario
+
+
+def scenario_update(*, scenario: Scenario, **fields) -> Scenario:
+    """Change a scenario's code, titles or descriptions (Markdown, in both languages)."""
+    allowed = {"code", "title", "title_ko", "description", "description_ko"}
+    if set(fields) - allowed:
+        raise ValueError(f"scenario_update cannot change {sorted(set(fields) - allowed)}")
+    changed = [name for name, value in fields.items() if getattr(scenario, name) != value]
+    for name in changed:
+        setattr(scenario, name, fields[name])
+    scenario.full_clean()
+    if changed:
+        scenario.save(update_fields=changed)
     return scenario
 
 
@@ -186,6 +263,37 @@ def question_create(*, survey: Survey, code: str, text: str, **fields) -> Questi
     question = Question(survey=survey, code=code, text=text, **fields)
     question_validate(question=question)
     question.save()
+    return question
+
+
+def question_update(*, question: Question, **fields) -> Question:
+    """Change a question (wording, translations, kind, bounds, seed, scenario, tags).
+
+    Only while nobody has answered it: an answer is to the question as it was worded, and
+    the analysis pools answers by question. After the first answer, nothing changes.
+    """
+    if question.judgments.exists():
+        raise ValidationError(
+            _(
+                "Experts have already answered %(code)s, so it can no longer change: their "
+                "answers are to its present wording. Add a new question instead, and leave "
+                "this one out of the next round."
+            )
+            % {"code": question.code}
+        )
+    editable = {field.name for field in Question._meta.concrete_fields} - {
+        "id",
+        "survey",
+        "position",
+    }
+    if set(fields) - editable:
+        raise ValueError(f"question_update cannot change {sorted(set(fields) - editable)}")
+    changed = [name for name, value in fields.items() if getattr(question, name) != value]
+    for name in changed:
+        setattr(question, name, fields[name])
+    question_validate(question=question)
+    if changed:
+        question.save(update_fields=changed)
     return question
 
 

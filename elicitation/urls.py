@@ -1,14 +1,21 @@
 from django.urls import path
 
 import config.converters  # noqa: F401 (registers <id:...>)
-from elicitation.views import expert, organizer
+from elicitation.views import building, expert, organizer
 
 app_name = "elicitation"
 
 urlpatterns = [
     # Organizers
     path("surveys/", organizer.survey_list, name="survey-list"),
+    path("surveys/new/", building.survey_create, name="survey-create"),
     path("surveys/<id:survey_id>/", organizer.survey_detail, name="survey-detail"),
+    path("surveys/<id:survey_id>/edit/", building.survey_edit, name="survey-edit"),
+    path("surveys/<id:survey_id>/people/", building.survey_people, name="survey-people"),
+    path("surveys/<id:survey_id>/scenarios/new/", building.scenario_create, name="scenario-create"),
+    path("scenarios/<id:scenario_id>/edit/", building.scenario_edit, name="scenario-edit"),
+    path("surveys/<id:survey_id>/questions/new/", building.question_create, name="question-create"),
+    path("questions/<id:question_id>/edit/", building.question_edit, name="question-edit"),
     path(
         "surveys/<id:survey_id>/import/questions/",
         organizer.survey_import,

@@ -57,7 +57,7 @@ def survey_detail(request: HttpRequest, survey_id: int) -> HttpResponse:
     context = {
         "survey": survey,
         "background": selectors.markdown_html(survey.background),
-        "groups": selectors.questions_by_scenario(questions=questions),
+        "groups": selectors.survey_scenarios_with_questions(survey=survey, questions=questions),
         "n_questions": len(questions),
         "rounds": survey.rounds.all(),
         **selectors.survey_panel(survey=survey),
