@@ -343,7 +343,6 @@ def _compute_numeric(
 
     started = time.perf_counter()
     sampler = {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
-    progress("compiling", 0.0)  # fit_numeric compiles first and reports from tuning on
     tree, result = fit_numeric(
         data.table,
         data.realizations,
