@@ -25,9 +25,11 @@ def test_answers_are_read_as_a_split_normal_with_exactly_their_quantiles():
     assert q05 == pytest.approx(median - 1.6448536 * left)
     assert q95 == pytest.approx(median + 1.6448536 * right)
     table = QuantileTable.from_rows(
-        [{"expert": "a", "question": "N", "q05": q05, "q50": q50, "q95": q95},
-         {"expert": "b", "question": "N", "q05": 1, "q50": 2, "q95": 4}]
-    )  # fmt: skip
+        [
+            {"expert": "a", "question": "N", "q05": q05, "q50": q50, "q95": q95, "upper": 100},
+            {"expert": "b", "question": "N", "q05": 1, "q50": 2, "q95": 4, "upper": 100},
+        ]
+    )  # bounded above: read on the linear scale, not the log one
     data = NumericPanelData.from_table(table)
     k = table.experts.index("a")
     unit = data.unit[0]
@@ -128,3 +130,67 @@ def test_recovery_forecast_beats_the_simple_summaries():
 def _interval_score(q: dict, x: float) -> float:
     low, high = q["q05"], q["q95"]
     return (high - low) + 20 * max(low - x, 0) + 20 * max(x - high, 0)
+
+
+def _answers(question: str, triples, **extra) -> list[dict]:
+    return [
+        {"expert": f"e{k}", "question": question, "q05": a, "q50": b, "q95": c, **extra}
+        for k, (a, b, c) in enumerate(triples)
+    ]
+
+
+SKEWED = [(1, 5, 60), (2, 8, 90), (0.5, 3, 40), (1, 6, 80)]  # "most likely 5, perhaps 60"
+SYMMETRIC = [(40, 50, 60), (30, 45, 60), (45, 52, 59), (35, 50, 65)]
+
+
+@pytest.mark.parametrize(
+    ("triples", "extra", "log"),
+    [
+        (SKEWED, {}, True),
+        (SYMMETRIC, {}, False),
+        ([(-5, 5, 60), *SKEWED[1:]], {}, False),  # a 5 % below zero: not a positive quantity
+        (SKEWED, {"upper": 100}, False),  # bounded above: a share, kept linear
+        (SKEWED, {"lower": -10}, False),  # the question allows negative values
+        (SYMMETRIC, {"scale": "log"}, True),  # declared log stays log
+    ],
+)
+def test_the_working_scale_is_chosen_from_the_answers(triples, extra, log):
+    table = QuantileTable.from_rows(_answers("N", triples, **extra))
+    data = NumericPanelData.from_table(table)
+    assert bool(data.log_scale[0]) is log
+    # whatever the working scale, results come back on the question's own scale
+    # (the centre is the median of the medians on the working scale: between the middle two)
+    middle = sorted(b for _, b, _ in triples)[1:3]
+    assert middle[0] - 1e-9 <= data.to_scale(0.0, 0) <= middle[1] + 1e-9
+
+
+def test_a_realization_the_log_cannot_read_keeps_the_question_linear():
+    table = QuantileTable.from_rows(_answers("N", SKEWED) + _answers("M", SYMMETRIC))
+    n = table.questions.index("N")
+    assert NumericPanelData.from_table(table, {"M": 50.0}).log_scale[n]
+    assert not NumericPanelData.from_table(table, {"N": -1.0, "M": 50.0}).log_scale[n]
+
+
+def test_the_shared_error_is_read_with_the_panels_skew():
+    table = QuantileTable.from_rows(_answers("N", SKEWED, upper=100) + _answers("M", SYMMETRIC))
+    data = NumericPanelData.from_table(table)
+    n, m = data.questions.index("N"), data.questions.index("M")
+    assert data.skew_right[n] > 3 * data.skew_left[n]  # linear (bounded), right-skewed
+    assert data.skew_left[n] + data.skew_right[n] == pytest.approx(2.0)
+    assert data.skew_left[m] == pytest.approx(data.skew_right[m], rel=0.3)
+
+
+def test_a_study_of_five_quantiles_is_read_at_its_5_50_95():
+    from pathlib import Path
+
+    from aggregation.engine.cooke import read_excalibur
+    from aggregation.engine.numeric import table_from_study
+
+    folder = Path(__file__).resolve().parents[2] / "data" / "cooke"
+    study = read_excalibur(folder / "tobacco.dtt", folder / "tobacco.rls")
+    assert len(study.quantile_levels) == 5
+    table, realized = table_from_study(study)
+    row = table.frame.iloc[0]
+    e, k = study.experts.index(row["expert"]), study.items.index(row["question"])
+    assert [row["q05"], row["q50"], row["q95"]] == list(study.assessments[e, k, [0, 2, 4]])
+    assert realized and all(q in table.questions for q in realized)
