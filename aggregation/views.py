@@ -26,6 +26,7 @@ from aggregation import comparison, numeric_reports, reports, selectors, service
 from aggregation.forms import RunRequestForm
 from aggregation.models import AggregationRun, QuestionResult
 from config.csvexport import NO_STORE, csv_response
+from elicitation import selectors as elicitation_selectors
 from elicitation.models import Round
 
 Status = AggregationRun.Status
@@ -191,6 +192,8 @@ def round_report(request: HttpRequest, round_id: int) -> HttpResponse:
         "can_download_posterior": _may_download_posterior(request.user, survey_round.survey),
         "compare_with": selectors.round_previous_closed(survey_round=survey_round),
         "n_numeric": selectors.round_numeric_question_count(survey_round=survey_round),
+        "late_invitations": elicitation_selectors.round_late_invitations(survey_round=survey_round),
+        "round_events": elicitation_selectors.round_events(survey_round=survey_round),
     }
     if run is not None and run.status != Status.SUCCEEDED:
         # While a new run is in flight (or failed), the last finished report stays one click away.

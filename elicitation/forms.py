@@ -438,14 +438,38 @@ class RoundOpenForm(forms.Form):
         label=gettext_lazy("The previous round's rationales, anonymised (hide any beforehand)"),
     )
 
+    experts = ModelChoicesByIdField(
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Experts invited to this round"),
+        help_text=gettext_lazy("The whole panel, or a subset (e.g. a follow-up round)."),
+    )
+    # Sent by the page's form with the checkboxes: without it (a client that does not know
+    # the list), the whole panel is invited; with it, nothing ticked is an error.
+    experts_listed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
     def feedback(self) -> dict[str, bool]:
         return {name: self.cleaned_data[name] for name in FEEDBACK_FIELDS}
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("experts"):
+            if cleaned.get("experts_listed"):
+                self.add_error("experts", _("Choose at least one expert to invite."))
+            else:
+                cleaned["experts"] = None
+        return cleaned
 
     def __init__(self, *args, survey: Survey, **kwargs):
         super().__init__(*args, **kwargs)
         askable = selectors.survey_questions_askable(survey=survey)
         self.fields["questions"].queryset = askable
         self.fields["questions"].initial = list(askable.values_list("id", flat=True))
+        panel = survey.experts.select_related("contact").order_by("code")
+        self.fields["experts"].queryset = panel
+        self.fields["experts"].initial = list(panel.values_list("id", flat=True))
+        self.fields["experts"].label_from_instance = _expert_label(survey)
         self.fields["link_days"].widget.attrs["max"] = settings.SESAME_MAX_AGE // 86400
         self.fields["link_days"].validators.append(self._max_days)
 
@@ -625,3 +649,57 @@ def _person_label(user) -> str:
     if user.email:
         parts.append(f"<{user.email}>")
     return " ".join(parts)
+
+
+# --- Plans that change: late experts, a new closing time, a reopening -------------------
+
+
+def _expert_label(survey: Survey):
+    """Codes only at the strict level; code and name otherwise."""
+    if survey.is_strict:
+        return lambda expert: expert.code
+    return lambda expert: f"{expert.code} — {expert.contact.name}"
+
+
+class ExpertsChoiceForm(forms.Form):
+    experts = ModelChoicesByIdField(
+        queryset=None,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Experts"),
+        error_messages={"required": gettext_lazy("Choose at least one expert.")},
+    )
+
+    def __init__(self, *args, survey: Survey, experts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["experts"].queryset = experts.select_related("contact").order_by("code")
+        self.fields["experts"].label_from_instance = _expert_label(survey)
+
+
+class LateInviteForm(ExpertsChoiceForm):
+    prefix = "late"
+
+
+class RoundExtendForm(forms.Form):
+    prefix = "extend"
+    closes_at = DateTimeField(
+        label=gettext_lazy("New closing time"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        error_messages={"required": gettext_lazy("Choose the new closing time.")},
+    )
+    reason = forms.CharField(
+        required=False, max_length=500, label=gettext_lazy("Reason (optional, for the record)")
+    )
+
+
+class RoundReopenForm(ExpertsChoiceForm):
+    prefix = "reopen"
+    closes_at = DateTimeField(
+        label=gettext_lazy("Closes again at"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        error_messages={"required": gettext_lazy("Choose when it closes again.")},
+    )
+    reason = forms.CharField(
+        max_length=500,
+        label=gettext_lazy("Reason (goes on the record)"),
+        error_messages={"required": gettext_lazy("Say why it reopens.")},
+    )

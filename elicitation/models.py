@@ -305,6 +305,11 @@ class Invitation(models.Model):
     # earlier link and ends the browser sessions that one opened.
     link_version = models.PositiveIntegerField(default=1)
     link_revoked_at = models.DateTimeField(null=True, blank=True)
+    # Invited after the round opened (a late expert); the analysis lists them.
+    joined_late = models.BooleanField(default=False)
+    # Set on the others when a closed round is reopened for named experts: from then on
+    # this expert's answers in the round can no longer change.
+    answers_closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -320,8 +325,38 @@ class Invitation(models.Model):
         return self.expires_at <= (now or timezone.now())
 
     @property
+    def takes_answers(self) -> bool:
+        """The round is open and, if it was reopened for named experts, for this one."""
+        return self.survey_round.is_open and self.answers_closed_at is None
+
+    @property
     def effective_language(self) -> str:
         return self.language or self.expert.language
+
+
+class RoundEvent(models.Model):
+    """The audit line of a change of plan: a late invitation, a new closing time, a reopening."""
+
+    class Kind(models.TextChoices):
+        INVITED_LATE = "invited_late", _("Invited late")
+        EXTENDED = "extended", _("Closing time changed")
+        REOPENED = "reopened", _("Reopened")
+
+    survey_round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind)
+    at = models.DateTimeField(auto_now_add=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Codes only (never names), so the line is safe at every anonymity level.
+    detail = models.TextField(blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["survey_round", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.survey_round}: {self.kind} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class Judgment(models.Model):

@@ -187,8 +187,36 @@ def round_progress_by_expert(*, survey_round: Round) -> list[ExpertProgress]:
 def round_invitations_to_remind(*, survey_round: Round) -> QuerySet[Invitation]:
     """Who a reminder goes to: invited, not submitted, link still valid."""
     return survey_round.invitations.filter(
-        submitted_at__isnull=True, expires_at__gt=timezone.now()
+        submitted_at__isnull=True, expires_at__gt=timezone.now(), answers_closed_at__isnull=True
     ).order_by("id")
+
+
+def round_events(*, survey_round: Round) -> QuerySet:
+    return survey_round.events.select_related("by")
+
+
+def round_late_invitations(*, survey_round: Round) -> list[Invitation]:
+    """Who joined the round after it opened (codes, for the analysis)."""
+    late = survey_round.invitations.filter(joined_late=True).select_related("expert")
+    return list(late.order_by("expert__code"))
+
+
+def round_experts_not_invited(*, survey_round: Round) -> QuerySet[Expert]:
+    """The panel's experts without an invitation to this round (to invite late)."""
+    return survey_round.survey.experts.exclude(invitations__survey_round=survey_round)
+
+
+def round_experts_invited(*, survey_round: Round) -> QuerySet[Expert]:
+    return survey_round.survey.experts.filter(invitations__survey_round=survey_round)
+
+
+def round_can_reopen(*, survey_round: Round) -> bool:
+    """Closed, the latest round to have opened, and no other round open."""
+    if survey_round.status != Round.Status.CLOSED:
+        return False
+    rounds = survey_round.survey.rounds.exclude(id=survey_round.id)
+    later = rounds.filter(number__gt=survey_round.number).exclude(status=Round.Status.DRAFT)
+    return not later.exists() and not rounds.filter(status=Round.Status.OPEN).exists()
 
 
 def round_reminders(*, survey_round: Round) -> QuerySet:

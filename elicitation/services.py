@@ -401,8 +401,10 @@ def round_open(
     questions: Iterable[Question] | None = None,
     expires_at: datetime | None = None,
     feedback: dict[str, bool] | None = None,
+    experts: Iterable[Expert] | None = None,
 ) -> Round:
-    """Draft → open: fix the round's questions, invite every expert, email them after commit.
+    """Draft → open: fix the round's questions, invite the panel (or the ``experts`` chosen
+    among it, e.g. a follow-up for a subset), email them after commit.
 
     A follow-up round shows the results of the latest closed round (``feedback_round``);
     ``feedback`` picks what of it experts see (keys of ``FEEDBACK_FIELDS``).
@@ -417,9 +419,16 @@ def round_open(
         survey = survey_round.survey
         _round_check_can_open(survey_round=survey_round, expires_at=expires_at, now=now)
         questions = _round_questions_check(survey=survey, questions=questions)
-        experts = list(survey.experts.all())
-        if not experts:
+        experts = list(survey.experts.all() if experts is None else experts)
+        if not survey.experts.exists():
             raise ValidationError(_("The survey has no experts yet. Import the panel first."))
+        if not experts:
+            raise ValidationError({"experts": _("Choose at least one expert to invite.")})
+        foreign = [expert.code for expert in experts if expert.survey_id != survey.id]
+        if foreign:
+            raise ValidationError(
+                _("Not on this survey's panel: %(codes)s.") % {"codes": ", ".join(foreign)}
+            )
         survey_round.questions.set(questions)
         survey_round.status, survey_round.opened_at = Round.Status.OPEN, now
         survey_round.feedback_round = (
@@ -690,7 +699,10 @@ def _invitation_lock_open_round(*, invitation: Invitation) -> Round:
     (A share lock, letting saves of the panel overlap, measured no faster on 2 cores:
     a save holds the lock for a few milliseconds.)"""
     survey_round = Round.objects.select_for_update().get(id=invitation.survey_round_id)
-    if survey_round.status != Round.Status.OPEN:
+    closed_for_expert = Invitation.objects.filter(
+        id=invitation.id, answers_closed_at__isnull=False
+    ).exists()
+    if survey_round.status != Round.Status.OPEN or closed_for_expert:
         raise ValidationError(
             _("Round %(number)s is closed; answers can no longer be changed.")
             % {"number": survey_round.number},

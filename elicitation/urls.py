@@ -1,7 +1,7 @@
 from django.urls import path
 
 import config.converters  # noqa: F401 (registers <id:...>)
-from elicitation.views import building, expert, organizer
+from elicitation.views import building, expert, organizer, round_changes
 
 app_name = "elicitation"
 
@@ -35,6 +35,19 @@ urlpatterns = [
         name="invitation-new-link",
     ),
     path("rounds/<id:round_id>/", organizer.round_detail, name="round-detail"),
+    path("rounds/<id:round_id>/invite/", round_changes.round_invite_late, name="round-invite"),
+    path("rounds/<id:round_id>/extend/", round_changes.round_extend, name="round-extend"),
+    path("rounds/<id:round_id>/reopen/", round_changes.round_reopen, name="round-reopen"),
+    path(
+        "invitations/<id:invitation_id>/resend/",
+        round_changes.invitation_resend,
+        name="invitation-resend",
+    ),
+    path(
+        "invitations/<id:invitation_id>/link/",
+        round_changes.invitation_copy_link,
+        name="invitation-link",
+    ),
     path("rounds/<id:round_id>/open/", organizer.round_open, name="round-open"),
     path("rounds/<id:round_id>/close/", organizer.round_close, name="round-close"),
     path(

@@ -224,7 +224,7 @@ def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     source = request.POST if request.method == "POST" else request.GET
     part = _part_chosen(source.get("part", ""), parts)
     page = _Page(request, invitation, questions, judgments, parts, part)
-    if not invitation.survey_round.is_open:
+    if not invitation.takes_answers:
         return page.render(None, 409 if request.method == "POST" else 200)
     if part is None:
         return _summary(page)
@@ -312,7 +312,7 @@ class _Page:
                 "parts": [self._part_nav(part, language) for part in self.parts],
                 "part": self.part,
                 "summary_url": _part_url(self.invitation, self.parts, None),
-                "read_only": not self.invitation.survey_round.is_open,
+                "read_only": not self.invitation.takes_answers,
             }
         )
         return context

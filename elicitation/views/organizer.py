@@ -203,11 +203,13 @@ def round_create(request: HttpRequest, survey_id: int) -> HttpResponse:
 
 
 def _round_page(
-    request, survey_round: Round, open_form=None, remind_form=None, status=200
+    request, survey_round: Round, open_form=None, remind_form=None, status=200, **forms
 ) -> HttpResponse:
     survey = survey_round.survey
     if open_form is None and survey_round.status == Round.Status.DRAFT:
         open_form = RoundOpenForm(survey=survey)
+    from elicitation.views.round_changes import round_change_forms  # it imports this module
+
     by_expert = selectors.round_progress_by_expert(survey_round=survey_round)
     context = {
         "survey": survey,
@@ -227,6 +229,8 @@ def _round_page(
         if survey_round.status == Round.Status.DRAFT
         else survey_round.feedback_round,
         "n_rationales": survey_round.judgments.exclude(rationale="").count(),
+        "events": selectors.round_events(survey_round=survey_round),
+        **round_change_forms(survey_round=survey_round, **forms),
     }
     return render(request, "elicitation/organizer/round_detail.html", context, status=status)
 
@@ -250,6 +254,7 @@ def round_open(request: HttpRequest, round_id: int) -> HttpResponse:
             questions=form.cleaned_data["questions"],
             expires_at=form.expires_at(),
             feedback=form.feedback(),
+            experts=form.cleaned_data["experts"],
         )
     except ValidationError as exc:
         form.add_error(None, exc)

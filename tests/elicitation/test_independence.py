@@ -29,6 +29,7 @@ from elicitation.models import (
     Question,
     Reminder,
     Round,
+    Scenario,
     Survey,
 )
 from tests.elicitation.helpers import answers_submit, client_with_link, link_path, succeeded_run
@@ -83,6 +84,7 @@ class Values:
             "survey_id": list(Survey.objects.values_list("id", flat=True)),
             "run_id": list(AggregationRun.objects.values_list("id", flat=True)),
             "question_id": list(Question.objects.values_list("id", flat=True)),
+            "scenario_id": list(Scenario.objects.values_list("id", flat=True)),
             "judgment_id": list(Judgment.objects.values_list("id", flat=True)),
             "reminder_id": list(Reminder.objects.values_list("id", flat=True)),
             "name": ["consensus", "question-Q01"],
