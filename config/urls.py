@@ -8,6 +8,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("after-login/", views.after_login, name="after-login"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the staff switch
     path("admin/", admin.site.urls),
     path("", include("elicitation.urls")),
     path("", include("aggregation.urls")),
