@@ -57,8 +57,21 @@ OTHER_COLOUR = "#8c959f"
 CONSENSUS_COLOUR = "#1b1f24"  # cohorts take C0, C1, ... as in the cohort forest
 WIDTH = 7.5  # inches: about the width of a report page at 100 % zoom
 ROW = 0.26  # inches per row of a forest or dot chart
+
+
+def _font_families() -> list[str]:
+    """DejaVu Sans, then a font with Hangul where one is installed (bin/ensure-chromium and
+    the image install fonts-noto-cjk): Korean labels are measured with real glyphs, and the
+    SVG names the font that draws them."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans"] + [n for n in ("Noto Sans CJK KR", "NanumGothic") if n in installed]
+
+
 STYLE = {
     "svg.fonttype": "none",  # text stays text: smaller files, selectable, searchable
+    "font.family": _font_families(),
     "svg.hashsalt": "consilium",  # stable element ids, so a re-render is byte-identical
     "font.size": 10,
     "axes.spines.top": False,
