@@ -396,12 +396,12 @@ class RoundCreateForm(forms.Form):
     opens_at = DateTimeField(
         required=False,
         label=gettext_lazy("Planned opening (optional)"),
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     closes_at = DateTimeField(
         required=False,
         label=gettext_lazy("Planned closing (optional)"),
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
 
 
@@ -497,7 +497,7 @@ class SurveyAnonymityForm(forms.Form):
 class ReminderScheduleForm(forms.Form):
     send_at = DateTimeField(
         label=gettext_lazy("Send a reminder at"),
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         error_messages={"required": gettext_lazy("Choose when to send the reminder.")},
     )
 
@@ -683,7 +683,7 @@ class RoundExtendForm(forms.Form):
     prefix = "extend"
     closes_at = DateTimeField(
         label=gettext_lazy("New closing time"),
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         error_messages={"required": gettext_lazy("Choose the new closing time.")},
     )
     reason = forms.CharField(
@@ -695,7 +695,7 @@ class RoundReopenForm(ExpertsChoiceForm):
     prefix = "reopen"
     closes_at = DateTimeField(
         label=gettext_lazy("Closes again at"),
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         error_messages={"required": gettext_lazy("Choose when it closes again.")},
     )
     reason = forms.CharField(

@@ -206,3 +206,6 @@ def test_organizer_date_fields_and_dates_say_their_time_zone(organizer_client, s
     text = page.content.decode()
     assert "03/01/2030 12:30 a.m. (UTC)" in text  # planned closing
     assert "02/01/2030 9:56 a.m. (UTC)" in text  # emailed
+    page = organizer_client.get(reverse("elicitation:survey-detail", args=[survey.id]))
+    opened = invitation.survey_round.opened_at
+    assert f"{opened:%m/%d/%Y} " in page.content.decode() and "(UTC)</td>" in page.content.decode()

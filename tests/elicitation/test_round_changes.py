@@ -220,3 +220,13 @@ def test_the_report_shows_who_joined_late(organizer_client, open_round, late_exp
         reverse("aggregation:round-report", args=[open_round.id])
     ).content.decode()
     assert "Joined late" in html and late_expert.code in html
+
+
+def test_the_closing_time_field_shows_the_current_one_in_the_browsers_format(
+    organizer_client, open_round
+):
+    open_round.closes_at = timezone.now().replace(2030, 3, 1, 9, 30, 0, 0)
+    open_round.save(update_fields=["closes_at"])
+    html = organizer_client.get(reverse("elicitation:round-detail", args=[open_round.id]))
+    assert 'value="2030-03-01T09:30"' in html.content.decode()
+    assert "New closing time (UTC)" in html.content.decode()
