@@ -30,7 +30,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr
 from django.conf import settings  # noqa: E402
+from django.utils import translation  # noqa: E402
 from django.utils.translation import gettext as _  # noqa: E402
+from django.utils.translation import gettext_noop  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from scipy.special import expit  # noqa: E402
 
@@ -41,11 +43,13 @@ from aggregation.models import QuestionResult  # noqa: E402
 
 OTHER_COHORT = "other"
 WITHHELD_COHORT = "withheld"  # per-expert cohort not shown: see expert_cohort_labels
+# Marked for translation and translated where a figure is drawn (gettext_noop keeps them
+# plain strings for the pages that print them).
 BASELINE_LABELS = {
-    "linear_pool": "Linear pool",
-    "median": "Median",
-    "logodds_mean": "Log-odds mean",
-    "extremized_logodds": "Extremized log-odds",
+    "linear_pool": gettext_noop("Linear pool"),
+    "median": gettext_noop("Median"),
+    "logodds_mean": gettext_noop("Log-odds mean"),
+    "extremized_logodds": gettext_noop("Extremized log-odds"),
 }
 BASELINE_MARKERS = {
     "linear_pool": ("s", "#6e7781"),
@@ -143,11 +147,9 @@ def figures_render(
     shown = cohorts_shown(cohort_sizes_of_table(table))
     drawings = {}
     if result["method"] == "linked_rounds":
-        figures = {}
-        with plt.rc_context(STYLE):
-            figure = consensus_shift_forest(fit.posterior["posterior"].to_dataset(), result)
-            figures["consensus-shift"] = _save(figure, folder / "consensus-shift.svg")
-        return figures
+        posterior = fit.posterior["posterior"].to_dataset()
+        shift = {"consensus-shift": lambda: consensus_shift_forest(posterior, result)}
+        return _draw_in_every_language(shift, folder)
     if fit is not None:
         posterior = fit.posterior["posterior"].to_dataset()
         draws = derived_draws(posterior, [str(c) for c in posterior["cohort"].values])
@@ -169,10 +171,22 @@ def figures_render(
         drawings[question_figure_name(code)] = lambda answers=answers, entry=entry, code=code: (
             question_strip(code, answers, entry, shown, result)
         )
+    return _draw_in_every_language(drawings, folder)
+
+
+def localized_figure_name(name: str, language: str) -> str:
+    """The name of a figure's drawing in ``language`` (the site's language: the name)."""
+    return name if language == settings.LANGUAGE_CODE else f"{name}__{language}"
+
+
+def _draw_in_every_language(drawings: dict, folder: Path) -> dict[str, str]:
+    """Each figure once per site language, its labels translated (``name__ko``)."""
     figures = {}
-    with plt.rc_context(STYLE):
-        for name, draw in drawings.items():
-            figures[name] = _save(draw(), folder / f"{name}.svg")
+    for language, _label in settings.LANGUAGES:
+        with translation.override(language), plt.rc_context(STYLE):
+            for name, draw in drawings.items():
+                localized = localized_figure_name(name, language)
+                figures[localized] = _save(draw(), folder / f"{localized}.svg")
     return figures
 
 
@@ -226,7 +240,9 @@ def _percent(mass: float) -> str:
 
 
 def _interval_note(mass: float) -> str:
-    return f"dot: posterior mean; thick line: 50 %, thin line: {_percent(mass)} interval"
+    return _("dot: posterior mean; thick line: 50 %%, thin line: %(percent)s interval") % {
+        "percent": _percent(mass)
+    }
 
 
 def _posterior(dataset: xr.Dataset) -> xr.DataTree:
@@ -243,7 +259,7 @@ def consensus_forest(draws: xr.Dataset, result: dict):
         rows=len(questions),
         ci_probs=(0.5, mass),
         labels=["question"],
-        xlabel=f"Consensus probability ({_interval_note(mass)})",
+        xlabel=_("Consensus probability (%(note)s)") % {"note": _interval_note(mass)},
     )
     y = plot.get_aes_as_dataset("y")["consensus"]
     for method, (marker, colour) in BASELINE_MARKERS.items():
@@ -259,9 +275,11 @@ def consensus_forest(draws: xr.Dataset, result: dict):
             linewidths=0,
         )
     handles = [
-        Line2D([], [], color="C0", marker="o", markerfacecolor="white", label="Consensus (model)")
+        Line2D(
+            [], [], color="C0", marker="o", markerfacecolor="white", label=_("Consensus (model)")
+        )
     ] + [
-        Line2D([], [], color=colour, marker=marker, linestyle="none", label=BASELINE_LABELS[m])
+        Line2D([], [], color=colour, marker=marker, linestyle="none", label=_(BASELINE_LABELS[m]))
         for m, (marker, colour) in BASELINE_MARKERS.items()
     ]
     _legend_above(axes, handles)
@@ -288,12 +306,12 @@ def disagreement_forest(draws: xr.Dataset, result: dict):
     ranked = sorted(
         result["questions"], key=lambda q: -result["questions"][q]["disagreement"]["mean"]
     )
-    _, figure, _ = _forest(
+    _collection, figure, _axes = _forest(
         _posterior(draws[["disagreement"]].sel(question=ranked)),
         rows=len(ranked),
         ci_probs=(0.5, mass),
         labels=["question"],
-        xlabel=f"Disagreement, log-odds ({_interval_note(mass)})",
+        xlabel=_("Disagreement, log-odds (%(note)s)") % {"note": _interval_note(mass)},
     )
     return figure
 
@@ -308,12 +326,13 @@ def consensus_shift_forest(posterior: xr.Dataset, result: dict):
     ranked = sorted(
         result["questions"], key=lambda q: -result["questions"][q]["consensus_shift"]["mean"]
     )
-    _, figure, axes = _forest(
+    _collection, figure, axes = _forest(
         _posterior(xr.Dataset({"consensus_shift": shift}).sel(question=ranked)),
         rows=len(ranked),
         ci_probs=(0.5, mass),
         labels=["question"],
-        xlabel=f"Consensus in round {last} minus round {first} ({_interval_note(mass)})",
+        xlabel=_("Consensus in round %(last)s minus round %(first)s (%(note)s)")
+        % {"last": last, "first": first, "note": _interval_note(mass)},
     )
     axes.axvline(0.0, color="#57606a", linewidth=0.8)
     return figure
@@ -331,18 +350,18 @@ def cohort_forest(draws: xr.Dataset, result: dict, shown: list[str]):
         cohort: _posterior(belief.sel(cohort=cohort, drop=True).to_dataset(name="belief"))
         for cohort in shown
     }
-    _, figure, axes = _forest(
+    _collection, figure, axes = _forest(
         per_cohort,
         rows=len(ranked) * (1 + 0.15 * len(shown)),
         ci_probs=(0.5, mass),
         labels=["question"],
-        xlabel=f"Cohort belief, probability ({_interval_note(mass)})",
+        xlabel=_("Cohort belief, probability (%(note)s)") % {"note": _interval_note(mass)},
     )
     handles = [
         Line2D([], [], color=f"C{k}", marker="o", markerfacecolor="white", label=cohort)
         for k, cohort in enumerate(shown)
     ]
-    _legend_above(axes, handles, title="Cohort")
+    _legend_above(axes, handles, title=_("Cohort"))
     axes.set_xlim(-0.02, 1.02)
     return figure
 
@@ -367,11 +386,11 @@ def expert_forest(draws: xr.Dataset, quantity: str, experts: list[str], result: 
     )
     ranked = [str(e) for e in order["expert"].values]
     xlabel = {
-        "bias": "Bias, log-odds (> 0: higher than the cohort)",
-        "noise": "Noise (1 = a typical expert)",
+        "bias": _("Bias, log-odds (> 0: higher than the cohort)"),
+        "noise": _("Noise (1 = a typical expert)"),
     }[quantity]
     mass = result["interval_mass"]
-    _, figure, axes = _forest(
+    _collection, figure, axes = _forest(
         _posterior(values.sel(expert=ranked)),
         rows=len(ranked),
         ci_probs=(0.5, mass),
@@ -406,7 +425,7 @@ def pooled_dots(result: dict):
             alpha=1.0 if chosen else 0.7,
             linewidths=0,
         )
-        label = BASELINE_LABELS[name] + (" (this run)" if chosen else "")
+        label = _(BASELINE_LABELS[name]) + (_(" (this run)") if chosen else "")
         handles.append(
             Line2D([], [], linestyle="none", marker="o" if chosen else marker, label=label,
                    color="C0" if chosen else colour)
@@ -414,7 +433,7 @@ def pooled_dots(result: dict):
     axes.set_yticks(y, questions)
     axes.set_ylim(-0.7, len(questions) - 0.3)
     axes.set_xlim(-0.02, 1.02)
-    axes.set_xlabel("Pooled probability")
+    axes.set_xlabel(_("Pooled probability"))
     axes.grid(axis="x", color="#d0d7de", linewidth=0.6)
     axes.set_axisbelow(True)
     _legend_above(axes, handles)
@@ -452,13 +471,19 @@ def question_strip(code: str, answers, entry: dict, shown: list[str], result: di
     counts = {row: int((labels == row).sum()) for row in rows[1:]}
     axes.set_yticks(
         [y_of[r] for r in rows],
-        [r if r == "Consensus" else f"{r} ({counts[r]})" for r in rows],
+        [_("Consensus") if r == "Consensus" else f"{r} ({counts[r]})" for r in rows],
     )
     axes.set_ylim(-0.6, len(rows) - 0.4)
     axes.set_xlim(-0.02, 1.02)
     mass = result.get("interval_mass", 0.9)
-    note = f"; lines: posterior mean and {_percent(mass)} interval" if interval else ""
-    axes.set_xlabel(f"{code}: probability (dots: answers, by cohort{note})")
+    if interval:
+        label = _(
+            "%(code)s: probability (dots: answers, by cohort; lines: posterior mean and "
+            "%(percent)s interval)"
+        ) % {"code": code, "percent": _percent(mass)}
+    else:
+        label = _("%(code)s: probability (dots: answers, by cohort)") % {"code": code}
+    axes.set_xlabel(label)
     axes.grid(axis="x", color="#d0d7de", linewidth=0.6)
     axes.set_axisbelow(True)
     return figure

@@ -16,7 +16,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -548,9 +549,12 @@ def _media_file(relative: str) -> Path:
 @login_required
 def run_figure(request: HttpRequest, run_id: int, name: str) -> FileResponse:
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
-    if name not in (run.figures or {}):
+    figures = run.figures or {}
+    if name not in figures:
         raise Http404("This run has no figure of that name.")
-    path = _media_file(run.figures[name])
+    # The drawing whose labels are in the page's language, where the run drew one.
+    localized = reports.localized_figure_name(name, translation.get_language())
+    path = _media_file(figures.get(localized, figures[name]))
     download = request.GET.get("download") == "1"
     response = FileResponse(
         path.open("rb"),
@@ -563,6 +567,7 @@ def run_figure(request: HttpRequest, run_id: int, name: str) -> FileResponse:
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     # A run's figures never change; a download is an export, and not stored.
     response["Cache-Control"] = NO_STORE if download else "private, max-age=3600"
+    patch_vary_headers(response, ["Accept-Language", "Cookie"])  # one URL, two languages
     return response
 
 

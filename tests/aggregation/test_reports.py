@@ -156,9 +156,11 @@ def test_hierarchical_figures(tiny_fit, settings, tmp_path):
     figures = reports.figures_render(result=result, fit=fit, table=table, folder=Path("run"))
     questions = [f"question-{q}" for q in table.questions]
     expected = ["consensus", "disagreement", "cohorts", "expert-bias", "expert-noise", *questions]
-    assert list(figures) == expected
+    assert list(figures) == expected + [f"{name}__ko" for name in expected]  # each language
     media = Path(settings.MEDIA_ROOT)
     texts = {name: _svg_text(media / path) for name, path in figures.items()}
+    assert any(t.startswith("합의 확률") for t in texts["consensus__ko"])  # Korean labels
+    assert {"선형 풀", "극단화 로그 오즈"} <= set(texts["consensus__ko"])
     assert figures["consensus"] == "run/consensus.svg"
     for code in table.questions:
         assert code in texts["consensus"] and code in texts["disagreement"]
@@ -166,6 +168,7 @@ def test_hierarchical_figures(tiny_fit, settings, tmp_path):
     assert {"Linear pool", "Median", "Log-odds mean", "Extremized log-odds"} <= set(
         texts["consensus"]
     )
+    texts = {name: text for name, text in texts.items() if "__" not in name}
     # The cohort of two is never drawn on its own: no label, no legend entry, no row.
     for name, text in texts.items():
         assert not any("JP" in t for t in text), name
@@ -224,9 +227,11 @@ def test_pool_figures(tiny_fit, settings):
     _, table, _ = tiny_fit
     result = summarize_pool(table, "median", extremize_factor=2.5)
     figures = reports.figures_render(result=result, fit=None, table=table, folder=Path("pool"))
-    assert list(figures) == ["pooled", *[f"question-{q}" for q in table.questions]]
+    names = ["pooled", *[f"question-{q}" for q in table.questions]]
+    assert list(figures) == names + [f"{name}__ko" for name in names]
     texts = _svg_text(Path(settings.MEDIA_ROOT) / figures["pooled"])
     assert "Median (this run)" in texts and set(table.questions) <= set(texts)
+    assert "중앙값 (이 실행)" in _svg_text(Path(settings.MEDIA_ROOT) / figures["pooled__ko"])
 
 
 def test_pooled_dots_scale_with_the_number_of_questions():

@@ -935,7 +935,7 @@ def test_a_linked_run_fits_both_rounds_and_stores_the_last_rounds_numbers(organi
     assert result["n_linked_pairs"] == N_EXPERTS * N_QUESTIONS
     # everyone moved halfway to the median: the spread shrank
     assert result["panel"]["median_disagreement_ratio"]["mean"] < 1.0
-    assert set(run.figures) == {"consensus-shift"}
+    assert set(run.figures) == {"consensus-shift", "consensus-shift__ko"}  # one per language
     assert HierarchicalFit.load(Path(django_settings.MEDIA_ROOT) / run.posterior)
     rows = {r.question.code: r for r in run.question_results.select_related("question")}
     assert len(rows) == N_QUESTIONS
