@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 
 from config.converters import parse_id
 from elicitation import selectors
-from elicitation.models import Judgment, Question, Scenario, Survey
+from elicitation.models import Expert, Judgment, Question, Scenario, Survey
 from elicitation.services import (
     DEFAULT_LINK_DAYS,
     FEEDBACK_FIELDS,
@@ -703,3 +703,40 @@ class RoundReopenForm(ExpertsChoiceForm):
         label=gettext_lazy("Reason (goes on the record)"),
         error_messages={"required": gettext_lazy("Say why it reopens.")},
     )
+
+
+class ExpertAddForm(forms.Form):
+    """One expert added to the panel by hand (a late joiner), as one row of the CSV."""
+
+    name = forms.CharField(max_length=200, label=gettext_lazy("Name"))
+    email = forms.EmailField(label=gettext_lazy("Email"))
+    language = forms.ChoiceField(
+        choices=Expert.Language.choices, initial=Expert.Language.EN, label=gettext_lazy("Language")
+    )
+    time_zone = forms.CharField(
+        max_length=64,
+        required=False,
+        label=gettext_lazy("Time zone"),
+        help_text=gettext_lazy("E.g. Asia/Seoul or America/New_York; empty: the site's."),
+    )
+    attributes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label=gettext_lazy("Cohort attributes"),
+        help_text=gettext_lazy("One per line, e.g. nationality=ROK."),
+    )
+
+    def clean_attributes(self) -> dict[str, str]:
+        attributes = {}
+        for line in self.cleaned_data["attributes"].splitlines():
+            if not line.strip():
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise ValidationError(
+                    _(
+                        "Write each attribute as name=value on a line of its own, e.g. sector=academia."
+                    )
+                )
+            attributes[key.strip()] = value.strip()
+        return attributes

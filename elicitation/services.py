@@ -338,6 +338,16 @@ def expert_create(
         time_zone=time_zone or settings.TIME_ZONE,
     )
     contact = ExpertContact(survey=survey, name=name.strip(), email=email.strip().lower())
+    if survey.contacts.filter(email=contact.email).exists():
+        raise ValidationError(
+            {
+                "email": _(
+                    "%(email)s is already on this survey's panel: each expert joins it once. "
+                    "To ask them into a round, invite them there."
+                )
+                % {"email": contact.email}
+            }
+        )
     expert.full_clean(exclude=["user"])
     contact.full_clean(exclude=["expert"])
     with transaction.atomic():

@@ -16,6 +16,7 @@ urlpatterns = [
     path("scenarios/<id:scenario_id>/edit/", building.scenario_edit, name="scenario-edit"),
     path("surveys/<id:survey_id>/questions/new/", building.question_create, name="question-create"),
     path("questions/<id:question_id>/edit/", building.question_edit, name="question-edit"),
+    path("surveys/<id:survey_id>/experts/new/", building.expert_add, name="expert-add"),
     path(
         "surveys/<id:survey_id>/import/questions/",
         organizer.survey_import,

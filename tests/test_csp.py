@@ -86,6 +86,7 @@ def test_every_page_of_a_walk_through_the_site_carries_the_policy(
         (_client(organizer), reverse("elicitation:scenario-create", args=[survey_id]), 200),
         (_client(organizer), reverse("elicitation:question-create", args=[survey_id]), 200),
         (_client(organizer), reverse("elicitation:question-edit", args=[q01]), 200),
+        (_client(organizer), reverse("elicitation:expert-add", args=[survey_id]), 200),
         (_client(organizer), reverse("elicitation:round-detail", args=[open_round.id]), 200),
         (_client(analyst), reverse("aggregation:report-index"), 200),
         (_client(analyst), reverse("aggregation:round-report", args=[round_id]), 200),

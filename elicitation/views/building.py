@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from elicitation import selectors, services
-from elicitation.forms import PeopleForm, QuestionForm, ScenarioForm, SurveyForm
+from elicitation.forms import ExpertAddForm, PeopleForm, QuestionForm, ScenarioForm, SurveyForm
 from elicitation.models import Survey
 from elicitation.views.organizer import organizer_required
 
@@ -175,3 +175,31 @@ def question_edit(request: HttpRequest, question_id: int) -> HttpResponse:
     return _form_page(
         request, form, title=title, back=_survey_back(survey), intro=intro, locked=locked
     )
+
+
+@organizer_required
+@require_http_methods(["GET", "POST"])
+def expert_add(request: HttpRequest, survey_id: int) -> HttpResponse:
+    """One expert added to the panel (e.g. to invite late), without a CSV."""
+    survey = selectors.survey_get_for_organizer(user=request.user, survey_id=survey_id)
+    form = ExpertAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = {**form.cleaned_data, "time_zone": form.cleaned_data["time_zone"] or None}
+        try:
+            services.expert_create(survey=survey, **data)
+        except ValidationError as exc:
+            _service_errors(form, exc)
+        else:
+            if survey.is_strict:
+                message = _(
+                    "Expert added. This survey is strictly anonymous: their code was drawn at "
+                    "random and is not shown next to the name you typed."
+                )
+            else:
+                message = _(
+                    "Expert added to the panel. To ask them into an open round, use "
+                    "“Invite experts late” on the round's page."
+                )
+            messages.success(request, message)
+            return redirect("elicitation:survey-detail", survey_id=survey.id)
+    return _form_page(request, form, title=_("Add an expert"), back=_survey_back(survey))

@@ -228,3 +228,27 @@ def test_experts_see_the_scenario_description_written_here(
     assert organizer_client.post(url, data).status_code == 302
     html = expert_client.get(form_url(invitation)).content.decode()
     assert "Ships are <strong>stopped</strong>." in html
+
+
+def test_one_expert_is_added_by_hand(organizer_client, survey, expert):
+    url = reverse("elicitation:expert-add", args=[survey.id])
+    assert organizer_client.get(url).status_code == 200
+    data = {
+        "name": "Dae-ho Kim",
+        "email": "daeho@example.org",
+        "language": "ko",
+        "time_zone": "Asia/Seoul",
+        "attributes": "nationality=ROK\nsector=academia",
+    }
+    assert organizer_client.post(url, data).status_code == 302
+    added = survey.experts.get(contact__email="daeho@example.org")
+    assert (added.language, added.time_zone) == ("ko", "Asia/Seoul")
+    assert added.attributes == {"nationality": "ROK", "sector": "academia"}
+
+    again = organizer_client.post(url, {**data, "email": "eunji@example.org"})  # the fixture's
+    assert again.status_code == 400 and "already on this survey" in again.content.decode()
+    zone = organizer_client.post(url, {**data, "email": "x@example.org", "time_zone": "Mars/Base"})
+    assert zone.status_code == 400 and "is not a time zone" in zone.content.decode()
+    bad = organizer_client.post(url, {**data, "email": "y@example.org", "attributes": "ROK"})
+    assert bad.status_code == 400 and "name=value" in bad.content.decode()
+    assert survey.experts.count() == 2
