@@ -1,24 +1,31 @@
 """The hierarchical model of numeric (5/50/95 % quantile) judgments (issue 10).
 
-Reading the answers. Expert i's three quantiles for question j are read as a *split*
-distribution on the question's scale t (the value, or its log for log-scale questions):
-median m_ij = t(q50), left width l_ij = (t(q50) - t(q05)) / 1.645 and right width
-r_ij = (t(q95) - t(q50)) / 1.645. A split normal with these widths has exactly the stated
-5/50/95 % quantiles (``split_normal_quantiles``; a test holds it), and it keeps the skew
-that real answers have ("between 3 and 60 days, most likely 10"). Each question is put on a
-common footing by its centre c_j (the median of the experts' medians) and its unit s_j (the
-median of their stated standard deviations); every quantity below is in those units.
+Reading the answers. Expert i's three quantiles for question j are read on the question's
+working scale t (the value, or its log for log-scale questions and for positive quantities
+whose answers are clearly right-skewed: ``working_log_scale``): median m_ij = t(q50), left
+width l_ij = (t(q50) - t(q05)) / 1.645 and right width r_ij = (t(q95) - t(q50)) / 1.645.
+The two-piece normal with these widths has exactly the stated 5/50/95 % quantiles
+(``split_normal_quantiles``; a test holds it) and keeps the skew that real answers have
+("between 3 and 60 days, most likely 10"). In the likelihood an answer is the continuous
+split Student-t with the same widths whose *median* is m_ij (its mode is moved by
+``split_median_offset``): smooth, which the sampler needs, and centred where the expert
+said. Each question is put on a common footing by its centre c_j (the median of the
+experts' medians) and its unit s_j (the median of their stated standard deviations); every
+quantity below is in those units.
 
 The model. With L_j the location of the panel's medians, eta_j the error the whole panel
 shares on question j, theta_j the true value:
 
-    m_ij ~ SplitStudentT(nu, L_j + mu_b + delta_{g(i) j} + b_i,
-                         rho_i * kappa_j * (r_ij if the location is above m_ij else l_ij))
+    m_ij ~ SplitStudentT(nu, L_j + mu_b + delta_{g(i) j} + b_i, rho_i kappa_j (l_ij, r_ij))
     theta_j = L_j + eta_j,
-    eta_j ~ SplitStudentT(nu_eta, 0, tau * kappa_j * (R_j if eta_j > 0 else L'_j))      (1)
+    eta_j ~ SplitStudentT(nu_eta, 0, tau * kappa_j * (L'_j, R_j))                        (1)
 
-- theta_j is observed on seed (or resolved) questions: there L_j = theta_j - eta_j, so the
-  seeds teach the model how far the panel's typical median lands from the truth;
+(SplitStudentT(nu, m, (l, r)): median m, half-widths l below and r above.)
+
+- theta_j is observed on seed (or resolved) questions: there eta_j = theta_j - L_j, so the
+  seeds teach the model how far the panel's typical median lands from the truth; on a
+  target eta_j has no data, and the forecast's draws of it are made after sampling from
+  each posterior draw's tau and kappa_j (the posterior predictive);
 - mu_b, the panel-wide bias (0 when there are no seeds: nothing could tell it apart from
   the location), and b_i, expert i's own bias, centred within each cohort so that a
   cohort's view stays in delta (partially pooled, scale bias_scale);
@@ -87,6 +94,23 @@ DEFAULT_SAMPLER_CONFIG: dict = {
     "draws": 1000,
     "target_accept": 0.85,
 }
+
+
+def split_median_offset(left, right, nu: float = 0.0) -> np.ndarray:
+    """Median minus mode of the continuous split Student-t (nu; 0: normal) with these
+    half-widths, density 2 / (left + right) * f(z), z scaled by the side's width.
+
+    Right of its mode lies right / (left + right) of the mass; solving for the half
+    point on the wider side gives wide * F^-1(1/2 + (wide - narrow) / (4 wide)), signed
+    toward that side. Zero for a symmetric answer.
+    """
+    from scipy.stats import norm, t
+
+    left, right = np.asarray(left, dtype=float), np.asarray(right, dtype=float)
+    wide, narrow = np.maximum(left, right), np.minimum(left, right)
+    level = 0.5 + (wide - narrow) / (4 * wide)
+    quantile = t.ppf(level, nu) if nu else norm.ppf(level)
+    return np.where(right >= left, 1.0, -1.0) * wide * quantile
 
 
 def split_normal_quantiles(median, left, right, levels=(0.05, 0.5, 0.95)) -> np.ndarray:
@@ -269,11 +293,6 @@ class NumericHierarchicalModel:
             is_seed = pm.Data("is_seed", arrays["is_seed"], dims="question")
             has_seeds = pm.Data("has_seeds", arrays["has_seeds"])
             tau = pm.HalfNormal("tau", cfg["tau_sd"])
-            if cfg["shared_error_nu"]:
-                eta_z = pm.StudentT("eta_z", nu=cfg["shared_error_nu"], mu=0.0, sigma=1.0,
-                                    dims="question")  # fmt: skip
-            else:
-                eta_z = pm.Normal("eta_z", 0.0, 1.0, dims="question")
             bias_scale = pm.HalfNormal("bias_scale", cfg["bias_scale_sd"])
             bias_z = pm.Normal("bias_z", 0.0, 1.0, dims="expert")
             members = np.zeros((n_g, n_e))
@@ -288,17 +307,30 @@ class NumericHierarchicalModel:
             kappa_scale = pm.HalfNormal("kappa_scale", cfg["kappa_scale_sd"])
             kappa_z = pm.Normal("kappa_z", 0.0, 1.0, dims="question")
             kappa = pm.Deterministic("kappa", pt.exp(kappa_scale * kappa_z), dims="question")
+            location = pm.Normal("location", 0.0, cfg["location_sd"], dims="question")
+            # On a seed the truth is known, so its shared error eta_j = theta_j - L_j is
+            # too: its density under (1) enters directly (centred: with the truth observed
+            # a non-centred eta made a ridge with tau, and tau mixed slowly). A target's
+            # eta_j has no data; its draws are made after sampling (``_with_truth``).
             eta_scale = tau * kappa ** cfg["shared_error_disagreement"]
-            skew = pt.switch(pt.lt(eta_z, 0.0), data.skew_left, data.skew_right)
-            eta = pm.Deterministic("eta", eta_scale * skew * eta_z, dims="question")
-            # On a seed, the free location only meets its prior: the truth pins L_j there.
-            free = pm.Normal("location_free", 0.0, cfg["location_sd"], dims="question")
-            location = is_seed * (realized - eta) + (1.0 - is_seed) * free
-            location = pm.Deterministic("location", location, dims="question")
+            eta = realized - location
+            nu_eta = cfg["shared_error_nu"]
+            offset = split_median_offset(data.skew_left, data.skew_right, nu_eta)
+            eta_mode = -eta_scale * offset  # the split density's mode: its median is 0
+            side = pt.switch(pt.lt(eta, eta_mode), data.skew_left, data.skew_right)
+            z = (eta - eta_mode) / (eta_scale * side)
+            if nu_eta:
+                log_shape = (
+                    pt.gammaln((nu_eta + 1) / 2) - pt.gammaln(nu_eta / 2)
+                    - 0.5 * pt.log(nu_eta * np.pi) - (nu_eta + 1) / 2 * pt.log1p(z**2 / nu_eta)
+                )  # fmt: skip
+            else:
+                log_shape = -0.5 * z**2 - 0.5 * np.log(2 * np.pi)
+            # continuous split density 2 / (s_left + s_right) * f(z); the skews average 1
+            pm.Potential("seeds", (is_seed * (log_shape - pt.log(eta_scale))).sum())
             # Without seeds nothing tells a panel-wide bias from the location: it stays 0.
             panel_bias_raw = pm.Normal("panel_bias_raw", 0.0, cfg["panel_bias_sd"])
             panel_bias = pm.Deterministic("panel_bias", has_seeds * panel_bias_raw)
-            pm.Deterministic("truth", location + eta, dims="question")
             if n_g > 1:
                 delta_scale = pm.HalfNormal("delta_scale", cfg["delta_scale_sd"])
                 delta_z = pm.ZeroSumNormal("delta_z", sigma=1.0, dims=("question", "cohort"))
@@ -310,21 +342,25 @@ class NumericHierarchicalModel:
                 delta = pm.Deterministic("delta", pt.zeros((n_q, 1)), dims=("question", "cohort"))
                 shift = 0.0
             loc = location[data.question_idx] + panel_bias + shift + bias[data.expert_idx]
-            above = pt.gt(loc, data.median)  # the truth side the expert put less mass on
-            half = pt.switch(above, data.right, data.left)
-            width = rho[data.expert_idx] * kappa[data.question_idx] * half
-            mean_width = (
-                rho[data.expert_idx] * kappa[data.question_idx] * 0.5 * (data.left + data.right)
-            )
+            # The expert's answer read as a continuous split Student-t (density
+            # 2 / (l + r) * t_nu(z), z scaled by the side's width) whose *median* is their
+            # median m_ij: its mode sits at m_ij - c_ij, c_ij = rho_i kappa_j d_ij with
+            # d_ij from ``split_median_offset``. (Each half carrying half the mass would put
+            # the median at m_ij too, but its density jumps there, and NUTS stalls on a
+            # posterior made of hundreds of such steps; a split density whose *mode* is
+            # m_ij pulls the location toward the long side of every skewed answer.)
+            scale = rho[data.expert_idx] * kappa[data.question_idx]
+            mode = data.median - scale * split_median_offset(data.left, data.right, cfg["nu"])
+            above = pt.gt(loc, mode)
+            width = scale * pt.switch(above, data.right, data.left)
             nu = cfg["nu"]
-            z = (data.median - loc) / width
-            # Split Student-t: density 2 / (l + r) * t_nu(z) with z scaled by the side's width.
+            z = (mode - loc) / width
             logp = (
                 pt.gammaln((nu + 1) / 2)
                 - pt.gammaln(nu / 2)
                 - 0.5 * pt.log(nu * np.pi)
                 - (nu + 1) / 2 * pt.log1p(z**2 / nu)
-                - pt.log(mean_width)
+                - pt.log(scale * 0.5 * (data.left + data.right))
             )
             pm.Potential("judgments", logp.sum())
             pm.Deterministic("median", location + panel_bias, dims="question")
@@ -348,6 +384,7 @@ class NumericHierarchicalModel:
             compiled, sampler_config=self.sampler_config, random_seed=random_seed,
             progress=progress,
         )  # fmt: skip
+        tree = self._with_truth(tree, data, random_seed)
         tree.attrs.update(
             {
                 "model_name": MODEL_NAME,
@@ -359,6 +396,33 @@ class NumericHierarchicalModel:
                 "sample_seconds": time.perf_counter() - compiled_at,
             }
         )
+        return tree
+
+    def _with_truth(self, tree: xr.DataTree, data: NumericPanelData, seed: int) -> xr.DataTree:
+        """Add ``truth`` (chain, draw, question): theta_j = L_j + eta_j of (1), with a
+        target's eta_j drawn from its split Student-t given each draw's tau and kappa_j (the
+        posterior predictive), and a seed's truth its realization."""
+        cfg = self.model_config
+        posterior = tree["posterior"].to_dataset()
+        location = posterior["location"].transpose("chain", "draw", "question").values
+        scale = (
+            posterior["tau"].values[..., None]
+            * posterior["kappa"].transpose("chain", "draw", "question").values
+            ** cfg["shared_error_disagreement"]
+        )
+        rng = np.random.default_rng([seed, 17])
+        nu = cfg["shared_error_nu"]
+        size = np.abs(
+            rng.standard_t(nu, location.shape) if nu else rng.standard_normal(location.shape)
+        )
+        left, right = data.skew_left, data.skew_right
+        # the continuous split density: right of its mode with probability r / (l + r)
+        to_right = rng.random(location.shape) < right / (left + right)
+        from_mode = np.where(to_right, size * right, -size * left)
+        eta = scale * (from_mode - split_median_offset(left, right, nu))
+        truth = np.where(data.seeds, np.nan_to_num(data.realized), location + eta)
+        posterior["truth"] = (("chain", "draw", "question"), truth)
+        tree["posterior"] = xr.DataTree(posterior)
         return tree
 
     @staticmethod
