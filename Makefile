@@ -35,6 +35,7 @@ $(STAMP): pyproject.toml bin/find-python
 	@touch $(STAMP)
 
 demo: install
+	@bin/ensure-chromium --font-only || true
 	$(PY) bin/demo
 
 serve: install
