@@ -172,6 +172,8 @@ def test_a_closed_round_reopens_for_named_experts_with_an_audit_line(
     assert response.status_code == 302
     assert Judgment.objects.filter(expert=expert).exists()
     other = client_with_link(other_invitation)
+    welcome = other.get(reverse("elicitation:expert-welcome", args=[other_invitation.id]))
+    assert "See your answers" in welcome.content.decode()
     response = other.post(form_url(other_invitation), {**answers_post(questions), "save": "1"})
     assert response.status_code == 409
     assert not Judgment.objects.filter(expert=other_expert).exists()
