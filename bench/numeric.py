@@ -11,7 +11,7 @@ Not a test: it measures and prints, side by side in one run.
    study and pooled, every method's hit rate of the 90 % range, calibration, information
    and scaled interval score (``aggregation.engine.numeric.score_predictions``).
 
-Usage: .venv/bin/python bench/numeric.py [--timing] [--studies] [--draws 500]
+Usage: .venv/bin/python bench/numeric.py [--timing] [--studies] [--draws 400]
        [--only "CWD,umd"] [--out var/bench/numeric.json]
 """
 
@@ -69,7 +69,7 @@ def timing() -> dict:
 
 
 def studies(draws: int, only: set[str] | None) -> dict:
-    sampler = {"draws": draws, "tune": 400, "chains": 4}
+    sampler = {"draws": draws, "tune": 300, "chains": 4}  # one fit per seed: kept short
     model = numeric.NumericHierarchicalModel(sampler_config=sampler)
     per_study, pooled = {}, {}
     for dtt in sorted(STUDIES.glob("*.dtt")):
@@ -111,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timing", action="store_true")
     parser.add_argument("--studies", action="store_true")
-    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=400)
     parser.add_argument("--only", help="comma-separated study names")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "numeric.json"))
     args = parser.parse_args()

@@ -194,3 +194,19 @@ def test_a_study_of_five_quantiles_is_read_at_its_5_50_95():
     e, k = study.experts.index(row["expert"]), study.items.index(row["question"])
     assert [row["q05"], row["q50"], row["q95"]] == list(study.assessments[e, k, [0, 2, 4]])
     assert realized and all(q in table.questions for q in realized)
+
+
+@pytest.mark.parametrize("nu", [0.0, 4.0])
+@pytest.mark.parametrize(("left", "right"), [(1.0, 3.0), (3.0, 1.0), (2.0, 2.0), (0.2, 5.0)])
+def test_the_split_densitys_median_is_where_the_offset_puts_it(left, right, nu):
+    """Half the mass of the continuous split density lies below mode + offset."""
+    from scipy.stats import norm, t
+
+    from aggregation.engine.numeric import split_median_offset
+
+    cdf = (lambda x: t.cdf(x, nu)) if nu else norm.cdf
+    d = float(split_median_offset(left, right, nu))
+    width = right if d >= 0 else left
+    below = left / (left + right) + 2 * width / (left + right) * (cdf(d / width) - 0.5)
+    assert below == pytest.approx(0.5, abs=1e-12)
+    assert (d > 0) == (right > left) and (d == 0) == (right == left)
