@@ -144,6 +144,17 @@ def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
 def invitation_copy_link(request: HttpRequest, invitation_id: int) -> HttpResponse:
     """Show one expert's link, to send it another way (a POST: it is not kept in history)."""
     invitation = _invitation(request, invitation_id)
+    if invitation.survey_round.survey.is_strict:
+        # The link opens a welcome page with the expert's name: shown to an organizer next
+        # to the code, it would pair the two. At the strict level links go by email only.
+        messages.error(
+            request,
+            _(
+                "At the strict anonymity level links are not shown, since a link opens a page "
+                "with the expert's name: use “Send again” to email it."
+            ),
+        )
+        return redirect("elicitation:round-detail", round_id=invitation.survey_round_id)
     if not invitation.takes_answers or invitation.is_expired():
         messages.error(
             request,

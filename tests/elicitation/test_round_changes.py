@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from elicitation import round_changes, services
-from elicitation.models import Invitation, Judgment, Round, RoundEvent
+from elicitation.models import Invitation, Judgment, Round, RoundEvent, Survey
 from tests.elicitation.helpers import answers_post, client_with_link, form_url
 
 
@@ -94,6 +94,20 @@ def test_send_again_and_copy_a_link(organizer_client, invitation, mailoutbox, se
         ).status_code
         == 405
     )
+
+
+def test_no_link_is_shown_at_the_strict_level(organizer_client, survey, invitation):
+    """The link opens a welcome page with the expert's name: next to the code, a pair."""
+    Survey.objects.filter(id=survey.id).update(anonymity=Survey.Anonymity.STRICT)
+    page = organizer_client.get(
+        reverse("elicitation:round-detail", args=[invitation.survey_round_id])
+    )
+    html = page.content.decode()
+    assert "Send again" in html and "Copy link" not in html
+    url = reverse("elicitation:invitation-link", args=[invitation.id])
+    response = organizer_client.post(url, follow=True)
+    html = response.content.decode()
+    assert f"/e/{invitation.id}/?" not in html and "links are not shown" in html
 
 
 def test_other_staff_cannot_resend_copy_or_change_the_round(
