@@ -255,10 +255,12 @@ def round_summary(*, survey_round: Round) -> dict[str, int]:
 
 
 def invitations_unsent(*, survey_round: Round | None = None) -> QuerySet[Invitation]:
-    """Invitations of open rounds whose email has not gone out and whose link still works."""
+    """Invitations that take answers (open round, not left out of a reopening) whose email
+    has not gone out and whose link still works."""
     unsent = Invitation.objects.filter(
         sent_at__isnull=True,
         survey_round__status=Round.Status.OPEN,
+        answers_closed_at__isnull=True,
         expires_at__gt=timezone.now(),
     )
     return unsent if survey_round is None else unsent.filter(survey_round=survey_round)

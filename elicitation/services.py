@@ -874,7 +874,7 @@ def invitation_send(*, invitation_id: int) -> bool:
             .select_related("expert__user", "expert__contact", "survey_round__survey")
             .get(id=invitation_id)
         )
-        if invitation.sent_at is not None or not invitation.survey_round.is_open:
+        if invitation.sent_at is not None or not invitation.takes_answers:
             return False
         _invitation_email(invitation=invitation).send()
         invitation.sent_at = timezone.now()

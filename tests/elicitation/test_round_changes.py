@@ -193,6 +193,34 @@ def test_a_closed_round_reopens_for_named_experts_with_an_audit_line(
     assert not Judgment.objects.filter(expert=other_expert).exists()
 
 
+def test_an_expert_left_out_of_a_reopened_round_gets_no_invitation_email(
+    organizer_client, invitation, other_invitation, other_expert, monkeypatch, mailoutbox
+):
+    """Their email never went out (broker down) before the round closed: neither the beat
+    sweep nor the "Send unsent invitations" button may send it now."""
+    from elicitation.tasks import invitation_send_task
+
+    monkeypatch.setattr(
+        invitation_send_task, "delay", lambda i: services.invitation_send(invitation_id=i)
+    )
+    Invitation.objects.filter(id=invitation.id).update(sent_at=None)
+    survey_round = invitation.survey_round
+    services.round_close(survey_round=survey_round)
+    round_changes.round_reopen(
+        survey_round=survey_round,
+        experts=[other_expert],
+        closes_at=timezone.now() + timedelta(days=3),
+        reason="Missed the email",
+    )
+    assert services.invitation_send(invitation_id=invitation.id) is False
+    services.invitation_send_pending()  # the beat sweep's service
+    url = reverse("elicitation:round-send-pending", args=[survey_round.id])
+    assert organizer_client.post(url).status_code == 302
+    assert [message.to for message in mailoutbox] == [[other_invitation.expert.contact.email]]
+    invitation.refresh_from_db()
+    assert invitation.sent_at is None
+
+
 def test_a_round_cannot_reopen_once_a_later_round_opened(round2, survey):
     round1 = survey.rounds.get(number=1)
     expert = survey.experts.first()
