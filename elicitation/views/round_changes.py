@@ -42,6 +42,21 @@ def _errors_to_form(form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+def _closed_meanwhile(request: HttpRequest, survey_round: Round) -> HttpResponse | None:
+    """A post from a page shown while the round was open: say so on the round page."""
+    survey_round.refresh_from_db(fields=["status"])
+    if survey_round.is_open:
+        return None
+    messages.error(
+        request,
+        _(
+            "Nothing was changed: the round is no longer open (the page was out of date). "
+            "To let experts answer again, reopen the round for them."
+        ),
+    )
+    return redirect("elicitation:round-detail", round_id=survey_round.id)
+
+
 @organizer_required
 @require_POST
 def round_invite_late(request: HttpRequest, round_id: int) -> HttpResponse:
@@ -67,7 +82,9 @@ def round_invite_late(request: HttpRequest, round_id: int) -> HttpResponse:
                 % {"n": n},
             )
             return redirect("elicitation:round-detail", round_id=survey_round.id)
-    return _round_page(request, survey_round, late_form=form, status=400)
+    return _closed_meanwhile(request, survey_round) or _round_page(
+        request, survey_round, late_form=form, status=400
+    )
 
 
 @organizer_required
@@ -85,7 +102,9 @@ def round_extend(request: HttpRequest, round_id: int) -> HttpResponse:
         else:
             messages.success(request, _("The round's closing time is changed."))
             return redirect("elicitation:round-detail", round_id=survey_round.id)
-    return _round_page(request, survey_round, extend_form=form, status=400)
+    return _closed_meanwhile(request, survey_round) or _round_page(
+        request, survey_round, extend_form=form, status=400
+    )
 
 
 @organizer_required

@@ -146,6 +146,25 @@ def test_the_closing_time_is_extended_and_links_follow(
     assert far.status_code == 400 and "INVITATION_MAX_AGE_DAYS" in far.content.decode()
 
 
+@pytest.mark.parametrize("url_name", ["elicitation:round-invite", "elicitation:round-extend"])
+def test_a_post_from_a_page_shown_while_the_round_was_open_is_explained(
+    organizer_client, open_round, late_expert, url_name
+):
+    page = organizer_client.get(reverse("elicitation:round-detail", args=[open_round.id]))
+    assert "Invite experts late" in page.content.decode()
+    services.round_close(survey_round=open_round)  # in another tab, meanwhile
+    data = {
+        "late-experts": [late_expert.id],
+        "extend-closes_at": _local(timezone.now() + timedelta(days=3)),
+    }
+    response = organizer_client.post(reverse(url_name, args=[open_round.id]), data)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("elicitation:round-detail", args=[open_round.id])
+    html = organizer_client.get(response["Location"]).content.decode()
+    assert "the round is no longer open" in html
+    assert not Invitation.objects.filter(expert=late_expert).exists()
+
+
 def test_a_closed_round_reopens_for_named_experts_with_an_audit_line(
     organizer_client,
     organizer,
