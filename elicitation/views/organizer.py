@@ -231,6 +231,8 @@ def _round_page(
         "n_rationales": survey_round.judgments.exclude(rationale="").count(),
         "events": selectors.round_events(survey_round=survey_round),
         **round_change_forms(survey_round=survey_round, **forms),
+        # The language switch returns here from the error page of a POST-only URL.
+        "language_next": reverse("elicitation:round-detail", args=[survey_round.id]),
     }
     return render(request, "elicitation/organizer/round_detail.html", context, status=status)
 

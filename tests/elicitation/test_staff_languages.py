@@ -52,3 +52,19 @@ def test_form_errors_on_staff_pages_are_korean_too(organizer_client, survey):
     response = organizer_client.post(url, data, HTTP_ACCEPT_LANGUAGE="ko")
     assert response.status_code == 400
     assert "알려진 답은 범위 안에 있어야 합니다." in response.content.decode()
+
+
+def test_the_switch_on_a_posts_error_page_returns_to_a_page_that_answers_get(
+    organizer_client, survey, open_round
+):
+    """The 400 page of a POST-only URL: the switch must not send anyone there (405)."""
+    url = reverse("elicitation:round-extend", args=[open_round.id])
+    page = organizer_client.post(url, {"extend-closes_at": "2020-01-01T10:00"})
+    assert page.status_code == 400
+    round_url = reverse("elicitation:round-detail", args=[open_round.id])
+    html = page.content.decode()
+    assert f'name="next" value="{round_url}"' in html and f'value="{url}"' not in html
+    create = reverse("elicitation:question-create", args=[survey.id])
+    page = organizer_client.post(create, {"code": "", "text": ""})
+    assert page.status_code == 400
+    assert f'name="next" value="{reverse("after-login")}"' in page.content.decode()
