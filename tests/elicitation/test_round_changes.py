@@ -207,6 +207,10 @@ def test_a_closed_round_reopens_for_named_experts_with_an_audit_line(
     other = client_with_link(other_invitation)
     welcome = other.get(reverse("elicitation:expert-welcome", args=[other_invitation.id]))
     assert "See your answers" in welcome.content.decode()
+    assert "This round is closed to you" in welcome.content.decode()
+    assert "planned to close" not in welcome.content.decode()
+    welcome = named.get(reverse("elicitation:expert-welcome", args=[invitation.id]))
+    assert "planned to close" in welcome.content.decode()
     response = other.post(form_url(other_invitation), {**answers_post(questions), "save": "1"})
     assert response.status_code == 409
     assert not Judgment.objects.filter(expert=other_expert).exists()
