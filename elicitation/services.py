@@ -271,7 +271,15 @@ def question_update(*, question: Question, **fields) -> Question:
 
     Only while nobody has answered it: an answer is to the question as it was worded, and
     the analysis pools answers by question. After the first answer, nothing changes.
+    The question's row lock keeps an answer from being saved between the check and the
+    change (``_judgment_write`` takes the same lock).
     """
+    with transaction.atomic():
+        Question.objects.select_for_update().filter(id=question.id).first()
+        return _question_update_locked(question=question, **fields)
+
+
+def _question_update_locked(*, question: Question, **fields) -> Question:
     if question.judgments.exists():
         raise ValidationError(
             _(
@@ -651,6 +659,10 @@ def _judgment_write(invitation, question, values: dict, *, in_round: bool) -> Ju
             _("Question %(code)s is not part of this round.") % {"code": question.code},
             code="not_in_round",
         )
+    # The lock ``question_update`` takes: an answer never lands on a wording being changed;
+    # once it waited for a change, the answer is checked again against the question as it is.
+    locked = Question.objects.select_for_update().get(id=question.id)
+    answer_validate(question=locked, **{k: values[k] for k in ("probability", "q05", "q50", "q95")})
     judgment, changed = _judgment_upsert(invitation=invitation, question=question, values=values)
     if changed:
         JudgmentRevision.objects.create(judgment=judgment, **values)

@@ -307,3 +307,29 @@ def test_probabilities_are_shown_in_percent_without_float_noise(probability, sho
     from elicitation.forms import percent_display
 
     assert percent_display(probability) == shown
+
+
+def test_a_question_change_and_an_answer_take_the_same_row_lock(monkeypatch, questions, invitation):
+    """Without it an answer can be saved between question_update's check and its change,
+    and then belong to a wording the expert never saw. (SQLite ignores FOR UPDATE, so the
+    test watches the locks being asked for; PostgreSQL in CI takes them.)"""
+    from django.db.models import QuerySet
+
+    locks = []
+    select_for_update = QuerySet.select_for_update
+
+    def spy(self, *args, **kwargs):
+        locks.append((self.model, transaction.get_connection().in_atomic_block))
+        return select_for_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "select_for_update", spy)
+    question = questions["Q02"]
+    services.question_update(question=question, text="Will Korea send two ships?")
+    assert (Question, True) in locks
+    locks.clear()
+    services.judgment_save(invitation=invitation, question=question, probability=0.3)
+    assert (Question, True) in locks
+    with pytest.raises(ValidationError, match="already answered"):
+        services.question_update(question=question, text="Will Korea send ships?")
+    question.refresh_from_db()
+    assert question.text == "Will Korea send two ships?"
