@@ -168,9 +168,11 @@ def invitation_feedback(
             result = panel.forecasts.get(question.id)
         if survey_round.show_consensus:
             item.consensus = _consensus(question, judgments, result)
-            # a numeric seed's result is never shown: nothing is missing there
+            # the run read a numeric question with a known value (a seed, or resolved before
+            # the fit) as a seed: its result is never shown, so nothing is missing there
+            known = question.is_seed or question.id in panel.known
             feedback.model_missing |= (
-                result is None and bool(judgments) and (question.is_binary or not question.is_seed)
+                result is None and bool(judgments) and (question.is_binary or not known)
             )
         if survey_round.show_spread and judgments:
             # the band of the panel's result only where the organizer shows that result
@@ -239,6 +241,7 @@ class Panel:
     answers: dict[int, list[PanelAnswer]]
     results: dict[int, PanelResult]
     forecasts: dict[int, PanelForecast] = field(default_factory=dict)
+    known: frozenset[int] = frozenset()  # numeric questions the run read as seeds
 
 
 def previous_round_panel(previous: Round) -> Panel:
@@ -250,7 +253,7 @@ def previous_round_panel(previous: Round) -> Panel:
     attributes edited after the round closed are not part of the version: the cohort rows
     follow within PANEL_CACHE_SECONDS.
     """
-    key = f"feedback-panel:v2:{previous.id}:{_panel_version(previous)}"
+    key = f"feedback-panel:v3:{previous.id}:{_panel_version(previous)}"
     panel = cache.get(key)
     if panel is None:
         panel = _panel_read(previous)
@@ -291,9 +294,8 @@ def _panel_version(previous: Round) -> str:
 
 def _panel_read(previous: Round) -> Panel:
     asked = frozenset(previous.questions.values_list("id", flat=True))
-    return Panel(
-        asked, _answers_by_question(previous), _model_results(previous), _forecasts(previous)
-    )
+    forecasts, known = _forecasts(previous)
+    return Panel(asked, _answers_by_question(previous), _model_results(previous), forecasts, known)
 
 
 def _model_results(previous: Round) -> dict[int, PanelResult]:
@@ -318,18 +320,22 @@ def _model_results(previous: Round) -> dict[int, PanelResult]:
     }
 
 
-def _forecasts(previous: Round) -> dict[int, PanelForecast]:
+def _forecasts(previous: Round) -> tuple[dict[int, PanelForecast], frozenset[int]]:
     """Question id → the forecast of the round's latest succeeded numeric run; seeds (and
-    questions resolved before the fit) are left out: their forecast is the known value."""
+    questions resolved before the fit) are left out, their ids returned apart: their
+    forecast is the known value."""
     from aggregation.selectors import round_latest_succeeded_run  # aggregation builds on us
 
     run = round_latest_succeeded_run(survey_round=previous, method=NUMERIC_METHOD)
     if run is None:
-        return {}
+        return {}, frozenset()
     entries = (run.result or {}).get("questions") or {}
     sizes = _cohort_sizes(run.result or {})
     ids = dict(previous.questions.values_list("code", "id"))
-    return {
+    known = frozenset(
+        ids[code] for code, entry in entries.items() if code in ids and entry.get("seed")
+    )
+    forecasts = {
         ids[code]: PanelForecast(
             entry["forecast"]["q05"],
             entry["forecast"]["q50"],
@@ -340,6 +346,7 @@ def _forecasts(previous: Round) -> dict[int, PanelForecast]:
         for code, entry in entries.items()
         if code in ids and not entry.get("seed") and entry.get("forecast")
     }
+    return forecasts, known
 
 
 def _cohort_sizes(result: dict) -> dict[str, int]:

@@ -121,6 +121,16 @@ def test_a_seeds_forecast_is_its_known_value_and_never_shown(
     assert "not available yet" not in page  # a seed misses nothing
 
 
+def test_a_question_resolved_before_the_fit_misses_nothing(expert_client2, invitation2, round1):
+    """Not a seed, but its value was known when the run fitted: the run read it as one."""
+    succeeded_run(round1, {"Q01": (0.55, 0.45, 0.65, 1.2), "Q02": (0.18, 0.1, 0.3, 0.6)})
+    numeric_run(round1, forecast=(7.0, 7.0, 7.0), seed=True)
+    n01 = _n01(expert_client2, invitation2)
+    assert "Panel forecast" not in n01 and "Panel median of the best estimates" in n01
+    page = expert_client2.get(form_url(invitation2)).content.decode()
+    assert "not available yet" not in page
+
+
 def test_a_finished_numeric_run_shows_at_once_despite_the_cache(
     expert_client2, invitation2, round1
 ):
