@@ -4,7 +4,7 @@ are kept in ``AggregationRun.result``, not in QuestionResult rows: see models.py
 
 Figure names (the views and downloads refer to them):
 
-- ``numeric-<code>`` for every question: each expert's 5–95 % range with a dot at the
+- ``numeric-<code>-<hash>`` for every question (``figure_name``): each expert's 5–95 % range with a dot at the
   median, one thin row an expert, grouped and coloured by cohort (the picture SHELF and
   EXCALIBUR users know); over them the model's forecast (rows at the top, and its 5–95 %
   as a shaded band with its median as a line across every expert), Cooke's equal-weight
@@ -13,12 +13,16 @@ Figure names (the views and downloads refer to them):
 - ``expert-confidence`` and ``expert-bias``: each expert's confidence ratio and bias with
   its interval, by anonymised code.
 
+Each is drawn once per site language, its labels translated (``<name>__ko``, as the binary
+report's figures).
+
 The anonymity rules are the binary report's (``aggregation.reports``): cohorts smaller than
 ``settings.REPORT_MIN_COHORT_SIZE`` are drawn as one grey group, "other", with no interval of
 their own; the range chart names no expert, and an expert's bias (measured within the
 cohort) is not shown for experts of small cohorts.
 """
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -49,9 +53,9 @@ DECISION_MAKERS = {
     "cooke_item": gettext_lazy("Cooke, item weights"),
     "quantile_average": gettext_lazy("Average of the quantiles"),
 }
-DRAWN_DECISION_MAKERS = {  # key -> (figure label, colour)
-    "equal_weight": ("Cooke, equal weights", "#8250df"),
-    "cooke_global": ("Cooke, global weights", "#bc4c00"),
+DRAWN_DECISION_MAKERS = {  # key -> colour; the label is DECISION_MAKERS'
+    "equal_weight": "#8250df",
+    "cooke_global": "#bc4c00",
 }
 LEFT_OUT_REASONS = {
     "not_increasing": gettext_lazy(
@@ -112,7 +116,10 @@ class Quantity:
     def interval_text(self) -> str:
         if self.lower is None or self.upper is None:
             return "—"
-        return f"{self._text(self.lower)} to {self._text(self.upper)}"
+        return _("%(lower)s to %(upper)s") % {
+            "lower": self._text(self.lower),
+            "upper": self._text(self.upper),
+        }
 
     def __str__(self) -> str:
         if self.lower is None or self.upper is None:
@@ -129,8 +136,10 @@ def triple_texts(triple: dict | None) -> list[str] | None:
 
 
 def figure_name(code: str) -> str:
-    """The figure name of a question's range chart (safe in a URL and a file name)."""
-    return "numeric-" + re.sub(r"[^A-Za-z0-9_-]", "_", code)
+    """The figure name of a question's range chart (safe in a URL and a file name); a short
+    hash of the code keeps codes that read alike there (``A.1``, ``A_1``) apart."""
+    digest = hashlib.sha256(code.encode()).hexdigest()[:8]
+    return f"numeric-{re.sub(r'[^A-Za-z0-9_-]', '_', code)}-{digest}"
 
 
 # --- Tables of the report pages ------------------------------------------------------------
@@ -232,28 +241,29 @@ def _interval_below_one(point: dict | None) -> bool:
 def figures_render(
     *, result: dict, table: QuantileTable, folder: Path, units: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """Draw the run's figures into MEDIA_ROOT/folder; returns name -> path under MEDIA_ROOT."""
+    """Draw the run's figures into MEDIA_ROOT/folder, each once per site language with its
+    labels translated (``name__ko``, as the binary figures); returns name -> path under
+    MEDIA_ROOT."""
     (Path(settings.MEDIA_ROOT) / folder).mkdir(parents=True, exist_ok=True)
     shown = shown_cohorts(result)
     frame = table.frame[table.frame["round"] == table.rounds[-1]]
     known = result.get("realizations") or {}
-    figures = {}
-    with plt.rc_context(reports.STYLE):
-        for code, entry in result["questions"].items():
-            answers = frame[frame["question"] == code]
-            figure = range_chart(
-                code, answers, entry, shown, known.get(code), (units or {}).get(code, "")
-            )
-            figures[figure_name(code)] = reports._save(figure, folder / f"{figure_name(code)}.svg")
-        experts = result.get("experts") or {}
-        if experts:
-            figure = expert_chart(result, "confidence_ratio", list(experts))
-            figures["expert-confidence"] = reports._save(figure, folder / "expert-confidence.svg")
-        with_bias = [c for c, e in experts.items() if e.get("bias") and e["cohort"] in shown]
-        if with_bias:
-            figure = expert_chart(result, "bias", with_bias)
-            figures["expert-bias"] = reports._save(figure, folder / "expert-bias.svg")
-    return figures
+    drawings = {}
+    for code, entry in result["questions"].items():
+        answers = frame[frame["question"] == code]
+        unit = (units or {}).get(code, "")
+        drawings[figure_name(code)] = lambda code=code, answers=answers, entry=entry, unit=unit: (
+            range_chart(code, answers, entry, shown, known.get(code), unit)
+        )
+    experts = result.get("experts") or {}
+    if experts:
+        drawings["expert-confidence"] = lambda: expert_chart(
+            result, "confidence_ratio", list(experts)
+        )
+    with_bias = [c for c, e in experts.items() if e.get("bias") and e["cohort"] in shown]
+    if with_bias:
+        drawings["expert-bias"] = lambda: expert_chart(result, "bias", with_bias)
+    return reports._draw_in_every_language(drawings, folder)
 
 
 def range_chart(code: str, answers, entry: dict, shown: list[str], known, unit: str):
@@ -269,11 +279,11 @@ def range_chart(code: str, answers, entry: dict, shown: list[str], known, unit: 
         groups.append(reports.OTHER_COHORT)
     seed = bool(entry.get("seed"))
     forecast = None if seed else entry.get("forecast")
-    aggregates = [("Model forecast", forecast, FORECAST_COLOUR)] if forecast else []
-    for key, (label, colour) in DRAWN_DECISION_MAKERS.items():
+    aggregates = [(_("Model forecast"), forecast, FORECAST_COLOUR)] if forecast else []
+    for key, colour in DRAWN_DECISION_MAKERS.items():
         triple = (entry.get("baselines") or {}).get(key)
         if triple:
-            aggregates.append((label, triple, colour))
+            aggregates.append((str(DECISION_MAKERS[key]), triple, colour))
     n_experts = len(answers)
     height = 1.3 + AGGREGATE_ROW * len(aggregates) + EXPERT_ROW * max(n_experts, 4)
     height += 0.1 * len(groups)
@@ -309,9 +319,8 @@ def range_chart(code: str, answers, entry: dict, shown: list[str], known, unit: 
     axes.set_ylim(-1, (ticks[-1] if aggregates else top_of_experts) + 1)
     if entry.get("scale") == "log":
         _log_axis(axes)
-    axes.set_xlabel(
-        f"{code}" + (f" ({unit})" if unit else "") + ": 5–95 % ranges, dot at the median"
-    )
+    quantity = _("%(code)s (%(unit)s)") % {"code": code, "unit": unit} if unit else code
+    axes.set_xlabel(_("%(quantity)s: 5–95 %% ranges, dot at the median") % {"quantity": quantity})
     axes.grid(axis="x", color="#d0d7de", linewidth=0.6)
     axes.set_axisbelow(True)
     axes.tick_params(axis="y", length=0)
@@ -321,10 +330,10 @@ def range_chart(code: str, answers, entry: dict, shown: list[str], known, unit: 
         for label, _triple, colour in aggregates
     ]  # fmt: skip
     if forecast:
-        handles.append(Patch(color=FORECAST_COLOUR, alpha=0.12, label="Forecast 5–95 % band"))
+        handles.append(Patch(color=FORECAST_COLOUR, alpha=0.12, label=_("Forecast 5–95 % band")))
     if known is not None:
-        handles.append(Line2D([], [], color=KNOWN_COLOUR, linestyle="--", label="Known value"))
-    handles.append(Line2D([], [], color="#57606a", marker="o", markersize=3, label="An expert"))
+        handles.append(Line2D([], [], color=KNOWN_COLOUR, linestyle="--", label=_("Known value")))
+    handles.append(Line2D([], [], color="#57606a", marker="o", markersize=3, label=_("An expert")))
     reports._legend_above(axes, handles)
     return figure
 
@@ -351,14 +360,20 @@ def expert_chart(result: dict, quantity: str, experts: list[str]):
         _log_axis(axes)
         axes.axvline(1.0, color="#57606a", linewidth=0.8, zorder=0)
         axes.set_xlabel(
-            f"Confidence ratio (below 1: ranges too narrow; red: surely so)\n"
-            f"dot: posterior mean; line: {mass} interval"
+            _(
+                "Confidence ratio (below 1: ranges too narrow; red: surely so)\n"
+                "dot: posterior mean; line: %(mass)s interval"
+            )
+            % {"mass": mass}
         )
     else:
         axes.axvline(0.0, color="#57606a", linewidth=0.8, zorder=0)
         axes.set_xlabel(
-            f"Bias of the medians (> 0: higher than the cohort), in typical stated spreads\n"
-            f"dot: posterior mean; line: {mass} interval"
+            _(
+                "Bias of the medians (> 0: higher than the cohort), in typical stated spreads\n"
+                "dot: posterior mean; line: %(mass)s interval"
+            )
+            % {"mass": mass}
         )
     axes.grid(axis="x", color="#d0d7de", linewidth=0.6)
     axes.set_axisbelow(True)

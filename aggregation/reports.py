@@ -545,7 +545,10 @@ class Estimate:
     def interval_text(self) -> str:
         if self.lower is None or self.upper is None:
             return "—"
-        return f"{self._text(self.lower)} to {self._text(self.upper)}"
+        return _("%(lower)s to %(upper)s") % {
+            "lower": self._text(self.lower),
+            "upper": self._text(self.upper),
+        }
 
     def __str__(self) -> str:
         if self.lower is None or self.upper is None:

@@ -21,6 +21,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from aggregation.models import AggregationRun, QuestionResult
+from aggregation.numeric_reports import figure_name
 from aggregation.selectors import ANALYST_GROUP
 from elicitation import services
 from elicitation.models import Invitation, Judgment, Question, Round
@@ -388,7 +389,7 @@ def finished_numeric_run(closed_round, settings):
     """A succeeded numeric run of ``closed_round``, with stand-in figures."""
     run = make_run(closed_round, result=numeric_result())
     write_artifacts(
-        run, Path(settings.MEDIA_ROOT), ["numeric-N01", "expert-confidence", "expert-bias"]
+        run, Path(settings.MEDIA_ROOT), [figure_name("N01"), "expert-confidence", "expert-bias"]
     )
     return run
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from aggregation import selectors, services
 from aggregation.models import AggregationRun, QuestionResult
+from aggregation.numeric_reports import figure_name
 from elicitation import services as elicitation_services
 from elicitation.models import Invitation, Question, Round
 from tests.elicitation.helpers import celery_broker, own_celery_queue
@@ -256,7 +257,8 @@ def test_an_executed_numeric_run_stores_the_contract_posterior_and_figures(
     assert run.posterior == f"runs/{run.id}/attempt-1/posterior.nc"
     tree = NumericHierarchicalModel.load(Path(django_settings.MEDIA_ROOT) / run.posterior)
     assert (tree.posterior.sizes["chain"], tree.posterior.sizes["draw"]) == (2, 100)
-    assert {"numeric-N01", "numeric-N02", "numeric-S01", "expert-confidence"} <= set(run.figures)
+    names = {figure_name(code) for code in ("N01", "N02", "S01")} | {"expert-confidence"}
+    assert names | {f"{name}__ko" for name in names} <= set(run.figures)
     for relative in run.figures.values():
         assert (Path(django_settings.MEDIA_ROOT) / relative).read_bytes().startswith(b"<?xml")
 

@@ -10,7 +10,10 @@ import pytest
 from django.urls import reverse
 
 from aggregation.models import AggregationRun
-from tests.aggregation.conftest import make_run, numeric_result, point
+from aggregation.numeric_reports import figure_name
+from tests.aggregation.conftest import make_run, numeric_result
+
+N01_FIGURE = figure_name("N01")
 
 JP = re.compile(r"\bJP\b")
 
@@ -48,7 +51,7 @@ def test_the_round_report_shows_the_numeric_forecast_table_and_figure(
     gaps = re.search(r'id="numeric-gaps-N01".*?</table>', section, flags=re.S).group(0)
     assert "ROK − US" in gaps and "−1.74".replace("−", "-") in gaps and "0.07" in gaps
     assert not JP.search(section)  # a cohort of one: never shown on its own
-    figure = reverse("aggregation:run-figure", args=[finished_numeric_run.id, "numeric-N01"])
+    figure = reverse("aggregation:run-figure", args=[finished_numeric_run.id, N01_FIGURE])
     assert f'src="{figure}"' in section
     img = re.search(rf'<img src="{re.escape(figure)}" alt="([^"]+)"', section).group(1)
     assert "5 % to 95 % range" in img and "table below" in img
@@ -83,7 +86,7 @@ def _numeric_urls(run, round_id: int, question_id: int) -> list[str]:
         reverse("aggregation:question-report", args=[run.id, question_id]),
         reverse("aggregation:experts-report", args=[run.id]),
         reverse("aggregation:run-results-csv", args=[run.id]),
-        reverse("aggregation:run-figure", args=[run.id, "numeric-N01"]),
+        reverse("aggregation:run-figure", args=[run.id, N01_FIGURE]),
     ]
 
 
@@ -220,7 +223,7 @@ def test_the_numeric_results_csv_has_every_number_and_no_small_cohort(
 
 def test_a_numeric_figure_is_served_with_its_own_policy(client, analyst, finished_numeric_run):
     client.force_login(analyst)
-    for name in ("numeric-N01", "expert-confidence"):
+    for name in (N01_FIGURE, "expert-confidence"):
         response = client.get(
             reverse("aggregation:run-figure", args=[finished_numeric_run.id, name])
         )
@@ -266,10 +269,6 @@ def test_value_text_keeps_three_significant_digits_and_groups_thousands():
              0: "0", 1234567.8: "1,234,568", 0.00012: "0.00012", None: "—"}  # fmt: skip
     assert {value: value_text(value) for value in cases} == cases
     assert value_text(-1.744, signed=True) == "-1.74" and value_text(2, signed=True) == "+2.00"
-
-
-def test_point_helper_is_the_contract_shape():
-    assert point(1, 0, 2) == {"mean": 1, "interval": [0, 2]}
 
 
 def test_bad_ids_and_names_on_numeric_pages_are_404s(client, analyst, finished_numeric_run):
