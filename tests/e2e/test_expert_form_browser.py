@@ -139,6 +139,28 @@ def test_unanswered_sliders_show_no_position_until_set(live_server, settings, br
     page.locator(f"#id_q{questions['Q01']}_probability").fill("")
     expect(sliders["Q01"]).to_have_class(re.compile(r"\bunset\b"))  # cleared: unset again
 
+    # The hidden thumb sits at 50, but no first interaction starts from there: the first
+    # key starts from the end it moves away from, not 50 + 1 ...
+    number = page.locator(f"#id_q{questions['Q01']}_probability")
+    for key, expected in (("ArrowRight", "1"), ("ArrowLeft", "99"), ("End", "100")):
+        number.fill("")
+        sliders["Q01"].focus()
+        page.keyboard.press(key)
+        expect(number).to_have_value(expected)
+        expect(sliders["Q01"]).to_have_attribute("aria-valuetext", f"{expected} %")
+    page.keyboard.press("ArrowLeft")  # ... and later keys step as usual
+    expect(number).to_have_value("99")
+    # ... and a click exactly at the middle (no input event: the value stays 50) sets 50.
+    number.fill("")
+    sliders["Q01"].click()  # at the centre of the slider
+    expect(number).to_have_value("50")
+    expect(sliders["Q01"]).not_to_have_class(re.compile(r"\bunset\b"))
+    box = sliders["Q01"].bounding_box()
+    number.fill("")
+    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2)
+    assert 70 <= int(number.input_value()) <= 90  # where it was clicked, give or take the thumb
+    number.fill("")
+
     # A failed save keeps what was typed; the unanswered one stays unset.
     page.locator(f"#id_q{questions['Q01']}_probability").fill("30")
     page.locator(f"#id_q{questions['Q01']}_rationale").fill("Bases matter.")

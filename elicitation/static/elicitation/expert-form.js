@@ -25,11 +25,41 @@
         setUnset(true);
       }
     }
+    function set(value) {
+      slider.value = String(Math.max(0, Math.min(100, Math.round(value))));
+      number.value = slider.value;
+      setUnset(false);
+      number.dispatchEvent(new Event("input", { bubbles: true }));  // the form is now dirty
+    }
+    function isUnset() { return slider.classList.contains("unset"); }
     slider.hidden = false;
     fromNumber();
     slider.addEventListener("input", function () {
       number.value = slider.value;
       setUnset(false);
+    });
+    // Assistive technologies may set the value with a change event alone.
+    slider.addEventListener("change", function () {
+      number.value = slider.value;
+      setUnset(false);
+    });
+    // The hidden thumb still sits at 50, where the first touch must not start from: a
+    // click at the middle would change nothing (no input event), and ArrowRight would give
+    // 51. So the first pointer press sets the value where it landed, and the first key
+    // sets it from the end the key moves away from (Right/Up: from 0, Left/Down: from 100).
+    slider.addEventListener("pointerdown", function (event) {
+      if (!isUnset()) { return; }
+      var box = slider.getBoundingClientRect();
+      if (box.width > 0) { set(((event.clientX - box.left) / box.width) * 100); }
+    });
+    var firstKey = {
+      ArrowRight: 1, ArrowUp: 1, PageUp: 10, Home: 0,
+      ArrowLeft: 99, ArrowDown: 99, PageDown: 90, End: 100
+    };
+    slider.addEventListener("keydown", function (event) {
+      if (!isUnset() || !(event.key in firstKey)) { return; }
+      event.preventDefault();
+      set(firstKey[event.key]);
     });
     number.addEventListener("input", fromNumber);
   });
