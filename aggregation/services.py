@@ -39,6 +39,7 @@ from aggregation.claims import (
     runs_stale_in,
 )
 from aggregation.engine.data import JudgmentTable
+from aggregation.engine.numeric import MODEL_VERSION as NUMERIC_MODEL_VERSION
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR
 from aggregation.models import AggregationRun, QuestionResult
 from elicitation.models import Question, Round
@@ -59,6 +60,8 @@ def aggregation_options_default(*, survey_round: Round, method: str) -> dict:
     }
     if method != Method.NUMERIC_HIERARCHICAL:  # the probability pools' extremizing
         base["extremize_factor"] = DEFAULT_EXTREMIZE_FACTOR
+    else:  # a new version of the model is a new run, not the old result again
+        base["model_version"] = NUMERIC_MODEL_VERSION
     if method in (Method.HIERARCHICAL, Method.LINKED_ROUNDS, Method.NUMERIC_HIERARCHICAL):
         base["random_seed"] = 0
     if method == Method.LINKED_ROUNDS:
