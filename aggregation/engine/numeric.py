@@ -292,10 +292,9 @@ class NumericHierarchicalModel:
         n_q, n_e, n_g = len(data.questions), len(data.experts), len(data.cohorts)
         coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
         with pm.Model(coords=coords) as model:
-            arrays = data.model_arrays()
+            arrays = self._model_arrays(data)
             realized = pm.Data("realized", arrays["realized"], dims="question")
             is_seed = pm.Data("is_seed", arrays["is_seed"], dims="question")
-            has_seeds = pm.Data("has_seeds", arrays["has_seeds"])
             tau = pm.HalfNormal("tau", cfg["tau_sd"])
             bias_scale = pm.HalfNormal("bias_scale", cfg["bias_scale_sd"])
             bias_z = pm.Normal("bias_z", 0.0, 1.0, dims="expert")
@@ -334,6 +333,7 @@ class NumericHierarchicalModel:
             pm.Potential("seeds", (is_seed * (log_shape - pt.log(eta_scale))).sum())
             # Without seeds nothing tells a panel-wide bias from the location: it stays 0.
             if cfg["panel_bias_sd"]:
+                has_seeds = pm.Data("has_seeds", arrays["has_seeds"])
                 panel_bias_raw = pm.Normal("panel_bias_raw", 0.0, cfg["panel_bias_sd"])
                 panel_bias = pm.Deterministic("panel_bias", has_seeds * panel_bias_raw)
             else:
@@ -459,7 +459,15 @@ class NumericHierarchicalModel:
             _COMPILED.clear()  # one panel at a time: a worker does not collect them
             _COMPILED[key] = compiled
             return compiled
-        return compiled.with_data(**data.model_arrays())
+        return compiled.with_data(**self._model_arrays(data))
+
+    def _model_arrays(self, data: NumericPanelData) -> dict[str, np.ndarray]:
+        """The fold data the graph holds (``has_seeds`` only where mu_b uses it: nutpie
+        refuses data the compiled graph does not know)."""
+        arrays = data.model_arrays()
+        if not self.model_config["panel_bias_sd"]:
+            arrays.pop("has_seeds")
+        return arrays
 
 
 _COMPILED: dict = {}

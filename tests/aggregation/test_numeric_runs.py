@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from aggregation import selectors, services
+from aggregation.engine.numeric import MODEL_VERSION
 from aggregation.models import AggregationRun, QuestionResult
 from aggregation.numeric_reports import figure_name
 from elicitation import services as elicitation_services
@@ -118,7 +119,7 @@ def test_closing_a_round_requests_the_numeric_run_beside_the_binary_one(organize
         Status.QUEUED, organizer, 3 * len(PANEL),
     )  # fmt: skip
     assert numeric.options == {"interval_mass": 0.9, "cohort_attribute": "nationality",
-                               "random_seed": 0}  # fmt: skip
+                               "random_seed": 0, "model_version": MODEL_VERSION}  # fmt: skip
     again = services.aggregation_runs_request_for_closed_round(survey_round=answered_round)
     assert {run.id for run in again} == {run.id for run in runs.values()}
     assert AggregationRun.objects.count() == 2

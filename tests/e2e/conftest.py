@@ -340,3 +340,19 @@ def worker_environment(broker: str, tmp_path: Path, extra: dict | None = None) -
         "PYTHONUNBUFFERED": "1",
         **(extra or {}),
     }
+
+
+def wait_until(page, expression: str, arg=None, *, timeout: float = 15.0) -> None:
+    """Poll a JavaScript expression (or function of ``arg``) until it is true.
+
+    Playwright's ``wait_for_function`` polls inside the page with a function built from
+    the string, which the site's Content-Security-Policy (no 'unsafe-eval') refuses
+    whenever the condition is not already true at the first check: such tests failed
+    now and then, whenever a figure was still loading. ``page.evaluate`` runs through
+    the DevTools protocol, outside the page's policy.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.1)

@@ -20,6 +20,7 @@ from tests.aggregation.conftest import (
     user_create,
     write_artifacts,
 )
+from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -89,9 +90,7 @@ def test_the_organizers_pages_and_reports_run_under_the_policy(live_server, brow
         page.wait_for_load_state("load")
     # the round report's figures, in the page and on their own (their own policy)
     page.goto(live_server.url + reverse("aggregation:round-report", args=[survey_round.id]))
-    page.wait_for_function(
-        "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
-    )
+    wait_until(page, "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     figure = page.goto(
         live_server.url + reverse("aggregation:run-figure", args=[report.id, "consensus"])
     )

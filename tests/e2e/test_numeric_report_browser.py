@@ -14,8 +14,9 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from aggregation.models import AggregationRun
-from aggregation.numeric_reports import value_text
+from aggregation.numeric_reports import figure_name, value_text
 from tests.aggregation.test_numeric_runs import TINY, numeric_survey, open_round_answered
+from tests.e2e.conftest import wait_until
 from tests.elicitation.helpers import celery_broker, own_celery_queue
 
 pytestmark = pytest.mark.browser
@@ -65,12 +66,9 @@ def test_the_report_shows_each_numeric_questions_figure_and_forecast(
     expect(page.get_by_role("heading", name="Numeric questions", level=2)).to_be_visible()
 
     for code in ("N01", "N02", "S01"):
-        image = page.locator(f'img[data-figure="numeric-{code}"]')
+        image = page.locator(f'img[data-figure="{figure_name(code)}"]')
         image.scroll_into_view_if_needed()
-        page.wait_for_function(
-            "(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle(),
-            timeout=15_000,
-        )  # fmt: skip
+        wait_until(page, "(img) => img.complete && img.naturalWidth > 0", image.element_handle())
         assert "range" in image.get_attribute("alt")
 
     forecast = run.result["questions"]["N01"]["forecast"]

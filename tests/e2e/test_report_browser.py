@@ -23,6 +23,7 @@ from tests.aggregation.conftest import (
     survey_build,
     user_create,
 )
+from tests.e2e.conftest import wait_until
 from tests.elicitation.helpers import celery_broker, own_celery_queue
 
 pytestmark = pytest.mark.browser
@@ -59,10 +60,7 @@ def _figures_loaded(page) -> list[dict]:
         images.nth(k).scroll_into_view_if_needed()
     # Chromium may report a lazy image "complete" before it has loaded, so wait for its
     # pixels; an image that never decodes fails the test here, by timeout.
-    page.wait_for_function(
-        "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)",
-        timeout=15_000,
-    )
+    wait_until(page, "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     return page.evaluate(
         "Array.from(document.images).map(i => ({src: i.src, width: i.naturalWidth, alt: i.alt}))"
     )
