@@ -90,6 +90,9 @@ def test_the_organizers_pages_and_reports_run_under_the_policy(live_server, brow
         page.wait_for_load_state("load")
     # the round report's figures, in the page and on their own (their own policy)
     page.goto(live_server.url + reverse("aggregation:round-report", args=[survey_round.id]))
+    images = page.locator("img")  # they load lazily: bring each into view
+    for k in range(images.count()):
+        images.nth(k).scroll_into_view_if_needed()
     wait_until(page, "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     figure = page.goto(
         live_server.url + reverse("aggregation:run-figure", args=[report.id, "consensus"])
