@@ -86,45 +86,17 @@ def value_text(value: float | None, *, signed: bool = False) -> str:
 
 
 @dataclass(frozen=True)
-class Quantity:
-    """A posterior mean and its interval on a question's scale, as the pages print them."""
+class Quantity(reports.Estimate):
+    """A posterior mean and its interval on a question's scale, as the pages print them:
+    the binary report's ``Estimate`` with numbers written by ``value_text`` unless fixed
+    decimals (``digits``, for ratios) are asked for."""
 
-    mean: float | None
-    lower: float | None = None
-    upper: float | None = None
-    signed: bool = False
-    digits: int | None = None  # fixed decimals (ratios), else value_text's
-
-    @classmethod
-    def of(cls, point: dict | None, **fmt) -> "Quantity":
-        point = point or {}
-        lower, upper = point.get("interval") or (None, None)
-        return cls(point.get("mean"), lower, upper, **fmt)
+    digits: int | None = None
 
     def _text(self, value: float | None) -> str:
-        if value is None:
-            return "—"
-        if self.digits is not None:
-            return f"{value:+.{self.digits}f}" if self.signed else f"{value:.{self.digits}f}"
+        if value is None or self.digits is not None:
+            return super()._text(value)
         return value_text(value, signed=self.signed)
-
-    @property
-    def mean_text(self) -> str:
-        return self._text(self.mean)
-
-    @property
-    def interval_text(self) -> str:
-        if self.lower is None or self.upper is None:
-            return "—"
-        return _("%(lower)s to %(upper)s") % {
-            "lower": self._text(self.lower),
-            "upper": self._text(self.upper),
-        }
-
-    def __str__(self) -> str:
-        if self.lower is None or self.upper is None:
-            return self.mean_text
-        return f"{self.mean_text} ({self.interval_text})"
 
 
 def triple_texts(triple: dict | None) -> list[str] | None:
