@@ -121,6 +121,9 @@ class Question(models.Model):
     # Binary: 1.0 (yes) or 0.0 (no). Numeric: the realized value.
     seed_answer = models.FloatField(null=True, blank=True)
     position = models.PositiveIntegerField(default=0)
+    # The wording's version: raised by a clarification during an open round
+    # (``elicitation.clarifications``); each answer records the version it was given under.
+    version = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["position", "id"]
@@ -173,6 +176,14 @@ class Round(models.Model):
     # (None for a first round). Feedback never comes from a round that is still open.
     feedback_round = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A rehearsal with test experts: its answers never reach runs, scores, feedback or
+    # exports (every reader goes through ``Judgment.objects.counted()``), and one button
+    # wipes it (``elicitation.pilot``).
+    is_pilot = models.BooleanField(
+        _("pilot round"),
+        default=False,
+        help_text=_("A rehearsal: its answers are never analysed, shown or exported."),
     )
     show_consensus = models.BooleanField(
         _("show the consensus"), default=True, help_text=_("The previous round's consensus.")
@@ -359,6 +370,12 @@ class RoundEvent(models.Model):
         return f"{self.survey_round}: {self.kind} at {self.at:%Y-%m-%d %H:%M}"
 
 
+class JudgmentQuerySet(models.QuerySet):
+    def counted(self) -> "JudgmentQuerySet":
+        """The answers that count: none from a pilot round."""
+        return self.filter(survey_round__is_pilot=False)
+
+
 class Judgment(models.Model):
     """The current answer of one expert to one question in one round.
 
@@ -378,8 +395,14 @@ class Judgment(models.Model):
     change_reason = models.TextField(blank=True)
     # Set by an organizer on the moderation page: the rationale never reaches the experts.
     rationale_hidden = models.BooleanField(default=False)
+    # The question's wording version this answer was given (or last confirmed) under.
+    question_version = models.PositiveIntegerField(default=1)
+    # When the expert confirmed the answer under a clarified wording without changing it.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = JudgmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["survey_round", "question", "expert"]
@@ -432,6 +455,9 @@ class JudgmentRevision(models.Model):
     q95 = models.FloatField(null=True, blank=True)
     rationale = models.TextField(blank=True)
     change_reason = models.TextField(blank=True)
+    question_version = models.PositiveIntegerField(default=1)
+    # A confirmation of the answer under a clarified wording (the values did not change).
+    confirmed = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -485,3 +511,82 @@ class ReminderDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reminder} → {self.invitation_id}"
+
+
+class QuestionVersion(models.Model):
+    """A wording of a question as it stood from ``created_at``: version 1 is the original,
+    each clarification during an open round adds the next one."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    text = models.TextField()
+    text_ko = models.TextField(blank=True)
+    guidance = models.TextField(blank=True)
+    guidance_ko = models.TextField(blank=True)
+    # What changed and why, shown to the experts who answered before (blank for version 1).
+    note = models.TextField(blank=True)
+    note_ko = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["question", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question", "number"], name="question_version_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question.code} v{self.number}"
+
+
+class ConsentVersion(models.Model):
+    """One version of a survey's consent and information text (Markdown, both languages).
+
+    The survey's latest version is the one experts must accept; a change of the text is a
+    new version, and whoever accepted an older one is asked again before answering further.
+    """
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="consent_versions")
+    number = models.PositiveIntegerField()
+    text = models.TextField(help_text=_("Markdown, shown to experts before the first question."))
+    text_ko = models.TextField(_("text (Korean)"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["survey", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["survey", "number"], name="consent_version_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey} — consent v{self.number}"
+
+
+class ConsentResponse(models.Model):
+    """An expert's answer to one consent version: accepted or declined, when, on which
+    invitation's page. Append-only: the latest response to the current version decides."""
+
+    expert = models.ForeignKey(Expert, on_delete=models.CASCADE, related_name="consent_responses")
+    version = models.ForeignKey(ConsentVersion, on_delete=models.CASCADE, related_name="responses")
+    # The page it was given on; a pilot round's responses go when the pilot is wiped.
+    invitation = models.ForeignKey(
+        Invitation, on_delete=models.CASCADE, related_name="consent_responses"
+    )
+    accepted = models.BooleanField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["expert", "at", "id"]
+
+    def __str__(self) -> str:
+        verdict = "accepted" if self.accepted else "declined"
+        return f"{self.expert.code} {verdict} consent v{self.version.number}"

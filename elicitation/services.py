@@ -397,7 +397,11 @@ def expert_random_code(*, survey: Survey, taken: set[str] | None = None) -> str:
 
 
 def round_create(
-    *, survey: Survey, opens_at: datetime | None = None, closes_at: datetime | None = None
+    *,
+    survey: Survey,
+    opens_at: datetime | None = None,
+    closes_at: datetime | None = None,
+    is_pilot: bool = False,
 ) -> Round:
     if opens_at and closes_at and closes_at <= opens_at:
         raise ValidationError({"closes_at": _("The round must close after it opens.")})
@@ -406,7 +410,11 @@ def round_create(
         Survey.objects.select_for_update().get(id=survey.id)
         number = (survey.rounds.aggregate(n=Max("number"))["n"] or 0) + 1
         return Round.objects.create(
-            survey=survey, number=number, opens_at=opens_at, closes_at=closes_at
+            survey=survey,
+            number=number,
+            opens_at=opens_at,
+            closes_at=closes_at,
+            is_pilot=is_pilot,
         )
 
 
@@ -449,8 +457,11 @@ def round_open(
             )
         survey_round.questions.set(questions)
         survey_round.status, survey_round.opened_at = Round.Status.OPEN, now
+        # Never a pilot round's: its answers are a rehearsal (elicitation.pilot).
         survey_round.feedback_round = (
-            survey.rounds.filter(status=Round.Status.CLOSED).order_by("-closed_at", "-id").first()
+            survey.rounds.filter(status=Round.Status.CLOSED, is_pilot=False)
+            .order_by("-closed_at", "-id")
+            .first()
         )
         for name, value in (feedback or {}).items():
             setattr(survey_round, name, bool(value))
@@ -533,7 +544,10 @@ def round_close(*, survey_round: Round, closed_by=None) -> Round:
             )
         survey_round.status, survey_round.closed_at = Round.Status.CLOSED, timezone.now()
         survey_round.save(update_fields=["status", "closed_at"])
-        aggregation_runs_request_for_closed_round(survey_round=survey_round, requested_by=closed_by)
+        if not survey_round.is_pilot:  # a pilot's answers are never analysed
+            aggregation_runs_request_for_closed_round(
+                survey_round=survey_round, requested_by=closed_by
+            )
     return survey_round
 
 
@@ -663,9 +677,13 @@ def _judgment_write(invitation, question, values: dict, *, in_round: bool) -> Ju
     # once it waited for a change, the answer is checked again against the question as it is.
     locked = Question.objects.select_for_update().get(id=question.id)
     answer_validate(question=locked, **{k: values[k] for k in ("probability", "q05", "q50", "q95")})
-    judgment, changed = _judgment_upsert(invitation=invitation, question=question, values=values)
+    judgment, changed = _judgment_upsert(
+        invitation=invitation, question=question, values=values, version=locked.version
+    )
     if changed:
-        JudgmentRevision.objects.create(judgment=judgment, **values)
+        JudgmentRevision.objects.create(
+            judgment=judgment, question_version=judgment.question_version, **values
+        )
     if not judgment.rationale_hidden and _rationale_was_hidden(judgment):
         judgment_rationale_hide(judgment=judgment, hidden=True)
     return judgment
@@ -692,8 +710,10 @@ def _rationale_was_hidden(judgment: Judgment) -> bool:
 
 
 def _judgment_upsert(
-    *, invitation: Invitation, question: Question, values: dict
+    *, invitation: Invitation, question: Question, values: dict, version: int = 1
 ) -> tuple[Judgment, bool]:
+    """A changed answer is given under the question's present wording (``version``); an
+    unchanged one keeps its version: confirming is an explicit act (clarifications)."""
     judgment = Judgment.objects.filter(
         expert_id=invitation.expert_id,
         question=question,
@@ -704,6 +724,7 @@ def _judgment_upsert(
             expert_id=invitation.expert_id,
             question=question,
             survey_round_id=invitation.survey_round_id,
+            question_version=version,
             **values,
         )
         return judgment, True
@@ -711,7 +732,8 @@ def _judgment_upsert(
         return judgment, False
     for field, value in values.items():
         setattr(judgment, field, value)
-    judgment.save(update_fields=[*values, "updated_at"])
+    judgment.question_version = version
+    judgment.save(update_fields=[*values, "question_version", "updated_at"])
     return judgment, True
 
 

@@ -1,0 +1,61 @@
+"""Pilot mode: previewing the expert pages, and rehearsal rounds whose answers never count.
+
+The pilot flag is on the Round (``Round.is_pilot``), not on the Expert: a pilot is a
+rehearsal of a whole round (links, consent, form, submit, close), answered by test experts
+or by colleagues on the panel, and everything it leaves behind belongs to that round.
+Every reader of answers outside the round's own organizer pages goes through
+``Judgment.objects.counted()`` (aggregation, scores, feedback, exports), so a pilot answer
+reaches none of them; a pilot round is never a feedback round and closing it requests no
+run. ``pilot_wipe`` deletes the pilot rounds with everything in them in one step.
+"""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from elicitation.models import Expert, Invitation, Judgment, Round, Survey
+
+PREVIEW_CODE = "PREVIEW"
+
+
+def preview_invitation(*, survey_round: Round, language: str) -> Invitation:
+    """An unsaved invitation of an unsaved expert: renders the expert pages as a new expert
+    of this round sees them, and has nothing to save answers to (its ids are None)."""
+    language = language if language in Expert.Language.values else Expert.Language.EN
+    expert = Expert(survey=survey_round.survey, code=PREVIEW_CODE, language=language)
+    expires_at = survey_round.closes_at or timezone.now() + timedelta(days=14)
+    return Invitation(
+        expert=expert, survey_round=survey_round, expires_at=expires_at, language=language
+    )
+
+
+def survey_pilot_counts(*, survey: Survey) -> dict[str, int]:
+    rounds = survey.rounds.filter(is_pilot=True)
+    return {
+        "rounds": rounds.count(),
+        "answers": Judgment.objects.filter(survey_round__in=rounds).count(),
+    }
+
+
+def pilot_wipe(*, survey: Survey) -> dict[str, int]:
+    """Delete every pilot round of the survey, with its invitations, answers and their
+    revisions, reminders, events, consent responses given on its pages and any run of it.
+
+    Round numbers are not reused: the next round keeps counting after the pilot's.
+    """
+    with transaction.atomic():
+        Survey.objects.select_for_update().get(id=survey.id)
+        rounds = Round.objects.filter(survey=survey, is_pilot=True)
+        counts = {
+            "rounds": rounds.count(),
+            "answers": Judgment.objects.filter(survey_round__in=rounds).count(),
+        }
+        if not counts["rounds"]:
+            raise ValidationError(
+                _("This survey has no pilot round, so there is nothing to wipe."), code="none"
+            )
+        rounds.delete()
+    return counts
