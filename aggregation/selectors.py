@@ -108,9 +108,11 @@ def run_question_results(*, run: AggregationRun) -> list[QuestionResult]:
 def round_judgments_submitted(
     *, survey_round: Round, question: Question | None = None
 ) -> QuerySet[Judgment]:
-    """Every judgment (binary and numeric) of the experts who submitted the round."""
+    """Every judgment (binary and numeric) of the experts who submitted the round; none
+    of a pilot round (elicitation.pilot)."""
     judgments = (
-        Judgment.objects.filter(
+        Judgment.objects.counted()
+        .filter(
             survey_round=survey_round,
             expert__invitations__survey_round=survey_round,
             expert__invitations__submitted_at__isnull=False,
@@ -150,6 +152,7 @@ def round_previous_closed(*, survey_round: Round) -> Round | None:
             survey=survey_round.survey_id,
             number__lt=survey_round.number,
             status=Round.Status.CLOSED,
+            is_pilot=False,
         )
         .order_by("-number")
         .first()
@@ -326,7 +329,8 @@ def _seed_judgments_asked_earlier(*, survey_round: Round, expert_ids: set[int]) 
     if not expert_ids:
         return []
     judgments = (
-        Judgment.objects.filter(
+        Judgment.objects.counted()
+        .filter(
             survey_round__survey=survey_round.survey_id,
             survey_round__number__lt=survey_round.number,
             survey_round__status=Round.Status.CLOSED,

@@ -148,7 +148,9 @@ def invitation_feedback(
     """The feedback for ``questions`` (default: the whole round) on this expert's page."""
     survey_round = invitation.survey_round
     previous = survey_round.feedback_round
-    if previous is None or previous.status != Round.Status.CLOSED:
+    # A pilot round is never anyone's feedback (round_open never picks one; this holds
+    # for rows older than the flag too).
+    if previous is None or previous.status != Round.Status.CLOSED or previous.is_pilot:
         return RoundFeedback(None, visible=False)
     if not _answered_independently(invitation=invitation, previous=previous):
         return RoundFeedback(previous, visible=False)
@@ -264,13 +266,16 @@ def previous_round_panel(previous: Round) -> Panel:
 def _panel_version(previous: Round) -> str:
     from aggregation.selectors import round_latest_succeeded_run  # aggregation builds on us
 
-    stats = Judgment.objects.filter(survey_round=previous).aggregate(
-        n=Count("id"), changed=Max("updated_at")
+    stats = (
+        Judgment.objects.counted()
+        .filter(survey_round=previous)
+        .aggregate(n=Count("id"), changed=Max("updated_at"))
     )
     # Which rationales are hidden, not how many: hiding one and showing another keeps the
     # count (and hiding leaves updated_at as it was).
     hidden = list(
-        Judgment.objects.filter(survey_round=previous, rationale_hidden=True)
+        Judgment.objects.counted()
+        .filter(survey_round=previous, rationale_hidden=True)
         .order_by("id")
         .values_list("id", flat=True)
     )
@@ -357,8 +362,8 @@ def _cohort_sizes(result: dict) -> dict[str, int]:
 
 
 def _answers_by_question(previous: Round) -> dict[int, list[PanelAnswer]]:
-    """The answers that count: those of experts who submitted the round."""
-    rows = Judgment.objects.filter(
+    """The answers that count: those of experts who submitted the round (never a pilot's)."""
+    rows = Judgment.objects.counted().filter(
         survey_round=previous,
         expert__invitations__survey_round=previous,
         expert__invitations__submitted_at__isnull=False,

@@ -424,7 +424,9 @@ def invitation_previous_judgments(*, invitation: Invitation) -> dict[int, Judgme
     previous = invitation.survey_round.feedback_round_id
     if previous is None:
         return {}
-    judgments = Judgment.objects.filter(expert_id=invitation.expert_id, survey_round_id=previous)
+    judgments = Judgment.objects.counted().filter(
+        expert_id=invitation.expert_id, survey_round_id=previous
+    )
     return {judgment.question_id: judgment for judgment in judgments}
 
 

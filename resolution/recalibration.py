@@ -52,7 +52,9 @@ def recalibrations_refresh(*, question: Question, requested_by=None) -> list[Rec
     if not question.is_binary:
         return []  # the LLO recalibration learns from binary outcomes only
     round_ids = set(
-        Round.objects.filter(status=Round.Status.CLOSED, judgments__question=question)
+        Round.objects.filter(
+            status=Round.Status.CLOSED, is_pilot=False, judgments__question=question
+        )
         .values_list("id", flat=True)
         .distinct()
     )

@@ -194,7 +194,9 @@ def question_resolution_events(*, question: Question) -> QuerySet[ResolutionEven
 
 def survey_rounds_scored(*, survey: Survey) -> list[Round]:
     """The survey's closed rounds, newest first: the rounds whose answers are scored."""
-    return list(survey.rounds.filter(status=Round.Status.CLOSED).order_by("-number"))
+    return list(
+        survey.rounds.filter(status=Round.Status.CLOSED, is_pilot=False).order_by("-number")
+    )
 
 
 def round_latest_hierarchical_run(*, survey_round: Round):
