@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "elicitation",
     "aggregation",
     "resolution",
+    "privacy",
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api.endpoints import api
 from config import views
 
 urlpatterns = [
@@ -13,4 +14,7 @@ urlpatterns = [
     path("", include("elicitation.urls")),
     path("", include("aggregation.urls")),
     path("", include("resolution.urls")),
+    path("", include("privacy.urls")),
+    path("api/", include("api.urls")),
+    path("api/v1/", api.urls),
 ]
