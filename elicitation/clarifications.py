@@ -158,3 +158,16 @@ def round_wording_versions(*, survey_round: Round) -> list[dict]:
         {"question": question, "versions": by_question.get(question.id, [])}
         for question in questions
     ]
+
+
+def question_versions(*, question: Question) -> list[QuestionVersion]:
+    return list(question.versions.select_related("created_by").order_by("-number"))
+
+
+def round_answers_with_versions(*, survey_round: Round):
+    """The round's answers by question and code (a pilot round's only on its own page)."""
+    return (
+        Judgment.objects.filter(survey_round=survey_round)
+        .select_related("expert", "question")
+        .order_by("question__position", "question__code", "expert__code")
+    )

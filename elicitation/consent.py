@@ -63,6 +63,8 @@ def consent_state(*, expert: Expert) -> ConsentState:
     version = consent_current(survey=expert.survey)
     if version is None:
         return ConsentState(None, "not_required")
+    if expert.pk is None:  # an organizer's preview: a new expert, who has answered nothing
+        return ConsentState(version, "needed")
     latest = (
         ConsentResponse.objects.filter(expert=expert, version=version)
         .order_by("-at", "-id")
@@ -111,6 +113,16 @@ def consent_declined_count(*, survey: Survey) -> int:
     ):
         latest[expert_id] = accepted
     return sum(1 for accepted in latest.values() if not accepted)
+
+
+def decision_missing_message() -> str:
+    return _("Choose “I agree” or “I do not agree” with the buttons below the text.")
+
+
+def round_closed_message(*, survey_round) -> str:
+    return _("Round %(number)s is closed, so nothing can be recorded any more.") % {
+        "number": survey_round.number
+    }
 
 
 # --- Writes -----------------------------------------------------------------------------

@@ -403,6 +403,14 @@ class RoundCreateForm(forms.Form):
         label=gettext_lazy("Planned closing (optional)"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+    is_pilot = forms.BooleanField(
+        required=False,
+        label=gettext_lazy("Pilot round"),
+        help_text=gettext_lazy(
+            "A rehearsal with test experts: its answers never reach reports, scores, "
+            "feedback or exports, and can be wiped in one step."
+        ),
+    )
 
 
 class RoundOpenForm(forms.Form):
@@ -740,3 +748,82 @@ class ExpertAddForm(forms.Form):
                 )
             attributes[key.strip()] = value.strip()
         return attributes
+
+
+class ConsentForm(forms.Form):
+    text = forms.CharField(
+        label=gettext_lazy("Consent and information (English)"),
+        widget=forms.Textarea(attrs={"rows": 12}),
+        max_length=20000,
+        help_text=gettext_lazy(
+            "Markdown. Experts read and accept it before the first question. The page adds "
+            "what the survey's anonymity level means. Saving a changed text makes a new "
+            "version, which every expert must accept again before answering further."
+        ),
+        error_messages={"required": gettext_lazy("Write the consent text in English.")},
+    )
+    text_ko = forms.CharField(
+        label=gettext_lazy("Consent and information (Korean)"),
+        widget=forms.Textarea(attrs={"rows": 12}),
+        max_length=20000,
+        required=False,
+        help_text=gettext_lazy("Markdown. Without it, Korean-speaking experts read the English."),
+    )
+
+
+class QuestionClarifyForm(forms.Form):
+    text = forms.CharField(
+        label=gettext_lazy("Question"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+        error_messages={"required": gettext_lazy("The question needs its English wording.")},
+    )
+    text_ko = forms.CharField(
+        label=gettext_lazy("Question (Korean)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+        required=False,
+    )
+    guidance = forms.CharField(
+        label=gettext_lazy("Guidance"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        required=False,
+    )
+    guidance_ko = forms.CharField(
+        label=gettext_lazy("Guidance (Korean)"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        required=False,
+    )
+    note = forms.CharField(
+        label=gettext_lazy("What changed (English)"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        help_text=gettext_lazy(
+            "Shown to the experts who answered before the change, who are asked to confirm "
+            "or revise their answer."
+        ),
+        error_messages={
+            "required": gettext_lazy(
+                "Say in a sentence what changed: the experts who answered will read it."
+            )
+        },
+    )
+    note_ko = forms.CharField(
+        label=gettext_lazy("What changed (Korean)"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        required=False,
+    )
+
+
+class PilotWipeForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=gettext_lazy("Yes, delete the pilot rounds and every answer given in them"),
+        error_messages={
+            "required": gettext_lazy(
+                "Nothing was wiped: tick the box that confirms deleting the pilot data."
+            )
+        },
+    )

@@ -59,3 +59,18 @@ def pilot_wipe(*, survey: Survey) -> dict[str, int]:
             )
         rounds.delete()
     return counts
+
+
+def preview_questions(*, survey_round: Round) -> list:
+    """The questions a preview shows: the round's, or for a draft round (whose questions are
+    fixed when it opens) every question a round may ask now."""
+    from elicitation import selectors
+
+    if survey_round.status != Round.Status.DRAFT:
+        return selectors.round_questions(survey_round=survey_round)
+    askable = selectors.survey_questions_askable(survey=survey_round.survey)
+    return list(
+        askable.select_related("scenario").order_by(
+            "scenario__position", "scenario__id", "position", "id"
+        )
+    )

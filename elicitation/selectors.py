@@ -82,6 +82,15 @@ def survey_question_get_for_organizer(*, user, question_id: int) -> Question:
     return question
 
 
+def survey_questions_in_open_rounds(*, survey: Survey) -> set[int]:
+    """The ids of the survey's questions an open round asks (their wording can be clarified)."""
+    return set(
+        Question.objects.filter(survey=survey, rounds__status=Round.Status.OPEN).values_list(
+            "id", flat=True
+        )
+    )
+
+
 def question_is_answered(*, question: Question) -> bool:
     return question.judgments.exists()
 

@@ -1,7 +1,15 @@
 from django.urls import path
 
 import config.converters  # noqa: F401 (registers <id:...>)
-from elicitation.views import building, expert, organizer, round_changes
+from elicitation.views import (
+    building,
+    clarifications,
+    consent,
+    expert,
+    organizer,
+    pilot,
+    round_changes,
+)
 
 app_name = "elicitation"
 
@@ -77,9 +85,28 @@ urlpatterns = [
         organizer.survey_anonymity,
         name="survey-anonymity",
     ),
+    # Issue 17: consent, pilot mode, clarifications
+    path("surveys/<id:survey_id>/consent/", building.survey_consent, name="survey-consent"),
+    path("surveys/<id:survey_id>/pilot/wipe/", pilot.survey_pilot_wipe, name="pilot-wipe"),
+    path(
+        "rounds/<id:round_id>/preview/<str:language>/<str:page>/",
+        pilot.round_preview,
+        name="round-preview",
+    ),
+    path(
+        "questions/<id:question_id>/clarify/",
+        clarifications.question_clarify,
+        name="question-clarify",
+    ),
+    path(
+        "rounds/<id:round_id>/answers-wording.csv",
+        clarifications.round_wording_csv,
+        name="round-wording-csv",
+    ),
     # Experts: the magic link, then token-free pages
     path("e/<id:invitation_id>/", expert.expert_entry, name="expert-entry"),
     path("e/<id:invitation_id>/welcome/", expert.expert_welcome, name="expert-welcome"),
+    path("e/<id:invitation_id>/consent/", consent.expert_consent, name="expert-consent"),
     path("e/<id:invitation_id>/answers/", expert.expert_form, name="expert-form"),
     path("e/<id:invitation_id>/language/", expert.expert_language, name="expert-language"),
 ]

@@ -10,8 +10,15 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from elicitation import selectors, services
-from elicitation.forms import ExpertAddForm, PeopleForm, QuestionForm, ScenarioForm, SurveyForm
+from elicitation import consent, selectors, services
+from elicitation.forms import (
+    ConsentForm,
+    ExpertAddForm,
+    PeopleForm,
+    QuestionForm,
+    ScenarioForm,
+    SurveyForm,
+)
 from elicitation.models import Survey
 from elicitation.views.organizer import organizer_required
 
@@ -166,7 +173,8 @@ def question_edit(request: HttpRequest, question_id: int) -> HttpResponse:
     intro = (
         _(
             "Experts have already answered this question, so it can no longer change: their "
-            "answers are to its present wording. Add a new question instead."
+            "answers are to its present wording. During an open round, use “Clarify the "
+            "wording” on the survey page; otherwise add a new question."
         )
         if locked
         else _("You can change anything here until the first expert answers this question.")
@@ -174,6 +182,49 @@ def question_edit(request: HttpRequest, question_id: int) -> HttpResponse:
     title = _("Edit the question %(code)s") % {"code": question.code}
     return _form_page(
         request, form, title=title, back=_survey_back(survey), intro=intro, locked=locked
+    )
+
+
+@organizer_required
+@require_http_methods(["GET", "POST"])
+def survey_consent(request: HttpRequest, survey_id: int) -> HttpResponse:
+    """The consent and information text; a changed text is saved as a new version."""
+    survey = selectors.survey_get_for_organizer(user=request.user, survey_id=survey_id)
+    current = consent.consent_current(survey=survey)
+    initial = {"text": current.text, "text_ko": current.text_ko} if current else {}
+    form = ConsentForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            version = consent.consent_version_save(
+                survey=survey, by=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _service_errors(form, exc)
+        else:
+            if version is None:
+                messages.info(request, _("The consent text is unchanged: no new version."))
+            else:
+                messages.success(
+                    request,
+                    _(
+                        "Consent version %(number)s saved. Experts accept it before their "
+                        "next answer, including those who accepted an earlier version."
+                    )
+                    % {"number": version.number},
+                )
+            return redirect("elicitation:survey-detail", survey_id=survey.id)
+    if current:
+        intro = _(
+            "Version %(number)s is in force. Saving a changed text makes version %(next)s, "
+            "and every expert is asked to accept it before answering further."
+        ) % {"number": current.number, "next": current.number + 1}
+    else:
+        intro = _(
+            "No consent is asked yet: experts go straight to the questions. Once saved, "
+            "every expert accepts this text before the first question."
+        )
+    return _form_page(
+        request, form, title=_("Consent and information"), back=_survey_back(survey), intro=intro
     )
 
 

@@ -22,10 +22,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.converters import parse_id
-from elicitation import selectors, services, throttle
+from elicitation import clarifications, consent, pilot, selectors, services, throttle
 from elicitation.feedback import invitation_feedback
 from elicitation.forms import ExpertAnswersForm
-from elicitation.models import Expert, Invitation
+from elicitation.models import Expert, Invitation, Question
 from elicitation.selectors import SESSION_INVITATIONS, LinkRefused
 
 
@@ -60,19 +60,34 @@ def _in_expert_language(invitation: Invitation, build) -> HttpResponse:
     return response
 
 
-def _page_context(request: HttpRequest, invitation: Invitation) -> dict:
+def expert_urls(invitation: Invitation) -> dict[str, str]:
+    """Where an expert's pages link to (an organizer's preview links to its own pages)."""
+    return {
+        name: reverse(f"elicitation:expert-{name}", args=[invitation.id])
+        for name in ("welcome", "form", "consent")
+    }
+
+
+def _page_context(request: HttpRequest, invitation: Invitation, urls: dict | None = None) -> dict:
     """What every expert page shows: the survey in the page's language, the switcher."""
     survey_round = invitation.survey_round
     survey = survey_round.survey
     language = invitation.effective_language
     title = selectors.localized(survey, "title", language)
+    urls = urls or expert_urls(invitation)
     return {
+        "welcome_url": urls["welcome"],
+        "form_url": urls["form"],
+        "consent_url": urls["consent"],
+        # An organizer's preview: the page as an expert sees it, saving nothing.
+        "preview": urls.get("preview", False),
         "invitation": invitation,
         "survey": survey,
         "survey_round": survey_round,
         "survey_title": title,
         "language": language,
-        "languages": Expert.Language.choices,
+        # A preview switches language with its own links (the banner), not the expert's form.
+        "languages": None if urls.get("preview") else Expert.Language.choices,
         "language_next": request.get_full_path(),
         "contact_email": selectors.survey_contact_email(survey=survey),
     }
@@ -154,8 +169,13 @@ def expert_language(request: HttpRequest, invitation: Invitation) -> HttpRespons
 @expert_page
 @require_GET
 def expert_welcome(request: HttpRequest, invitation: Invitation) -> HttpResponse:
+    return welcome_render(request, invitation)
+
+
+def welcome_render(request: HttpRequest, invitation: Invitation, urls=None) -> HttpResponse:
     survey_round = invitation.survey_round
-    context = _page_context(request, invitation)
+    context = _page_context(request, invitation, urls)
+    state = consent.consent_state(expert=invitation.expert)
     background = selectors.localized(survey_round.survey, "background", context["language"])
     context.update(
         {
@@ -164,8 +184,11 @@ def expert_welcome(request: HttpRequest, invitation: Invitation) -> HttpResponse
             "background_note": selectors.fallback_note(context["language"])
             if background.fallback
             else "",
-            "n_questions": survey_round.questions.count(),
+            "n_questions": len(pilot.preview_questions(survey_round=survey_round))
+            if context["preview"]
+            else survey_round.questions.count(),
             "follow_up": survey_round.feedback_round_id is not None,
+            "consent_first": invitation.takes_answers and not state.allows_answers,
         }
     )
     return render(request, "elicitation/expert/welcome.html", context)
@@ -207,17 +230,24 @@ def _part_chosen(value: str, parts: list[selectors.FormPart]) -> selectors.FormP
     return parts[number - 1] if number and number <= len(parts) else parts[0]
 
 
-def _part_url(invitation: Invitation, parts, part: selectors.FormPart | None) -> str:
-    url = reverse("elicitation:expert-form", args=[invitation.id])
+def _part_url(invitation: Invitation, parts, part: selectors.FormPart | None, base=None) -> str:
+    url = base or reverse("elicitation:expert-form", args=[invitation.id])
     if len(parts) == 1:
         return url
-    return f"{url}?part={part.number if part else SUMMARY}"
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}part={part.number if part else SUMMARY}"
 
 
 @expert_page
 @require_http_methods(["GET", "POST"])
 def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     """The answers, on one page, or in parts (one scenario a page) for a long round."""
+    if (
+        invitation.takes_answers
+        and not consent.consent_state(expert=invitation.expert).allows_answers
+    ):
+        # Consent (or consent to a changed text) comes before any question.
+        return redirect("elicitation:expert-consent", invitation_id=invitation.id)
     questions = selectors.round_questions(survey_round=invitation.survey_round)
     judgments = selectors.invitation_judgments(invitation=invitation)
     parts = selectors.form_parts(questions=questions)
@@ -248,6 +278,9 @@ def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
         form.add_error(None, exc)
         return page.render(form, 400)
     url = _part_url(invitation, parts, part)
+    confirmed = _wording_confirm(request, invitation, questions)
+    if confirmed is not None:
+        return redirect(f"{url}#question-{confirmed.code}")
     if form.kept:
         messages.success(request, _kept_message(form, questions))
         if len(form.kept) == 1:
@@ -259,6 +292,25 @@ def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
         following = parts[part.number] if part.number < len(parts) else None
         return redirect(_part_url(invitation, parts, following))
     return redirect(url)
+
+
+def _wording_confirm(request, invitation: Invitation, questions) -> Question | None:
+    """The "confirm my answer under the new wording" button of one question (its id)."""
+    question_id = parse_id(request.POST.get("confirm", ""))
+    question = next((q for q in questions if q.id == question_id), None)
+    if question is None:
+        return None
+    try:
+        clarifications.judgment_wording_confirm(invitation=invitation, question_id=question.id)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("Your answer to %(code)s is confirmed under the present wording.")
+            % {"code": question.code},
+        )
+    return question
 
 
 def _summary(page: "_Page") -> HttpResponse:
@@ -295,13 +347,17 @@ def _saved_message(submit: bool) -> str:
 class _Page:
     """The answers page of one part (or the summary) of one expert's form."""
 
-    def __init__(self, request, invitation, questions, judgments, parts, part):
+    def __init__(self, request, invitation, questions, judgments, parts, part, urls=None):
         self.request, self.invitation = request, invitation
         self.questions, self.judgments = questions, judgments
         self.parts, self.part = parts, part
+        self.urls = urls or expert_urls(invitation)
+
+    def _url(self, part) -> str:
+        return _part_url(self.invitation, self.parts, part, base=self.urls["form"])
 
     def _context(self) -> dict:
-        context = _page_context(self.request, self.invitation)
+        context = _page_context(self.request, self.invitation, self.urls)
         language = context["language"]
         answered = sum(1 for question in self.questions if question.id in self.judgments)
         context.update(
@@ -311,7 +367,7 @@ class _Page:
                 "in_parts": len(self.parts) > 1,
                 "parts": [self._part_nav(part, language) for part in self.parts],
                 "part": self.part,
-                "summary_url": _part_url(self.invitation, self.parts, None),
+                "summary_url": self._url(None),
                 "read_only": not self.invitation.takes_answers,
             }
         )
@@ -324,7 +380,7 @@ class _Page:
             "title": title,
             "piece": part.piece,
             "pieces": part.pieces,
-            "url": _part_url(self.invitation, self.parts, part),
+            "url": self._url(part),
             "answered": sum(1 for q in part.questions if q.id in self.judgments),
             "total": len(part.questions),
             "missing": [q for q in part.questions if q.id not in self.judgments],
@@ -347,7 +403,12 @@ class _Page:
             {
                 "form": form,
                 "refused_write": status == 409,
-                "groups": _grouped_rows(form, language, feedback if survey_round.is_open else None),
+                "groups": _grouped_rows(
+                    form,
+                    language,
+                    feedback if survey_round.is_open else None,
+                    self.judgments,
+                ),
                 "feedback": feedback,
                 "follow_up": form.follow_up,
                 "can_keep_all": bool(form.previous)
@@ -363,10 +424,16 @@ class _Page:
         return render(self.request, "elicitation/expert/form_summary.html", context, status=status)
 
 
-def _grouped_rows(form: ExpertAnswersForm, language: str, feedback):
+def _grouped_rows(form: ExpertAnswersForm, language: str, feedback, judgments=None):
     rows = {row.question.id: row for row in form.rows()}
+    clarified = clarifications.latest_versions(questions=form.questions)
     for row in rows.values():
         row.content = selectors.question_content(row.question, language)
+        judgment = (judgments or {}).get(row.question.id)
+        version = clarified.get(row.question.id)
+        # Answered before the wording changed: say what changed, ask to confirm or revise.
+        if judgment is not None and version and judgment.question_version < version.number:
+            row.clarification = selectors.localized(version, "note", language)
         if feedback is not None and feedback.visible:
             row.feedback = feedback.questions.get(row.question.id)
     groups = []

@@ -18,9 +18,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from elicitation import imports, reminders, selectors, services
+from elicitation import clarifications, consent, imports, pilot, reminders, selectors, services
 from elicitation.forms import (
     CsvUploadForm,
+    PilotWipeForm,
     ReminderScheduleForm,
     RoundCreateForm,
     RoundOpenForm,
@@ -64,6 +65,11 @@ def survey_detail(request: HttpRequest, survey_id: int) -> HttpResponse:
         "round_form": RoundCreateForm(),
         "anonymity_form": SurveyAnonymityForm(initial={"anonymity": survey.anonymity}),
         "n_translated": sum(1 for question in questions if question.text_ko.strip()),
+        "consent_version": consent.consent_current(survey=survey),
+        "consent_declined": consent.consent_declined_count(survey=survey),
+        "pilot": pilot.survey_pilot_counts(survey=survey),
+        "pilot_form": PilotWipeForm(),
+        "clarifiable": selectors.survey_questions_in_open_rounds(survey=survey),
     }
     return render(request, "elicitation/organizer/survey_detail.html", context)
 
@@ -211,7 +217,13 @@ def _round_page(
     from elicitation.views.round_changes import round_change_forms  # it imports this module
 
     by_expert = selectors.round_progress_by_expert(survey_round=survey_round)
+    consent_states = consent.consent_states_for_round(survey_round=survey_round)
+    for progress in by_expert:
+        progress.invitation.consent = consent_states.get(progress.expert.id)
     context = {
+        "consent_version": consent.consent_current(survey=survey),
+        "n_declined": sum(1 for state in consent_states.values() if state.status == "declined"),
+        "wording_versions": clarifications.round_wording_versions(survey_round=survey_round),
         "survey": survey,
         "survey_round": survey_round,
         "open_form": open_form,
@@ -223,7 +235,7 @@ def _round_page(
         "n_to_remind": selectors.round_invitations_to_remind(survey_round=survey_round).count(),
         "reminders": selectors.round_reminders(survey_round=survey_round),
         "remind_form": remind_form or ReminderScheduleForm(),
-        "previous_round": survey.rounds.filter(status=Round.Status.CLOSED)
+        "previous_round": survey.rounds.filter(status=Round.Status.CLOSED, is_pilot=False)
         .order_by("-closed_at", "-id")
         .first()
         if survey_round.status == Round.Status.DRAFT
