@@ -107,7 +107,9 @@ def test_a_new_version_asks_again_before_answering_further(
     page = expert_client.get(consent_url(invitation)).content.decode()
     assert "changed since you agreed to version 1" in page
     # an answer to the page of version 1, shown before the change, is refused
-    stale = expert_client.post(consent_url(invitation), {"decision": "accept", "version": consent_v1.id})
+    stale = expert_client.post(
+        consent_url(invitation), {"decision": "accept", "version": consent_v1.id}
+    )
     assert stale.status_code == 409
     assert "changed while the page was open" in stale.content.decode()
     expert_client.post(consent_url(invitation), {"decision": "accept", "version": v2.id})
