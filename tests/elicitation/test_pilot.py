@@ -177,7 +177,7 @@ def test_preview_of_every_page_in_both_languages(
     assert response.status_code == 200
     assert response["Content-Language"] == language
     html = response.content.decode()
-    assert '<html lang="%s">' % language in html
+    assert f'<html lang="{language}">' in html
     assert "preview-banner" in html
     if page == "form":
         assert "Will Japan allow US basing?" in html  # a draft shows the askable questions
