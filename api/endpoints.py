@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.pagination import PageNumberPagination, paginate
+from ninja.responses import Status
 from ninja.security import HttpBearer
 
 from aggregation import numeric_reports, reports, services
@@ -252,7 +253,9 @@ def run_request(request, round_id: int, payload: schemas.RunRequestIn):
     form = RunRequestForm(payload.dict())
     if not form.is_valid():
         problems = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
-        return 400, {"detail": _("No run was requested: %(problems)s") % {"problems": problems}}
+        return Status(
+            400, {"detail": _("No run was requested: %(problems)s") % {"problems": problems}}
+        )
     try:
         run, created = services.aggregation_run_request(
             survey_round=survey_round,
@@ -261,8 +264,8 @@ def run_request(request, round_id: int, payload: schemas.RunRequestIn):
             requested_by=request.user,
         )
     except ValueError as exc:  # e.g. a round with no judgments yet
-        return 400, {"detail": _("No run was requested: %(error)s") % {"error": exc}}
-    return (201 if created else 200), {"created": created, "run": _run_out(run)}
+        return Status(400, {"detail": _("No run was requested: %(error)s") % {"error": exc}})
+    return Status(201 if created else 200, {"created": created, "run": _run_out(run)})
 
 
 @api.get("/runs/{int:run_id}", response=schemas.RunDetailOut, tags=["runs"])
