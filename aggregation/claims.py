@@ -1,8 +1,9 @@
 """What aggregation runs and recalibrations share: a row that is queued, sent to a worker,
 claimed by one worker at a time, retried, and sent again by the recovery sweep.
 
-Both models (``AggregationRun``, ``resolution.RecalibrationRun``) have the same status values
-and bookkeeping fields (attempts, worker, heartbeat_at, enqueued_at, ...). A claim raises
+Both models (``AggregationRun``, ``resolution.RecalibrationRun``) inherit ``WorkerRun``: the
+status values and bookkeeping fields (attempts, worker, heartbeat_at, enqueued_at, ...) and
+what the worker writes at the end (result, error, posterior). A claim raises
 ``attempts``; every later write of that worker is fenced by its attempt number, so a worker
 whose run was taken over (its heartbeat went stale) cannot overwrite the new one's work.
 """
@@ -10,12 +11,55 @@ whose run was taken over (its heartbeat went stale) cannot overwrite the new one
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 log = logging.getLogger(__name__)
+
+
+class WorkerRun(models.Model):
+    """A fit that a worker claims, heartbeats and finishes (abstract: one table per kind)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    # The options, defaults filled in; a run is idempotent on them and on the data hash.
+    options = models.JSONField(default=dict)
+    options_hash = models.CharField(max_length=64)
+    data_hash = models.CharField(max_length=64)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    progress_phase = models.CharField(max_length=30, blank=True)
+    progress = models.FloatField(default=0.0)  # fraction of the phase, 0..1
+    attempts = models.PositiveSmallIntegerField(default=0)  # the fencing token of a claim
+    enqueued_at = models.DateTimeField(null=True, blank=True)  # last time its task was sent
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    posterior = models.CharField(max_length=300, blank=True)  # path under MEDIA_ROOT
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
 class RunLost(Exception):

@@ -6,20 +6,14 @@ results fenced by their attempt number, so a worker that lost its claim (it was 
 stalled, and another took the run over) can never write a second set of results.
 """
 
-from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from aggregation.claims import WorkerRun
 from elicitation.models import Question, Round
 
 
-class AggregationRun(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        SUCCEEDED = "succeeded", _("Succeeded")
-        FAILED = "failed", _("Failed")
-
+class AggregationRun(WorkerRun):
     class Method(models.TextChoices):
         HIERARCHICAL = "hierarchical", _("Hierarchical Bayesian model")
         LINEAR_POOL = "linear_pool", _("Linear pool (mean)")
@@ -44,35 +38,13 @@ class AggregationRun(models.Model):
         Round, on_delete=models.CASCADE, related_name="aggregation_runs"
     )
     method = models.CharField(max_length=30, choices=Method, default=Method.HIERARCHICAL)
-    # The method's options, defaults filled in (seed, interval mass, cohort attribute, ...).
-    options = models.JSONField(default=dict)
-    options_hash = models.CharField(max_length=64)
-    data_hash = models.CharField(max_length=64)
     n_judgments = models.PositiveIntegerField(default=0)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
-    progress_phase = models.CharField(max_length=20, blank=True)
-    progress = models.FloatField(default=0.0)  # fraction of the phase, 0..1
-    attempts = models.PositiveSmallIntegerField(default=0)  # the fencing token of a claim
-    enqueued_at = models.DateTimeField(null=True, blank=True)  # last time its task was sent
-    worker = models.CharField(max_length=200, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     diagnostics = models.JSONField(default=dict, blank=True)
-    result = models.JSONField(null=True, blank=True)  # the DESIGN.md result contract
-    error = models.TextField(blank=True)
-    posterior = models.CharField(max_length=300, blank=True)  # path under MEDIA_ROOT
+    # result (WorkerRun) holds the DESIGN.md result contract
     figures = models.JSONField(default=dict, blank=True)  # figure name -> path under MEDIA_ROOT
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(WorkerRun.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["survey_round", "method", "options_hash", "data_hash"],
@@ -85,10 +57,6 @@ class AggregationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_method_display()} of {self.survey_round} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
 class QuestionResult(models.Model):

@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from aggregation.claims import WorkerRun
 from aggregation.models import AggregationRun
 from elicitation.models import Question, Round, Survey
 
@@ -104,14 +105,8 @@ class ResolutionEvent(models.Model):
         raise ValueError("resolution history is append-only: an event is never deleted")
 
 
-class RecalibrationRun(models.Model):
+class RecalibrationRun(WorkerRun):
     """The LLO recalibration of a round's aggregate, fitted by a worker."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        SUCCEEDED = "succeeded", _("Succeeded")
-        FAILED = "failed", _("Failed")
 
     class Input(models.TextChoices):
         LOGODDS_MEAN = "logodds_mean", _("Log-odds mean of the round's answers")
@@ -124,34 +119,13 @@ class RecalibrationRun(models.Model):
     source_run = models.ForeignKey(
         AggregationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    options = models.JSONField(default=dict)
-    options_hash = models.CharField(max_length=64)
+    # data_hash (WorkerRun) covers the aggregate and the outcomes together
     outcomes_hash = models.CharField(max_length=64)
-    data_hash = models.CharField(max_length=64)  # aggregate and outcomes together
     n_questions = models.PositiveIntegerField(default=0)
     n_resolved = models.PositiveIntegerField(default=0)
     n_events = models.PositiveIntegerField(default=0)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 
-    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
-    progress_phase = models.CharField(max_length=30, blank=True)
-    progress = models.FloatField(default=0.0)
-    attempts = models.PositiveSmallIntegerField(default=0)  # the fencing token of a claim
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=200, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    result = models.JSONField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    posterior = models.CharField(max_length=300, blank=True)  # path under MEDIA_ROOT
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(WorkerRun.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["survey_round", "options_hash", "data_hash"],
@@ -162,10 +136,6 @@ class RecalibrationRun(models.Model):
 
     def __str__(self) -> str:
         return f"recalibration {self.id} of {self.survey_round} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
     @property
     def input(self) -> str:
