@@ -33,6 +33,8 @@ from aggregation.selectors import ANALYST_GROUP
 from aggregation.services import aggregation_runs_request_for_closed_round
 from elicitation import demo_ko
 from elicitation.models import (
+    ConsentResponse,
+    ConsentVersion,
     Expert,
     Invitation,
     Judgment,
@@ -61,6 +63,43 @@ BINARY = Question.Kind.BINARY
 NUMERIC = Question.Kind.NUMERIC
 LOG = Question.Scale.LOG
 UNIFORM = Question.Scale.UNIFORM
+
+# The consent and information text: version 1 was accepted by everyone in round 1; version
+# 2 (a longer retention period) came before round 3, so the featured experts' links lead
+# to the consent page first and say that the text changed since they agreed.
+CONSENT = """\
+## Taking part
+
+You are invited as an expert to a structured elicitation on allied contributions in a
+Taiwan conflict. Taking part is voluntary: you may skip the survey, stop at any time, and
+ask us to delete your answers.
+
+## What we record
+
+Your answers (probabilities and ranges), your rationales and the times you saved them.
+Rationales are shown to the other experts in the next round, without your name.
+
+## How long we keep it
+
+Until the study report is published, and at most two years.
+"""
+CONSENT_V2 = CONSENT.replace("at most two years", "at most three years (changed in round 3)")
+CONSENT_KO = """\
+## 참여 안내
+
+대만 유사시 동맹국의 기여에 관한 구조화된 전문가 판단 조사에 전문가로 초대합니다. 참여는
+자발적입니다. 참여하지 않거나 언제든지 중단할 수 있으며, 답변 삭제를 요청할 수 있습니다.
+
+## 기록하는 내용
+
+답변(확률과 범위), 근거, 저장한 시각입니다. 근거는 다음 라운드에서 이름 없이 다른
+전문가들에게 공유됩니다.
+
+## 보관 기간
+
+연구 보고서가 공개될 때까지, 최대 2년입니다.
+"""
+CONSENT_V2_KO = CONSENT_KO.replace("최대 2년입니다.", "최대 3년입니다(3라운드에서 변경).")
 
 BACKGROUND = """\
 ## What this panel is for
@@ -1288,6 +1327,7 @@ def _survey_build(*, rng, now: datetime) -> Survey:
     _judgments_write(answers1, round1, experts, questions, invitations1, rng, drafts=0.06)
     _judgments_write(answers2, round2, experts, questions, invitations2, rng, drafts=0.0)
     _judgments_write(answers3, round3, experts, questions, invitations3, rng, drafts=0.0)
+    _consent_create(survey, times, invitations1, invitations3, savers)
 
     # auto_now_add stamps "now" on insert; backdate so the demo reads as a study in progress.
     Survey.objects.filter(pk=survey.pk).update(created_at=times.survey_created)
@@ -1340,6 +1380,29 @@ def _experts_create(survey: Survey, panel: list[ExpertSpec]) -> dict[str, Expert
         for spec in panel
     ]  # fmt: skip
     return {e.code: e for e in experts}
+
+
+def _consent_create(survey: Survey, times: _Timeline, invitations1, invitations3, savers):
+    """Version 1 accepted by all in round 1; version 2, before round 3, by its savers."""
+    v1 = ConsentVersion.objects.create(survey=survey, number=1, text=CONSENT, text_ko=CONSENT_KO)
+    v2 = ConsentVersion.objects.create(
+        survey=survey, number=2, text=CONSENT_V2, text_ko=CONSENT_V2_KO
+    )
+    ConsentVersion.objects.filter(id=v1.id).update(created_at=times.survey_created)
+    ConsentVersion.objects.filter(id=v2.id).update(
+        created_at=times.round3_opened - timedelta(days=1)
+    )
+    responses = [
+        ConsentResponse(expert=i.expert, version=v1, invitation=i, accepted=True,
+                        at=i.first_opened_at)
+        for i in invitations1.values()
+    ] + [
+        ConsentResponse(expert=invitations3[code].expert, version=v2,
+                        invitation=invitations3[code], accepted=True,
+                        at=invitations3[code].first_opened_at)
+        for code in savers
+    ]  # fmt: skip
+    ConsentResponse.objects.bulk_create(responses)
 
 
 def _rounds_create(survey: Survey, questions: dict, times: _Timeline) -> tuple[Round, ...]:

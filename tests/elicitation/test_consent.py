@@ -184,3 +184,26 @@ def test_only_the_surveys_organizers_edit_consent(client, other_staff, member, s
     client.force_login(member)
     assert client.get(edit_url(survey)).status_code == 403
     assert not ConsentVersion.objects.exists()
+
+
+# --- The demo ---------------------------------------------------------------------------------
+
+
+def test_demo_links_lead_to_consent_first_then_the_form(db, settings):
+    from elicitation import demo
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    loaded = demo.demo_load()
+    for invitation, changed in (
+        (loaded.featured_invitation, "The consent text has changed since you agreed to version 1"),
+        (loaded.korean_invitation, "버전 1에 동의한 뒤 동의서 내용이 바뀌었습니다"),
+    ):
+        client = client_with_link(invitation)
+        welcome = client.get(reverse("elicitation:expert-welcome", args=[invitation.id]))
+        assert consent_url(invitation) in welcome.content.decode()
+        assert client.get(form_url(invitation))["Location"] == consent_url(invitation)
+        page = client.get(consent_url(invitation)).content.decode()
+        assert changed in page
+        version = loaded.survey.consent_versions.get(number=2)
+        client.post(consent_url(invitation), {"decision": "accept", "version": version.id})
+        assert client.get(form_url(invitation)).status_code == 200
