@@ -1,13 +1,14 @@
 from django.urls import path
 
 import config.converters  # noqa: F401 (registers <id:...>)
-from aggregation import views
+from aggregation import printing, views
 
 app_name = "aggregation"
 urlpatterns = [
     path("reports/", views.report_index, name="report-index"),
     path("reports/rounds/<id:round_id>/", views.round_report, name="round-report"),
     path("reports/rounds/<id:round_id>/runs/", views.run_request, name="run-request"),
+    path("reports/rounds/<id:round_id>/print/", printing.round_print, name="round-print"),
     path(
         "reports/rounds/<id:round_id>/comparison/",
         views.round_comparison,
