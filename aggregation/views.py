@@ -4,10 +4,10 @@ the analysts assigned to it (``aggregation.selectors``); everyone else gets a 40
 Pages, downloads and figures all go through the same selectors. Figures and posteriors
 live under MEDIA_ROOT and are only ever served from here, never from a public media URL.
 Cohorts smaller than ``settings.REPORT_MIN_COHORT_SIZE`` are merged into "other" wherever
-a page or a download would show them (see ``aggregation.reports``).
+a page or a download would show them (see ``aggregation.cohort_privacy``). What the pages
+print is built in ``aggregation.presenters`` (and ``numeric_reports``, ``comparison``).
 """
 
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -16,33 +16,31 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from aggregation import comparison, numeric_reports, reports, selectors, services
+from aggregation import (
+    cohort_privacy,
+    comparison,
+    numeric_reports,
+    presenters,
+    reports,
+    selectors,
+    services,
+)
 from aggregation.forms import RunRequestForm
-from aggregation.models import AggregationRun, QuestionResult
+from aggregation.models import AggregationRun
 from config.csvexport import NO_STORE, csv_response
 from elicitation import selectors as elicitation_selectors
 from elicitation.models import Round
 
 Status = AggregationRun.Status
 Method = AggregationRun.Method
-
-# Where each phase of a fit sits on the page's single progress bar (fractions of the run).
-PHASE_SPANS = {
-    "starting": (0.0, 0.02),
-    "compiling": (0.02, 0.15),
-    "tuning": (0.15, 0.45),
-    "sampling": (0.45, 0.9),
-    "summarizing": (0.9, 0.93),
-    "figures": (0.93, 1.0),
-}
-
+round_report_url = presenters.round_report_url  # api/endpoints.py links runs with it
 
 # --- Choosing what to show -----------------------------------------------------------------
 
@@ -83,7 +81,7 @@ def _run_of_round(request: HttpRequest, survey_round: Round) -> AggregationRun |
 
 
 def _shown_cohorts(run: AggregationRun) -> list[str]:
-    return reports.cohorts_shown(reports.cohort_sizes_of_result(run.result or {}))
+    return cohort_privacy.cohorts_shown(cohort_privacy.cohort_sizes_of_result(run.result or {}))
 
 
 def _figures(run: AggregationRun, *names: str) -> dict[str, dict]:
@@ -96,55 +94,6 @@ def _figures(run: AggregationRun, *names: str) -> dict[str, dict]:
         for name in names
         if name in (run.figures or {})
     }
-
-
-def round_report_url(run: AggregationRun) -> str:
-    url = reverse("aggregation:round-report", args=[run.survey_round_id])
-    return f"{url}?run={run.id}"
-
-
-# --- Progress ------------------------------------------------------------------------------
-
-
-def run_progress_state(run: AggregationRun) -> dict:
-    """What the page and its progress bar say about a run (also the JSON endpoint's body)."""
-    phase = run.progress_phase or ""
-    start, end = PHASE_SPANS.get(phase, (0.0, 0.0))
-    overall = 1.0 if run.status == Status.SUCCEEDED else start + (end - start) * run.progress
-    stale = timezone.now() - timedelta(seconds=settings.AGGREGATION_STALE_SECONDS)
-    return {
-        "id": run.id,
-        "status": run.status,
-        "status_label": run.get_status_display(),
-        "phase": phase,
-        "phase_label": _phase_label(run),
-        "progress": round(run.progress, 4),
-        "overall": round(min(max(overall, 0.0), 1.0), 4),
-        "finished": run.is_finished,
-        "stalled": run.status == Status.RUNNING
-        and run.heartbeat_at is not None
-        and run.heartbeat_at < stale,
-        "error": run.error.splitlines()[0] if run.error else "",
-        "url": round_report_url(run),
-    }
-
-
-def _phase_label(run: AggregationRun) -> str:
-    if run.status == Status.QUEUED:
-        return _("Queued: waiting for a worker to take it")
-    labels = {
-        "starting": _("Starting: loading the round's judgments"),
-        "compiling": _(
-            "Compiling the model (quicker when a panel of this shape was fitted before)"
-        ),
-        "tuning": _("Tuning the sampler (warm-up draws, discarded)"),
-        "sampling": _("Drawing posterior samples"),
-        "summarizing": _("Summarizing the posterior and checking convergence"),
-        "figures": _("Drawing the figures"),
-        "done": _("Done"),
-        "failed": _("Failed"),
-    }
-    return labels.get(run.progress_phase, run.progress_phase or run.get_status_display())
 
 
 # --- Pages -----------------------------------------------------------------------------------
@@ -179,7 +128,7 @@ def round_report(request: HttpRequest, round_id: int) -> HttpResponse:
     survey_round = selectors.round_get_for_reader(user=request.user, round_id=round_id)
     run = _run_of_round(request, survey_round)
     runs = list(selectors.round_runs(survey_round=survey_round))
-    rows = [_run_row(r) for r in runs]
+    rows = [presenters.run_row(r) for r in runs]
     context = {
         "survey": survey_round.survey,
         "survey_round": survey_round,
@@ -201,10 +150,13 @@ def round_report(request: HttpRequest, round_id: int) -> HttpResponse:
         done = [r for r in runs if r.status == Status.SUCCEEDED]
         done.sort(key=lambda r: r.method != Method.HIERARCHICAL)  # stable: newest first
         if done:
-            context["last_report"], context["last_report_url"] = done[0], round_report_url(done[0])
+            context["last_report"], context["last_report_url"] = (
+                done[0],
+                presenters.round_report_url(done[0]),
+            )
     if run is not None:
-        context["state"] = run_progress_state(run)
-        context["error_first_line"], context["error_details"] = _error_parts(run.error)
+        context["state"] = presenters.run_progress_state(run)
+        context["error_first_line"], context["error_details"] = presenters.error_parts(run.error)
     if run is not None and run.status == Status.SUCCEEDED:
         context.update(_results_context(run))
     numeric_run = run if run is not None and run.method == Method.NUMERIC_HIERARCHICAL else None
@@ -220,9 +172,9 @@ def _numeric_context(run: AggregationRun, *, page_run: AggregationRun | None) ->
     context = {
         "run": run,
         "is_page_run": page_run is not None and page_run.id == run.id,
-        "state": run_progress_state(run),
-        "url": round_report_url(run),
-        "error_first_line": _error_parts(run.error)[0],
+        "state": presenters.run_progress_state(run),
+        "url": presenters.round_report_url(run),
+        "error_first_line": presenters.error_parts(run.error)[0],
     }
     if run.status != Status.SUCCEEDED:
         return context
@@ -230,16 +182,16 @@ def _numeric_context(run: AggregationRun, *, page_run: AggregationRun | None) ->
     shown = numeric_reports.shown_cohorts(result)
     context.update(
         {
-            "rows": _numeric_rows(run),
+            "rows": numeric_reports.page_rows(run),
             "interval_percent": f"{result.get('interval_mass', 0.9) * 100:g}",
             "shared_error": numeric_reports.Quantity.of(result.get("shared_error"), digits=2),
             "n_seeds": result.get("n_seeds", 0),
-            "diagnostics": reports.diagnostics_summary(
+            "diagnostics": presenters.diagnostics_summary(
                 run.diagnostics or result.get("diagnostics") or {}
             ),
             "left_out": numeric_reports.left_out_rows(result),
             "shown_cohorts": shown,
-            "hidden_cohorts": reports.hidden_cohort_count(result, shown),
+            "hidden_cohorts": cohort_privacy.hidden_cohort_count(result, shown),
             "min_cohort_size": settings.REPORT_MIN_COHORT_SIZE,
             "model": result.get("model") or {},
         }
@@ -247,49 +199,11 @@ def _numeric_context(run: AggregationRun, *, page_run: AggregationRun | None) ->
     return context
 
 
-def _numeric_rows(run: AggregationRun, code: str | None = None) -> list[dict]:
-    """The numeric run's questions as the pages print them, each with its figure."""
-    questions = {q.code: q for q in run.survey_round.survey.questions.all()}
-    rows = numeric_reports.question_rows(run.result or {}, questions)
-    if code is not None:
-        rows = [row for row in rows if row["code"] == code]
-    for row in rows:
-        name = row["figure_name"]
-        row["figure"] = (
-            {"name": name, "url": reverse("aggregation:run-figure", args=[run.id, name])}
-            if name in (run.figures or {})
-            else None
-        )
-        row["alt"] = numeric_reports.figure_alt(row)
-    return rows
-
-
-def _run_row(run: AggregationRun) -> dict:
-    timings = run.timings or {}
-    total = timings.get("total_seconds")
-    if total is None and run.started_at and run.finished_at:
-        total = (run.finished_at - run.started_at).total_seconds()
-    return {
-        "run": run,
-        "url": round_report_url(run),
-        "seed": run.options.get("random_seed"),
-        "total_seconds": total,
-        "waited_seconds": (run.started_at - run.created_at).total_seconds()
-        if run.started_at
-        else None,
-    }
-
-
 def _request_form(runs: list[AggregationRun]) -> RunRequestForm:
     """The form, its seed one above the largest seed used so far (a new run, not a repeat)."""
     seeds = [r.options.get("random_seed") for r in runs if r.method == Method.HIERARCHICAL]
     seeds = [s for s in seeds if isinstance(s, int)]
     return RunRequestForm(initial={"random_seed": max(seeds) + 1 if seeds else 0})
-
-
-def _error_parts(error: str) -> tuple[str, str]:
-    first, _sep, rest = (error or "").strip().partition("\n")
-    return first, rest.strip()
 
 
 def _results_context(run: AggregationRun) -> dict:
@@ -304,14 +218,14 @@ def _results_context(run: AggregationRun) -> dict:
     return {
         "hierarchical": hierarchical,
         "interval_percent": f"{result.get('interval_mass', 0.9) * 100:g}",
-        "consensus_rows": [reports.consensus_row(r) for r in results],
-        "disagreement_rows": reports.disagreement_rows(results),
-        "cohort_table": reports.cohort_table(results, shown) if len(shown) >= 2 else None,
+        "consensus_rows": [presenters.consensus_row(r) for r in results],
+        "disagreement_rows": presenters.disagreement_rows(results),
+        "cohort_table": presenters.cohort_table(results, shown) if len(shown) >= 2 else None,
         "shown_cohorts": shown,
         "min_cohort_size": settings.REPORT_MIN_COHORT_SIZE,
-        "baseline_labels": list(reports.BASELINE_LABELS.values()),
-        "hidden_cohorts": reports.hidden_cohort_count(result, shown),
-        "diagnostics": reports.diagnostics_summary(
+        "baseline_labels": list(presenters.BASELINE_LABELS.values()),
+        "hidden_cohorts": cohort_privacy.hidden_cohort_count(result, shown),
+        "diagnostics": presenters.diagnostics_summary(
             run.diagnostics or result.get("diagnostics") or {}
         )
         if hierarchical
@@ -326,26 +240,14 @@ def _linked_results_context(run: AggregationRun) -> dict:
     the change with its interval and chance of a rise, the ratio of disagreements."""
     result = run.result or {}
     first, last = (str(r) for r in (result["rounds"][0], result["rounds"][-1]))
-    texts = dict(run.survey_round.questions.values_list("code", "text"))
-    rows = [
-        {
-            "code": code,
-            "text": texts.get(code, ""),
-            "first": reports.Estimate.of(entry["rounds"][first]["consensus"]),
-            "last": reports.Estimate.of(entry["rounds"][last]["consensus"]),
-            "shift": reports.Estimate.of(entry["consensus_shift"], signed=True),
-            "p_increase": entry["consensus_shift"]["p_increase"],
-            "ratio": reports.Estimate.of(entry["disagreement_ratio"], digits=2),
-        }
-        for code, entry in result["questions"].items()
-    ]
+    rows = presenters.linked_rows(run)
     return {
         "linked": True,
         "linked_rounds": (first, last),
         "linked_rows": rows,
-        "persistence": reports.Estimate.of(result["persistence"], digits=2),
+        "persistence": presenters.Estimate.of(result["persistence"], digits=2),
         "interval_percent": f"{result.get('interval_mass', 0.9) * 100:g}",
-        "diagnostics": reports.diagnostics_summary(
+        "diagnostics": presenters.diagnostics_summary(
             run.diagnostics or result.get("diagnostics") or {}
         ),
         "model": result.get("model") or {},
@@ -371,31 +273,32 @@ def question_report(request: HttpRequest, run_id: int, question_id: int) -> Http
     result = results[index]
     question = result.question
     shown = _shown_cohorts(run)
-    answers = _label_cohorts(
-        _answers(run.survey_round, question=question),
-        reports.expert_cohort_labels(reports.cohort_sizes_of_result(run.result or {})),
-    )
+    answers = presenters.run_answers(run, question)
     context = {
         "run": run,
         "survey_round": run.survey_round,
         "survey": run.survey_round.survey,
         "question": question,
         "result": result,
-        "consensus": reports.Estimate(
+        "consensus": presenters.Estimate(
             result.consensus, result.consensus_lower, result.consensus_upper
         ),
-        "disagreement": reports.Estimate(
+        "disagreement": presenters.Estimate(
             result.disagreement, result.disagreement_lower, result.disagreement_upper, digits=2
         ),
         "cohorts": [
-            {"name": c, "estimate": reports.Estimate.of(result.cohorts[c]), **_cell(result, c)}
+            {
+                "name": c,
+                "estimate": presenters.Estimate.of(result.cohorts[c]),
+                "n": result.cohorts[c].get("n_judgments"),
+            }
             for c in shown
             if c in result.cohorts
         ],
-        "gaps": reports.gap_rows(result, shown),
+        "gaps": presenters.gap_rows(result, shown),
         "baselines": [
-            (label, reports.number_text(result.baselines.get(method)))
-            for method, label in reports.BASELINE_LABELS.items()
+            (label, presenters.number_text(result.baselines.get(method)))
+            for method, label in presenters.BASELINE_LABELS.items()
         ],
         "answers": answers,
         "n_rationales": sum(1 for a in answers if a["rationale"]),
@@ -414,14 +317,11 @@ def _numeric_question_report(request: HttpRequest, run: AggregationRun, question
     question = run.survey_round.survey.questions.filter(id=question_id).first()
     if question is None or run.status != Status.SUCCEEDED:
         raise Http404("This run has no result for that question.")
-    rows = _numeric_rows(run)
+    rows = numeric_reports.page_rows(run)
     index = next((k for k, row in enumerate(rows) if row["code"] == question.code), None)
     if index is None:
         raise Http404("This run has no result for that question.")
-    sizes = reports.cohort_sizes_of_result(run.result or {})
-    answers = _label_cohorts(
-        _answers(run.survey_round, question=question), reports.expert_cohort_labels(sizes)
-    )
+    answers = presenters.run_answers(run, question)
     context = {
         "run": run,
         "survey_round": run.survey_round,
@@ -442,60 +342,13 @@ def _numeric_question_report(request: HttpRequest, run: AggregationRun, question
     return render(request, "aggregation/numeric_question_report.html", context)
 
 
-def _cell(result: QuestionResult, cohort: str) -> dict:
-    return {"n": result.cohorts[cohort].get("n_judgments")}
-
-
-def _answers(survey_round: Round, question=None) -> list[dict]:
-    """The round's answers (of experts who submitted it), experts by code only.
-
-    ``cohort`` is the expert's own cohort: label it with ``_label_cohorts`` before showing.
-    """
-    judgments = selectors.round_judgments_submitted(survey_round=survey_round, question=question)
-    attribute = survey_round.survey.cohort_attribute
-    return [
-        {
-            "expert": j.expert.code,
-            "cohort": str(j.expert.attributes.get(attribute) or selectors.UNSPECIFIED_COHORT),
-            "question": j.question.code,
-            "probability": j.probability,
-            "q05": j.q05,
-            "q50": j.q50,
-            "q95": j.q95,
-            "rationale": j.rationale.strip(),
-        }
-        for j in judgments
-    ]
-
-
-def _label_cohorts(answers: list[dict], labels: dict[str, str]) -> list[dict]:
-    for answer in answers:
-        answer["cohort"] = labels.get(answer["cohort"], reports.WITHHELD_COHORT)
-    return answers
-
-
 @login_required
 def experts_report(request: HttpRequest, run_id: int) -> HttpResponse:
     """Experts by anonymised code: cohort, bias and noise with their intervals."""
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
     if run.method == Method.NUMERIC_HIERARCHICAL:
         return _numeric_experts_report(request, run)
-    shown = _shown_cohorts(run)
-    labels = reports.expert_cohort_labels(reports.cohort_sizes_of_result(run.result or {}))
-    experts = (run.result or {}).get("experts") or {}
-    rows = [
-        {
-            "code": code,
-            "cohort": labels[expert["cohort"]],
-            "n": expert.get("n_judgments"),
-            # bias is measured within the cohort: hidden with the cohort (see reports.py)
-            "bias": reports.Estimate.of(expert["bias"], signed=True, digits=2)
-            if expert.get("bias") and expert["cohort"] in shown
-            else None,
-            "noise": reports.Estimate.of(expert.get("noise"), digits=2),
-        }
-        for code, expert in sorted(experts.items())
-    ]
+    rows = presenters.expert_rows(run, _shown_cohorts(run))
     context = {
         "run": run,
         "survey_round": run.survey_round,
@@ -534,7 +387,7 @@ def _numeric_experts_report(request: HttpRequest, run: AggregationRun) -> HttpRe
 @login_required
 def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
-    return JsonResponse(run_progress_state(run))
+    return JsonResponse(presenters.run_progress_state(run))
 
 
 def _media_file(relative: str) -> Path:
@@ -562,13 +415,7 @@ def run_figure(request: HttpRequest, run_id: int, name: str) -> FileResponse:
         as_attachment=download,
         filename=f"run-{run.id}-{name}.svg",
     )
-    # An SVG opened on its own is a document: no scripts, no outside requests. The site's
-    # policy (ContentSecurityPolicyMiddleware) leaves a header set here as it is.
-    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
-    # A run's figures never change; a download is an export, and not stored.
-    response["Cache-Control"] = NO_STORE if download else "private, max-age=3600"
-    patch_vary_headers(response, ["Accept-Language", "Cookie"])  # one URL, two languages
-    return response
+    return _figure_headers(response, download=download)
 
 
 @login_required
@@ -592,114 +439,24 @@ def run_results_csv(request: HttpRequest, run_id: int) -> HttpResponse:
     """One row per question: consensus, disagreement, baselines, shown cohorts and gaps."""
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
     if run.method == Method.NUMERIC_HIERARCHICAL:
-        return _numeric_results_csv(run)
-    results = selectors.run_question_results(run=run)
-    shown = _shown_cohorts(run)
-    pairs = [(a, b) for k, a in enumerate(shown) for b in shown[k + 1 :]]
-    header = ["question", "text", "n_judgments", "consensus_mean", "consensus_lower",
-              "consensus_upper", "disagreement_mean", "disagreement_lower", "disagreement_upper"]  # fmt: skip
-    header += [f"baseline_{m}" for m in reports.BASELINE_LABELS]
-    for c in shown:
-        header += [f"cohort_{c}_mean", f"cohort_{c}_lower", f"cohort_{c}_upper"]
-    for a, b in pairs:
-        header += [f"gap_{a}_minus_{b}_mean", f"gap_{a}_minus_{b}_lower",
-                   f"gap_{a}_minus_{b}_upper", f"p_{a}_higher_than_{b}"]  # fmt: skip
+        filename = f"{slugify(run.survey_round.survey.title)[:40]}-round-{run.survey_round.number}"
+        response, writer = csv_response(f"{filename}-run-{run.id}-numeric-results.csv")
+        writer.writerows(numeric_reports.results_csv_rows(run))
+        return response
+    rows = presenters.results_csv_rows(selectors.run_question_results(run=run), _shown_cohorts(run))
     filename = f"{slugify(run.survey_round.survey.title)[:40]}-round-{run.survey_round.number}"
     response, writer = csv_response(f"{filename}-run-{run.id}-results.csv")
-    writer.writerow(header)
-    for r in results:
-        row = [r.question.code, r.question.text, r.n_judgments, r.consensus,
-               r.consensus_lower, r.consensus_upper, r.disagreement, r.disagreement_lower,
-               r.disagreement_upper]  # fmt: skip
-        row += [r.baselines.get(m) for m in reports.BASELINE_LABELS]
-        for c in shown:
-            point = r.cohorts.get(c) or {}
-            lower, upper = point.get("interval") or (None, None)
-            row += [point.get("mean"), lower, upper]
-        gaps = {(g["a"], g["b"]): g for g in r.cohort_gaps}
-        for a, b in pairs:
-            gap = gaps.get((a, b)) or {}
-            lower, upper = gap.get("interval") or (None, None)
-            row += [gap.get("mean"), lower, upper, gap.get("p_a_higher")]
-        writer.writerow(["" if v is None else v for v in row])
+    writer.writerows(rows)
     return response
-
-
-def _numeric_results_csv(run: AggregationRun) -> HttpResponse:
-    """One row per numeric question: forecast, typical median, disagreement, the decision
-    makers, shown cohorts and gaps; values on the question's own scale, unrounded."""
-    result = run.result or {}
-    shown = _shown_cohorts(run)
-    pairs = [(a, b) for k, a in enumerate(shown) for b in shown[k + 1 :]]
-    header = ["question", "text", "unit", "scale", "n_judgments", "known_value",
-              "forecast_q05", "forecast_q50", "forecast_q95", "median_mean", "median_lower",
-              "median_upper", "disagreement_mean", "disagreement_lower", "disagreement_upper"]  # fmt: skip
-    for name in numeric_reports.DECISION_MAKERS:
-        header += [f"{name}_q05", f"{name}_q50", f"{name}_q95"]
-    for c in shown:
-        header += [
-            f"cohort_{c}_median_mean",
-            f"cohort_{c}_median_lower",
-            f"cohort_{c}_median_upper",
-        ]
-    for a, b in pairs:
-        header += [f"gap_{a}_minus_{b}_mean", f"gap_{a}_minus_{b}_lower",
-                   f"gap_{a}_minus_{b}_upper", f"p_{a}_higher_than_{b}"]  # fmt: skip
-    filename = f"{slugify(run.survey_round.survey.title)[:40]}-round-{run.survey_round.number}"
-    response, writer = csv_response(f"{filename}-run-{run.id}-numeric-results.csv")
-    writer.writerow(header)
-    questions = {q.code: q for q in run.survey_round.survey.questions.all()}
-    known = result.get("realizations") or {}
-    for row in numeric_reports.question_rows(result, questions):
-        entry = result["questions"][row["code"]]
-        question = row["question"]
-        cells = [row["code"], question.text if question else "", row["unit"],
-                 entry.get("scale"), entry.get("n_judgments"), known.get(row["code"])]  # fmt: skip
-        cells += _triple(entry.get("forecast"))
-        for key in ("median", "disagreement"):
-            point = entry.get(key) or {}
-            cells += [point.get("mean"), *(point.get("interval") or (None, None))]
-        for name in numeric_reports.DECISION_MAKERS:
-            cells += _triple((entry.get("baselines") or {}).get(name))
-        for c in shown:
-            point = (entry.get("cohorts") or {}).get(c) or {}
-            cells += [point.get("mean"), *(point.get("interval") or (None, None))]
-        gaps = {(g["a"], g["b"]): g for g in entry.get("cohort_gaps") or []}
-        for a, b in pairs:
-            gap = gaps.get((a, b)) or {}
-            cells += [
-                gap.get("mean"),
-                *(gap.get("interval") or (None, None)),
-                gap.get("p_a_higher"),
-            ]
-        writer.writerow(["" if v is None else v for v in cells])
-    return response
-
-
-def _triple(triple: dict | None) -> list:
-    return [(triple or {}).get(k) for k in ("q05", "q50", "q95")]
 
 
 @login_required
 def round_judgments_csv(request: HttpRequest, round_id: int) -> HttpResponse:
     """The round's answers, anonymised: expert code, cohort (small ones merged), no names."""
     survey_round = selectors.round_get_for_reader(user=request.user, round_id=round_id)
-    answers = _answers(survey_round)
-    sizes: dict[str, int] = {}
-    for _expert, cohort in {(a["expert"], a["cohort"]) for a in answers}:
-        sizes[cohort] = sizes.get(cohort, 0) + 1
-    _label_cohorts(answers, reports.expert_cohort_labels(sizes))
     filename = f"{slugify(survey_round.survey.title)[:40]}-round-{survey_round.number}"
     response, writer = csv_response(f"{filename}-judgments.csv")
-    writer.writerow(
-        ["expert", "cohort", "question", "round", "probability", "q05", "q50", "q95", "rationale"]
-    )
-    for a in answers:
-        writer.writerow(
-            [a["expert"], a["cohort"], a["question"], survey_round.number]
-            + ["" if a[k] is None else a[k] for k in ("probability", "q05", "q50", "q95")]
-            + [a["rationale"]]
-        )  # fmt: skip
+    writer.writerows(presenters.judgments_csv_rows(survey_round))
     return response
 
 
@@ -745,7 +502,7 @@ def run_request(request: HttpRequest, round_id: int) -> HttpResponse:
             if run.status != Status.QUEUED
             else _("%(method)s with these settings is queued: here it is.") % {"method": label},
         )
-    return redirect(round_report_url(run))
+    return redirect(presenters.round_report_url(run))
 
 
 @login_required
@@ -755,5 +512,30 @@ def round_comparison(request: HttpRequest, round_id: int) -> HttpResponse:
     earlier = selectors.round_previous_closed(survey_round=later)
     context = {"survey": later.survey, "survey_round": later, "earlier": earlier}
     if earlier is not None:
-        context.update(comparison.round_comparison_context(earlier, later))
+        language = translation.get_language()
+        context.update(comparison.round_comparison_context(earlier, later, language=language))
     return render(request, "aggregation/round_comparison.html", context)
+
+
+@login_required
+def round_comparison_figure(request: HttpRequest, round_id: int) -> HttpResponse:
+    """The comparison's figure (SVG) in the page's language, once the joint fit is done."""
+    later = selectors.round_get_for_reader(user=request.user, round_id=round_id)
+    earlier = selectors.round_previous_closed(survey_round=later)
+    svg = None
+    if earlier is not None:
+        svg = comparison.figure_svg(earlier, later, language=translation.get_language())
+    if svg is None:
+        raise Http404("No fit of these rounds together has finished.")
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    return _figure_headers(response, download=request.GET.get("download") == "1")
+
+
+def _figure_headers(response: HttpResponse, *, download: bool) -> HttpResponse:
+    # An SVG opened on its own is a document: no scripts, no outside requests. The site's
+    # policy (ContentSecurityPolicyMiddleware) leaves a header set here as it is.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    # A run's figures never change; a download is an export, and not stored.
+    response["Cache-Control"] = NO_STORE if download else "private, max-age=3600"
+    patch_vary_headers(response, ["Accept-Language", "Cookie"])  # one URL, two languages
+    return response

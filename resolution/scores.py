@@ -9,7 +9,7 @@ and refits nothing. The engine does the arithmetic (``aggregation.engine.scoring
 Brier, log score, AUC, Jeffreys intervals; ``aggregation.engine.cooke``).
 
 Cohorts smaller than ``settings.REPORT_MIN_COHORT_SIZE`` are merged into "other", as in
-the report (``aggregation.reports``); when "other" is itself that small it is withheld,
+the report (``aggregation.cohort_privacy``); when "other" is itself that small it is withheld,
 and per-expert rows print no cohort that would point at a person.
 """
 
@@ -23,8 +23,9 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from aggregation import reports
+from aggregation import cohort_privacy
 from aggregation import selectors as aggregation_selectors
+from aggregation.engine import plots
 from aggregation.engine.data import JudgmentDataError, JudgmentTable
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR, POOLS, pool_questions
 from aggregation.engine.scoring import (
@@ -150,7 +151,7 @@ def round_scores(
     resolved = JudgmentTable(
         table.frame[table.frame["question"].isin(y.index)].reset_index(drop=True)
     )
-    sizes = reports.cohort_sizes_of_table(table)
+    sizes = cohort_privacy.cohort_sizes_of_table(table)
     _expert_rows(scores, resolved, y, sizes)
     _cohort_rows(scores, resolved, y, sizes)
     _method_rows(scores, resolved, y, recalibration)
@@ -158,10 +159,10 @@ def round_scores(
 
 
 def _expert_rows(scores: RoundScores, resolved: JudgmentTable, y: pd.Series, sizes) -> None:
-    labels = reports.expert_cohort_labels(sizes)
+    labels = cohort_privacy.expert_cohort_labels(sizes)
     frame = score_experts(resolved, y)
     scores.experts = [
-        {"code": code, **row, "cohort": labels.get(row["cohort"], reports.WITHHELD_COHORT)}
+        {"code": code, **row, "cohort": labels.get(row["cohort"], cohort_privacy.WITHHELD_COHORT)}
         for code, row in frame.sort_index().to_dict("index").items()
     ]
     scores.series["panel"] = [
@@ -174,16 +175,16 @@ def _expert_rows(scores: RoundScores, resolved: JudgmentTable, y: pd.Series, siz
 
 
 def _cohort_rows(scores: RoundScores, resolved: JudgmentTable, y: pd.Series, sizes) -> None:
-    shown = reports.cohorts_shown(sizes)
+    shown = cohort_privacy.cohorts_shown(sizes)
     hidden = [c for c in sizes if c not in shown]
     scores.cohorts_merged = len(hidden)
     merged = sum(sizes[c] for c in hidden)
     scores.other_withheld = 0 < merged < settings.REPORT_MIN_COHORT_SIZE
     frame = resolved.frame.assign(
-        cohort=[reports.cohort_label(c, shown) for c in resolved.frame["cohort"]]
+        cohort=[cohort_privacy.cohort_label(c, shown) for c in resolved.frame["cohort"]]
     )
     if scores.other_withheld:
-        frame = frame[frame["cohort"] != reports.OTHER_COHORT]
+        frame = frame[frame["cohort"] != cohort_privacy.OTHER_COHORT]
     if frame.empty:
         return
     table = JudgmentTable(frame.reset_index(drop=True))
@@ -207,7 +208,7 @@ def method_forecasts(
     methods = [
         {
             "key": method,
-            "label": reports.BASELINE_LABELS[method],
+            "label": plots.BASELINE_LABELS[method],
             "note": _("pooled from the answers (factor %(d)g)") % {"d": DEFAULT_EXTREMIZE_FACTOR}
             if method == "extremized_logodds"
             else _("pooled from the answers"),
@@ -364,7 +365,7 @@ def reliability_figure_svg(series: list[Series], *, title: str) -> bytes:
     n = max(len(series), 1)
     columns = min(3, n)
     rows = math.ceil(n / columns)
-    with rc_context(reports.STYLE):
+    with rc_context(plots.STYLE):
         figure = Figure(figsize=(2.6 * columns + 0.6, 2.6 * rows + 0.7), layout="constrained")
         axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
         for ax, line in zip(axes, series, strict=False):

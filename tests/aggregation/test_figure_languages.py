@@ -81,7 +81,7 @@ def test_intervals_are_worded_in_the_readers_language():
     from django.utils import translation
 
     from aggregation.numeric_reports import Quantity
-    from aggregation.reports import Estimate
+    from aggregation.presenters import Estimate
 
     assert Quantity(1.0, 0.5, 2.0).interval_text == "0.500 to 2.00"
     assert Estimate(0.5, 0.25, 0.75).interval_text == "0.250 to 0.750"

@@ -1,4 +1,5 @@
-"""The report's figures and tables (aggregation.reports).
+"""The report's figures and tables (aggregation.reports, engine.plots, presenters,
+cohort_privacy).
 
 Rules and tables are checked on hand-made numbers (instant); the figures on a tiny real
 fit (2 chains x 100 draws of a 10-expert, 5-question synthetic panel, marked slow) and
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from aggregation import reports
+from aggregation import cohort_privacy, presenters, reports
+from aggregation.engine import plots
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.synthetic import simulate_binary_panel
 from aggregation.models import AggregationRun
@@ -31,8 +33,8 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 def test_cohorts_below_the_threshold_are_not_shown(settings, threshold, shown):
     settings.REPORT_MIN_COHORT_SIZE = threshold
     sizes = {"US": 4, "ROK": 3, "JP": 2, "UK": 1}
-    assert reports.cohorts_shown(sizes) == shown
-    assert reports.cohort_label("UK", shown) == ("UK" if "UK" in shown else "other")
+    assert cohort_privacy.cohorts_shown(sizes) == shown
+    assert cohort_privacy.cohort_label("UK", shown) == ("UK" if "UK" in shown else "other")
 
 
 def test_gaps_between_hidden_cohorts_are_dropped():
@@ -43,19 +45,19 @@ def test_gaps_between_hidden_cohorts_are_dropped():
             {"a": "JP", "b": "US", "mean": 0.3},
         ]
     }
-    assert [(g["a"], g["b"]) for g in reports.gaps_shown(entry, ["ROK", "US"])] == [("ROK", "US")]
-    assert reports.largest_gap(entry, ["ROK", "US"]) == pytest.approx(0.2)
-    assert reports.largest_gap(entry, ["US"]) == 0.0
+    assert [(g["a"], g["b"]) for g in cohort_privacy.gaps_shown(entry, ["ROK", "US"])] == [("ROK", "US")]
+    assert cohort_privacy.largest_gap(entry, ["ROK", "US"]) == pytest.approx(0.2)
+    assert cohort_privacy.largest_gap(entry, ["US"]) == 0.0
 
 
 def test_cohort_sizes_count_experts_not_answers():
     frame = simulate_binary_panel(
         n_experts=6, n_questions=4, cohorts={"US": 0.5, "ROK": 0.5}, seed=1
     ).judgments
-    assert reports.cohort_sizes_of_table(JudgmentTable.from_frame(frame)) == {"ROK": 3, "US": 3}
+    assert cohort_privacy.cohort_sizes_of_table(JudgmentTable.from_frame(frame)) == {"ROK": 3, "US": 3}
     result = {"experts": {"E1": {"cohort": "US"}, "E2": {"cohort": "US"}, "E3": {"cohort": "JP"}}}
-    assert reports.cohort_sizes_of_result(result) == {"US": 2, "JP": 1}
-    assert reports.cohort_sizes_of_result({"method": "median"}) == {}
+    assert cohort_privacy.cohort_sizes_of_result(result) == {"US": 2, "JP": 1}
+    assert cohort_privacy.cohort_sizes_of_result({"method": "median"}) == {}
 
 
 @pytest.mark.parametrize(
@@ -73,13 +75,13 @@ def test_question_figure_names_are_safe_in_urls_and_paths(code, name):
 @pytest.mark.parametrize(
     ("estimate", "text"),
     [
-        (reports.Estimate(0.6234, 0.5511, 0.6949), "0.623 (0.551 to 0.695)"),
-        (reports.Estimate.of(point(-0.344, -0.44, -0.244), signed=True),
+        (presenters.Estimate(0.6234, 0.5511, 0.6949), "0.623 (0.551 to 0.695)"),
+        (presenters.Estimate.of(point(-0.344, -0.44, -0.244), signed=True),
          "-0.344 (-0.440 to -0.244)"),
-        (reports.Estimate.of(point(0.2, 0.1, 0.3), signed=True, digits=2),
+        (presenters.Estimate.of(point(0.2, 0.1, 0.3), signed=True, digits=2),
          "+0.20 (+0.10 to +0.30)"),
-        (reports.Estimate.of({"mean": 0.45, "interval": None}), "0.450"),
-        (reports.Estimate.of(None), "—"),
+        (presenters.Estimate.of({"mean": 0.45, "interval": None}), "0.450"),
+        (presenters.Estimate.of(None), "—"),
     ],
 )  # fmt: skip
 def test_estimates_print_mean_and_interval(estimate, text):
@@ -100,14 +102,14 @@ def test_estimates_print_mean_and_interval(estimate, text):
     ],
 )  # fmt: skip
 def test_diagnostics_warn_beyond_the_thresholds(diagnostics, warnings):
-    summary = reports.diagnostics_summary(diagnostics)
+    summary = presenters.diagnostics_summary(diagnostics)
     assert len(summary["warnings"]) == len(warnings)
     for warning, expected in zip(summary["warnings"], warnings, strict=True):
         assert expected in warning
 
 
 def test_diagnostics_name_the_quantities_that_failed():
-    summary = reports.diagnostics_summary(
+    summary = presenters.diagnostics_summary(
         {
             "divergences": 0,
             "per_quantity": {
@@ -122,7 +124,7 @@ def test_diagnostics_name_the_quantities_that_failed():
     ]
     assert summary["max_rhat"] == "1.030" and summary["min_ess"] == "150"
     assert all("(expert noise)" in warning for warning in summary["warnings"])
-    assert reports.diagnostics_summary({}) is None
+    assert presenters.diagnostics_summary({}) is None
 
 
 # --- Figures of a real (tiny) fit ----------------------------------------------------------
@@ -152,7 +154,7 @@ def _svg_text(path: Path) -> list[str]:
 @pytest.mark.slow
 def test_hierarchical_figures(tiny_fit, settings, tmp_path):
     fit, table, result = tiny_fit
-    assert reports.cohort_sizes_of_table(table) == {"JP": 2, "ROK": 3, "US": 5}
+    assert cohort_privacy.cohort_sizes_of_table(table) == {"JP": 2, "ROK": 3, "US": 5}
     figures = reports.figures_render(result=result, fit=fit, table=table, folder=Path("run"))
     questions = [f"question-{q}" for q in table.questions]
     expected = ["consensus", "disagreement", "cohorts", "expert-bias", "expert-noise", *questions]
@@ -207,16 +209,16 @@ def test_forests_rank_questions(tiny_fit, settings):
     draws = derived_draws(posterior, [str(c) for c in posterior["cohort"].values])
     questions = result["questions"]
     contested = sorted(questions, key=lambda q: -questions[q]["disagreement"]["mean"])
-    figure = reports.disagreement_forest(draws, result)
+    figure = plots.disagreement_forest(draws, result)
     assert _labels_top_down(figure) == contested
     shown = ["ROK", "US"]
-    divergent = sorted(questions, key=lambda q: -reports.largest_gap(questions[q], shown))
-    figure_cohorts = reports.cohort_forest(draws, result, shown)
+    divergent = sorted(questions, key=lambda q: -cohort_privacy.largest_gap(questions[q], shown))
+    figure_cohorts = plots.cohort_forest(draws, result, shown)
     assert _labels_top_down(figure_cohorts) == divergent
-    consensus = reports.consensus_forest(draws, result)
+    consensus = plots.consensus_forest(draws, result)
     assert _labels_top_down(consensus) == list(questions)
     # 40 to 60 questions stay readable: the height grows with the rows
-    assert figure.get_size_inches()[1] == pytest.approx(1.0 + reports.ROW * 5)
+    assert figure.get_size_inches()[1] == pytest.approx(1.0 + plots.ROW * 5)
     plt.close("all")
 
 
@@ -239,11 +241,11 @@ def test_pooled_dots_scale_with_the_number_of_questions():
 
     questions = {
         f"Q{k:02d}": {"consensus": {"mean": 0.5}, "baselines": dict.fromkeys(
-            reports.BASELINE_LABELS, float(np.clip(k / 60, 0, 1)))}
+            plots.BASELINE_LABELS, float(np.clip(k / 60, 0, 1)))}
         for k in range(60)
     }  # fmt: skip
-    figure = reports.pooled_dots({"method": "median", "questions": questions})
-    assert figure.get_size_inches()[1] == pytest.approx(1.0 + reports.ROW * 60)
+    figure = plots.pooled_dots({"method": "median", "questions": questions})
+    assert figure.get_size_inches()[1] == pytest.approx(1.0 + plots.ROW * 60)
     labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
     assert labels == list(questions)
     plt.close(figure)
@@ -301,4 +303,4 @@ def test_an_executed_run_is_reported_with_its_figures(
 )
 def test_per_expert_cohort_labels_never_point_at_fewer_than_the_threshold(sizes, labels, settings):
     settings.REPORT_MIN_COHORT_SIZE = 3
-    assert reports.expert_cohort_labels(sizes) == labels
+    assert cohort_privacy.expert_cohort_labels(sizes) == labels

@@ -78,9 +78,9 @@ def test_a_figure_with_korean_labels_renders_hangul_glyphs(live_server, browser,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from aggregation import reports
+    from aggregation.engine import plots
 
-    with plt.rc_context(reports.STYLE):
+    with plt.rc_context(plots.STYLE):
         figure, axes = plt.subplots(figsize=(4, 2))
         axes.barh(["한국", "미국"], [0.4, 0.7])
         axes.set_xlabel("합의 확률")
