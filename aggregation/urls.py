@@ -15,6 +15,11 @@ urlpatterns = [
         name="round-comparison",
     ),
     path(
+        "reports/rounds/<id:round_id>/comparison/consensus.svg",
+        views.round_comparison_figure,
+        name="round-comparison-figure",
+    ),
+    path(
         "reports/rounds/<id:round_id>/judgments.csv",
         views.round_judgments_csv,
         name="round-judgments-csv",

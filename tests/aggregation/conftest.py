@@ -150,6 +150,74 @@ def closed_round_build(*, survey, panel: dict) -> Round:
     return survey_round
 
 
+def second_round_build(*, closed_round: Round, survey, panel: dict) -> Round:
+    """Round 2, closed: E001 and E004 moved toward the round-1 consensus of Q01 (0.623),
+    E007 away from it, with a reason; everyone else kept their round-1 answers."""
+    now = timezone.now()
+    survey_round = services.round_create(survey=survey)
+    survey_round.questions.set(closed_round.questions.all())
+    Round.objects.filter(id=survey_round.id).update(
+        status=Round.Status.CLOSED, opened_at=now, closed_at=now, feedback_round=closed_round
+    )
+    Invitation.objects.bulk_create(
+        Invitation(expert=e, survey_round=survey_round, expires_at=now + timedelta(days=9),
+                   submitted_at=now)
+        for e in panel.values()
+    )  # fmt: skip
+    moved = {("E001", "Q01"): 0.65, ("E004", "Q01"): 0.55, ("E007", "Q01"): 0.95}
+    reasons = {"E004": "The basing argument convinced me.", "E007": "Even surer now."}
+    Judgment.objects.bulk_create(
+        Judgment(
+            expert=j.expert, question=j.question, survey_round=survey_round,
+            probability=moved.get((j.expert.code, j.question.code), j.probability),
+            q05=j.q05, q50=j.q50, q95=j.q95,
+            change_reason=reasons.get(j.expert.code, "")
+            if (j.expert.code, j.question.code) in moved else "",
+        )
+        for j in Judgment.objects.filter(survey_round=closed_round).select_related("expert", "question")
+    )  # fmt: skip
+    survey_round.refresh_from_db()
+    return survey_round
+
+
+def linked_result(shifts: dict[str, float] | None = None) -> dict:
+    """A linked run's result for rounds 1 and 2: Q01-Q03 rose by 0.031 unless ``shifts``
+    says otherwise (question -> change of consensus, interval +- 0.027)."""
+    shifts = shifts or {}
+    questions = {}
+    for code in ("Q01", "Q02", "Q03"):
+        change = shifts.get(code, 0.031)
+        moved = change if code in shifts else 0.0  # the default keeps 0.6 in both rounds
+        shift = {
+            "mean": change,
+            "interval": [round(change - 0.027, 3), round(change + 0.027, 3)],
+            "p_increase": 0.97 if code not in shifts else (0.99 if change > 0 else 0.02),
+        }
+        questions[code] = {
+            "rounds": {
+                str(r): {
+                    "n_judgments": 7,
+                    "consensus": {"mean": round(0.6 + moved * (r - 1), 3),
+                                  "interval": [round(0.5 + moved * (r - 1), 3),
+                                               round(0.7 + moved * (r - 1), 3)]},
+                    "disagreement": {"mean": 1.0, "interval": [0.8, 1.2]},
+                }
+                for r in (1, 2)
+            },
+            "consensus_shift": shift,
+            "disagreement_ratio": {"mean": 0.9, "interval": [0.7, 1.1]},
+        }  # fmt: skip
+    return {
+        "method": "linked_rounds",
+        "interval_mass": 0.9,
+        "rounds": [1, 2],
+        "n_linked_pairs": 21,
+        "persistence": {"mean": 0.62, "interval": [0.48, 0.75]},
+        "panel": {"median_disagreement_ratio": {"mean": 0.81, "interval": [0.7, 0.93]}},
+        "questions": questions,
+    }
+
+
 @pytest.fixture
 def survey(organizer, analyst):
     return survey_build(organizer=organizer, analyst=analyst)

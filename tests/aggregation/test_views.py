@@ -6,6 +6,7 @@ Runs are rows made from result dicts (conftest.make_run): no sampler, no broker.
 import csv
 import io
 import re
+import xml.etree.ElementTree as ET
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,10 +21,13 @@ from tests.aggregation.conftest import (
     RATIONALE,
     SVG,
     hierarchical_result,
+    linked_result,
     make_run,
+    second_round_build,
     write_artifacts,
 )
 
+SVG_NS = "{http://www.w3.org/2000/svg}"
 NAMES_AND_EMAILS = [name for _, name, _, _ in PANEL] + [email for _, _, email, _ in PANEL]
 JP = re.compile(r"\bJP\b")
 
@@ -588,36 +592,8 @@ def test_a_run_in_flight_links_to_the_last_finished_report(client, analyst, fini
 
 @pytest.fixture
 def second_round(closed_round, survey, panel):
-    """Round 2, closed: E001 and E004 moved toward the round-1 consensus of Q01 (0.623),
-    E007 away from it, with a reason; everyone else kept their round-1 answers."""
-    from elicitation import services
-    from elicitation.models import Invitation, Judgment, Round
-
-    now = timezone.now()
-    survey_round = services.round_create(survey=survey)
-    survey_round.questions.set(closed_round.questions.all())
-    Round.objects.filter(id=survey_round.id).update(
-        status=Round.Status.CLOSED, opened_at=now, closed_at=now, feedback_round=closed_round
-    )
-    Invitation.objects.bulk_create(
-        Invitation(expert=e, survey_round=survey_round, expires_at=now + timedelta(days=9),
-                   submitted_at=now)
-        for e in panel.values()
-    )  # fmt: skip
-    moved = {("E001", "Q01"): 0.65, ("E004", "Q01"): 0.55, ("E007", "Q01"): 0.95}
-    reasons = {"E004": "The basing argument convinced me.", "E007": "Even surer now."}
-    Judgment.objects.bulk_create(
-        Judgment(
-            expert=j.expert, question=j.question, survey_round=survey_round,
-            probability=moved.get((j.expert.code, j.question.code), j.probability),
-            q05=j.q05, q50=j.q50, q95=j.q95,
-            change_reason=reasons.get(j.expert.code, "")
-            if (j.expert.code, j.question.code) in moved else "",
-        )
-        for j in Judgment.objects.filter(survey_round=closed_round).select_related("expert", "question")
-    )  # fmt: skip
-    survey_round.refresh_from_db()
-    return survey_round
+    """Round 2, closed (``second_round_build``)."""
+    return second_round_build(closed_round=closed_round, survey=survey, panel=panel)
 
 
 def test_the_comparison_sets_the_rounds_side_by_side(client, analyst, finished_run, second_round):
@@ -631,50 +607,27 @@ def test_the_comparison_sets_the_rounds_side_by_side(client, analyst, finished_r
     assert url in report.content.decode()
     page = client.get(url).content.decode()
     assert "round 1 and round 2 compared" in page
-    row = re.search(r"<th scope=\"row\">Q01</th>.*?</tr>", page, flags=re.S).group(0)
+    row = re.search(r'<tr id="row-Q01">.*?</tr>', page, flags=re.S).group(0)
+    assert "Will Japan allow US combat" in row  # the question's text, its code beside
     assert "0.623 (0.551 to 0.694)" in row and "0.641 (0.580 to 0.700)" in row
-    assert "1.37 (1.02 to 1.81)" in row and "0.69 (0.50 to 0.90)" in row
-    assert ">0.50<" in row  # 0.685 / 1.37
+    assert ">0.50<" in row  # the ratio of disagreement, 0.685 / 1.37
     assert "2 / 1" in row  # E001 and E004 toward, E007 away
     movers = re.search(r'id="moves-Q01".*?</details>', page, flags=re.S).group(0)
     assert "The basing argument convinced me." in movers and "E007" in movers
     assert "E002" not in movers  # kept their answer
-    panel = re.search(r'id="panel-convergence".*?</dl>', page, flags=re.S).group(0)
+    panel = re.search(r'id="panel-movement".*?</dl>', page, flags=re.S).group(0)
     assert "3 of 7" in panel
     # Q02, Q03 unchanged: disagreement ratios 1, 1; Q01 0.5: the median ratio is 1.00
-    assert "<strong>1.00</strong>" in panel
+    ratio = re.search(r'id="headline-ratio".*?</div>', page, flags=re.S).group(0)
+    assert "<strong>1.00</strong>" in ratio and "own fit" in ratio
+    assert page.count("Ratio of disagreement (later ÷ earlier)") == 1  # one ratio only
+    persistence = re.search(r'id="headline-persistence".*?</div>', page, flags=re.S).group(0)
+    assert "not estimated" in persistence and "18 of 21 answers kept unchanged" in persistence
+    assert "consensus.svg" not in page  # the figure needs the fit of both rounds
     note = re.search(r'id="method-note".*?</section>', page, flags=re.S).group(0)
     assert "No fit of rounds 1 and 2 together has been requested" in note
     for _code, name, email, _n in PANEL:
         assert name not in page and email not in page
-
-
-def linked_result() -> dict:
-    """A linked run's result for rounds 1 and 2: Q01-Q03 rose by 0.031."""
-    shift = {"mean": 0.031, "interval": [0.004, 0.058], "p_increase": 0.97}
-    return {
-        "method": "linked_rounds",
-        "interval_mass": 0.9,
-        "rounds": [1, 2],
-        "n_linked_pairs": 21,
-        "persistence": {"mean": 0.62, "interval": [0.48, 0.75]},
-        "panel": {"median_disagreement_ratio": {"mean": 0.81, "interval": [0.7, 0.93]}},
-        "questions": {
-            code: {
-                "rounds": {
-                    str(r): {
-                        "n_judgments": 7,
-                        "consensus": {"mean": 0.6, "interval": [0.5, 0.7]},
-                        "disagreement": {"mean": 1.0, "interval": [0.8, 1.2]},
-                    }
-                    for r in (1, 2)
-                },
-                "consensus_shift": shift,
-                "disagreement_ratio": {"mean": 0.9, "interval": [0.7, 1.1]},
-            }
-            for code in ("Q01", "Q02", "Q03")
-        },
-    }
 
 
 def test_with_the_linked_run_the_comparison_shows_the_change_and_the_persistence(
@@ -687,20 +640,29 @@ def test_with_the_linked_run_the_comparison_shows_the_change_and_the_persistence
     client.force_login(analyst)
     page = client.get(reverse("aggregation:round-comparison", args=[second_round.id]))
     html = page.content.decode()
-    row = re.search(r"<th scope=\"row\">Q01</th>.*?</tr>", html, flags=re.S).group(0)
+    row = re.search(r'<tr id="row-Q01">.*?</tr>', html, flags=re.S).group(0)
     assert "+0.031" in row and "(+0.004 to +0.058)" in row and ">0.97<" in row
+    assert "0.600 (0.500 to 0.700)" in row and "0.90 (0.70 to 1.10)" in row  # the joint fit's
     assert "Chance it rose" in html
     note = re.search(r'id="method-note".*?</section>', html, flags=re.S).group(0)
     assert "fitted together" in note and "21 such pairs" in note
-    assert "0.62 (0.48 to 0.75)" in note  # the persistence
     assert "Numeric questions are not part of that fit" in note
+    persistence = re.search(r'id="headline-persistence".*?</div>', html, flags=re.S).group(0)
+    assert "0.62 (0.48 to 0.75)" in persistence
+    assert "carries over from one round to the next" in persistence
+    ratio = re.search(r'id="headline-ratio".*?</div>', html, flags=re.S).group(0)
+    assert "0.81 (0.70 to 0.93)" in ratio and "fit of both rounds together" in ratio
+    assert html.count("Ratio of disagreement (later ÷ earlier)") == 1  # one ratio only
+    change = re.search(r'id="headline-change".*?</div>', html, flags=re.S).group(0)
+    assert "rose on 3 questions" in change and "fell on 0" in change
+    assert reverse("aggregation:round-comparison-figure", args=[second_round.id]) in html
 
 
 @pytest.mark.parametrize(
     ("status", "says"),
     [
-        (AggregationRun.Status.QUEUED, "is being fitted; reload this page"),
-        (AggregationRun.Status.RUNNING, "is being fitted; reload this page"),
+        (AggregationRun.Status.QUEUED, "is being fitted; this page follows its progress"),
+        (AggregationRun.Status.RUNNING, "is being fitted; this page follows its progress"),
         (AggregationRun.Status.FAILED, "together failed"),
     ],
 )
@@ -714,6 +676,11 @@ def test_the_comparison_says_where_the_linked_run_stands(
     assert says in note.group(0)
     assert (f"?run={run.id}" in note.group(0)) == (status == AggregationRun.Status.FAILED)
     assert "Chance it rose" not in html.content.decode()
+    # while it runs, the run page's progress bar follows it
+    progress = reverse("aggregation:run-progress", args=[run.id])
+    pending = status != AggregationRun.Status.FAILED
+    assert (f'data-progress-url="{progress}"' in html.content.decode()) == pending
+    assert ("run-progress.js" in html.content.decode()) == pending
 
 
 def test_a_comparison_of_later_rounds_names_them_by_their_numbers(
@@ -779,3 +746,53 @@ def test_the_report_says_numeric_questions_are_elsewhere(client, analyst, finish
     note = re.search(r'id="numeric-note">.*?</p>', html, flags=re.S).group(0)
     assert "1 numeric question has a model of its own" in note
     assert 'href="#numeric-title"' in note
+
+
+def test_the_comparison_figure_draws_each_question_in_both_rounds_in_the_readers_language(
+    client, analyst, finished_run, second_round
+):
+    from elicitation.models import Question
+
+    Question.objects.filter(code="Q02").update(text_ko="한국은 함정을 보낼 것인가?")
+    make_run(second_round, result=linked_result({"Q01": -0.08, "Q02": 0.15, "Q03": 0.01}))
+    client.force_login(analyst)
+    url = reverse("aggregation:round-comparison-figure", args=[second_round.id])
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    assert response["Content-Security-Policy"].startswith("default-src 'none'")
+    svg = response.content.decode()
+    root = ET.fromstring(svg)
+    title, desc = root.find(f"{SVG_NS}title"), root.find(f"{SVG_NS}desc")
+    assert root.get("role") == "img" and root.get("aria-labelledby") == "figure-title figure-desc"
+    assert title.text == "Each question's consensus in round 1 and round 2"
+    assert "For each of the 3 probability questions" in desc.text
+    texts = [t.text or "" for t in root.iter(f"{SVG_NS}text")]
+    labels = [t for t in texts if t.startswith("Will ")]
+    # sorted by the change, largest rise first: Q02 (+0.15), Q03 (+0.01), Q01 (-0.08)
+    assert [label.split()[1] for label in labels] == ["Korea", "Australia", "Japan"]
+    page = client.get(reverse("aggregation:round-comparison", args=[second_round.id]))
+    html = page.content.decode()
+    order = [html.index(f'<tr id="row-{code}">') for code in ("Q02", "Q03", "Q01")]
+    assert order == sorted(order)  # the table, the figure's fallback, in the figure's order
+    change = re.search(r'id="headline-change".*?</div>', html, flags=re.S).group(0)
+    assert "rose on 1 question," in change and "fell on 1" in change
+    assert "no clear change on 1 of 3" in change and "+0.150" in change
+
+    korean = client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "한국은 함정을 보낼 것인가?" in korean and "Will Korea send ships" not in korean
+    assert "Will Japan allow" in korean  # no Korean text: the English one
+    assert "Each question's consensus" not in korean  # the title is translated
+
+
+def test_the_comparison_figure_waits_for_the_joint_fit_and_for_permission(
+    client, analyst, other_analyst, finished_run, second_round
+):
+    url = reverse("aggregation:round-comparison-figure", args=[second_round.id])
+    client.force_login(analyst)
+    assert client.get(url).status_code == 404  # no fit of both rounds yet
+    make_run(second_round, method="linked_rounds", rounds=[1, 2], status="running")
+    assert client.get(url).status_code == 404
+    make_run(second_round, result=linked_result())
+    assert client.get(url).status_code == 200
+    client.force_login(other_analyst)
+    assert client.get(url).status_code == 404
