@@ -146,19 +146,29 @@ def _shown_cohorts(run: AggregationRun) -> list[str]:
 
 def _public_result(run: AggregationRun) -> dict | None:
     """The run's result as the pages and CSVs show it: no per-expert rows, small cohorts
-    left out (a cohort of one next to its numbers would point at a person)."""
+    left out wherever cohorts appear (a cohort of one next to its numbers would point at a
+    person; a linked run nests them per round)."""
     if run.result is None:
         return None
     shown = _shown_cohorts(run)
-    result = {k: v for k, v in run.result.items() if k not in ("experts", "questions")}
-    result["questions"] = {
-        code: {
-            **entry,
-            "cohorts": {c: v for c, v in (entry.get("cohorts") or {}).items() if c in shown},
-            "cohort_gaps": reports.gaps_shown(entry, shown),
-        }
-        for code, entry in (run.result.get("questions") or {}).items()
-    }
+
+    def public(value):
+        if isinstance(value, list):
+            return [public(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for key, item in value.items():
+            if key == "experts":
+                continue
+            if key == "cohorts" and isinstance(item, dict):
+                item = {c: v for c, v in item.items() if c in shown}
+            elif key == "cohort_gaps" and isinstance(item, list):
+                item = [g for g in item if g.get("a") in shown and g.get("b") in shown]
+            out[key] = public(item)
+        return out
+
+    result = public(run.result)
     result["shown_cohorts"] = shown
     return result
 

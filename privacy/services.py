@@ -22,7 +22,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from aggregation.models import AggregationRun
 from elicitation.models import (
     ExpertContact,
     Invitation,
@@ -31,7 +30,7 @@ from elicitation.models import (
     RoundEvent,
 )
 from privacy.models import ErasedRunMark, SubjectRequest
-from resolution.models import RecalibrationRun
+from privacy.selectors import runs_using_answers
 
 ERASED = "[erased]"
 ERASED_EMAIL_DOMAIN = "erased.invalid"
@@ -175,37 +174,6 @@ def _answers_erase(*, expert) -> dict:
     expert.attributes = {}  # the cohort only mattered for the answers
     expert.save(update_fields=["attributes"])
     return {"answers_erased": n_answers, "revisions_erased": n_revisions}
-
-
-def runs_using_answers(*, expert) -> tuple[list[AggregationRun], list[RecalibrationRun]]:
-    """The runs whose data held this expert's answers: runs of a round they answered, runs
-    whose result lists their code, and runs that read earlier rounds too (linked rounds,
-    numeric seeds asked earlier); then the recalibrations of those rounds and runs."""
-    rounds = set(expert.judgments.values_list("survey_round_id", flat=True))
-    if not rounds:
-        return [], []
-    numbers = expert.judgments.values_list("survey_round__number", flat=True)
-    first = min(numbers)
-    reads_earlier = (
-        AggregationRun.Method.LINKED_ROUNDS,
-        AggregationRun.Method.NUMERIC_HIERARCHICAL,
-    )
-    runs = [
-        run
-        for run in AggregationRun.objects.filter(
-            survey_round__survey_id=expert.survey_id
-        ).select_related("survey_round")
-        if run.survey_round_id in rounds
-        or expert.code in ((run.result or {}).get("experts") or {})
-        or (run.method in reads_earlier and run.survey_round.number > first)
-    ]
-    run_ids = {run.id for run in runs}
-    recalibrations = [
-        run
-        for run in RecalibrationRun.objects.filter(survey_round__survey_id=expert.survey_id)
-        if run.survey_round_id in rounds or run.source_run_id in run_ids
-    ]
-    return runs, recalibrations
 
 
 # --- The site's own copies of sent emails ---------------------------------------------------

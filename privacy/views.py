@@ -37,7 +37,7 @@ def person_detail(request: HttpRequest, survey_id: int, contact_id) -> HttpRespo
     contact = selectors.contact_get_for_organizer(
         user=request.user, survey_id=survey_id, contact_id=contact_id
     )
-    runs, recalibrations = services.runs_using_answers(expert=contact.expert)
+    runs, recalibrations = selectors.runs_using_answers(expert=contact.expert)
     context = {
         "survey": contact.survey,
         "contact": contact,
