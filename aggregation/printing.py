@@ -11,7 +11,7 @@ document cannot drift from what the pages show. The stylesheet hides what paper 
 import re
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone, translation
 from django.views.decorators.http import require_GET
@@ -32,6 +32,15 @@ def _main_of(response: HttpResponse) -> str | None:
         return None
     match = MAIN.search(response.content.decode())
     return LAZY.sub("", match.group(1)) if match else None
+
+
+def _part(view, request: HttpRequest, round_id: int) -> str | None:
+    """A page that cannot be shown (scores asked for an aggregate that is not there) is
+    left out of the document rather than refusing the whole of it."""
+    try:
+        return _main_of(view(request, round_id))
+    except Http404:
+        return None
 
 
 def _wording(survey_round: Round, language: str) -> list[dict]:
@@ -57,12 +66,12 @@ def round_print(request: HttpRequest, round_id: int) -> HttpResponse:
     report = _main_of(report_views.round_report(request, round_id))
     run = report_views._run_of_round(request, survey_round)
     earlier = selectors.round_previous_closed(survey_round=survey_round)
-    comparison = _main_of(report_views.round_comparison(request, round_id)) if earlier else None
+    comparison = _part(report_views.round_comparison, request, round_id) if earlier else None
     scores = None
     if survey_round.status == Round.Status.CLOSED:
         from resolution import views as resolution_views  # the scores page's own view
 
-        scores = _main_of(resolution_views.round_scores(request, round_id))
+        scores = _part(resolution_views.round_scores, request, round_id)
     context = {
         "survey": survey_round.survey,
         "survey_round": survey_round,
