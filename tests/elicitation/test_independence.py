@@ -90,6 +90,9 @@ class Values:
             "name": ["consensus", "question-Q01"],
             "app_label": ["elicitation", "aggregation", "auth"],
             "url": ["elicitation/nothing/"],
+            # the organizer's preview of the expert pages (elicitation:round-preview)
+            "language": ["en", "ko"],
+            "page": ["welcome", "consent", "declined", "form"],
         }
 
     def urls(self, endpoint: Endpoint) -> list[str]:
