@@ -75,6 +75,9 @@ def round_print(request: HttpRequest, round_id: int) -> HttpResponse:
     context = {
         "survey": survey_round.survey,
         "survey_round": survey_round,
+        "survey_title": elicitation_selectors.localized(
+            survey_round.survey, "title", language
+        ).text,
         "run": run,
         "run_erased": privacy_selectors.aggregation_run_is_marked(run=run) if run else False,
         "earlier": earlier,
