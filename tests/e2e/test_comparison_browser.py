@@ -123,3 +123,36 @@ def test_the_comparison_of_a_linked_run_tells_one_story(
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(shots) / f"comparison-{language}.png"), full_page=True)
+
+
+def test_the_comparison_follows_the_joint_fit_and_shows_it_when_done(live_server, browser):
+    """While the fit of both rounds runs, the run page's progress bar follows it; when it
+    ends, the page reloads itself into the comparison with the figure."""
+    from aggregation.models import AggregationRun
+
+    analyst = user_create("anna")
+    analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
+    survey = survey_build(organizer=user_create("olivia", is_staff=True), analyst=analyst)
+    panel = panel_build(survey=survey)
+    first = closed_round_build(survey=survey, panel=panel)
+    second = second_round_build(closed_round=first, survey=survey, panel=panel)
+    run = make_run(second, method="linked_rounds", rounds=[1, 2], status="running")
+    AggregationRun.objects.filter(id=run.id).update(progress_phase="sampling", progress=0.5)
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    url = reverse("aggregation:round-comparison", args=[second.id])
+    page.goto(f"{live_server.url}{reverse('login')}?next={url}")
+    page.locator("input[name=username]").fill("anna")
+    page.locator("input[name=password]").fill("pw-anna-123")
+    page.locator("main").get_by_role("button").click()
+    page.wait_for_url(re.compile(re.escape(url) + "$"))
+    expect(page.locator(".run-progress progress")).to_have_attribute("value", "0.675")
+    expect(page.locator("#headline-persistence")).to_contain_text("not yet")
+    assert page.locator("#consensus-figure").count() == 0
+
+    AggregationRun.objects.filter(id=run.id).update(progress=1.0)
+    wait_until(page, "document.querySelector('[data-percent]').textContent === '90 %'")
+    AggregationRun.objects.filter(id=run.id).update(status="succeeded", result=linked_result())
+    expect(page.locator("#consensus-figure img")).to_be_visible(timeout=15_000)
+    expect(page.locator(".run-progress")).to_have_count(0)
+    expect(page.locator("#headline-persistence")).to_contain_text("0.62 (0.48 to 0.75)")
