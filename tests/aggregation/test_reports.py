@@ -45,7 +45,9 @@ def test_gaps_between_hidden_cohorts_are_dropped():
             {"a": "JP", "b": "US", "mean": 0.3},
         ]
     }
-    assert [(g["a"], g["b"]) for g in cohort_privacy.gaps_shown(entry, ["ROK", "US"])] == [("ROK", "US")]
+    assert [(g["a"], g["b"]) for g in cohort_privacy.gaps_shown(entry, ["ROK", "US"])] == [
+        ("ROK", "US")
+    ]
     assert cohort_privacy.largest_gap(entry, ["ROK", "US"]) == pytest.approx(0.2)
     assert cohort_privacy.largest_gap(entry, ["US"]) == 0.0
 
@@ -54,7 +56,10 @@ def test_cohort_sizes_count_experts_not_answers():
     frame = simulate_binary_panel(
         n_experts=6, n_questions=4, cohorts={"US": 0.5, "ROK": 0.5}, seed=1
     ).judgments
-    assert cohort_privacy.cohort_sizes_of_table(JudgmentTable.from_frame(frame)) == {"ROK": 3, "US": 3}
+    assert cohort_privacy.cohort_sizes_of_table(JudgmentTable.from_frame(frame)) == {
+        "ROK": 3,
+        "US": 3,
+    }
     result = {"experts": {"E1": {"cohort": "US"}, "E2": {"cohort": "US"}, "E3": {"cohort": "JP"}}}
     assert cohort_privacy.cohort_sizes_of_result(result) == {"US": 2, "JP": 1}
     assert cohort_privacy.cohort_sizes_of_result({"method": "median"}) == {}
