@@ -371,7 +371,7 @@ def recalibration_request(request: HttpRequest, round_id: int) -> HttpResponse:
         messages.error(request, _("No recalibration was requested: %(error)s") % {"error": exc})
         return redirect(back)
     if created:
-        messages.success(request, _("Recalibration requested: a worker fits it in a few seconds."))
+        messages.success(request, _("Recalibration requested: a worker will fit it."))
     else:
         messages.info(
             request, _("This recalibration exists already (same aggregate and outcomes).")
