@@ -56,14 +56,6 @@ api = NinjaAPI(
 )
 
 
-class Pages(PageNumberPagination):
-    class Input(PageNumberPagination.Input):
-        pass
-
-    def __init__(self, **kwargs):
-        super().__init__(page_size=PAGE_SIZE, **kwargs)
-
-
 # --- Errors: say what was wrong and what to do, in the user's language ------------------------
 
 
@@ -193,7 +185,7 @@ def _downloads(request, run: AggregationRun) -> dict[str, str]:
 
 
 @api.get("/surveys", response=list[schemas.SurveyOut], tags=["surveys"])
-@paginate(Pages)
+@paginate(PageNumberPagination, page_size=PAGE_SIZE)
 def survey_list(request):
     """The surveys whose reports you may read."""
     return aggregation_selectors.survey_list_for_reader(user=request.user).order_by("id")
@@ -205,7 +197,7 @@ def survey_detail(request, survey_id: int):
 
 
 @api.get("/surveys/{int:survey_id}/rounds", response=list[schemas.RoundOut], tags=["rounds"])
-@paginate(Pages)
+@paginate(PageNumberPagination, page_size=PAGE_SIZE)
 def survey_rounds(request, survey_id: int):
     survey = aggregation_selectors.survey_get_for_reader(user=request.user, survey_id=survey_id)
     return survey.rounds.order_by("number")
@@ -228,7 +220,7 @@ def _question_out(question) -> dict:
 
 
 @api.get("/rounds/{int:round_id}/questions", response=list[schemas.QuestionOut], tags=["questions"])
-@paginate(Pages)
+@paginate(PageNumberPagination, page_size=PAGE_SIZE)
 def round_questions(request, round_id: int):
     """The round's questions with their wording in both languages."""
     survey_round = aggregation_selectors.round_get_for_reader(user=request.user, round_id=round_id)
@@ -241,7 +233,7 @@ def round_questions(request, round_id: int):
 
 
 @api.get("/rounds/{int:round_id}/runs", response=list[schemas.RunOut], tags=["runs"])
-@paginate(Pages)
+@paginate(PageNumberPagination, page_size=PAGE_SIZE)
 def round_runs(request, round_id: int):
     survey_round = aggregation_selectors.round_get_for_reader(user=request.user, round_id=round_id)
     return [_run_out(run) for run in aggregation_selectors.round_runs(survey_round=survey_round)]
@@ -286,7 +278,7 @@ def run_detail(request, run_id: int):
 
 
 @api.get("/runs/{int:run_id}/results", response=list[schemas.QuestionResultOut], tags=["results"])
-@paginate(Pages)
+@paginate(PageNumberPagination, page_size=PAGE_SIZE)
 def run_results(request, run_id: int):
     """One row per probability question of the run (numeric runs: see the run's result)."""
     run = aggregation_selectors.run_get_for_reader(user=request.user, run_id=run_id)
