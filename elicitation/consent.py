@@ -100,11 +100,11 @@ def consent_states_for_round(*, survey_round) -> dict[int, ConsentState]:
     return states
 
 
-def consent_declined_count(*, survey: Survey) -> int:
-    """How many experts' latest answer to the version in force is a refusal."""
+def consent_declined_expert_ids(*, survey: Survey) -> set[int]:
+    """The experts whose latest answer to the version in force is a refusal."""
     version = consent_current(survey=survey)
     if version is None:
-        return 0
+        return set()
     latest: dict[int, bool] = {}
     for expert_id, accepted in (
         ConsentResponse.objects.filter(version=version)
@@ -112,7 +112,11 @@ def consent_declined_count(*, survey: Survey) -> int:
         .values_list("expert_id", "accepted")
     ):
         latest[expert_id] = accepted
-    return sum(1 for accepted in latest.values() if not accepted)
+    return {expert_id for expert_id, accepted in latest.items() if not accepted}
+
+
+def consent_declined_count(*, survey: Survey) -> int:
+    return len(consent_declined_expert_ids(survey=survey))
 
 
 def decision_missing_message() -> str:

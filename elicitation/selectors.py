@@ -194,10 +194,19 @@ def round_progress_by_expert(*, survey_round: Round) -> list[ExpertProgress]:
 
 
 def round_invitations_to_remind(*, survey_round: Round) -> QuerySet[Invitation]:
-    """Who a reminder goes to: invited, not submitted, link still valid."""
-    return survey_round.invitations.filter(
-        submitted_at__isnull=True, expires_at__gt=timezone.now(), answers_closed_at__isnull=True
-    ).order_by("id")
+    """Who a reminder goes to: invited, not submitted, link still valid, and not an expert
+    who declined the consent in force (declining ends the survey for them, politely)."""
+    from elicitation.consent import consent_declined_expert_ids  # consent reads models only
+
+    return (
+        survey_round.invitations.filter(
+            submitted_at__isnull=True,
+            expires_at__gt=timezone.now(),
+            answers_closed_at__isnull=True,
+        )
+        .exclude(expert_id__in=consent_declined_expert_ids(survey=survey_round.survey))
+        .order_by("id")
+    )
 
 
 def round_events(*, survey_round: Round) -> QuerySet:

@@ -207,3 +207,11 @@ def test_demo_links_lead_to_consent_first_then_the_form(db, settings):
         version = loaded.survey.consent_versions.get(number=2)
         client.post(consent_url(invitation), {"decision": "accept", "version": version.id})
         assert client.get(form_url(invitation)).status_code == 200
+
+
+def test_an_expert_who_declined_gets_no_reminder(consent_v1, invitation, other_invitation):
+    from elicitation import selectors
+
+    consent.consent_respond(invitation=invitation, version_id=consent_v1.id, accepted=False)
+    reminded = selectors.round_invitations_to_remind(survey_round=invitation.survey_round)
+    assert list(reminded) == [other_invitation]
