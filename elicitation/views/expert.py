@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.converters import parse_id
-from elicitation import clarifications, consent, pilot, selectors, services, throttle
+from elicitation import clarifications, consent, selectors, services, throttle
 from elicitation.feedback import invitation_feedback
 from elicitation.forms import ExpertAnswersForm
 from elicitation.models import Expert, Invitation, Question
@@ -172,7 +172,9 @@ def expert_welcome(request: HttpRequest, invitation: Invitation) -> HttpResponse
     return welcome_render(request, invitation)
 
 
-def welcome_render(request: HttpRequest, invitation: Invitation, urls=None) -> HttpResponse:
+def welcome_render(
+    request: HttpRequest, invitation: Invitation, urls=None, n_questions: int | None = None
+) -> HttpResponse:
     survey_round = invitation.survey_round
     context = _page_context(request, invitation, urls)
     state = consent.consent_state(expert=invitation.expert)
@@ -184,9 +186,7 @@ def welcome_render(request: HttpRequest, invitation: Invitation, urls=None) -> H
             "background_note": selectors.fallback_note(context["language"])
             if background.fallback
             else "",
-            "n_questions": len(pilot.preview_questions(survey_round=survey_round))
-            if context["preview"]
-            else survey_round.questions.count(),
+            "n_questions": survey_round.questions.count() if n_questions is None else n_questions,
             "follow_up": survey_round.feedback_round_id is not None,
             "consent_first": invitation.takes_answers and not state.allows_answers,
         }

@@ -77,7 +77,7 @@ def round_preview(request: HttpRequest, round_id: int, language: str, page: str)
 def _preview_page(request, invitation, page: str, questions, urls) -> HttpResponse:
     posted = request.method == "POST"
     if page == "welcome":
-        return welcome_render(request, invitation, urls)
+        return welcome_render(request, invitation, urls, n_questions=len(questions))
     if page == "declined":
         return declined_render(request, invitation, urls=urls)
     if page == "consent":

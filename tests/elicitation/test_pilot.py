@@ -181,6 +181,8 @@ def test_preview_of_every_page_in_both_languages(
     assert "preview-banner" in html
     if page == "form":
         assert "Will Japan allow US basing?" in html  # a draft shows the askable questions
+    if (page, language) == ("welcome", "en"):
+        assert "There are 3 questions." in html
     assert not Invitation.objects.exists()
 
 
