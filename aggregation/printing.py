@@ -44,17 +44,29 @@ def _part(view, request: HttpRequest, round_id: int) -> str | None:
 
 
 def _wording(survey_round: Round, language: str) -> list[dict]:
-    """The round's questions as the experts read them, in the reader's language."""
+    """The round's questions as the experts read them, under their scenarios (title and
+    description), in the reader's language; questions without a scenario come last."""
     questions = elicitation_selectors.round_questions(survey_round=survey_round)
+    groups = elicitation_selectors.questions_by_scenario(questions=questions)
     return [
         {
-            "question": question,
-            "content": elicitation_selectors.question_content(question, language),
-            "scenario": elicitation_selectors.localized(question.scenario, "title", language).text
-            if question.scenario
+            "title": elicitation_selectors.localized(scenario, "title", language).text
+            if scenario
             else "",
+            "description": elicitation_selectors.markdown_html(
+                elicitation_selectors.localized(scenario, "description", language).text
+            )
+            if scenario
+            else "",
+            "questions": [
+                {
+                    "question": question,
+                    "content": elicitation_selectors.question_content(question, language),
+                }
+                for question in group
+            ],
         }
-        for question in questions
+        for scenario, group in groups
     ]
 
 
