@@ -165,9 +165,11 @@ def question_versions(*, question: Question) -> list[QuestionVersion]:
 
 
 def round_answers_with_versions(*, survey_round: Round):
-    """The round's answers by question and code (a pilot round's only on its own page)."""
+    """The round's answers by question and code, for the CSV: never a pilot round's
+    (exports carry no pilot answer)."""
     return (
-        Judgment.objects.filter(survey_round=survey_round)
+        Judgment.objects.counted()
+        .filter(survey_round=survey_round)
         .select_related("expert", "question")
         .order_by("question__position", "question__code", "expert__code")
     )

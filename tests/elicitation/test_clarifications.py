@@ -183,3 +183,12 @@ def test_only_the_surveys_organizers_clarify(answered, client, other_staff, memb
         assert client.get(csv_url).status_code == status
     question.refresh_from_db()
     assert question.version == 1
+
+
+def test_an_expert_who_had_not_answered_sees_no_notice(answered, questions, other_invitation):
+    from tests.elicitation.helpers import client_with_link
+
+    clarify(questions["Q01"])
+    page = client_with_link(other_invitation).get(form_url(other_invitation)).content.decode()
+    assert "clarified after you answered" not in page
+    assert NEW_TEXT in page

@@ -93,6 +93,10 @@ def test_pilot_answers_appear_in_no_export_or_report(
             body = response.content.decode("utf-8-sig")
             assert PILOT_RATIONALE not in body
             assert "98.7" not in body and "0.987" not in body
+    wording_csv = organizer_client.get(
+        reverse("elicitation:round-wording-csv", args=[pilot_round.id])
+    ).content.decode("utf-8-sig")
+    assert wording_csv.strip().count("\n") == 0  # the header alone
     scores_page = organizer_client.get(reverse("resolution:survey-scores", args=[survey.id]))
     assert scores_page["Location"].endswith(
         reverse("resolution:round-scores", args=[real_round.id])
