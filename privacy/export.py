@@ -215,3 +215,12 @@ def expert_export(*, expert: Expert) -> dict:
 
 def expert_export_json(*, expert: Expert) -> str:
     return json.dumps(expert_export(expert=expert), ensure_ascii=False, indent=2)
+
+
+def readable(value):
+    """The export for the readable page: empty lists and texts print as a dash."""
+    if isinstance(value, dict):
+        return {key: readable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [readable(item) for item in value] or None
+    return None if value == "" else value

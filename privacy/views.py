@@ -75,6 +75,10 @@ def person_export_html(request: HttpRequest, survey_id: int, contact_id) -> Http
     )
     services.subject_export_record(contact=contact, by=request.user, what="html")
     document = export.expert_export(expert=contact.expert)
+    document["sections"] = {
+        key: {**section, "rows": export.readable(section["rows"]) or []}
+        for key, section in document["sections"].items()
+    }
     response = render(
         request,
         "privacy/person_export.html",
