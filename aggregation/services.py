@@ -41,6 +41,7 @@ from aggregation.claims import (
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.numeric import MODEL_VERSION as NUMERIC_MODEL_VERSION
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR
+from aggregation.engine.rounds import MODEL_VERSION as LINKED_MODEL_VERSION
 from aggregation.models import AggregationRun, QuestionResult
 from elicitation.models import Question, Round
 
@@ -65,6 +66,7 @@ def aggregation_options_default(*, survey_round: Round, method: str) -> dict:
     if method in (Method.HIERARCHICAL, Method.LINKED_ROUNDS, Method.NUMERIC_HIERARCHICAL):
         base["random_seed"] = 0
     if method == Method.LINKED_ROUNDS:
+        base["model_version"] = LINKED_MODEL_VERSION
         previous = selectors.round_linkable_previous(survey_round=survey_round)
         if previous is None:
             raise ValueError(

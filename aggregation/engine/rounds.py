@@ -3,24 +3,44 @@
 An expert who answered a question in round 1 and again in round 2 gives two answers that
 share whatever made that expert see the question their way; treating them as independent
 data would overstate how much is known about the change between rounds. The model of
-``hierarchical.py`` is extended with one latent variable per (expert, question) pair
-answered in more than one round:
+``hierarchical.py`` is extended so that an expert's answers to one question in successive
+rounds are jointly Student-t with correlation rho ("persistence"):
 
-    y_ijr ~ Student-t(nu, mu_jr + delta_{g(i) j r} + b_i + s_ijr sqrt(rho) z_ij,
-                          s_ijr sqrt(1 - rho))          if (i, j) answered in several rounds
-    y_ijr ~ Student-t(nu, mu_jr + delta_{g(i) j r} + b_i,  s_ijr)   otherwise
-    s_ijr = sigma_i kappa_jr,   z_ij ~ Normal(0, 1),   rho ~ Beta(2, 2)
+    m_ijr = mu_jr + delta_{g(i) j r} + b_i,    s_ijr = sigma_i kappa_jr
+    (y_ij,r-1, y_ijr) ~ bivariate Student-t(nu; means m, scales s, correlation rho)
 
-so an expert's deviations in two rounds have correlation rho ("persistence") and each
-round's total spread is still sigma_i kappa_jr: consensus mu_jr and disagreement kappa_jr
-keep their single-round meaning, per round. Bias b_i and noise sigma_i are the expert's own
-across rounds. The change of the consensus between the first and the last round,
+so every answer, taken alone, has the single-round distribution Student-t(nu, m_ijr,
+s_ijr): consensus mu_jr and disagreement kappa_jr keep their single-round meaning, per
+round. Bias b_i and noise sigma_i are the expert's own across rounds. Given the previous
+answer, with d = (y_ij,r-1 - m_ij,r-1) / s_ij,r-1 the expert's standardized lean then,
+
+    y_ijr | y_ij,r-1 ~ Student-t(nu + 1, m_ijr + rho s_ijr d,
+                                 s_ijr sqrt((nu + d^2) / (nu + 1) (1 - rho^2)))       (2)
+
+(the conditional of a bivariate t), which is how the likelihood is computed: the first
+answer of an expert to a question by the single-round density, each later one by (2)
+given the one before. No latent variable per pair is sampled (an earlier version had one,
+whose 1,800 latents on a 60 x 30 panel needed 50 leapfrog steps a draw).
+
+Kept answers. "Keep my previous answer" is a choice, not a second independent
+observation: an exact copy of the previous answer is read as "my belief now lies within
++- tau of what I said", an interval of (2):
+
+    P(kept) = T_{nu+1}(y_ij,r-1 + tau) - T_{nu+1}(y_ij,r-1 - tau)    under (2),
+    tau ~ HalfNormal(keep_tolerance_sd)                        (log-odds, panel-wide)
+
+Read as exact answers, copies are a density that grows without bound as rho -> 1, which
+pinned the persistence at 0.96 (0.95 to 0.96) on a panel that kept 40 % of its answers
+and moved the rest; read as intervals their probability is at most 1, and rho is learned
+from how far the others moved (bench/README.md). An answer equal to the previous one by
+chance is read as kept too.
+
+The change of the consensus between the first and the last round,
 expit(mu_jR) - expit(mu_j1), and the ratio of disagreements kappa_jR / kappa_j1 are then
 posterior quantities of one fit, with the pairing taken into account (as a paired test
 would, rather than two independent ones).
 
-This is a plain PyMC model (``pm.StudentT``), not the fused kernel of the single-round
-model: multi-round panels are small and fitted once per round closed.
+This is a plain PyMC model, compiled by nutpie (``backend="pymc"``).
 """
 
 import json
@@ -43,39 +63,35 @@ from aggregation.engine.posterior import ProgressCallback, sample
 from aggregation.engine.summary import SAMPLE_DIMS, _check_interval, _round, diagnostics
 
 MODEL_NAME = "linked_rounds"
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"
 LINKED_DEFAULTS = {
     **{k: v for k, v in DEFAULT_MODEL_CONFIG.items() if k != "parametrization"},
     "rho_alpha": 2.0,  # Beta(2, 2) on the persistence: weakly towards the middle
     "rho_beta": 2.0,
+    "keep_tolerance_sd": 0.5,  # HalfNormal sd of tau, the half-width of "kept" (log-odds)
 }
-# Twice the single-round draws: with the pair latents the disagreement kappa mixes slower
-# (bulk ESS about 500 of 4 x 1000 draws on a 24 x 6 panel, R-hat then sits near 1.01);
-# 2000 draws per chain cost about 5 s more and bring R-hat under 1.005. nutpie's own
-# target_accept (0.8): with the single-round model's 0.85 this model diverged 3 times on
-# the recovery test's panel.
-# It is always compiled from its PyMC model (backend "pymc").
-LINKED_SAMPLER_DEFAULTS = {
-    **DEFAULT_SAMPLER_CONFIG,
-    "draws": 2000,
-    "target_accept": 0.8,
-    "backend": "pymc",
-}
+# The single-round model's sampler settings. Without the pair latents of version 1 the
+# joint fit mixes like the single-round one: 1,000 draws a chain hold R-hat <= 1.01.
+LINKED_SAMPLER_DEFAULTS = {**DEFAULT_SAMPLER_CONFIG, "draws": 1000, "backend": "pymc"}
 TRACE_VARS = [
     "mu_question", "delta_cohort", "bias_expert", "sigma_expert", "kappa_question", "rho",
+    "keep_tolerance",
 ]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class LinkedPanelData:
-    """Judgments of several rounds, integer-coded; pairs are (expert, question) answered
-    in more than one round.
+    """Judgments of several rounds, integer-coded; each answer knows the same expert's
+    answer to the same question in the round before (if any) and whether it was kept.
 
     Attributes
     ----------
     rounds : round numbers, ascending ; experts grouped by cohort as in BinaryPanelData
-    y : (n,) log-odds ; expert_idx, question_idx, round_idx : (n,) ; pair_idx : (n,), -1
-    where the expert answered the question in one round only ; cohort_of_expert : (E,)
+    y : (n,) log-odds ; expert_idx, question_idx, round_idx : (n,)
+    previous_idx : (n,) row of the same expert's latest earlier answer to the question,
+        -1 for a first answer
+    kept : (n,) bool, the answer is an exact copy of that previous answer
+    cohort_of_expert : (E,)
     """
 
     rounds: list[int]
@@ -86,7 +102,8 @@ class LinkedPanelData:
     expert_idx: np.ndarray
     question_idx: np.ndarray
     round_idx: np.ndarray
-    pair_idx: np.ndarray
+    previous_idx: np.ndarray
+    kept: np.ndarray
     cohort_of_expert: np.ndarray
     data_hash: str
 
@@ -94,7 +111,7 @@ class LinkedPanelData:
     def from_table(cls, table: JudgmentTable) -> "LinkedPanelData":
         if len(table.rounds) < 2:
             raise ValueError("linking rounds needs judgments from at least two rounds")
-        frame = table.frame
+        frame = table.frame.reset_index(drop=True)
         cohort_of = frame.drop_duplicates("expert").set_index("expert")["cohort"]
         cohorts = sorted(cohort_of.unique())
         rank = {c: g for g, c in enumerate(cohorts)}
@@ -105,26 +122,41 @@ class LinkedPanelData:
             "question": {q: j for j, q in enumerate(questions)},
             "round": {r: k for k, r in enumerate(rounds)},
         }
-        key = frame["expert"] + "\x1f" + frame["question"]
-        repeated = key.map(key.value_counts()) > 1
-        pair_code = {k: p for p, k in enumerate(sorted(set(key[repeated])))}
+        # each answer's predecessor: the same expert and question, the latest earlier round
+        order = frame.sort_values(["expert", "question", "round"], kind="stable").index
+        ordered = frame.loc[order]
+        same_pair = (ordered["expert"].to_numpy()[1:] == ordered["expert"].to_numpy()[:-1]) & (
+            ordered["question"].to_numpy()[1:] == ordered["question"].to_numpy()[:-1]
+        )
+        previous = np.full(len(frame), -1, dtype=np.int64)
+        previous[order[1:][same_pair]] = order[:-1][same_pair]
+        probability = frame["probability"].to_numpy(dtype=float)
+        linked = previous >= 0
+        kept = np.zeros(len(frame), dtype=bool)
+        kept[linked] = probability[linked] == probability[previous[linked]]
         return cls(
             rounds=rounds,
             experts=experts,
             questions=questions,
             cohorts=cohorts,
-            y=logit(frame["probability"].to_numpy()),
+            y=logit(probability),
             expert_idx=frame["expert"].map(codes["expert"]).to_numpy(np.int64),
             question_idx=frame["question"].map(codes["question"]).to_numpy(np.int64),
             round_idx=frame["round"].map(codes["round"]).to_numpy(np.int64),
-            pair_idx=np.array([pair_code.get(k, -1) for k in key], dtype=np.int64),
+            previous_idx=previous,
+            kept=kept,
             cohort_of_expert=np.array([rank[cohort_of[e]] for e in experts], dtype=np.int64),
             data_hash=table.data_hash(),
         )
 
     @property
-    def n_pairs(self) -> int:
-        return int(self.pair_idx.max()) + 1 if (self.pair_idx >= 0).any() else 0
+    def n_linked(self) -> int:
+        """Answers that follow the same expert's answer in an earlier round."""
+        return int((self.previous_idx >= 0).sum())
+
+    @property
+    def n_kept(self) -> int:
+        return int(self.kept.sum())
 
     @property
     def cohort_sizes(self) -> list[int]:
@@ -146,13 +178,14 @@ class LinkedRoundsModel:
         import pymc as pm
         import pytensor.tensor as pt
 
+        from aggregation.engine.linked_kernel import LinkedStudentTLogp
+
         cfg = self.model_config
         coords = {
             "question": data.questions,
             "round": data.rounds,
             "cohort": data.cohorts,
             "expert": data.experts,
-            "pair": np.arange(data.n_pairs),
         }
         e, q, r = data.expert_idx, data.question_idx, data.round_idx
         g = data.cohort_of_expert[e]
@@ -188,17 +221,18 @@ class LinkedRoundsModel:
             kappa_raw = pm.Normal("kappa_raw", 0.0, 1.0, dims=("question", "round"))
             log_kappa = log_kappa_mean + kappa_scale * kappa_raw
             pm.Deterministic("kappa_question", pt.exp(log_kappa), dims=("question", "round"))
-
             rho = pm.Beta("rho", cfg["rho_alpha"], cfg["rho_beta"])
-            scale = pt.exp(log_sigma[e] + log_kappa[q, r])
-            location = mu[q, r] + delta[q, r, g] + bias[e]
-            if data.n_pairs:
-                z = pm.Normal("z_pair", 0.0, 1.0, dims="pair")
-                paired = data.pair_idx >= 0
-                shared = pt.sqrt(rho) * z[np.where(paired, data.pair_idx, 0)]
-                location = location + scale * pt.where(paired, shared, 0.0)
-                scale = scale * pt.where(paired, pt.sqrt(1.0 - rho), 1.0)
-            pm.StudentT("y", nu=cfg["nu"], mu=location, sigma=scale, observed=data.y)
+            tolerance = pm.HalfNormal("keep_tolerance", cfg["keep_tolerance_sd"])
+
+            # one-dimensional gathers (their gradients are a plain scatter-add in numba)
+            n_rounds, n_cohorts = len(data.rounds), len(data.cohorts)
+            cell = q * n_rounds + r
+            location = mu.ravel()[cell] + delta.ravel()[cell * n_cohorts + g] + bias[e]
+            log_scale = log_sigma[e] + log_kappa.ravel()[cell]
+            logp, *_ = LinkedStudentTLogp(cfg["nu"])(
+                data.y, data.previous_idx, data.kept, location, log_scale, rho, tolerance
+            )
+            pm.Potential("likelihood", logp)
         return model
 
     def fit(
@@ -230,7 +264,8 @@ class LinkedRoundsModel:
                 "data_hash": data.data_hash,
                 "rounds": json.dumps(data.rounds),
                 "random_seed": random_seed,
-                "n_pairs": data.n_pairs,
+                "n_pairs": data.n_linked,
+                "n_kept": data.n_kept,
             }
         )
         return HierarchicalFit(posterior=trace)
@@ -255,6 +290,7 @@ def summarize_linked(
             "consensus_shift": expit(mu.sel(round=last)) - expit(mu.sel(round=first)),
             "disagreement_ratio": kappa.sel(round=last) / kappa.sel(round=first),
             "persistence": posterior["rho"],
+            "keep_tolerance": posterior["keep_tolerance"],
         }
     )
     tail = (1.0 - interval_mass) / 2.0
@@ -296,8 +332,11 @@ def summarize_linked(
         "rounds": rounds,
         "n_judgments": len(table),
         "n_linked_pairs": int(fit.posterior.attrs["n_pairs"]),
+        "n_kept": int(fit.posterior.attrs.get("n_kept", 0)),
         "data_hash": table.data_hash(),
         "persistence": point("persistence"),
+        # half-width (log-odds) of the beliefs an expert who kept an answer may hold now
+        "keep_tolerance": point("keep_tolerance"),
         "panel": {
             # the typical question's spread in the last round relative to the first
             "median_disagreement_ratio": {

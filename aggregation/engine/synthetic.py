@@ -207,3 +207,42 @@ def simulate_quantile_panel(
         rho=rho,
         experts=experts,
     )
+
+
+def simulate_linked_rounds(
+    *,
+    n_experts: int,
+    n_questions: int,
+    keep: float = 0.4,
+    move: float = 0.4,
+    shift_sd: float = 0.5,
+    revision_sd: float = 0.3,
+    rounding: float | None = 0.01,
+    seed: int = 0,
+) -> tuple[SyntheticPanel, pd.DataFrame]:
+    """Two Delphi rounds: round 1 from ``simulate_binary_panel``; in round 2 each expert
+    moves ``move`` of the way (log-odds) toward the question's round-2 truth, which shifts
+    by Normal(0, shift_sd), plus Normal(0, revision_sd) noise; a share ``keep`` of answers
+    is kept exactly as given in round 1 ("keep my previous answer"), whatever the expert
+    would have moved.
+
+    Returns the round-1 panel (its ``extra["mu_round2"]`` holds the shifted truths) and
+    the judgments of both rounds (columns expert, cohort, question, probability, round).
+    """
+    panel = simulate_binary_panel(
+        n_experts=n_experts, n_questions=n_questions, rounding=rounding, seed=seed
+    )
+    rng = np.random.default_rng([seed, 2])
+    first = panel.judgments.assign(round=1)
+    y1 = np.log(np.clip(first["probability"], 0.005, 0.995))
+    y1 = y1 - np.log1p(-np.clip(first["probability"], 0.005, 0.995))
+    question = first["question"].str[len("Q") :].astype(int).to_numpy() - 1
+    mu2 = panel.mu + rng.normal(0.0, shift_sd, n_questions)
+    y2 = y1 + move * (mu2[question] - y1) + rng.normal(0.0, revision_sd, len(first))
+    p2 = expit(y2)
+    if rounding:
+        p2 = np.clip(np.round(p2 / rounding) * rounding, 0.0, 1.0)
+    kept = rng.random(len(first)) < keep
+    second = first.assign(round=2, probability=np.where(kept, first["probability"], p2))
+    panel.extra["mu_round2"] = mu2
+    return panel, pd.concat([first, second], ignore_index=True)

@@ -9,13 +9,14 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 POOL_METHODS = ("linear_pool", "median", "logodds_mean", "extremized_logodds")
-METHODS = ("hierarchical", *POOL_METHODS, "cooke", "equal_weight")
+METHODS = ("hierarchical", "linked_rounds", *POOL_METHODS, "cooke", "equal_weight")
 
 
 class Command(BaseCommand):
     help = (
         "Aggregate judgments from a CSV (expert,cohort,question,probability[,round]) or, with "
-        "--method cooke, an EXCALIBUR .dtt study with its --realizations .rls file."
+        "--method cooke, an EXCALIBUR .dtt study with its --realizations .rls file. "
+        "--method linked_rounds fits all rounds of the CSV together (Delphi rounds)."
     )
     requires_system_checks: list = []  # no database, no app checks: this is a file tool
 
@@ -59,6 +60,8 @@ class Command(BaseCommand):
             result = self._numeric(options)
         elif options["method"] == "cooke":
             result = self._cooke(options)
+        elif options["method"] == "linked_rounds":
+            result = self._linked(options)
         else:
             result = self._binary(options)
         try:
@@ -113,6 +116,40 @@ class Command(BaseCommand):
         return summarize_hierarchical(
             fit, table, interval_mass=options["interval"], extremize_factor=factor
         )
+
+    def _linked(self, options: dict) -> dict:
+        """Every round of the CSV fitted together (engine/rounds.py): per-round consensus,
+        the paired change, and the persistence."""
+        from aggregation.engine.data import JudgmentDataError, JudgmentTable
+        from aggregation.engine.hierarchical import ModelConfigError
+        from aggregation.engine.rounds import LinkedRoundsModel, summarize_linked
+        from aggregation.progress import TerminalProgress
+
+        if not 0.0 < options["interval"] < 1.0:
+            raise CommandError(
+                f"--interval must be between 0 and 1, got {options['interval']}", returncode=2
+            )
+        if options["round_number"] is not None:
+            raise CommandError(
+                "--round picks one round; --method linked_rounds fits every round of the CSV "
+                "(leave out the rows of rounds you do not want)",
+                returncode=2,
+            )
+        try:
+            table = JudgmentTable.from_csv(options["source"])
+        except JudgmentDataError as exc:
+            raise CommandError(f"{options['source']}: {exc}", returncode=2) from exc
+        sampler = {k: options[k] for k in ("draws", "tune", "chains") if options[k] is not None}
+        try:
+            model = LinkedRoundsModel(sampler_config=sampler)
+            fit = model.fit(
+                table, random_seed=options["seed"], progress=TerminalProgress(self.stderr._out)
+            )
+        except (ModelConfigError, ValueError) as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        if options["posterior"]:
+            fit.save(options["posterior"])
+        return summarize_linked(fit, table, interval_mass=options["interval"])
 
     def _numeric(self, options: dict) -> dict:
         """Quantile judgments: the hierarchical model (default), Cooke, or equal weights."""

@@ -30,20 +30,36 @@ def two_rounds(*, n_experts=20, n_questions=6, seed=3, move=0.4, shift_q01=0.8, 
 
 def test_pairs_link_the_same_expert_and_question_across_rounds():
     _, table = two_rounds()
-    frame = table.frame.drop(columns="probability")
+    frame = table.frame
     # one expert skips Q02 in round 2: that answer has no partner
     dropped = frame[
         ~((frame["expert"] == "E001") & (frame["question"] == "Q02") & (frame["round"] == 2))
     ]
-    data = LinkedPanelData.from_table(JudgmentTable.from_frame(dropped.assign(probability=0.5)))
+    data = LinkedPanelData.from_table(JudgmentTable.from_frame(dropped))
     assert data.rounds == [1, 2]
-    assert data.n_pairs == 20 * 6 - 1
-    lone = (np.array(data.experts)[data.expert_idx] == "E001") & (
-        np.array(data.questions)[data.question_idx] == "Q02"
-    )
-    assert (data.pair_idx[lone] == -1).all()
-    paired = data.pair_idx[data.pair_idx >= 0]
-    assert (np.bincount(paired) == 2).all()  # every pair has exactly its two answers
+    assert data.n_linked == 20 * 6 - 1
+    experts = np.array(data.experts)[data.expert_idx]
+    questions = np.array(data.questions)[data.question_idx]
+    lone = (experts == "E001") & (questions == "Q02")
+    assert (data.previous_idx[lone] == -1).all()
+    # every linked answer points at the same expert's round-1 answer to the same question
+    later = np.flatnonzero(data.previous_idx >= 0)
+    before = data.previous_idx[later]
+    assert (experts[before] == experts[later]).all()
+    assert (questions[before] == questions[later]).all()
+    assert (data.round_idx[before] == 0).all() and (data.round_idx[later] == 1).all()
+    assert (data.previous_idx[data.round_idx == 0] == -1).all()
+
+
+def test_kept_answers_are_the_exact_copies_of_the_previous_answer():
+    _, table = two_rounds(keep=0.3)
+    data = LinkedPanelData.from_table(table)
+    probability = table.frame["probability"].to_numpy()  # the rows in the model's order
+    later = np.flatnonzero(data.previous_idx >= 0)
+    same = probability[later] == probability[data.previous_idx[later]]
+    assert (data.kept[later] == same).all() and same.any() and not same.all()
+    assert not data.kept[data.previous_idx < 0].any()
+    assert data.n_kept == int(same.sum())
 
 
 def test_the_linked_model_refuses_a_backend_or_draws_it_cannot_use():
@@ -89,3 +105,17 @@ def test_the_change_between_rounds_is_recovered_with_the_pairing():
     assert result["panel"]["median_disagreement_ratio"]["interval"][1] < 1.0
     assert 0.1 < result["persistence"]["mean"] < 1.0
     assert result["n_linked_pairs"] == 24 * 6
+
+
+@pytest.mark.slow
+def test_a_panel_that_mostly_keeps_its_answers_does_not_pin_the_persistence():
+    """Kept answers are a choice (an interval around the previous answer), not a second
+    exact observation: with 70 % kept, the persistence is still learned from how far the
+    others moved, well inside (0, 1), as is the keep tolerance."""
+    _, table = two_rounds(n_experts=24, n_questions=8, keep=0.7, move=0.5, seed=5)
+    result = summarize_linked(LinkedRoundsModel().fit(table, random_seed=2), table)
+    assert result["diagnostics"]["max_rhat"] <= 1.01
+    assert result["diagnostics"]["divergences"] == 0
+    assert result["n_kept"] > 0.6 * result["n_linked_pairs"]
+    assert result["persistence"]["interval"][1] < 0.99
+    assert result["keep_tolerance"]["interval"][0] > 0.0
