@@ -139,13 +139,14 @@ def latest_versions(*, questions) -> dict[int, QuestionVersion]:
     return {version.question_id: version for version in versions}
 
 
-def round_wording_versions(*, survey_round: Round) -> list[dict]:
+def round_wording_versions(*, survey_round: Round, counted_only: bool = False) -> list[dict]:
     """Each clarified question of the round: its versions, and how many of the round's
-    answers stand under each (the round page and report)."""
+    answers stand under each (the round page; the report counts no pilot answer)."""
     questions = list(survey_round.questions.filter(version__gt=1).order_by("position", "id"))
+    judgments = Judgment.objects.counted() if counted_only else Judgment.objects.all()
     counts = {
         (row["question_id"], row["question_version"]): row["n"]
-        for row in Judgment.objects.filter(survey_round=survey_round, question__in=questions)
+        for row in judgments.filter(survey_round=survey_round, question__in=questions)
         .values("question_id", "question_version")
         .annotate(n=Count("id"))
     }

@@ -192,3 +192,15 @@ def test_an_expert_who_had_not_answered_sees_no_notice(answered, questions, othe
     page = client_with_link(other_invitation).get(form_url(other_invitation)).content.decode()
     assert "clarified after you answered" not in page
     assert NEW_TEXT in page
+
+
+def test_the_round_report_says_which_wording_answers_were_given_under(
+    answered, organizer_client, questions, open_round, other_invitation
+):
+    clarify(questions["Q01"])
+    services.judgment_save(invitation=other_invitation, question=questions["Q01"], probability=0.5)
+    response = organizer_client.get(reverse("aggregation:round-report", args=[open_round.id]))
+    page = response.content.decode()
+    assert "Clarified wordings" in page
+    assert "Q01, wording v1" in page and "Q01, wording v2" in page
+    assert page.count(": 1 answers") == 2
