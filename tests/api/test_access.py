@@ -191,3 +191,13 @@ def test_errors_are_in_the_users_language(client, token_for, finished_run):
     assert english.json()["detail"] != korean.json()["detail"]
     anonymous = client.get("/api/v1/surveys")
     assert anonymous.status_code == 401 and "Bearer" in anonymous.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/runs/99999999999999999999999", "/api/v1/rounds/99999999999999999999/runs",
+     "/api/v1/surveys/-1", "/api/v1/runs/1/results?page=0", "/api/v1/runs/1/results?page=x"],
+)  # fmt: skip
+def test_odd_ids_and_pages_are_refused_not_crashed(client, token_for, finished_run, url):
+    response = client.get(url, **token_for("organizer"))
+    assert response.status_code in (404, 422)
