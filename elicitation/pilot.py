@@ -15,8 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from elicitation.models import Expert, Invitation, Judgment, Round, Survey
+from elicitation.models import Expert, ExpertContact, Invitation, Judgment, Round, Survey
 
 PREVIEW_CODE = "PREVIEW"
 
@@ -26,6 +27,8 @@ def preview_invitation(*, survey_round: Round, language: str) -> Invitation:
     of this round sees them, and has nothing to save answers to (its ids are None)."""
     language = language if language in Expert.Language.values else Expert.Language.EN
     expert = Expert(survey=survey_round.survey, code=PREVIEW_CODE, language=language)
+    # The welcome page greets the expert by name: a placeholder, in the page's language.
+    expert.contact = ExpertContact(survey=survey_round.survey, name=gettext_lazy("(name)"))
     expires_at = survey_round.closes_at or timezone.now() + timedelta(days=14)
     return Invitation(
         expert=expert, survey_round=survey_round, expires_at=expires_at, language=language

@@ -187,6 +187,7 @@ def test_preview_of_every_page_in_both_languages(
         assert "Will Japan allow US basing?" in html  # a draft shows the askable questions
     if (page, language) == ("welcome", "en"):
         assert "There are 3 questions." in html
+        assert "Welcome, (name)." in html
     assert not Invitation.objects.exists()
 
 
