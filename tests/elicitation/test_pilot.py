@@ -221,3 +221,13 @@ def test_only_the_surveys_organizers_preview(client, other_staff, member, draft_
     assert client.get(preview(draft_round)).status_code == 403
     expert_browser = client_with_link(invitation)
     assert expert_browser.get(preview(draft_round)).status_code == 302  # to the login page
+
+
+def test_asking_for_a_run_of_a_pilot_round_is_refused_without_a_500(pilot_round, organizer_client):
+    response = organizer_client.post(
+        reverse("aggregation:run-request", args=[pilot_round.id]),
+        {"method": "hierarchical", "random_seed": "1"},
+        follow=True,
+    )
+    assert response.status_code in (200, 400)
+    assert not AggregationRun.objects.filter(survey_round=pilot_round).exists()
