@@ -12,6 +12,9 @@ ratios can be compared across machines (absolute seconds on shared machines are 
    reported quantities; for 30x20 and 200x60 the same two fits again through nutpie's
    compile of the PyMC model (sampler backend "pymc"), for comparison.
 
+3. `manage.py aggregate --method linked_rounds` from CSV to result for two Delphi rounds of
+   60 x 30 with 40 % of the answers kept, empty cache and warm.
+
 Options: --sizes 30x20,200x60,2000x200 --skip-cli --out var/bench/result.json
 """
 
@@ -29,7 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from aggregation.engine.data import JudgmentTable  # noqa: E402
 from aggregation.engine.pooling import pool_questions  # noqa: E402
-from aggregation.engine.synthetic import simulate_binary_panel  # noqa: E402
+from aggregation.engine.synthetic import (  # noqa: E402
+    simulate_binary_panel,
+    simulate_linked_rounds,
+)
 
 # Panels also fitted through nutpie's own compile of the PyMC model (backend "pymc"), side by
 # side with the hand-written density; not 2000x200, where it would double the run.
@@ -80,6 +86,52 @@ def cli_runs(workdir: Path) -> dict:
             **_diagnostics(result),
         }
         print(f"  CLI 200x60, {label:11s}: {wall:6.1f} s wall  {_line(results[label])}", flush=True)
+    return results
+
+
+def linked_cli_runs(workdir: Path) -> dict:
+    """Two Delphi rounds, 60 experts x 30 questions, 40 % of round-2 answers kept: CSV ->
+    result with `manage.py aggregate --method linked_rounds`, empty compile cache, then warm."""
+    _, frame = simulate_linked_rounds(n_experts=60, n_questions=30, keep=0.4, seed=11)
+    csv = workdir / "two-rounds-60x30.csv"
+    frame.to_csv(csv, index=False)
+    cache = workdir / "pytensor-cache-linked"
+    results = {}
+    for label in ("empty cache", "warm cache"):
+        env = {
+            **os.environ,
+            "PYTENSOR_FLAGS": f"base_compiledir={cache}",
+            "NUMBA_CACHE_DIR": str(cache / "numba"),
+        }
+        out = workdir / "linked.json"
+        command = [sys.executable, "manage.py", "aggregate", str(csv), "--out", str(out)]
+        started = time.perf_counter()
+        subprocess.run(
+            [*command, "--method", "linked_rounds"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        wall = time.perf_counter() - started
+        result = json.loads(out.read_text())
+        d = result["diagnostics"]
+        results[label] = {
+            "wall_seconds": round(wall, 1),
+            "judgments": result["n_judgments"],
+            "kept": result["n_kept"],
+            "persistence": result["persistence"],
+            "max_rhat": d["max_rhat"],
+            "divergences": d["divergences"],
+        }
+        print(
+            f"  CLI linked rounds 60x30x2 ({result['n_judgments']} judgments, "
+            f"{result['n_kept']} kept), {label:11s}: {wall:6.1f} s wall  max R-hat "
+            f"{d['max_rhat']:.3f}  divergences {d['divergences']}  persistence "
+            f"{result['persistence']['mean']:.2f} {result['persistence']['interval']}",
+            flush=True,
+        )
     return results
 
 
@@ -161,6 +213,7 @@ def main() -> None:
     if not args.skip_cli:
         with tempfile.TemporaryDirectory() as workdir:
             report["cli_200x60"] = cli_runs(Path(workdir))
+            report["cli_linked_60x30x2"] = linked_cli_runs(Path(workdir))
     report["in_process"] = {name: in_process(name) for name in args.sizes.split(",")}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))

@@ -404,3 +404,52 @@ def test_on_a_terminal_each_phase_keeps_one_line_and_there_are_no_blank_lines():
     assert segments[-1] == "" and "" not in segments[:-1], repr(output)
     shown = [segment.split("\r")[-1].split()[0] for segment in segments[:-1]]
     assert shown == ["compiling", "tuning", "sampling"], repr(output)
+
+
+# ------------------------------------------------------------------ linked rounds
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["two_rounds.csv", "--round", "2"], "fits every round"),
+        (["one_round.csv"], "at least two rounds"),
+    ],
+)
+def test_linked_rounds_refuse_one_round_with_a_clear_line(inputs, args, fragment):
+    lines = TWO_ROUNDS.splitlines()
+    (inputs / "one_round.csv").write_text(
+        "\n".join([lines[0], *(line for line in lines[1:] if line.endswith(",1"))]) + "\n"
+    )
+    with pytest.raises(CommandError) as caught:
+        aggregate_here(*args, "--method", "linked_rounds", "--out", "bad.json")
+    assert caught.value.returncode == 2 and fragment in str(caught.value)
+    assert not (inputs / "bad.json").exists()
+
+
+@pytest.mark.slow
+def test_linked_rounds_write_the_persistence_per_round_consensus_and_the_change(tmp_path):
+    """The contract of issue 12: top-level persistence {mean, interval}, each question's
+    consensus per round and its paired change (small sampled run: well-formed output)."""
+    from aggregation.engine.synthetic import simulate_linked_rounds
+
+    _, frame = simulate_linked_rounds(n_experts=12, n_questions=4, keep=0.4, seed=3)
+    frame.to_csv(tmp_path / "rounds.csv", index=False)
+    out = tmp_path / "linked.json"
+    call_command(
+        "aggregate", str(tmp_path / "rounds.csv"), "--method", "linked_rounds",
+        "--draws", "300", "--tune", "200", "--out", str(out),
+        stdout=io.StringIO(), stderr=io.StringIO(),
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["method"] == "linked_rounds" and result["rounds"] == [1, 2]
+    low, high = result["persistence"]["interval"]
+    assert 0.0 < low <= result["persistence"]["mean"] <= high < 1.0
+    assert result["n_judgments"] == 2 * 12 * 4 and result["n_linked_pairs"] == 12 * 4
+    assert result["n_kept"] == int(
+        (frame.groupby(["expert", "question"])["probability"].nunique() == 1).sum()
+    )
+    for question in result["questions"].values():
+        assert set(question["rounds"]) == {"1", "2"}
+        shift = question["consensus_shift"]
+        assert shift["interval"][0] <= shift["mean"] <= shift["interval"][1]
