@@ -119,6 +119,24 @@ def consent_declined_count(*, survey: Survey) -> int:
     return len(consent_declined_expert_ids(survey=survey))
 
 
+def consent_history(*, survey: Survey) -> list[ConsentVersion]:
+    """Every version, newest first, with how many experts accepted and declined it (each
+    expert counted once, by their latest answer to that version)."""
+    versions = list(survey.consent_versions.order_by("-number"))
+    latest: dict[tuple[int, int], bool] = {}
+    for version_id, expert_id, accepted in (
+        ConsentResponse.objects.filter(version__survey=survey)
+        .order_by("at", "id")
+        .values_list("version_id", "expert_id", "accepted")
+    ):
+        latest[(version_id, expert_id)] = accepted
+    for version in versions:
+        answers = [accepted for (v, _e), accepted in latest.items() if v == version.id]
+        version.n_accepted = sum(answers)
+        version.n_declined = len(answers) - version.n_accepted
+    return versions
+
+
 def decision_missing_message() -> str:
     return _("Choose “I agree” or “I do not agree” with the buttons below the text.")
 

@@ -224,8 +224,9 @@ def survey_consent(request: HttpRequest, survey_id: int) -> HttpResponse:
             "every expert accepts this text before the first question."
         )
     return _form_page(
-        request, form, title=_("Consent and information"), back=_survey_back(survey), intro=intro
-    )
+        request, form, title=_("Consent and information"), back=_survey_back(survey),
+        intro=intro, consent_history=consent.consent_history(survey=survey),
+    )  # fmt: skip
 
 
 @organizer_required

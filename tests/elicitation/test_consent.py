@@ -215,3 +215,16 @@ def test_an_expert_who_declined_gets_no_reminder(consent_v1, invitation, other_i
     consent.consent_respond(invitation=invitation, version_id=consent_v1.id, accepted=False)
     reminded = selectors.round_invitations_to_remind(survey_round=invitation.survey_round)
     assert list(reminded) == [other_invitation]
+
+
+def test_the_consent_page_lists_versions_with_their_answers(
+    consent_v1, organizer_client, survey, invitation, other_invitation
+):
+    consent.consent_respond(invitation=invitation, version_id=consent_v1.id, accepted=False)
+    consent.consent_respond(invitation=invitation, version_id=consent_v1.id, accepted=True)
+    consent.consent_respond(invitation=other_invitation, version_id=consent_v1.id, accepted=False)
+    consent.consent_version_save(survey=survey, text="Amended.")
+    history = consent.consent_history(survey=survey)
+    assert [(v.number, v.n_accepted, v.n_declined) for v in history] == [(2, 0, 0), (1, 1, 1)]
+    page = organizer_client.get(edit_url(survey)).content.decode()
+    assert "v2 (in force)" in page
