@@ -247,6 +247,14 @@ def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
         and not consent.consent_state(expert=invitation.expert).allows_answers
     ):
         # Consent (or consent to a changed text) comes before any question.
+        if request.method == "POST":
+            messages.error(
+                request,
+                _(
+                    "Nothing was saved: the consent text is new or has changed. Please read "
+                    "it and agree below, then answer again."
+                ),
+            )
         return redirect("elicitation:expert-consent", invitation_id=invitation.id)
     questions = selectors.round_questions(survey_round=invitation.survey_round)
     judgments = selectors.invitation_judgments(invitation=invitation)

@@ -106,6 +106,7 @@ def test_a_new_version_asks_again_before_answering_further(
     assert response["Location"] == consent_url(invitation)
     page = expert_client.get(consent_url(invitation)).content.decode()
     assert "changed since you agreed to version 1" in page
+    assert "Nothing was saved: the consent text is new or has changed." in page
     # an answer to the page of version 1, shown before the change, is refused
     stale = expert_client.post(
         consent_url(invitation), {"decision": "accept", "version": consent_v1.id}
