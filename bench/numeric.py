@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aggregation.engine import numeric  # noqa: E402
-from aggregation.engine.cooke import read_excalibur  # noqa: E402
+from aggregation.engine.excalibur import read_excalibur  # noqa: E402
 from aggregation.engine.quantiles import QuantileTable  # noqa: E402
 from aggregation.engine.synthetic import simulate_quantile_panel  # noqa: E402
 

@@ -277,16 +277,6 @@ def _check_levels(levels: Sequence[float]) -> None:
         )
 
 
-def read_excalibur(dtt_path, rls_path) -> CookeStudy:
-    """Read an EXCALIBUR ``.dtt`` (quantiles) and ``.rls`` (realizations) pair.
-
-    See :func:`aggregation.engine.excalibur.read_excalibur`.
-    """
-    from aggregation.engine import excalibur  # excalibur imports this module
-
-    return excalibur.read_excalibur(dtt_path, rls_path)
-
-
 # --------------------------------------------------------------------------- scoring
 
 

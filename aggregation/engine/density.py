@@ -46,7 +46,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from aggregation.engine.hierarchical import TRACE_DIMS  # what "expand" writes, in order
+from aggregation.engine.spec import TRACE_DIMS  # what "expand" writes, in order
 
 LOG_2PI = math.log(2.0 * math.pi)
 

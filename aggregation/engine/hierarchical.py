@@ -54,71 +54,19 @@ import xarray as xr
 
 from aggregation.engine.data import JudgmentTable, logit
 from aggregation.engine.posterior import ProgressCallback, sample, tree_load, tree_save
+from aggregation.engine.spec import (  # noqa: F401  (ModelConfigError: raised to callers)
+    DEFAULT_MODEL_CONFIG,
+    DEFAULT_SAMPLER_CONFIG,
+    POSITIVE_MODEL_KEYS,
+    TRACE_DIMS,
+    TRACE_VARS,
+    ModelConfigError,
+    merge_config,
+    positive_whole,
+)
 
 MODEL_NAME = "binary_hierarchical"
 MODEL_VERSION = "1"
-
-DEFAULT_MODEL_CONFIG: dict = {
-    "nu": 4.0,  # Student-t degrees of freedom of the likelihood (1)
-    "mu_sd": 2.0,  # prior sd of the consensus log-odds: 95 % of mass in p = 0.02..0.98
-    "bias_scale_sd": 1.0,  # HalfNormal sd of the spread of expert biases (log-odds)
-    "sigma_scale_sd": 0.5,  # HalfNormal sd of the spread of log expert noise
-    "log_kappa_mean_mu": 0.0,  # typical disagreement around 1 log-odds unit
-    "log_kappa_mean_sd": 1.0,
-    "kappa_scale_sd": 0.5,  # HalfNormal sd of the spread of log disagreement
-    "delta_scale_sd": 0.5,  # HalfNormal sd of the scale of cohort deviations (log-odds)
-    "parametrization": "noncentered",  # or "centered" (see centred_components)
-}
-# 4 chains because the split R-hat of 2 chains is too noisy to hold 1.01 over hundreds of
-# reported quantities; nutpie adapts quickly, so 250 tuning draws are enough here. "draws"
-# "auto" is 1,000 per chain, which hold R-hat <= 1.01 over the 700 reported quantities of
-# 200 experts x 60 questions (800 did not always), and 2,000 above AUTO_DRAWS_ABOVE reported
-# quantities: at 2,000 experts x 200 questions (5,000 quantities) the largest of them
-# reached 1.011 with 1,000.
-# target_accept 0.85 instead of nutpie's 0.8: on small dense panels whose disagreement
-# hardly varies between questions, 0.8 let through a rare divergence (1 in 96,000 draws
-# over 24 panels of 24 x 12 experts x questions), 0.85 none; at 200 x 60 both take 15
-# leapfrog steps per draw, while 0.9 took 17-19 (30 % more time).
-# backend "density": the hand-written density (density.py); "pymc": the PyMC model compiled
-# by nutpie (slower to start, needed for the centred variant; the benchmark compares them).
-DEFAULT_SAMPLER_CONFIG: dict = {
-    "chains": 4,
-    "tune": 250,
-    "draws": "auto",
-    "cores": None,
-    "target_accept": 0.85,
-    "backend": "density",
-}
-
-TRACE_DIMS = {  # the variables kept in the posterior, with their dims
-    "mu_question": ("question",),
-    "delta_cohort": ("question", "cohort"),
-    "bias_expert": ("expert",),
-    "sigma_expert": ("expert",),
-    "kappa_question": ("question",),
-    "delta_scale": (),
-    "bias_scale": (),
-    "sigma_scale": (),
-    "log_kappa_mean": (),
-    "kappa_scale": (),
-}
-TRACE_VARS = list(TRACE_DIMS)
-
-
-# the prior scales and nu: divided by, so they must be positive
-POSITIVE_MODEL_KEYS = (
-    "nu",
-    "mu_sd",
-    "bias_scale_sd",
-    "sigma_scale_sd",
-    "log_kappa_mean_sd",
-    "kappa_scale_sd",
-    "delta_scale_sd",
-)
-
-
-class ModelConfigError(ValueError):
-    """An unknown or invalid setting was passed to the model."""
 
 
 @dataclass(frozen=True)
@@ -252,14 +200,14 @@ class BinaryHierarchicalModel:
     """Build and fit the model (1) on one round of binary judgments."""
 
     def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
-        self.model_config = _merge(DEFAULT_MODEL_CONFIG, model_config, "model_config")
-        self.sampler_config = _merge(DEFAULT_SAMPLER_CONFIG, sampler_config, "sampler_config")
+        self.model_config = merge_config(DEFAULT_MODEL_CONFIG, model_config, "model_config")
+        self.sampler_config = merge_config(DEFAULT_SAMPLER_CONFIG, sampler_config, "sampler_config")
         if self.sampler_config["chains"] < 2:
             raise ModelConfigError("sample at least 2 chains: R-hat compares chains")
         if self.model_config["parametrization"] not in ("centered", "noncentered"):
             raise ModelConfigError("parametrization must be 'centered' or 'noncentered'")
         draws = self.sampler_config["draws"]
-        if draws != "auto" and not _positive_whole(draws):
+        if draws != "auto" and not positive_whole(draws):
             raise ModelConfigError(
                 f"draws must be a positive whole number or 'auto', not {draws!r}"
             )
@@ -498,17 +446,3 @@ def _check_fittable(data: BinaryPanelData) -> None:
     answered = np.bincount(data.question_idx, minlength=len(data.questions))
     if answered.min() < 1:  # pragma: no cover - from_table cannot produce this
         raise ValueError("every question needs at least one answer")
-
-
-def _positive_whole(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
-
-
-def _merge(defaults: dict, overrides: dict | None, name: str) -> dict:
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(defaults))
-    if unknown:
-        raise ModelConfigError(
-            f"unknown {name} key(s): {', '.join(unknown)}; known: {', '.join(sorted(defaults))}"
-        )
-    return {**defaults, **overrides}

@@ -72,6 +72,7 @@ from scipy.special import expit
 from aggregation.engine.data import JudgmentTable, logit
 from aggregation.engine.posterior import sample, tree_load, tree_save
 from aggregation.engine.scoring import as_outcome_frame
+from aggregation.engine.spec import merge_config
 
 MODEL_NAME = "llo_recalibration"
 MODEL_VERSION = "1"
@@ -328,8 +329,12 @@ class LLORecalibration:
     """Build and fit the LLO recalibration (1)-(2) on resolved questions."""
 
     def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
-        self.model_config = _merge(DEFAULT_MODEL_CONFIG, model_config, "model_config")
-        self.sampler_config = _merge(DEFAULT_SAMPLER_CONFIG, sampler_config, "sampler_config")
+        self.model_config = merge_config(
+            DEFAULT_MODEL_CONFIG, model_config, "model_config", RecalibrationConfigError
+        )
+        self.sampler_config = merge_config(
+            DEFAULT_SAMPLER_CONFIG, sampler_config, "sampler_config", RecalibrationConfigError
+        )
         for key in ("log_gamma_sd", "tau_sd", "group_log_gamma_scale_sd", "group_tau_scale_sd"):
             if not self.model_config[key] > 0:
                 raise RecalibrationConfigError(f"{key} must be positive")
@@ -572,13 +577,3 @@ def _point(values: np.ndarray, mass: float) -> dict:
 def _check_mass(mass: float) -> None:
     if not 0.0 < mass < 1.0:
         raise ValueError(f"interval mass must be between 0 and 1 (exclusive), got {mass}")
-
-
-def _merge(defaults: dict, overrides: dict | None, name: str) -> dict:
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(defaults))
-    if unknown:
-        raise RecalibrationConfigError(
-            f"unknown {name} key(s): {', '.join(unknown)}; known: {', '.join(sorted(defaults))}"
-        )
-    return {**defaults, **overrides}

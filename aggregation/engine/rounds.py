@@ -51,15 +51,15 @@ import xarray as xr
 from scipy.special import expit
 
 from aggregation.engine.data import JudgmentTable, logit
-from aggregation.engine.hierarchical import (
+from aggregation.engine.hierarchical import HierarchicalFit
+from aggregation.engine.posterior import ProgressCallback, sample
+from aggregation.engine.spec import (
     DEFAULT_MODEL_CONFIG,
     DEFAULT_SAMPLER_CONFIG,
-    HierarchicalFit,
     ModelConfigError,
-    _merge,
-    _positive_whole,
+    merge_config,
+    positive_whole,
 )
-from aggregation.engine.posterior import ProgressCallback, sample
 from aggregation.engine.summary import SAMPLE_DIMS, _check_interval, _round, diagnostics
 
 MODEL_NAME = "linked_rounds"
@@ -167,11 +167,13 @@ class LinkedRoundsModel:
     """The model above: build it, fit it with nutpie, and keep what produced the fit."""
 
     def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
-        self.model_config = _merge(LINKED_DEFAULTS, model_config, "model_config")
-        self.sampler_config = _merge(LINKED_SAMPLER_DEFAULTS, sampler_config, "sampler_config")
+        self.model_config = merge_config(LINKED_DEFAULTS, model_config, "model_config")
+        self.sampler_config = merge_config(
+            LINKED_SAMPLER_DEFAULTS, sampler_config, "sampler_config"
+        )
         if self.sampler_config["backend"] != "pymc":
             raise ModelConfigError("the linked-rounds model is fitted with backend 'pymc' only")
-        if not _positive_whole(self.sampler_config["draws"]):
+        if not positive_whole(self.sampler_config["draws"]):
             raise ModelConfigError("draws of the linked-rounds model must be a positive number")
 
     def build_model(self, data: LinkedPanelData):

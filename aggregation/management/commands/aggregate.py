@@ -185,7 +185,8 @@ class Command(BaseCommand):
         )
 
     def _cooke(self, options: dict) -> dict:
-        from aggregation.engine.cooke import CookeInputError, cooke_result, read_excalibur
+        from aggregation.engine.cooke import CookeInputError, cooke_result
+        from aggregation.engine.excalibur import read_excalibur
 
         if not options["realizations"]:
             raise CommandError("--method cooke needs --realizations study.rls", returncode=2)
@@ -229,8 +230,9 @@ def is_numeric(source: str) -> bool:
 def numeric_inputs(source: str, rls: str | None):
     """The QuantileTable and realizations named by the command line (a CSV with an optional
     realizations CSV or .rls, or a .dtt study with its .rls)."""
-    from aggregation.engine.cooke import CookeInputError, read_excalibur
+    from aggregation.engine.cooke import CookeInputError
     from aggregation.engine.data import JudgmentDataError
+    from aggregation.engine.excalibur import read_excalibur
     from aggregation.engine.numeric import table_from_study
     from aggregation.engine.quantiles import (
         QuantileTable,

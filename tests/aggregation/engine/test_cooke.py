@@ -17,10 +17,10 @@ from aggregation.engine.cooke import (
     CookeStudy,
     cooke_model,
     cooke_result,
-    read_excalibur,
     score,
     scoring_scale,
 )
+from aggregation.engine.excalibur import read_excalibur
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "cooke"
 DM_CODES = {"n": "global_alpha0", "e": "equal", "g": "global_opt", "i": "item_opt"}

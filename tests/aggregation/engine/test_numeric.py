@@ -182,7 +182,7 @@ def test_the_shared_error_is_read_with_the_panels_skew():
 def test_a_study_of_five_quantiles_is_read_at_its_5_50_95():
     from pathlib import Path
 
-    from aggregation.engine.cooke import read_excalibur
+    from aggregation.engine.excalibur import read_excalibur
     from aggregation.engine.numeric import table_from_study
 
     folder = Path(__file__).resolve().parents[2] / "data" / "cooke"
