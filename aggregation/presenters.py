@@ -337,6 +337,8 @@ def round_answers(survey_round: Round, question=None) -> list[dict]:
             "expert": j.expert.code,
             "cohort": str(j.expert.attributes.get(attribute) or selectors.UNSPECIFIED_COHORT),
             "question": j.question.code,
+            # The wording version the answer was given (or last confirmed) under.
+            "wording_version": j.question_version,
             "probability": j.probability,
             "q05": j.q05,
             "q50": j.q50,
@@ -395,18 +397,21 @@ def results_csv_rows(results: list[QuestionResult], shown: list[str]) -> list[li
 
 
 def judgments_csv_rows(survey_round: Round) -> list[list]:
-    """The round's answers, anonymised: expert code, cohort (small ones merged), no names."""
+    """The round's answers, anonymised: expert code, cohort (small ones merged), no names;
+    each with the wording version of its question it was given under (a number only: the
+    wordings are on the round report)."""
     answers = round_answers(survey_round)
     sizes: dict[str, int] = {}
     for _expert, cohort in {(a["expert"], a["cohort"]) for a in answers}:
         sizes[cohort] = sizes.get(cohort, 0) + 1
     cohort_privacy.label_cohorts(answers, cohort_privacy.expert_cohort_labels(sizes))
     rows = [
-        ["expert", "cohort", "question", "round", "probability", "q05", "q50", "q95", "rationale"]
-    ]
+        ["expert", "cohort", "question", "round", "wording_version",
+         "probability", "q05", "q50", "q95", "rationale"]
+    ]  # fmt: skip
     for a in answers:
         rows.append(
-            [a["expert"], a["cohort"], a["question"], survey_round.number]
+            [a["expert"], a["cohort"], a["question"], survey_round.number, a["wording_version"]]
             + ["" if a[k] is None else a[k] for k in ("probability", "q05", "q50", "q95")]
             + [a["rationale"]]
         )  # fmt: skip

@@ -148,7 +148,8 @@ def test_the_judgments_export_neutralises_codes_cohorts_and_rationales(
     assert {row[-1] for row in rows} == {"'+ it is likely", "'@everyone knows"}
     numeric = [row for row in rows if row[2] == "N01"]
     # numbers stay numbers: a negative answer is written as a number, not quoted
-    assert {(row[5], row[6], row[7]) for row in numeric} == {("-12.5", "-3.25", "4.0")}
+    q05, q50, q95 = (header.index(name) for name in ("q05", "q50", "q95"))
+    assert {(row[q05], row[q50], row[q95]) for row in numeric} == {("-12.5", "-3.25", "4.0")}
 
 
 def test_the_results_export_neutralises_question_texts_and_keeps_negative_numbers(

@@ -465,13 +465,15 @@ def test_judgments_csv_is_anonymised(client, analyst, urls):
     client.force_login(analyst)
     rows = _csv_rows(client.get(urls["round-judgments-csv"]))
     assert list(rows[0]) == [
-        "expert", "cohort", "question", "round", "probability", "q05", "q50", "q95", "rationale"
+        "expert", "cohort", "question", "round", "wording_version",
+        "probability", "q05", "q50", "q95", "rationale",
     ]  # fmt: skip
     assert len(rows) == 3 * 7 + 1
     first = next(r for r in rows if r["expert"] == "E001" and r["question"] == "Q01")
     assert (first["cohort"], float(first["probability"]), first["rationale"]) == (
         "withheld", 0.7, RATIONALE  # E007 is alone in JP: see test_small_cohorts_...
     )  # fmt: skip
+    assert {row["wording_version"] for row in rows} == {"1"}  # nothing was clarified
     numeric = next(r for r in rows if r["question"] == "N01")
     assert (numeric["q05"], numeric["q50"], numeric["q95"]) == ("2.0", "5.0", "12.0")
     assert numeric["rationale"] == "'" + FORMULA_RATIONALE  # not run as a spreadsheet formula

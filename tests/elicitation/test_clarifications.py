@@ -204,3 +204,22 @@ def test_the_round_report_says_which_wording_answers_were_given_under(
     assert "Clarified wordings" in page
     assert "Q01, wording v1" in page and "Q01, wording v2" in page
     assert page.count(": 1 answers") == 2
+
+
+def test_the_analysts_judgments_csv_says_which_wording_each_answer_had(
+    answered, organizer_client, questions, open_round, invitation, other_invitation
+):
+    from tests.elicitation.helpers import client_with_link
+
+    clarify(questions["Q01"])
+    response = client_with_link(other_invitation).post(
+        form_url(other_invitation), answers_post(questions)
+    )
+    assert response.status_code == 302
+    for submitting in (invitation, other_invitation):
+        services.invitation_submit(invitation=submitting)
+    url = reverse("aggregation:round-judgments-csv", args=[open_round.id])
+    rows = list(csv.DictReader(io.StringIO(organizer_client.get(url).content.decode("utf-8-sig"))))
+    q01 = {row["expert"]: row["wording_version"] for row in rows if row["question"] == "Q01"}
+    assert q01 == {"E001": "1", "E002": "2"}  # the number only: the wordings are on the report
+    assert {row["wording_version"] for row in rows if row["question"] != "Q01"} == {"1"}
