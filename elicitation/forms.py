@@ -820,7 +820,10 @@ class QuestionClarifyForm(forms.Form):
 
 class PilotWipeForm(forms.Form):
     confirm = forms.BooleanField(
-        label=gettext_lazy("Yes, delete the pilot rounds and every answer given in them"),
+        label=gettext_lazy(
+            "Yes, delete the pilot rounds, every answer given in them, and the experts "
+            "invited to pilot rounds only (their names, emails and accounts)"
+        ),
         error_messages={
             "required": gettext_lazy(
                 "Nothing was wiped: tick the box that confirms deleting the pilot data."

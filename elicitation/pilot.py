@@ -6,13 +6,17 @@ or by colleagues on the panel, and everything it leaves behind belongs to that r
 Every reader of answers outside the round's own organizer pages goes through
 ``Judgment.objects.counted()`` (aggregation, scores, feedback, exports), so a pilot answer
 reaches none of them; a pilot round is never a feedback round and closing it requests no
-run. ``pilot_wipe`` deletes the pilot rounds with everything in them in one step.
+run. ``pilot_wipe`` deletes the pilot rounds with everything in them in one step, and the
+test experts: those invited to pilot rounds only (an expert also invited to a real round
+stays on the panel).
 """
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -35,32 +39,54 @@ def preview_invitation(*, survey_round: Round, language: str) -> Invitation:
     )
 
 
+def pilot_only_experts(*, survey: Survey) -> QuerySet[Expert]:
+    """The survey's test experts: invited to a pilot round and to no other round. An expert
+    not invited anywhere yet is on the panel, not a test expert."""
+    invited = Invitation.objects.filter(expert=OuterRef("pk"))
+    return survey.experts.filter(
+        Exists(invited.filter(survey_round__is_pilot=True)),
+        ~Exists(invited.filter(survey_round__is_pilot=False)),
+    )
+
+
 def survey_pilot_counts(*, survey: Survey) -> dict[str, int]:
     rounds = survey.rounds.filter(is_pilot=True)
     return {
         "rounds": rounds.count(),
         "answers": Judgment.objects.filter(survey_round__in=rounds).count(),
+        "experts": pilot_only_experts(survey=survey).count(),
     }
 
 
 def pilot_wipe(*, survey: Survey) -> dict[str, int]:
     """Delete every pilot round of the survey, with its invitations, answers and their
-    revisions, reminders, events, consent responses given on its pages and any run of it.
+    revisions, reminders, events, consent responses given on its pages and any run of it;
+    and the experts invited to pilot rounds only, with their contacts and accounts.
 
     Round numbers are not reused: the next round keeps counting after the pilot's.
     """
     with transaction.atomic():
         Survey.objects.select_for_update().get(id=survey.id)
         rounds = Round.objects.filter(survey=survey, is_pilot=True)
+        testers = pilot_only_experts(survey=survey)
+        user_ids = list(testers.values_list("user_id", flat=True))
+        expert_ids = list(testers.values_list("id", flat=True))
         counts = {
             "rounds": rounds.count(),
             "answers": Judgment.objects.filter(survey_round__in=rounds).count(),
+            "experts": len(expert_ids),
         }
         if not counts["rounds"]:
             raise ValidationError(
                 _("This survey has no pilot round, so there is nothing to wipe."), code="none"
             )
         rounds.delete()
+        # The contact and what is left of the expert go with it; then the account that
+        # carried their link tokens (never a staff account: those are nobody's expert).
+        Expert.objects.filter(id__in=expert_ids).delete()
+        get_user_model().objects.filter(
+            id__in=user_ids, is_staff=False, is_superuser=False
+        ).delete()
     return counts
 
 

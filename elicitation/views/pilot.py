@@ -118,7 +118,10 @@ def survey_pilot_wipe(request: HttpRequest, survey_id: int) -> HttpResponse:
     else:
         messages.success(
             request,
-            _("Pilot data wiped: %(rounds)s pilot round(s) and %(answers)s answer(s) deleted.")
+            _(
+                "Pilot data wiped: %(rounds)s pilot round(s), %(answers)s answer(s) and "
+                "%(experts)s test expert(s) invited to pilot rounds only deleted."
+            )
             % counts,
         )
     return redirect("elicitation:survey-detail", survey_id=survey.id)

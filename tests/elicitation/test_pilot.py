@@ -2,13 +2,22 @@
 (runs, scores, feedback, exports, reports), the one-step wipe, and who may do these."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from aggregation import selectors as aggregation_selectors
 from aggregation.models import AggregationRun
 from elicitation import consent, pilot, services
 from elicitation.feedback import invitation_feedback, previous_round_panel
-from elicitation.models import ConsentResponse, Invitation, Judgment, JudgmentRevision, Round
+from elicitation.models import (
+    ConsentResponse,
+    Expert,
+    ExpertContact,
+    Invitation,
+    Judgment,
+    JudgmentRevision,
+    Round,
+)
 from resolution import scores
 from resolution import selectors as resolution_selectors
 from tests.elicitation.helpers import ROUND1, answers_post, answers_submit, client_with_link
@@ -110,12 +119,57 @@ def test_wipe_deletes_the_pilot_and_nothing_else(real_round, pilot_round, survey
     )
     assert response.status_code == 200
     assert (
-        "Pilot data wiped: 1 pilot round(s) and 3 answer(s) deleted." in response.content.decode()
-    )
+        "Pilot data wiped: 1 pilot round(s), 3 answer(s) and 0 test expert(s) invited to pilot "
+        "rounds only deleted." in response.content.decode()
+    )  # the pilot's one expert also answered the real round: they stay
     assert not Round.objects.filter(is_pilot=True).exists()
     assert not Judgment.objects.filter(survey_round_id=pilot_round.id).exists()
     assert not JudgmentRevision.objects.filter(judgment__survey_round_id=pilot_round.id).exists()
     assert Judgment.objects.filter(survey_round=real_round).count() == real_answers
+
+
+def test_wipe_removes_the_experts_invited_to_pilot_rounds_only(
+    real_round, pilot_round, survey, questions, expert, organizer_client
+):
+    tester = services.expert_create(survey=survey, name="Test Person", email="test@example.org")
+    not_yet_invited = services.expert_create(survey=survey, name="Later", email="l@example.org")
+    second_pilot = services.round_create(survey=survey, is_pilot=True)
+    services.round_open(survey_round=second_pilot, experts=[tester, expert])
+    answers_submit(
+        Invitation.objects.get(survey_round=second_pilot, expert=tester), questions, PILOT_ANSWER
+    )
+    survey_page = organizer_client.get(reverse("elicitation:survey-detail", args=[survey.id]))
+    assert "1 expert was invited to pilot rounds only" in survey_page.content.decode()
+    assert pilot.survey_pilot_counts(survey=survey)["experts"] == 1
+    tester_user_id, tester_code = tester.user_id, tester.code
+    response = organizer_client.post(
+        reverse("elicitation:pilot-wipe", args=[survey.id]), {"confirm": "on"}, follow=True
+    )
+    assert "and 1 test expert(s) invited to pilot rounds only deleted" in (
+        response.content.decode()
+    )
+    assert not Expert.objects.filter(id=tester.id).exists()
+    assert not ExpertContact.objects.filter(email="test@example.org").exists()
+    assert not get_user_model().objects.filter(id=tester_user_id).exists()
+    assert not Invitation.objects.filter(expert_id=tester.id).exists()
+    assert not Judgment.objects.filter(expert_id=tester.id).exists()
+    # on the panel: an expert of the real round (also in the pilots), one not invited yet
+    remaining = set(survey.experts.values_list("id", flat=True))
+    assert {expert.id, not_yet_invited.id} <= remaining and tester.id not in remaining
+    assert Invitation.objects.filter(expert=expert, survey_round=real_round).exists()
+    assert get_user_model().objects.filter(id=expert.user_id).exists()
+    assert (
+        tester_code
+        not in organizer_client.get(
+            reverse("elicitation:survey-detail", args=[survey.id])
+        ).content.decode()
+    )
+
+
+def test_the_wipe_confirmation_names_the_test_experts(pilot_round, survey, organizer_client):
+    page = organizer_client.get(reverse("elicitation:survey-detail", args=[survey.id]))
+    assert "and the experts invited to pilot rounds only" in page.content.decode()
+    assert "1 expert was invited to pilot rounds only" in page.content.decode()
 
 
 def test_wipe_needs_the_confirmation(pilot_round, survey, organizer_client):
