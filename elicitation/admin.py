@@ -2,7 +2,9 @@
 
 Writes that carry domain rules go through the services: a new expert gets its password-less
 user from ``expert_create``; rounds are opened and closed by admin actions that call
-``round_open`` / ``round_close``; judgments and their history are read-only here.
+``round_open`` / ``round_close``; judgments and their history, question wordings, consent
+texts and the experts' consent responses are records, read-only here (they change through
+``clarifications.question_clarify`` and ``consent``, which keep the history).
 """
 
 from django import forms
@@ -16,12 +18,15 @@ from django.utils.translation import gettext_lazy as _
 
 from elicitation import services
 from elicitation.models import (
+    ConsentResponse,
+    ConsentVersion,
     Expert,
     ExpertContact,
     Invitation,
     Judgment,
     JudgmentRevision,
     Question,
+    QuestionVersion,
     Reminder,
     ReminderDelivery,
     Round,
@@ -103,11 +108,18 @@ class QuestionAdmin(admin.ModelAdmin):
 
 @admin.register(Round)
 class RoundAdmin(admin.ModelAdmin):
-    list_display = ["survey", "number", "status", "opened_at", "closed_at"]
-    list_filter = ["survey", "status"]
+    list_display = ["survey", "number", "status", "is_pilot", "opened_at", "closed_at"]
+    list_filter = ["survey", "status", "is_pilot"]
     # Status and questions change only through round_open / round_close (the actions).
     readonly_fields = ["status", "questions", "opened_at", "closed_at", "feedback_round"]
     actions = ["open_rounds", "close_rounds"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Once opened, a round is a pilot or not for good: turning the flag would let its
+        # answers into runs, scores and exports (or take them out) behind everyone's back.
+        if obj is not None and obj.status != Round.Status.DRAFT:
+            return [*self.readonly_fields, "is_pilot"]
+        return self.readonly_fields
 
     @admin.action(description=_("Open the selected draft rounds (emails the panel)"))
     def open_rounds(self, request, queryset):
@@ -323,6 +335,8 @@ class JudgmentRevisionInline(admin.TabularInline):
         "q95",
         "rationale",
         "change_reason",
+        "question_version",
+        "confirmed",
     ]
     fields = readonly_fields
 
@@ -344,6 +358,7 @@ class JudgmentAdmin(ExpertCodeMixin, admin.ModelAdmin):
         "q05",
         "q50",
         "q95",
+        "question_version",
         "updated_at",
     ]
     list_filter = ["survey_round__survey", "survey_round", "question__kind"]
@@ -359,8 +374,20 @@ class JudgmentAdmin(ExpertCodeMixin, admin.ModelAdmin):
 
 @admin.register(JudgmentRevision)
 class JudgmentRevisionAdmin(admin.ModelAdmin):
-    list_display = ["judgment", "probability", "q05", "q50", "q95", "created_at"]
-    list_filter = ["judgment__survey_round__survey"]
+    """Read-only, including the confirmations of an answer under a clarified wording (a
+    revision marked ``confirmed``)."""
+
+    list_display = [
+        "judgment",
+        "probability",
+        "q05",
+        "q50",
+        "q95",
+        "question_version",
+        "confirmed",
+        "created_at",
+    ]
+    list_filter = ["judgment__survey_round__survey", "confirmed"]
 
     def has_add_permission(self, request):
         return False
@@ -370,6 +397,58 @@ class JudgmentRevisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """A record: viewed, never added, changed or deleted here (it goes with its survey)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(QuestionVersion)
+class QuestionVersionAdmin(RecordAdmin):
+    """The wordings a question had: written by ``clarifications.question_clarify``."""
+
+    list_display = ["question", "number", "text", "created_at", "created_by"]
+    list_filter = ["question__survey"]
+    search_fields = ["question__code", "text", "text_ko"]
+
+
+@admin.register(ConsentVersion)
+class ConsentVersionAdmin(RecordAdmin):
+    """The consent texts experts accepted or declined: a change is a new version, made on
+    the survey page (``consent.consent_version_save``)."""
+
+    list_display = ["survey", "number", "created_at", "created_by"]
+    list_filter = ["survey"]
+
+
+@admin.register(ConsentResponse)
+class ConsentResponseAdmin(ExpertCodeMixin, NoLookupsAcrossMixin, RecordAdmin):
+    """Append-only: the expert shows as a code, never as a link to the expert or a search
+    or filter by anything of their contact."""
+
+    list_display = ["expert_code", "version", "accepted", "at", "invitation"]
+    list_filter = ["version__survey", "accepted"]
+    search_fields = ["expert__code"]
+    exclude = ["expert"]
+    readonly_fields = ["expert_code", "version", "invitation", "accepted", "at"]
+    refused_lookups = ("expert",)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("expert", "version__survey", "invitation__survey_round__survey")
+            .select_related("invitation__expert")
+        )
 
 
 class ReminderDeliveryInline(admin.TabularInline):

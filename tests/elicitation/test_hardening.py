@@ -255,6 +255,66 @@ def test_the_admin_refuses_filters_that_cross_from_contacts_to_experts(client, s
         assert response.status_code == 400 or expert.contact.name not in response.content.decode()
 
 
+def test_consent_and_wording_records_are_read_only_and_pair_nobody(client, strict_panel):
+    """The admin of issue 17's records: consent texts and responses, question wordings and
+    confirmations are viewed, never edited, and name no expert next to a contact."""
+    from elicitation import clarifications, consent
+    from elicitation.models import ConsentResponse, ConsentVersion, QuestionVersion
+
+    survey, experts = strict_panel
+    version = consent.consent_version_save(survey=survey, text="Terms.")
+    survey_round = services.round_open(survey_round=services.round_create(survey=survey))
+    question = survey.questions.get()
+    for expert in experts:
+        invitation = Invitation.objects.get(expert=expert, survey_round=survey_round)
+        consent.consent_respond(invitation=invitation, version_id=version.id, accepted=True)
+        services.judgment_save(invitation=invitation, question=question, probability=0.4)
+    clarifications.question_clarify(question=question, text="Reworded?", note="Clearer.")
+    first = Invitation.objects.get(expert=experts[0], survey_round=survey_round)
+    clarifications.judgment_wording_confirm(invitation=first, question_id=question.id)
+    client.force_login(get_user_model().objects.create_superuser("root", "r@example.org", "pw"))
+    records = [
+        *(("consentresponse", response.pk) for response in ConsentResponse.objects.all()),
+        *(("consentversion", row.pk) for row in ConsentVersion.objects.all()),
+        *(("questionversion", row.pk) for row in QuestionVersion.objects.all()),
+    ]
+    urls = _admin_urls(survey, experts)
+    for model, pk in records:
+        urls += [
+            reverse(f"admin:elicitation_{model}_change", args=[pk]),
+            reverse(f"admin:elicitation_{model}_history", args=[pk]),
+        ]
+    for expert in experts:
+        urls += [
+            f"/admin/elicitation/consentresponse/?expert={expert.pk}",
+            f"/admin/elicitation/consentresponse/?expert__contact__name={expert.contact.name}",
+            f"/admin/elicitation/consentresponse/?q={expert.contact.name}",
+        ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code < 500, url
+        body = response.content.decode()
+        for expert in experts:
+            contact = expert.contact
+            paired = expert.code in body and (contact.name in body or contact.email in body)
+            assert not paired, (url, expert.code)
+    # records: no add, no change, no delete
+    for model, pk in records:
+        change = reverse(f"admin:elicitation_{model}_change", args=[pk])
+        page = client.get(change).content.decode()
+        assert 'name="_save"' not in page
+        assert client.post(change, {}).status_code == 403
+        assert client.get(reverse(f"admin:elicitation_{model}_add")).status_code == 403
+        assert (
+            client.get(reverse(f"admin:elicitation_{model}_delete", args=[pk])).status_code == 403
+        )
+    assert ConsentResponse.objects.count() == len(experts)
+    listing = client.get("/admin/elicitation/consentresponse/").content.decode()
+    assert all(expert.code in listing for expert in experts)  # a real list, codes only
+    confirmations = client.get("/admin/elicitation/judgmentrevision/?confirmed__exact=1")
+    assert "1 judgment revision" in confirmations.content.decode()
+
+
 def test_the_contact_list_is_in_name_order_under_every_ordering(client, strict_panel):
     """Row order must not follow the codes: that alone would pair them."""
     survey, experts = strict_panel
