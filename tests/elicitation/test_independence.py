@@ -4,7 +4,8 @@
    answer or rationale of a round still open, a rationale an organizer hid, nor anyone's
    name; in round 1 they see nothing of anyone.
 2. At the strict anonymity level, no page or download for organizers, analysts or a
-   superuser (the admin included) shows an expert's name together with their code.
+   superuser (the admin included), nor any answer of the API to their personal token,
+   shows an expert's name together with their code.
 
 URLs are built from the patterns themselves: every keyword a pattern takes is filled from
 the rows of the scenario. A pattern with a keyword this test does not know fails the test,
@@ -21,9 +22,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from aggregation.models import AggregationRun
 from aggregation.selectors import ANALYST_GROUP
+from api.models import ApiToken
+from api.services import api_token_create
 from elicitation import services
 from elicitation.models import (
     Expert,
+    ExpertContact,
     Invitation,
     Judgment,
     Question,
@@ -87,6 +91,10 @@ class Values:
             "scenario_id": list(Scenario.objects.values_list("id", flat=True)),
             "judgment_id": list(Judgment.objects.values_list("id", flat=True)),
             "reminder_id": list(Reminder.objects.values_list("id", flat=True)),
+            # the data-subject pages address a person by their contact's random id (privacy)
+            "contact_id": [str(pk) for pk in ExpertContact.objects.values_list("id", flat=True)],
+            # a personal API token's page (api-tokens:revoke), whoever's it is
+            "token_id": list(ApiToken.objects.values_list("id", flat=True)),
             "name": ["consensus", "question-Q01"],
             "app_label": ["elicitation", "aggregation", "auth"],
             "url": ["elicitation/nothing/"],
@@ -128,12 +136,19 @@ def _body(response) -> str:
     return response.content.decode("utf-8", "replace")
 
 
-def _get_everything(client, survey: Survey) -> dict[str, str]:
+API_PREFIX = "/api/v1/"
+
+
+def _get_everything(client, survey: Survey, api_token: str | None = None) -> dict[str, str]:
+    """Every URL's body; the API's read with the persona's personal token, if it has one
+    (the API authenticates tokens, not the browser's session)."""
     values = Values(survey)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {api_token}"} if api_token else {}
     bodies = {}
     for endpoint in endpoints():
         for url in values.urls(endpoint):
-            bodies[url] = _body(client.get(url))
+            api = url.startswith(API_PREFIX)
+            bodies[url] = _body(client.get(url, **(headers if api else {})))
     assert len(bodies) > 60  # the enumeration found the site, not a handful of pages
     return bodies
 
@@ -226,7 +241,8 @@ def test_at_the_strict_level_no_page_puts_a_name_next_to_a_code(
         "superuser": get_user_model().objects.create_superuser("root", "root@example.org", "pw"),
     }[persona]
     client.force_login(user)
-    bodies = _get_everything(client, strict_survey)
+    _row, token = api_token_create(user=user, name="independence")
+    bodies = _get_everything(client, strict_survey, api_token=token)
     pairs = [
         (url, expert.code)
         for url, body in bodies.items()
@@ -234,6 +250,8 @@ def test_at_the_strict_level_no_page_puts_a_name_next_to_a_code(
         if expert.code in body and (expert.contact.name in body or expert.contact.email in body)
     ]
     assert pairs == []
+    # The API answered the token with the survey, not a wall of 401s.
+    assert '"anonymity": "strict"' in bodies[API_PREFIX + "surveys"]
     if persona == "analyst":
         return
     # The pages that must exist for the check to mean something were read.
