@@ -4,6 +4,9 @@ Every endpoint authenticates a personal token (``Authorization: Bearer csm_...``
 asks the same selectors as the pages (``aggregation.selectors``), so a token reads exactly
 what its user reads on the report pages; downloads call the pages' own views. Cohorts
 below ``REPORT_MIN_COHORT_SIZE`` are left out as on the pages and in the CSV downloads.
+Ids in paths use the site's ``<id:...>`` converter (``config/converters.py``): an id that
+cannot be a row (not ASCII digits, over 18 of them) is a 404 before anything else, as on
+the pages, whatever the method or token.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -16,6 +19,7 @@ from ninja.pagination import PageNumberPagination, paginate
 from ninja.responses import Status
 from ninja.security import HttpBearer
 
+import config.converters  # noqa: F401 (registers <id:...>, used in the paths below)
 from aggregation import numeric_reports, reports, services
 from aggregation import selectors as aggregation_selectors
 from aggregation import views as aggregation_views
@@ -191,19 +195,19 @@ def survey_list(request):
     return aggregation_selectors.survey_list_for_reader(user=request.user).order_by("id")
 
 
-@api.get("/surveys/{int:survey_id}", response=schemas.SurveyOut, tags=["surveys"])
+@api.get("/surveys/{id:survey_id}", response=schemas.SurveyOut, tags=["surveys"])
 def survey_detail(request, survey_id: int):
     return aggregation_selectors.survey_get_for_reader(user=request.user, survey_id=survey_id)
 
 
-@api.get("/surveys/{int:survey_id}/rounds", response=list[schemas.RoundOut], tags=["rounds"])
+@api.get("/surveys/{id:survey_id}/rounds", response=list[schemas.RoundOut], tags=["rounds"])
 @paginate(PageNumberPagination, page_size=PAGE_SIZE)
 def survey_rounds(request, survey_id: int):
     survey = aggregation_selectors.survey_get_for_reader(user=request.user, survey_id=survey_id)
     return survey.rounds.order_by("number")
 
 
-@api.get("/rounds/{int:round_id}", response=schemas.RoundOut, tags=["rounds"])
+@api.get("/rounds/{id:round_id}", response=schemas.RoundOut, tags=["rounds"])
 def round_detail(request, round_id: int):
     return aggregation_selectors.round_get_for_reader(user=request.user, round_id=round_id)
 
@@ -219,7 +223,7 @@ def _question_out(question) -> dict:
     }
 
 
-@api.get("/rounds/{int:round_id}/questions", response=list[schemas.QuestionOut], tags=["questions"])
+@api.get("/rounds/{id:round_id}/questions", response=list[schemas.QuestionOut], tags=["questions"])
 @paginate(PageNumberPagination, page_size=PAGE_SIZE)
 def round_questions(request, round_id: int):
     """The round's questions with their wording in both languages."""
@@ -232,7 +236,7 @@ def round_questions(request, round_id: int):
 # --- Runs and results ---------------------------------------------------------------------
 
 
-@api.get("/rounds/{int:round_id}/runs", response=list[schemas.RunOut], tags=["runs"])
+@api.get("/rounds/{id:round_id}/runs", response=list[schemas.RunOut], tags=["runs"])
 @paginate(PageNumberPagination, page_size=PAGE_SIZE)
 def round_runs(request, round_id: int):
     survey_round = aggregation_selectors.round_get_for_reader(user=request.user, round_id=round_id)
@@ -240,7 +244,7 @@ def round_runs(request, round_id: int):
 
 
 @api.post(
-    "/rounds/{int:round_id}/runs",
+    "/rounds/{id:round_id}/runs",
     response={200: schemas.RunRequestOut, 201: schemas.RunRequestOut, 400: schemas.ErrorOut},
     tags=["runs"],
 )
@@ -270,14 +274,14 @@ def run_request(request, round_id: int, payload: schemas.RunRequestIn):
     return Status(201 if created else 200, {"created": created, "run": _run_out(run)})
 
 
-@api.get("/runs/{int:run_id}", response=schemas.RunDetailOut, tags=["runs"])
+@api.get("/runs/{id:run_id}", response=schemas.RunDetailOut, tags=["runs"])
 def run_detail(request, run_id: int):
     """A run: its state, options, data hash, diagnostics and result (shown cohorts only)."""
     run = aggregation_selectors.run_get_for_reader(user=request.user, run_id=run_id)
     return {**_run_out(run), "result": _public_result(run), "downloads": _downloads(request, run)}
 
 
-@api.get("/runs/{int:run_id}/results", response=list[schemas.QuestionResultOut], tags=["results"])
+@api.get("/runs/{id:run_id}/results", response=list[schemas.QuestionResultOut], tags=["results"])
 @paginate(PageNumberPagination, page_size=PAGE_SIZE)
 def run_results(request, run_id: int):
     """One row per probability question of the run (numeric runs: see the run's result)."""
@@ -305,18 +309,18 @@ def run_results(request, run_id: int):
 # --- Downloads: the pages' own views, so the files and their checks are the same -----------
 
 
-@api.get("/runs/{int:run_id}/results.csv", tags=["downloads"], url_name="run_results_csv")
+@api.get("/runs/{id:run_id}/results.csv", tags=["downloads"], url_name="run_results_csv")
 def run_results_csv(request, run_id: int):
     return aggregation_views.run_results_csv(request, run_id)
 
 
-@api.get("/runs/{int:run_id}/posterior.nc", tags=["downloads"], url_name="run_posterior")
+@api.get("/runs/{id:run_id}/posterior.nc", tags=["downloads"], url_name="run_posterior")
 def run_posterior(request, run_id: int):
     """The posterior (NetCDF): organizers of the survey only, as on the page."""
     return aggregation_views.run_posterior(request, run_id)
 
 
-@api.get("/rounds/{int:round_id}/judgments.csv", tags=["downloads"], url_name="round_judgments_csv")
+@api.get("/rounds/{id:round_id}/judgments.csv", tags=["downloads"], url_name="round_judgments_csv")
 def round_judgments_csv(request, round_id: int):
     """The round's anonymised answers (codes, shown cohorts; no names or emails)."""
     return aggregation_views.round_judgments_csv(request, round_id)
