@@ -29,7 +29,7 @@ from aggregation import cohort_privacy
 from aggregation.engine import plots
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.hierarchical import HierarchicalFit
-from aggregation.engine.summary import derived_draws
+from aggregation.engine.summary import answered_cells, derived_draws
 
 # api/endpoints.py reads these here; they moved to cohort_privacy.
 cohorts_shown = cohort_privacy.cohorts_shown
@@ -59,7 +59,8 @@ def figures_render(
         return draw_in_every_language(shift, folder)
     if fit is not None:
         posterior = fit.posterior["posterior"].to_dataset()
-        draws = derived_draws(posterior, [str(c) for c in posterior["cohort"].values])
+        cohorts = [str(c) for c in posterior["cohort"].values]
+        draws = derived_draws(posterior, cohorts, answered_cells(fit.posterior))
         drawings["consensus"] = lambda: plots.consensus_forest(draws, result)
         drawings["disagreement"] = lambda: plots.disagreement_forest(draws, result)
         if len(shown) >= 2:

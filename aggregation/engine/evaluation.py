@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import xarray as xr
+from scipy.special import logit as scipy_logit
 
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR, POOLS, pool_questions
@@ -199,7 +201,7 @@ def hierarchical_consensus(
     consensus, the sampler configuration and the timings.
     """
     from aggregation.engine.hierarchical import BinaryHierarchicalModel
-    from aggregation.engine.summary import derived_draws, diagnostics
+    from aggregation.engine.summary import answered_cells, derived_draws, diagnostics
 
     if fit is None:
         model = BinaryHierarchicalModel(
@@ -208,12 +210,16 @@ def hierarchical_consensus(
         fit = model.fit(table, random_seed=random_seed, progress=progress)
     tree = fit.posterior
     posterior = tree["posterior"].to_dataset()
-    mu = posterior["mu_question"]
-    draws = derived_draws(posterior, [str(c) for c in posterior["cohort"].values])
+    draws = derived_draws(
+        posterior, [str(c) for c in posterior["cohort"].values], answered_cells(tree)
+    )
     frame = pd.DataFrame(
         {
             "probability": draws["consensus"].mean(("chain", "draw")).to_series(),
-            "logodds": mu.mean(("chain", "draw")).to_series(),
+            # the log-odds of the consensus, unclipped (scipy's logit, not data.logit)
+            "logodds": xr.apply_ufunc(scipy_logit, draws["consensus"])
+            .mean(("chain", "draw"))
+            .to_series(),
         }
     )
     frame.index = frame.index.astype(str).rename("question")

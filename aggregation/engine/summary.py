@@ -3,7 +3,9 @@
 Every reported number is a posterior mean and a central (equal-tailed) credible interval
 of mass ``interval_mass``, computed from draws of the reported quantity itself:
 
-- consensus_j      = expit(mu_j)                          (probability)
+- consensus_j      = expit(mu_j + mean of delta_gj over the cohorts g that answered j)
+                   (probability; = expit(mu_j) when every cohort answered, since the
+                   delta_gj sum to zero; see ``answered_cells``)
 - disagreement_j   = kappa_j                              (log-odds scale, see hierarchical.py)
 - cohort belief gj = expit(mu_j + delta_gj)               (probability)
 - cohort gap ab,j  = expit(mu_j + delta_aj) - expit(mu_j + delta_bj), with
@@ -33,12 +35,49 @@ QUESTION_QUANTITIES = ("consensus", "disagreement", "cohort_belief", "cohort_gap
 EXPERT_QUANTITIES = ("bias", "noise")
 
 
-def derived_draws(posterior: xr.Dataset, cohorts: list[str]) -> xr.Dataset:
-    """Draws of every reported quantity, with dims (chain, draw, ...)."""
+def answered_cells(tree: xr.DataTree) -> xr.DataArray | None:
+    """(question, cohort) True where at least one expert of that cohort answered the
+    question, from the data a fit keeps (its constant_data group; None for a posterior
+    without one, such as a test's hand-made draws: the consensus is then mu_j).
+
+    Why the consensus needs it: mu_j weighs every cohort equally, including cohorts that
+    never saw question j, whose deviations delta_gj are then drawn from their prior alone.
+    On a question answered by one cohort of four (every question of pooledmaRket) mu_j is
+    that cohort's belief minus a deviation the data cannot tell from mu_j: the prior then
+    shrinks the consensus toward 0.5 and widens its interval. The consensus is therefore
+    the equal-weight mean over the cohorts that answered, which is mu_j itself whenever
+    all did (DESIGN.md, "The binary-question model").
+    """
+    if "constant_data" not in tree.children:
+        return None
+    data = tree["constant_data"].to_dataset()
+    posterior = tree["posterior"]
+    questions = [str(q) for q in posterior["question"].values]
+    cohorts = [str(c) for c in posterior["cohort"].values]
+    cohort_of_answer = data["cohort_of_expert"].values[data["expert_idx"].values]
+    answered = np.zeros((len(questions), len(cohorts)), dtype=bool)
+    answered[data["question_idx"].values, cohort_of_answer] = True
+    return xr.DataArray(
+        answered, dims=("question", "cohort"), coords={"question": questions, "cohort": cohorts}
+    )
+
+
+def derived_draws(
+    posterior: xr.Dataset, cohorts: list[str], answered: xr.DataArray | None = None
+) -> xr.Dataset:
+    """Draws of every reported quantity, with dims (chain, draw, ...).
+
+    ``answered`` (``answered_cells`` of the fit) makes the consensus the mean over the
+    cohorts that answered each question; without it the consensus is mu_j (all cohorts).
+    """
     mu = posterior["mu_question"]
     belief = expit(mu + posterior["delta_cohort"])
+    consensus = mu
+    if answered is not None and len(cohorts) >= 2:
+        weights = answered.astype(float) / answered.sum("cohort")
+        consensus = mu + (posterior["delta_cohort"] * weights).sum("cohort")
     quantities = {
-        "consensus": expit(mu),
+        "consensus": expit(consensus),
         "disagreement": posterior["kappa_question"],
         "bias": posterior["bias_expert"],
         "noise": posterior["sigma_expert"],
@@ -129,7 +168,7 @@ def summarize_hierarchical(
         )
     posterior = tree["posterior"].to_dataset()
     cohorts = [str(c) for c in posterior["cohort"].values]
-    draws = derived_draws(posterior, cohorts)
+    draws = derived_draws(posterior, cohorts, answered_cells(tree))
     stats = _Stats(_interval_stats(draws, interval_mass))
     baselines = all_baselines(table, extremize_factor=extremize_factor)
     counts = _counts(table)

@@ -470,3 +470,47 @@ def test_a_single_chain_is_flagged_and_the_result_stays_valid_json():
     result = summarize_as_fitted(fit, table_for(fit, COHORT_OF_IID))
     json.dumps(result, allow_nan=False)
     assert any("R-hat" in w for w in result["diagnostics"]["warnings"])
+
+
+def test_the_consensus_of_a_question_one_cohort_answered_is_that_cohorts_belief():
+    """mu_j weighs every cohort, including those that never saw question j; the reported
+    consensus is the mean over the cohorts that answered (mu_j when all did)."""
+    import xarray as xr
+    from scipy.special import expit
+
+    from aggregation.engine.summary import answered_cells, derived_draws
+
+    rng = np.random.default_rng(0)
+    questions, cohorts = ["Q1", "Q2"], ["ROK", "US"]
+    raw = rng.normal(size=(2, 50, 2, 1))
+    posterior = xr.Dataset(
+        {
+            "mu_question": (("chain", "draw", "question"), rng.normal(size=(2, 50, 2))),
+            "delta_cohort": (
+                ("chain", "draw", "question", "cohort"),
+                np.concatenate([raw, -raw], axis=-1),
+            ),
+            "kappa_question": (("chain", "draw", "question"), np.ones((2, 50, 2))),
+            "bias_expert": (("chain", "draw", "expert"), np.zeros((2, 50, 3))),
+            "sigma_expert": (("chain", "draw", "expert"), np.ones((2, 50, 3))),
+        },
+        coords={"question": questions, "cohort": cohorts, "expert": ["E1", "E2", "E3"]},
+    )
+    # E1 (ROK) answered Q1 and Q2, E2 and E3 (US) only Q2
+    constant = xr.Dataset(
+        {
+            "expert_idx": ("judgment", [0, 0, 1, 2]),
+            "question_idx": ("judgment", [0, 1, 1, 1]),
+            "cohort_of_expert": ("expert", [0, 1, 1]),
+        }
+    )
+    tree = xr.DataTree.from_dict({"posterior": posterior, "constant_data": constant})
+    answered = answered_cells(tree)
+    assert answered.sel(question="Q1").values.tolist() == [True, False]
+    assert answered.sel(question="Q2").values.all()
+    draws = derived_draws(posterior, cohorts, answered)
+    mu, delta = posterior["mu_question"], posterior["delta_cohort"]
+    np.testing.assert_allclose(
+        draws["consensus"].sel(question="Q1"), expit(mu + delta).sel(question="Q1", cohort="ROK")
+    )
+    np.testing.assert_allclose(draws["consensus"].sel(question="Q2"), expit(mu).sel(question="Q2"))
