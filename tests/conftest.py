@@ -47,6 +47,22 @@ def embedded_redis_server(name: str = "redis.sock"):
 
 
 @pytest.fixture(autouse=True)
+def _no_language_left_active():
+    """Each test starts and ends in the site's default language.
+
+    Django's LocaleMiddleware activates a request's language in the thread and nothing
+    deactivates it when the response is done: after a test client's request in Korean
+    (``HTTP_ACCEPT_LANGUAGE="ko"``, a Korean expert's page), a service called directly in
+    the next test in the same worker raised its messages in Korean.
+    """
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
