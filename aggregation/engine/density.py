@@ -21,6 +21,7 @@ The parameter vector, in order (Q questions, G cohorts, E experts, n_g experts i
     mu_question                     Q      Normal(0, mu_sd)
     log delta_scale                 1      HalfNormal(delta_scale_sd), log transform
     delta_raw, zero-sum coordinates Q(G-1) ZeroSumNormal(1) per question (only if G > 1)
+    lean_raw, zero-sum coordinates  G-1    ZeroSumNormal(1) (only if G > 1)
     log bias_scale                  1      HalfNormal(bias_scale_sd)
     log sigma_scale                 1      HalfNormal(sigma_scale_sd)
     bias_raw_cohort g               n_g-1  ZeroSumNormal(1), for each cohort g
@@ -29,7 +30,8 @@ The parameter vector, in order (Q questions, G cohorts, E experts, n_g experts i
     log kappa_scale                 1      HalfNormal(kappa_scale_sd)
     kappa_raw                       Q      Normal(0, 1)
 
-with delta = delta_scale * delta_raw, bias = bias_scale * bias_raw, log sigma = sigma_scale
+with delta = delta_scale * delta_raw + lean_sd * lean_raw (the lean broadcast over
+questions), bias = bias_scale * bias_raw, log sigma = sigma_scale
 * log_sigma_raw and log kappa = log_kappa_mean + kappa_scale * kappa_raw, as in
 ``build_model``. A zero-sum vector of length n is stored as n - 1 coordinates and extended
 by PyMC's ``ZeroSumTransform`` (an isometry onto the vectors that sum to zero, so its
@@ -201,13 +203,15 @@ class Layout:
     @property
     def ndim(self) -> int:
         q, e, g = self.n_questions, self.n_experts, self.n_cohorts
-        return q + 1 + self.n_delta + 2 + (e - g) + (e - 1) + 2 + q
+        n_lean = g - 1 if g > 1 else 0
+        return q + 1 + self.n_delta + n_lean + 2 + (e - g) + (e - 1) + 2 + q
 
     def blocks(self) -> dict[str, slice]:
         """name -> slice of the vector, in order (PyMC's value-variable names, untransformed)."""
         sizes = [("mu_question", self.n_questions), ("delta_scale", 1)]
         if self.n_cohorts > 1:
             sizes.append(("delta_raw", self.n_delta))
+            sizes.append(("lean_raw", self.n_cohorts - 1))
         sizes += [("bias_scale", 1), ("sigma_scale", 1)]
         sizes += [(f"bias_raw_cohort{g}", n - 1) for g, n in enumerate(self.cohort_sizes)]
         sizes += [
@@ -234,6 +238,7 @@ def prior_scales(model_config: dict) -> np.ndarray:
         "log_kappa_mean_sd",
         "kappa_scale_sd",
         "nu",
+        "lean_sd",
     )
     return np.array([float(model_config[k]) for k in keys])
 
@@ -275,11 +280,11 @@ def _half_normal_log(x, sd):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
-def unpack(x, n_questions, n_cohorts, cohort_sizes):
+def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
     """The model's values at x: mu, delta (Q, G), bias, log_sigma, log_kappa, the
-    hyperparameters [delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale]
-    and the raw blocks (delta_raw, bias_raw, log_sigma_raw extended to sum to zero;
-    kappa_raw)."""
+    hyperparameters [delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale],
+    the raw blocks (delta_raw, bias_raw, log_sigma_raw extended to sum to zero; kappa_raw;
+    lean_raw extended) and the cohorts' lean (G,)."""
     q, g_count = n_questions, n_cohorts
     e = 0
     for size in cohort_sizes:
@@ -294,6 +299,11 @@ def unpack(x, n_questions, n_cohorts, cohort_sizes):
         for j in range(q):
             _extend(x[pos : pos + g_count - 1], delta_raw[j])
             pos += g_count - 1
+    lean_raw = np.zeros(g_count)
+    if g_count > 1:
+        _extend(x[pos : pos + g_count - 1], lean_raw)
+        pos += g_count - 1
+    lean = lean_sd * lean_raw
     bias_scale = math.exp(x[pos])
     sigma_scale = math.exp(x[pos + 1])
     pos += 2
@@ -311,24 +321,27 @@ def unpack(x, n_questions, n_cohorts, cohort_sizes):
     pos += 2
     kappa_raw = x[pos : pos + q]
     delta = delta_scale * delta_raw
+    for j in range(q):
+        for g in range(g_count):
+            delta[j, g] += lean[g]
     bias = bias_scale * bias_raw
     log_sigma = sigma_scale * log_sigma_raw
     log_kappa = log_kappa_mean + kappa_scale * kappa_raw
     hyper = np.array([delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale])
-    raw = (delta_raw, bias_raw, log_sigma_raw, kappa_raw)
-    return mu, delta, bias, log_sigma, log_kappa, hyper, raw
+    raw = (delta_raw, bias_raw, log_sigma_raw, kappa_raw, lean_raw)
+    return mu, delta, bias, log_sigma, log_kappa, hyper, raw, lean
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
     """Log density of the model at x (unconstrained) and its gradient, as PyMC computes it
     (Jacobians of the log transforms included)."""
-    mu_sd, delta_sd, bias_sd, sigma_sd, lkm_mu, lkm_sd, kappa_sd, nu = priors
+    mu_sd, delta_sd, bias_sd, sigma_sd, lkm_mu, lkm_sd, kappa_sd, nu, lean_sd = priors
     q, g_count = n_questions, n_cohorts
-    mu, delta, bias, log_sigma, log_kappa, hyper, raw = unpack(
-        x, n_questions, n_cohorts, cohort_sizes
+    mu, delta, bias, log_sigma, log_kappa, hyper, raw, lean = unpack(
+        x, n_questions, n_cohorts, cohort_sizes, lean_sd
     )
-    delta_raw, bias_raw, log_sigma_raw, kappa_raw = raw
+    delta_raw, bias_raw, log_sigma_raw, kappa_raw, lean_raw = raw
     delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale = hyper
     e = bias.shape[0]
 
@@ -363,6 +376,17 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
             _extend_adjoint(g_full, grad[pos : pos + g_count - 1])
             pos += g_count - 1
         logp -= 0.5 * LOG_2PI * q * (g_count - 1)
+        # lean = lean_sd * lean_raw, added to every question's deviation
+        for g in range(g_count):
+            g_lean = 0.0
+            for j in range(q):
+                g_lean += g_delta[j * g_count + g]
+            r = lean_raw[g]
+            g_full[g] = g_lean * lean_sd - r
+            logp -= 0.5 * r * r
+        _extend_adjoint(g_full, grad[pos : pos + g_count - 1])
+        pos += g_count - 1
+        logp -= 0.5 * LOG_2PI * (g_count - 1)
     grad[i_scale] = g_scale
 
     # bias = bias_scale * bias_raw (zero-sum per cohort), log sigma = sigma_scale * raw
@@ -421,6 +445,7 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
 # PyMC path builds the same pair around a PyTensor function, and numba cannot cache that.
 
 
+N_PRIORS = 9  # the length of prior_scales()
 _HEADER = 10  # ndim, judgments, Q, G, E, n_expanded, then addresses of y, idx, sizes, priors
 
 
@@ -441,7 +466,7 @@ def _read_panel(user_data):
     y = numba.carray(_pointer(header[6]), (n,), np.float64)
     idx = numba.carray(_pointer(header[7]), (3, n), np.uint32)
     sizes = numba.carray(_pointer(header[8]), (n_cohorts,), np.int64)
-    priors = numba.carray(_pointer(header[9]), (8,), np.float64)
+    priors = numba.carray(_pointer(header[9]), (N_PRIORS,), np.float64)
     return header, y, idx, sizes, priors
 
 
@@ -482,9 +507,11 @@ def _expand_callback(dim, n_expanded, x_ptr, out_ptr, user_data):
         return -1
     x = numba.carray(x_ptr, (dim,))
     out = numba.carray(out_ptr, (n_expanded,))
-    mu, delta, bias, log_sigma, log_kappa, hyper, _ = unpack(x, header[2], header[3], sizes)
+    mu, delta, bias, log_sigma, log_kappa, hyper, _, lean = unpack(
+        x, header[2], header[3], sizes, priors[8]
+    )
     pos = 0
-    for values in (mu, delta.ravel(), bias, np.exp(log_sigma), np.exp(log_kappa), hyper):
+    for values in (mu, delta.ravel(), bias, np.exp(log_sigma), np.exp(log_kappa), hyper, lean):
         for k in range(values.shape[0]):
             out[pos + k] = values[k]
         pos += values.shape[0]

@@ -18,6 +18,7 @@ DEFAULT_MODEL_CONFIG: dict = {
     "log_kappa_mean_sd": 1.0,
     "kappa_scale_sd": 0.5,  # HalfNormal sd of the spread of log disagreement
     "delta_scale_sd": 0.5,  # HalfNormal sd of the scale of cohort deviations (log-odds)
+    "lean_sd": 0.5,  # sd of each cohort's lean, its deviation common to every question
     "parametrization": "noncentered",  # or "centered" (see centred_components)
 }
 # 4 chains because the split R-hat of 2 chains is too noisy to hold 1.01 over hundreds of
@@ -52,6 +53,7 @@ TRACE_DIMS = {  # the variables kept in the posterior, with their dims
     "sigma_scale": (),
     "log_kappa_mean": (),
     "kappa_scale": (),
+    "cohort_lean": ("cohort",),
 }
 TRACE_VARS = list(TRACE_DIMS)
 
@@ -65,6 +67,7 @@ POSITIVE_MODEL_KEYS = (
     "log_kappa_mean_sd",
     "kappa_scale_sd",
     "delta_scale_sd",
+    "lean_sd",
 )
 
 

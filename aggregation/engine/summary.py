@@ -87,6 +87,8 @@ def derived_draws(
         gap = xr.concat([belief.sel(cohort=a) - belief.sel(cohort=b) for a, b in pairs], dim="pair")
         quantities["cohort_belief"] = belief
         quantities["cohort_gap"] = gap.assign_coords(pair=[f"{a}|{b}" for a, b in pairs])
+        if "cohort_lean" in posterior:  # model version 2 on
+            quantities["cohort_lean"] = posterior["cohort_lean"]
     return xr.Dataset(quantities)
 
 
@@ -189,9 +191,16 @@ def summarize_hierarchical(
         }
         for e in posterior["expert"].values
     }
+    # each cohort's lean: its deviation from the consensus common to every question
+    leans = (
+        {str(c): _point(stats, "cohort_lean", cohort=c) for c in cohorts}
+        if "cohort_lean" in draws
+        else None
+    )
     attrs = tree.attrs
     return {
         "method": "hierarchical",
+        "cohort_lean": leans,
         "interval_mass": interval_mass,
         "round": int(attrs["round"]),
         "n_judgments": len(table),
@@ -206,6 +215,7 @@ def summarize_hierarchical(
                 "disagreement": "log-odds sd of a typical expert's answers beyond bias and cohort",
                 "bias": "log-odds",
                 "noise": "relative to a typical expert (1 = typical)",
+                "cohort_lean": "log-odds, common to every question, zero-sum over cohorts",
             },
         },
         "timings": {

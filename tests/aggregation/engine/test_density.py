@@ -128,7 +128,9 @@ def test_a_cohort_of_one_expert_has_no_free_bias():
         assert ours == pytest.approx(theirs, rel=1e-10)
         for var, expected in theirs_grad.items():
             assert_allclose(ours_grad[var], expected, rtol=1e-9, atol=1e-9, err_msg=var)
-    bias = unpack(points[0], layout.n_questions, layout.n_cohorts, np.array(data.cohort_sizes))[2]
+    bias = unpack(
+        points[0], layout.n_questions, layout.n_cohorts, np.array(data.cohort_sizes), 0.5
+    )[2]
     assert bias[list(data.cohort_of_expert).index(data.cohorts.index("solo"))] == 0.0
 
 
@@ -137,7 +139,7 @@ def test_the_blocks_tile_the_vector():
     blocks = list(layout.blocks().values())
     assert blocks[0].start == 0 and blocks[-1].stop == layout.ndim
     assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:], strict=False))
-    assert layout.ndim == 4 + 1 + 4 * 2 + 2 + (1 + 0 + 4) + 7 + 2 + 4
+    assert layout.ndim == 4 + 1 + 4 * 2 + 2 + 2 + (1 + 0 + 4) + 7 + 2 + 4  # ... lean (G - 1) ...
 
 
 # ------------------------------------------------------------------ nutpie's C callbacks
@@ -215,8 +217,9 @@ def test_the_expand_callback_writes_the_traced_variables_in_order():
         model.user_data.ctypes.data,
     )
     assert code == 0
-    mu, delta, bias, log_sigma, log_kappa, hyper, _ = unpack(
-        x, layout.n_questions, layout.n_cohorts, np.array(layout.cohort_sizes)
+    lean_sd = DEFAULT_MODEL_CONFIG["lean_sd"]
+    mu, delta, bias, log_sigma, log_kappa, hyper, _, lean = unpack(
+        x, layout.n_questions, layout.n_cohorts, np.array(layout.cohort_sizes), lean_sd
     )
     names, slices, shapes = model.shape_info
     assert names == list(TRACE_DIMS)
@@ -228,6 +231,8 @@ def test_the_expand_callback_writes_the_traced_variables_in_order():
     assert_allclose(written["kappa_question"], np.exp(log_kappa))
     scalars = ["delta_scale", "bias_scale", "sigma_scale", "log_kappa_mean", "kappa_scale"]
     assert_allclose([written[n] for n in scalars], hyper)
+    assert_allclose(written["cohort_lean"], lean)
+    assert abs(lean.sum()) < 1e-12 and np.abs(lean).max() > 0
     # the constraints of the model hold for what is written
     for g in range(layout.n_cohorts):
         assert abs(written["bias_expert"][data.cohort_of_expert == g].sum()) < 1e-12

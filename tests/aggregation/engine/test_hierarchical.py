@@ -30,7 +30,8 @@ FAST = "FAST_COMPILE"
 CENTRED_FREE = {
     "mu_question",
     "delta_scale",
-    "delta_cohort",
+    "delta_deviation",
+    "lean_raw",
     "bias_scale",
     "sigma_scale",
     "log_sigma",
@@ -42,6 +43,7 @@ NONCENTRED_FREE = {
     "mu_question",
     "delta_scale",
     "delta_raw",
+    "lean_raw",
     "bias_scale",
     "sigma_scale",
     "log_sigma_raw",
@@ -276,10 +278,11 @@ def test_free_variables_follow_the_parametrization(parametrization, panel, expec
     assert free_names(model) == expected
     assert {d.name for d in model.deterministics} == {
         "delta_cohort",
+        "cohort_lean",
         "bias_expert",
         "sigma_expert",
         "kappa_question",
-    } - (free_names(model) & {"delta_cohort"})
+    }
     assert {p.name for p in model.potentials} == {"likelihood"}
 
 

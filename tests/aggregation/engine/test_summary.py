@@ -138,7 +138,7 @@ DESIGN_GAP = {"a", "b", "mean", "interval", "p_a_higher"}
 DESIGN_BASELINES = {"linear_pool", "median", "logodds_mean", "extremized_logodds"}
 DESIGN_EXPERT = {"bias", "noise"}
 # What the summary adds to DESIGN.md's example, pinned so that a change is deliberate.
-EXTRA_TOP = {"round", "n_judgments", "data_hash", "model", "timings"}
+EXTRA_TOP = {"round", "n_judgments", "data_hash", "model", "timings", "cohort_lean"}
 EXTRA_DIAGNOSTICS = {"per_quantity", "warnings"}
 EXTRA_COHORT = {"n_judgments"}
 EXTRA_EXPERT = {"cohort", "n_judgments"}
