@@ -12,7 +12,7 @@ from axe_playwright_python.sync_playwright import Axe
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from elicitation import consent, services
+from elicitation import clarifications, consent, services
 from elicitation.links import invitation_magic_link
 from elicitation.models import ConsentResponse, Invitation, Judgment, Question, Round
 from tests.aggregation.conftest import user_create
@@ -284,4 +284,6 @@ def test_a_clarification_prompts_an_earlier_answerer_to_confirm(
     judgment = Judgment.objects.get(question=q01, expert=invitation.expert)
     assert (judgment.question_version, judgment.probability) == (2, 0.4)
     assert judgment.confirmed_at is not None
+    rows = list(clarifications.round_answers_with_versions(survey_round=survey_round))
+    assert [(j.question.code, j.question_version) for j in rows] == [("Q01", 2)]
     assert problems == []
