@@ -820,13 +820,19 @@ class QuestionClarifyForm(forms.Form):
 
 class PilotWipeForm(forms.Form):
     confirm = forms.BooleanField(
-        label=gettext_lazy(
-            "Yes, delete the pilot rounds, every answer given in them, and the experts "
-            "invited to pilot rounds only (their names, emails and accounts)"
-        ),
+        label=gettext_lazy("Yes, delete the pilot rounds and every answer given in them"),
         error_messages={
             "required": gettext_lazy(
                 "Nothing was wiped: tick the box that confirms deleting the pilot data."
             )
         },
+    )
+    # A separate choice, off unless ticked: experts invited to pilot rounds only may be
+    # test people, or the real panel rehearsing before round 1.
+    remove_testers = forms.BooleanField(
+        required=False,
+        label=gettext_lazy(
+            "Also delete the experts invited to pilot rounds only, with their names, emails "
+            "and accounts (leave this unticked if they are your real panel)"
+        ),
     )

@@ -58,10 +58,12 @@ def survey_pilot_counts(*, survey: Survey) -> dict[str, int]:
     }
 
 
-def pilot_wipe(*, survey: Survey) -> dict[str, int]:
+def pilot_wipe(*, survey: Survey, remove_testers: bool = False) -> dict[str, int]:
     """Delete every pilot round of the survey, with its invitations, answers and their
     revisions, reminders, events, consent responses given on its pages and any run of it;
-    and the experts invited to pilot rounds only, with their contacts and accounts.
+    with ``remove_testers``, also the experts invited to pilot rounds only, with their
+    contacts and accounts (an organizer's explicit choice: they may be the real panel
+    rehearsing before round 1).
 
     Round numbers are not reused: the next round keeps counting after the pilot's.
     """
@@ -69,6 +71,8 @@ def pilot_wipe(*, survey: Survey) -> dict[str, int]:
         Survey.objects.select_for_update().get(id=survey.id)
         rounds = Round.objects.filter(survey=survey, is_pilot=True)
         testers = pilot_only_experts(survey=survey)
+        if not remove_testers:
+            testers = testers.none()
         user_ids = list(testers.values_list("user_id", flat=True))
         expert_ids = list(testers.values_list("id", flat=True))
         counts = {

@@ -112,7 +112,7 @@ def survey_pilot_wipe(request: HttpRequest, survey_id: int) -> HttpResponse:
         messages.error(request, " ".join(form.errors["confirm"]))
         return redirect("elicitation:survey-detail", survey_id=survey.id)
     try:
-        counts = pilot.pilot_wipe(survey=survey)
+        counts = pilot.pilot_wipe(survey=survey, remove_testers=form.cleaned_data["remove_testers"])
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

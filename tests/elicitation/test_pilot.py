@@ -143,7 +143,9 @@ def test_wipe_removes_the_experts_invited_to_pilot_rounds_only(
     assert pilot.survey_pilot_counts(survey=survey)["experts"] == 1
     tester_user_id, tester_code = tester.user_id, tester.code
     response = organizer_client.post(
-        reverse("elicitation:pilot-wipe", args=[survey.id]), {"confirm": "on"}, follow=True
+        reverse("elicitation:pilot-wipe", args=[survey.id]),
+        {"confirm": "on", "remove_testers": "on"},
+        follow=True,
     )
     assert "and 1 test expert(s) invited to pilot rounds only deleted" in (
         response.content.decode()
@@ -168,8 +170,11 @@ def test_wipe_removes_the_experts_invited_to_pilot_rounds_only(
 
 def test_the_wipe_confirmation_names_the_test_experts(pilot_round, survey, organizer_client):
     page = organizer_client.get(reverse("elicitation:survey-detail", args=[survey.id]))
-    assert "and the experts invited to pilot rounds only" in page.content.decode()
-    assert "1 expert was invited to pilot rounds only" in page.content.decode()
+    html = page.content.decode()
+    assert "1 expert was invited to pilot rounds only" in html
+    # removing them is its own checkbox, unticked
+    assert 'name="remove_testers"' in html and "Also delete the experts invited" in html
+    assert 'name="remove_testers" checked' not in html
 
 
 def test_wipe_needs_the_confirmation(pilot_round, survey, organizer_client):
@@ -285,3 +290,20 @@ def test_asking_for_a_run_of_a_pilot_round_is_refused_without_a_500(pilot_round,
     )
     assert response.status_code in (200, 400)
     assert not AggregationRun.objects.filter(survey_round=pilot_round).exists()
+
+
+def test_the_wipe_keeps_pilot_only_experts_unless_asked(
+    pilot_round, survey, questions, expert, organizer_client
+):
+    """A pilot run with the real panel before round 1 leaves experts invited to pilot
+    rounds only: removing them is a second, explicit choice."""
+    assert pilot.survey_pilot_counts(survey=survey)["experts"] >= 1
+    panel = set(survey.experts.values_list("id", flat=True))
+    response = organizer_client.post(
+        reverse("elicitation:pilot-wipe", args=[survey.id]), {"confirm": "on"}, follow=True
+    )
+    assert "and 0 test expert(s) invited to pilot rounds only deleted" in (
+        response.content.decode()
+    )
+    assert not Round.objects.filter(is_pilot=True).exists()
+    assert set(survey.experts.values_list("id", flat=True)) == panel
