@@ -31,11 +31,6 @@ from aggregation.engine.data import JudgmentTable
 from aggregation.engine.hierarchical import HierarchicalFit
 from aggregation.engine.summary import answered_cells, derived_draws
 
-# api/endpoints.py reads these here; they moved to cohort_privacy.
-cohorts_shown = cohort_privacy.cohorts_shown
-cohort_sizes_of_result = cohort_privacy.cohort_sizes_of_result
-gaps_shown = cohort_privacy.gaps_shown
-
 
 def question_figure_name(code: str) -> str:
     """The figure name of a question's dot strip (safe in a URL and a file name)."""

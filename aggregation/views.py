@@ -40,7 +40,6 @@ from elicitation.models import Round
 
 Status = AggregationRun.Status
 Method = AggregationRun.Method
-round_report_url = presenters.round_report_url  # api/endpoints.py links runs with it
 
 # --- Choosing what to show -----------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from ninja.responses import Status
 from ninja.security import HttpBearer
 
 import config.converters  # noqa: F401 (registers <id:...>, used in the paths below)
-from aggregation import numeric_reports, reports, services
+from aggregation import cohort_privacy, numeric_reports, presenters, services
 from aggregation import selectors as aggregation_selectors
 from aggregation import views as aggregation_views
 from aggregation.forms import RunRequestForm
@@ -129,7 +129,7 @@ def _run_out(run: AggregationRun) -> dict:
         "diagnostics": run.diagnostics or {},
         "error": run.error.splitlines()[0] if run.error else "",
         "built_on_erased_data": privacy_selectors.aggregation_run_is_marked(run=run),
-        "report_url": aggregation_views.round_report_url(run),
+        "report_url": presenters.round_report_url(run),
     }
 
 
@@ -137,7 +137,7 @@ def _shown_cohorts(run: AggregationRun) -> list[str]:
     result = run.result or {}
     if run.method == AggregationRun.Method.NUMERIC_HIERARCHICAL:
         return numeric_reports.shown_cohorts(result)
-    return reports.cohorts_shown(reports.cohort_sizes_of_result(result))
+    return cohort_privacy.cohorts_shown(cohort_privacy.cohort_sizes_of_result(result))
 
 
 def _public_result(run: AggregationRun) -> dict | None:
