@@ -20,7 +20,8 @@ The parameter vector, in order (Q questions, G cohorts, E experts, n_g experts i
 
     mu_question                     Q      Normal(0, mu_sd)
     log delta_scale                 1      HalfNormal(delta_scale_sd), log transform
-    delta_raw, zero-sum coordinates Q(G-1) ZeroSumNormal(1) per question (only if G > 1)
+    delta_raw, zero-sum coordinates (Q-1)(G-1) ZeroSumNormal(1) over questions and cohorts
+                                     (only if G > 1; rows: questions)
     lean_raw, zero-sum coordinates  G-1    ZeroSumNormal(1) (only if G > 1)
     log bias_scale                  1      HalfNormal(bias_scale_sd)
     log sigma_scale                 1      HalfNormal(sigma_scale_sd)
@@ -198,7 +199,7 @@ class Layout:
 
     @property
     def n_delta(self) -> int:
-        return self.n_questions * (self.n_cohorts - 1) if self.n_cohorts > 1 else 0
+        return (self.n_questions - 1) * (self.n_cohorts - 1) if self.n_cohorts > 1 else 0
 
     @property
     def ndim(self) -> int:
@@ -296,9 +297,15 @@ def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
     pos += 1
     delta_raw = np.zeros((q, g_count))
     if g_count > 1:
+        # PyMC's ZeroSumTransform with zero-sum axes (-2, -1): the (Q-1, G-1) coordinates
+        # extended along the questions first, then along the cohorts
+        coords = x[pos : pos + (q - 1) * (g_count - 1)].reshape((q - 1, g_count - 1))
+        columns = np.empty((q, g_count - 1))
+        for g in range(g_count - 1):
+            _extend(np.ascontiguousarray(coords[:, g]), columns[:, g])
         for j in range(q):
-            _extend(x[pos : pos + g_count - 1], delta_raw[j])
-            pos += g_count - 1
+            _extend(np.ascontiguousarray(columns[j]), delta_raw[j])
+        pos += (q - 1) * (g_count - 1)
     lean_raw = np.zeros(g_count)
     if g_count > 1:
         _extend(x[pos : pos + g_count - 1], lean_raw)
@@ -366,6 +373,7 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
     pos += 1
     if g_count > 1:
         g_full = np.empty(g_count)
+        g_columns = np.zeros((q, g_count - 1))  # d/d the values extended along questions
         for j in range(q):
             for g in range(g_count):
                 r = delta_raw[j, g]
@@ -373,9 +381,16 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
                 g_scale += gd * delta_scale * r
                 g_full[g] = gd * delta_scale - r
                 logp -= 0.5 * r * r
-            _extend_adjoint(g_full, grad[pos : pos + g_count - 1])
-            pos += g_count - 1
-        logp -= 0.5 * LOG_2PI * q * (g_count - 1)
+            _extend_adjoint(g_full, g_columns[j])
+        g_coords = np.zeros((q - 1, g_count - 1))
+        for g in range(g_count - 1):
+            column = np.zeros(q - 1)
+            _extend_adjoint(np.ascontiguousarray(g_columns[:, g]), column)
+            g_coords[:, g] = column
+        n_coords = (q - 1) * (g_count - 1)
+        grad[pos : pos + n_coords] += g_coords.ravel()
+        pos += n_coords
+        logp -= 0.5 * LOG_2PI * n_coords
         # lean = lean_sd * lean_raw, added to every question's deviation
         for g in range(g_count):
             g_lean = 0.0

@@ -139,7 +139,9 @@ def test_the_blocks_tile_the_vector():
     blocks = list(layout.blocks().values())
     assert blocks[0].start == 0 and blocks[-1].stop == layout.ndim
     assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:], strict=False))
-    assert layout.ndim == 4 + 1 + 4 * 2 + 2 + 2 + (1 + 0 + 4) + 7 + 2 + 4  # ... lean (G - 1) ...
+    assert (
+        layout.ndim == 4 + 1 + 3 * 2 + 2 + 2 + (1 + 0 + 4) + 7 + 2 + 4
+    )  # delta (Q-1)(G-1), lean G-1
 
 
 # ------------------------------------------------------------------ nutpie's C callbacks

@@ -93,7 +93,7 @@ def test_90_percent_cohort_gap_intervals_cover_the_truth_with_and_without_a_lean
     over ROK (log-odds), small panels (16 experts, 80 % answered, 20 questions). Before the
     model had a lean (version 1) the intervals held the truth 76 % of the time with a lean
     of 1.0 on panels of 8 experts (85 % without one); measured with the lean, 16 experts:
-    0.87 with, 0.85 without (bench/README.md). Same binomial bounds as the consensus's."""
+    0.86 with, 0.81 without (bench/README.md). Same binomial bounds as the consensus's."""
     covered, leans = [], []
     for k in range(8):
         rng = np.random.default_rng(200 + k)
