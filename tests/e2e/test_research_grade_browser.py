@@ -141,11 +141,21 @@ def organizer_page(browser, live_server, survey):
     return page
 
 
+PILOT_TEXT = {
+    "en": {"go": "Go to the questions", "submit": "Submit", "done": "your answers are submitted"},
+    "ko": {"go": "문항으로 이동", "submit": "제출", "done": "응답이 제출되었습니다"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
 def test_a_pilot_round_appears_nowhere_and_is_wiped(
-    live_server, settings, browser, transactional_db, quiet_broker
+    live_server, settings, browser, transactional_db, quiet_broker, language
 ):
+    """The test expert answers the pilot in their language (the organizer's pages are in
+    English; their preview of the expert pages is in Korean)."""
     settings.SITE_URL = live_server.url
-    survey = survey_with_panel(consent_text=False)
+    text = PILOT_TEXT[language]
+    survey = survey_with_panel(language, consent_text=False)
     base = live_server.url
     organizer = organizer_page(browser, live_server, survey)
     problems = []
@@ -169,15 +179,17 @@ def test_a_pilot_round_appears_nowhere_and_is_wiped(
     invitation = Invitation.objects.get(survey_round=pilot_round)
     expert = browser.new_page()
     expert.goto(invitation_magic_link(invitation=invitation))
-    expert.get_by_role("link", name="Go to the questions").click()
+    expert.get_by_role("link", name=text["go"]).click()
+    assert expert.locator("html").get_attribute("lang") == language
+    problems += axe_problems(expert, f"{language} pilot form")
     questions = {q.code: q for q in survey.questions.all()}
     expert.locator(f"#id_q{questions['Q01'].id}_probability").fill("99")
     expert.locator(f"#id_q{questions['Q01'].id}_rationale").fill(PILOT_RATIONALE)
     expert.locator(f"#id_q{questions['Q02'].id}_probability").fill("98")
     for name, value in (("q05", "70"), ("q50", "80"), ("q95", "90")):
         expert.locator(f"#id_q{questions['N01'].id}_{name}").fill(value)
-    expert.get_by_role("button", name="Submit").click()
-    expect(expert.get_by_text("your answers are submitted")).to_be_visible()
+    expert.get_by_role("button", name=text["submit"], exact=True).click()
+    expect(expert.get_by_text(text["done"])).to_be_visible()
     services.round_close(survey_round=pilot_round)
 
     # A real round, answered and closed, then a follow-up with its feedback.
