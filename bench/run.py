@@ -55,6 +55,27 @@ def panel_table(name: str, seed: int) -> JudgmentTable:
     return JudgmentTable.from_frame(panel.judgments)
 
 
+def timed_aggregate(arguments: list[str], cache: Path, out: Path) -> tuple[float, dict]:
+    """`manage.py aggregate ARGUMENTS --out OUT` in a fresh process with its compile caches
+    (PyTensor's, and numba's for the engine's own cached functions) under ``cache``:
+    (wall seconds, the result JSON)."""
+    env = {
+        **os.environ,
+        "PYTENSOR_FLAGS": f"base_compiledir={cache}",
+        "NUMBA_CACHE_DIR": str(cache / "numba"),
+    }
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "manage.py", "aggregate", *arguments, "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started, json.loads(out.read_text())
+
+
 def cli_runs(workdir: Path) -> dict:
     """CSV -> result with `manage.py aggregate`: empty compile cache, then warm."""
     csv = workdir / "panel-200x60.csv"
@@ -62,23 +83,7 @@ def cli_runs(workdir: Path) -> dict:
     cache = workdir / "pytensor-cache"
     results = {}
     for label in ("empty cache", "warm cache"):
-        # both compile caches: PyTensor's, and numba's for the engine's own cached functions
-        env = {
-            **os.environ,
-            "PYTENSOR_FLAGS": f"base_compiledir={cache}",
-            "NUMBA_CACHE_DIR": str(cache / "numba"),
-        }
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "manage.py", "aggregate", str(csv), "--out", str(workdir / "r.json")],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stderr=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-        )
-        wall = time.perf_counter() - started
-        result = json.loads((workdir / "r.json").read_text())
+        wall, result = timed_aggregate([str(csv)], cache, workdir / "r.json")
         results[label] = {
             "wall_seconds": round(wall, 1),
             "compile_seconds": result["timings"]["compile_seconds"],
@@ -98,24 +103,8 @@ def linked_cli_runs(workdir: Path) -> dict:
     cache = workdir / "pytensor-cache-linked"
     results = {}
     for label in ("empty cache", "warm cache"):
-        env = {
-            **os.environ,
-            "PYTENSOR_FLAGS": f"base_compiledir={cache}",
-            "NUMBA_CACHE_DIR": str(cache / "numba"),
-        }
-        out = workdir / "linked.json"
-        command = [sys.executable, "manage.py", "aggregate", str(csv), "--out", str(out)]
-        started = time.perf_counter()
-        subprocess.run(
-            [*command, "--method", "linked_rounds"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stderr=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-        )
-        wall = time.perf_counter() - started
-        result = json.loads(out.read_text())
+        arguments = [str(csv), "--method", "linked_rounds"]
+        wall, result = timed_aggregate(arguments, cache, workdir / "linked.json")
         d = result["diagnostics"]
         results[label] = {
             "wall_seconds": round(wall, 1),

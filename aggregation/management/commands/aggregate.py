@@ -75,10 +75,7 @@ class Command(BaseCommand):
         from aggregation.engine.data import JudgmentDataError, JudgmentTable
         from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR
 
-        if not 0.0 < options["interval"] < 1.0:
-            raise CommandError(
-                f"--interval must be between 0 and 1, got {options['interval']}", returncode=2
-            )
+        _check_interval(options)
         try:
             table = JudgmentTable.from_csv(options["source"])
             round_number = options["round_number"]
@@ -99,36 +96,38 @@ class Command(BaseCommand):
         return self._hierarchical(table, options, factor)
 
     def _hierarchical(self, table, options: dict, factor: float) -> dict:
-        from aggregation.engine.hierarchical import BinaryHierarchicalModel, ModelConfigError
+        from aggregation.engine.hierarchical import BinaryHierarchicalModel
         from aggregation.engine.summary import summarize_hierarchical
+
+        fit = self._fit(BinaryHierarchicalModel, table, options)
+        return summarize_hierarchical(
+            fit, table, interval_mass=options["interval"], extremize_factor=factor
+        )
+
+    def _fit(self, model_class, table, options: dict):
+        """Fit a sampled model with the command's sampler options and progress on stderr;
+        a bad setting or panel is one line and exit status 2. Saves the posterior if asked."""
+        from aggregation.engine.spec import ModelConfigError
         from aggregation.progress import TerminalProgress
 
         sampler = {k: options[k] for k in ("draws", "tune", "chains") if options[k] is not None}
         try:
-            model = BinaryHierarchicalModel(sampler_config=sampler)
-            fit = model.fit(
+            fit = model_class(sampler_config=sampler).fit(
                 table, random_seed=options["seed"], progress=TerminalProgress(self.stderr._out)
             )
         except (ModelConfigError, ValueError) as exc:
             raise CommandError(str(exc), returncode=2) from exc
         if options["posterior"]:
             fit.save(options["posterior"])
-        return summarize_hierarchical(
-            fit, table, interval_mass=options["interval"], extremize_factor=factor
-        )
+        return fit
 
     def _linked(self, options: dict) -> dict:
         """Every round of the CSV fitted together (engine/rounds.py): per-round consensus,
         the paired change, and the persistence."""
         from aggregation.engine.data import JudgmentDataError, JudgmentTable
-        from aggregation.engine.hierarchical import ModelConfigError
         from aggregation.engine.rounds import LinkedRoundsModel, summarize_linked
-        from aggregation.progress import TerminalProgress
 
-        if not 0.0 < options["interval"] < 1.0:
-            raise CommandError(
-                f"--interval must be between 0 and 1, got {options['interval']}", returncode=2
-            )
+        _check_interval(options)
         if options["round_number"] is not None:
             raise CommandError(
                 "--round picks one round; --method linked_rounds fits every round of the CSV "
@@ -139,16 +138,7 @@ class Command(BaseCommand):
             table = JudgmentTable.from_csv(options["source"])
         except JudgmentDataError as exc:
             raise CommandError(f"{options['source']}: {exc}", returncode=2) from exc
-        sampler = {k: options[k] for k in ("draws", "tune", "chains") if options[k] is not None}
-        try:
-            model = LinkedRoundsModel(sampler_config=sampler)
-            fit = model.fit(
-                table, random_seed=options["seed"], progress=TerminalProgress(self.stderr._out)
-            )
-        except (ModelConfigError, ValueError) as exc:
-            raise CommandError(str(exc), returncode=2) from exc
-        if options["posterior"]:
-            fit.save(options["posterior"])
+        fit = self._fit(LinkedRoundsModel, table, options)
         return summarize_linked(fit, table, interval_mass=options["interval"])
 
     def _numeric(self, options: dict) -> dict:
@@ -262,3 +252,10 @@ def numeric_inputs(source: str, rls: str | None):
     except (CookeInputError, ValueError) as exc:  # e.g. a study of other quantiles than 5/50/95
         raise CommandError(f"{source}: {exc}", returncode=2) from exc
     return table, realizations
+
+
+def _check_interval(options: dict) -> None:
+    if not 0.0 < options["interval"] < 1.0:
+        raise CommandError(
+            f"--interval must be between 0 and 1, got {options['interval']}", returncode=2
+        )
