@@ -17,6 +17,13 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Survey(models.Model):
+    class MetaPredictions(models.TextChoices):
+        # Beside their own probability, experts predict each cohort's average answer
+        # (``elicitation.meta``); which cohorts is the survey's cohort attribute's values.
+        OFF = "off", _("Not asked")
+        OPTIONAL = "optional", _("Asked, optional")
+        REQUIRED = "required", _("Asked, required before submitting")
+
     class Anonymity(models.TextChoices):
         IDENTIFIED = "identified", _("Organizers see who answered what")
         # Names stay on the panel list (to send links); every page, export and report
@@ -46,6 +53,16 @@ class Survey(models.Model):
         max_length=50,
         default="nationality",
         help_text=_("The expert attribute whose values are the cohorts compared in reports."),
+    )
+    meta_predictions = models.CharField(
+        _("meta-predictions"),
+        max_length=10,
+        choices=MetaPredictions,
+        default=MetaPredictions.OFF,
+        help_text=_(
+            "Whether experts also predict each cohort's average answer to the probability "
+            "questions."
+        ),
     )
     # Shown to experts on every page and every refusal: "whom to ask".
     contact_email = models.EmailField(
@@ -121,6 +138,16 @@ class Question(models.Model):
     # Binary: 1.0 (yes) or 0.0 (no). Numeric: the realized value.
     seed_answer = models.FloatField(null=True, blank=True)
     position = models.PositiveIntegerField(default=0)
+    # Read only when the survey asks meta-predictions and the question is binary:
+    # ``elicitation.meta.asks_meta`` is the one place that combines the three.
+    asks_meta_predictions = models.BooleanField(
+        _("ask meta-predictions"),
+        default=True,
+        help_text=_(
+            "When the survey asks meta-predictions: ask this question's experts each "
+            "cohort's average answer."
+        ),
+    )
     # The wording's version: raised by a clarification during an open round
     # (``elicitation.clarifications``); each answer records the version it was given under.
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -390,6 +417,10 @@ class Judgment(models.Model):
     q05 = models.FloatField(null=True, blank=True)
     q50 = models.FloatField(null=True, blank=True)
     q95 = models.FloatField(null=True, blank=True)
+    # Binary questions that ask them: {cohort label: the expert's expected average answer
+    # of that cohort's experts, 0-1}, e.g. {"ROK": 0.4, "US": 0.7}. Only known cohorts and
+    # only answered ones (an empty dict: none given). See ``elicitation.meta``.
+    meta_predictions = models.JSONField(default=dict, blank=True)
     rationale = models.TextField(blank=True)
     # Round 2 and later: why the expert changed their answer from the previous round.
     change_reason = models.TextField(blank=True)
@@ -453,6 +484,7 @@ class JudgmentRevision(models.Model):
     q05 = models.FloatField(null=True, blank=True)
     q50 = models.FloatField(null=True, blank=True)
     q95 = models.FloatField(null=True, blank=True)
+    meta_predictions = models.JSONField(default=dict, blank=True)
     rationale = models.TextField(blank=True)
     change_reason = models.TextField(blank=True)
     question_version = models.PositiveIntegerField(default=1)

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from sesame.utils import get_user
 
+from elicitation import meta
 from elicitation.links import invitation_scope
 from elicitation.models import Expert, Invitation, Judgment, Question, Round, Scenario, Survey
 
@@ -454,6 +455,26 @@ def invitation_missing_questions(*, invitation: Invitation) -> list[Question]:
     ).values("question_id")
     survey_round = invitation.survey_round
     return list(survey_round.questions.exclude(id__in=answered))
+
+
+def invitation_missing_meta_predictions(*, invitation: Invitation) -> list[Question]:
+    """The answered questions whose meta-predictions a submit still needs: none unless the
+    survey requires them; else those asking them that lack a cohort of the panel."""
+    survey = invitation.survey_round.survey
+    if not meta.meta_required(survey):
+        return []
+    cohorts = meta.meta_cohorts(survey)
+    if not cohorts:
+        return []
+    judgments = Judgment.objects.filter(
+        expert_id=invitation.expert_id, survey_round_id=invitation.survey_round_id
+    ).select_related("question")
+    return [
+        judgment.question
+        for judgment in judgments
+        if meta.asks_meta(judgment.question, survey=survey)
+        and meta.meta_predictions_missing(values=judgment.meta_predictions, cohorts=cohorts)
+    ]
 
 
 def markdown_html(text: str) -> SafeString:

@@ -4,6 +4,7 @@ Services are keyword-only and raise ``ValidationError`` with a message an organi
 expert can act on. Reads and access checks live in ``elicitation.selectors``.
 """
 
+import dataclasses
 import logging
 import math
 import re
@@ -25,7 +26,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
 
-from elicitation import selectors
+from elicitation import meta, selectors
 from elicitation.links import invitation_magic_link
 from elicitation.models import (
     Expert,
@@ -57,6 +58,7 @@ def survey_create(
     organizers: Iterable = (),
     anonymity: str = Survey.Anonymity.IDENTIFIED,
     cohort_attribute: str = "nationality",
+    meta_predictions: str = Survey.MetaPredictions.OFF,
     **translations: str,
 ) -> Survey:
     """``translations``: the Korean texts, ``title_ko`` and ``background_ko``."""
@@ -66,6 +68,7 @@ def survey_create(
         contact_email=contact_email,
         anonymity=anonymity,
         cohort_attribute=cohort_attribute,
+        meta_predictions=meta_predictions,
         **translations,
     )
     survey.full_clean()
@@ -115,11 +118,13 @@ SURVEY_EDITABLE_FIELDS = (
     "background_ko",
     "contact_email",
     "cohort_attribute",
+    "meta_predictions",
 )
 
 
 def survey_update(*, survey: Survey, **fields) -> Survey:
-    """Change the texts, the contact or the cohort attribute (``SURVEY_EDITABLE_FIELDS``).
+    """Change the texts, the contact, the cohort attribute or whether meta-predictions are
+    asked (``SURVEY_EDITABLE_FIELDS``).
 
     A new cohort attribute applies to the runs requested after it; earlier runs keep theirs.
     """
@@ -565,6 +570,8 @@ class Answer:
     q95: float | None = None
     rationale: str = ""
     change_reason: str = ""
+    # {cohort: expected average answer of that cohort, 0-1}: see ``elicitation.meta``.
+    meta_predictions: dict = dataclasses.field(default_factory=dict)
 
 
 def answer_validate(
@@ -640,14 +647,19 @@ def judgment_save(
     q95: float | None = None,
     rationale: str = "",
     change_reason: str = "",
+    meta_predictions: dict | None = None,
 ) -> Judgment:
     """Create or change one answer; every change appends a revision (history is never lost).
 
-    ``change_reason`` is the expert's "why I changed" from the previous round.
+    ``change_reason`` is the expert's "why I changed" from the previous round;
+    ``meta_predictions`` what they expect each cohort to answer (``elicitation.meta``).
     """
     values = _answer_values(
         question, probability=probability, q05=q05, q50=q50, q95=q95,
         rationale=rationale, change_reason=change_reason,
+        meta_predictions=meta_predictions or {},
+        cohorts=_cohorts_if_asked([question], survey=invitation.survey_round.survey),
+        survey=invitation.survey_round.survey,
     )  # fmt: skip
     with transaction.atomic():
         survey_round = _invitation_lock_open_round(invitation=invitation)
@@ -655,15 +667,51 @@ def judgment_save(
         return _judgment_write(invitation, question, values, in_round=in_round)
 
 
-def _answer_values(question: Question, **answer) -> dict:
-    """The validated answer as the fields of a Judgment."""
+def _answer_values(
+    question: Question, *, cohorts: list[str], survey: Survey | None = None, **answer
+) -> dict:
+    """The validated answer as the fields of a Judgment; ``cohorts`` are those the
+    meta-predictions may name (``meta.meta_cohorts``)."""
     answer_validate(
         question=question, **{k: answer[k] for k in ("probability", "q05", "q50", "q95")}
     )
     values = {k: answer[k] for k in ("probability", "q05", "q50", "q95")}
     values["rationale"] = answer["rationale"].strip()
     values["change_reason"] = answer["change_reason"].strip()
+    values["meta_predictions"] = meta_predictions_validate(
+        question=question, values=answer["meta_predictions"], cohorts=cohorts, survey=survey
+    )
     return values
+
+
+def meta_predictions_validate(
+    *, question: Question, values: dict, cohorts: list[str], survey: Survey | None = None
+) -> dict:
+    """The meta-predictions as stored (answered cohorts only, floats, sorted by cohort);
+    a ``ValidationError`` keyed ``meta_predictions`` says which group is wrong and why.
+
+    Whether all are given is checked on submit (``invitation_submit``), not on a save.
+    """
+    values = {cohort: value for cohort, value in (values or {}).items() if value is not None}
+    asked = bool(values) and meta.asks_meta(question, survey=survey)
+    errors = meta.meta_predictions_errors(values=values, cohorts=cohorts, asked=asked)
+    if errors:
+        raise ValidationError(
+            {
+                "meta_predictions": [
+                    f"{cohort}: {message}" if cohort else message
+                    for cohort, message in errors.items()
+                ]
+            }
+        )
+    return {cohort: float(values[cohort]) + 0.0 for cohort in sorted(values)}
+
+
+def _cohorts_if_asked(questions: Iterable[Question], *, survey: Survey) -> list[str]:
+    """The panel's cohorts when any of ``questions`` asks meta-predictions (else no query)."""
+    if any(meta.asks_meta(question, survey=survey) for question in questions):
+        return meta.meta_cohorts(survey)
+    return []
 
 
 def _judgment_write(invitation, question, values: dict, *, in_round: bool) -> Judgment:
@@ -767,6 +815,9 @@ def invitation_answers_save(
 
     One lock and one look at the round's questions for the whole page, not per answer.
     """
+    answers = list(answers)
+    survey = invitation.survey_round.survey
+    cohorts = _cohorts_if_asked([a.question for a in answers if a.meta_predictions], survey=survey)
     prepared = [
         (
             answer.question,
@@ -778,6 +829,9 @@ def invitation_answers_save(
                 q95=answer.q95,
                 rationale=answer.rationale,
                 change_reason=answer.change_reason,
+                meta_predictions=answer.meta_predictions,
+                cohorts=cohorts,
+                survey=survey,
             ),
         )  # fmt: skip
         for answer in answers
@@ -804,6 +858,16 @@ def invitation_submit(*, invitation: Invitation) -> Invitation:
                 _("Answer every question before submitting. Not answered yet: %(codes)s.")
                 % {"codes": ", ".join(question.code for question in missing)},
                 code="missing",
+            )
+        missing_meta = selectors.invitation_missing_meta_predictions(invitation=invitation)
+        if missing_meta:
+            raise ValidationError(
+                _(
+                    "Say what each group will answer on average before submitting. "
+                    "Not given yet for: %(codes)s."
+                )
+                % {"codes": ", ".join(question.code for question in missing_meta)},
+                code="missing_meta",
             )
         invitation.submitted_at = timezone.now()
         invitation.save(update_fields=["submitted_at"])

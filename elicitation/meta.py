@@ -1,0 +1,102 @@
+"""Meta-predictions: beside their own probability, experts predict each cohort's average.
+
+On a binary question that asks them, an expert also says what they expect the experts of
+each cohort (own included) to answer on average, e.g. "US respondents: 70 %, ROK
+respondents: 40 %". They are stored on the judgment as ``{cohort label: probability}``
+(``Judgment.meta_predictions``), only the cohorts answered, and travel in CSV files as
+``meta_<cohort>`` columns. The analysis reads them as data about how each cohort sees the
+others (issue 15).
+
+The rules live here, once: which cohorts are asked (``meta_cohorts``), which questions ask
+(``asks_meta``), and what a valid set of predictions is (``meta_predictions_errors``).
+"""
+
+import math
+
+from django.utils.translation import gettext as _
+
+from elicitation.models import Question, Survey
+
+META_COLUMN_PREFIX = "meta_"
+
+
+def meta_cohorts(survey: Survey) -> list[str]:
+    """The cohorts experts are asked about: the distinct values of the survey's cohort
+    attribute among its experts, sorted; experts without the attribute are left out.
+
+    One query. The list follows the panel: an expert added with a new cohort adds it.
+    """
+    attribute = survey.cohort_attribute
+    values = survey.experts.values_list("attributes", flat=True)
+    return sorted(
+        {
+            str(attributes[attribute]).strip()
+            for attributes in values
+            if isinstance(attributes, dict)
+            and attributes.get(attribute) is not None
+            and str(attributes[attribute]).strip()
+        }
+    )
+
+
+def survey_asks_meta(survey: Survey) -> bool:
+    return survey.meta_predictions != Survey.MetaPredictions.OFF
+
+
+def meta_required(survey: Survey) -> bool:
+    """Whether a submit needs every meta-prediction of every question that asks them."""
+    return survey.meta_predictions == Survey.MetaPredictions.REQUIRED
+
+
+def asks_meta(question: Question, *, survey: Survey | None = None) -> bool:
+    """Whether ``question`` asks meta-predictions: a binary question with its switch on, in
+    a survey that asks them. Pass ``survey`` when the caller has it (saves a query)."""
+    survey = survey or question.survey
+    return question.is_binary and question.asks_meta_predictions and survey_asks_meta(survey)
+
+
+def meta_column(cohort: str) -> str:
+    """The CSV column of a cohort's meta-predictions: ``meta_US``."""
+    return f"{META_COLUMN_PREFIX}{cohort}"
+
+
+def meta_columns_cohort(column: str) -> str | None:
+    """The cohort of a ``meta_<cohort>`` column; None for any other column."""
+    if column.startswith(META_COLUMN_PREFIX) and len(column) > len(META_COLUMN_PREFIX):
+        return column[len(META_COLUMN_PREFIX) :]
+    return None
+
+
+def meta_predictions_errors(
+    *, values: dict, cohorts: list[str], asked: bool, required: bool = False
+) -> dict[str, str]:
+    """What is wrong with a set of meta-predictions, as ``{cohort: message}`` ("" keys an
+    error of the whole set). ``values`` maps cohorts to probabilities (0-1); ``required``
+    asks for all of them (a submit in a survey that requires them)."""
+    if not isinstance(values, dict):
+        return {"": _("Meta-predictions must map each group to a probability.")}
+    if values and not asked:
+        return {"": _("This question does not ask what each group will answer.")}
+    errors = {}
+    for cohort, value in values.items():
+        if cohort not in cohorts:
+            errors[str(cohort)] = _(
+                "“%(cohort)s” is not a group of this panel. The groups are: %(cohorts)s."
+            ) % {"cohort": cohort, "cohorts": ", ".join(cohorts) or "—"}
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            errors[cohort] = _("Give the probability as a number from 0 to 100.")
+        elif not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            errors[cohort] = _("A probability must be between 0 % and 100 %.")
+    if asked and required:
+        for cohort in cohorts:
+            if values.get(cohort) is None and cohort not in errors:
+                errors[cohort] = _(
+                    "Say what you expect this group to answer on average: this survey "
+                    "asks it for every group before you submit."
+                )
+    return errors
+
+
+def meta_predictions_missing(*, values: dict, cohorts: list[str]) -> list[str]:
+    """The cohorts a set of meta-predictions leaves out."""
+    return [cohort for cohort in cohorts if (values or {}).get(cohort) is None]
