@@ -4,6 +4,8 @@ The answer sheet validates each question with ``services.answer_validate`` (the 
 the rules live) and shows probabilities in percent while the database stores 0–1.
 """
 
+import dataclasses
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -19,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config.converters import parse_id
-from elicitation import selectors
+from elicitation import meta, selectors
 from elicitation.models import Expert, Judgment, Question, Scenario, Survey
 from elicitation.services import (
     DEFAULT_LINK_DAYS,
@@ -133,6 +135,23 @@ class FieldView:
 
 
 @dataclass
+class MetaInput:
+    """One cohort's meta-prediction input: the cohort, whether it is the expert's own."""
+
+    cohort: str
+    own: bool
+    field: FieldView
+
+
+def meta_field_key(cohort: str) -> str:
+    """The part of a form field's name that names a cohort: the label itself when it is
+    plain ("meta_US"), else a digest, so that names and ids never carry spaces or quotes."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,40}", cohort):
+        return f"meta_{cohort}"
+    return "meta_x" + hashlib.sha256(cohort.encode()).hexdigest()[:12]
+
+
+@dataclass
 class QuestionRow:
     """What the template needs to draw one question: its fields and its state.
 
@@ -147,6 +166,8 @@ class QuestionRow:
     previous: Judgment | None = None
     feedback: object = None
     content: object = None
+    meta: list[MetaInput] = dataclasses.field(default_factory=list)
+    meta_required: bool = False
 
     @property
     def answered(self) -> bool:
@@ -159,6 +180,16 @@ class QuestionRow:
     @property
     def probability_percent(self) -> str:
         return percent_display(self.judgment.probability) if self.judgment else ""
+
+    @property
+    def meta_help_id(self) -> str:
+        return f"q{self.question.id}-meta-help"
+
+    @property
+    def meta_answered(self) -> list[tuple[str, str]]:
+        """(cohort, percent) of the stored meta-predictions, for the read-only page."""
+        given = self.judgment.meta_predictions if self.judgment else {}
+        return [(cohort, percent_display(value)) for cohort, value in sorted(given.items())]
 
 
 class ExpertAnswersForm(forms.Form):
@@ -178,12 +209,20 @@ class ExpertAnswersForm(forms.Form):
         previous: dict[int, Judgment] | None = None,
         keep: Iterable[int] = (),
         follow_up: bool = False,
+        meta_ask: meta.MetaAsk | None = None,
         **kw,
     ):
         self.questions = questions
         self.judgments = judgments
         self.previous = previous or {}
         self.follow_up = follow_up
+        self.meta_ask = meta_ask or meta.MetaAsk()
+        # {question id: [(cohort, field name suffix)]} for the questions that ask them.
+        self.meta_keys = {
+            question.id: [(cohort, meta_field_key(cohort)) for cohort in self.meta_ask.cohorts]
+            for question in questions
+            if self.meta_ask.asks(question)
+        }
         self.kept = {question_id for question_id in keep if question_id in self.previous}
         if data is not None and self.kept:
             data = self._with_kept_answers(data)
@@ -201,6 +240,8 @@ class ExpertAnswersForm(forms.Form):
             if not data.get(prefix + "rationale", "").strip():
                 data[prefix + "rationale"] = judgment.rationale
             data[prefix + "change_reason"] = ""
+            for cohort, key in self.meta_keys.get(question_id, []):
+                data[prefix + key] = percent_display(judgment.meta_predictions.get(cohort))
         return data
 
     def _initial(self) -> dict[str, str]:
@@ -212,6 +253,8 @@ class ExpertAnswersForm(forms.Form):
                 initial[prefix + name] = _number_display(getattr(judgment, name))
             initial[prefix + "rationale"] = judgment.rationale
             initial[prefix + "change_reason"] = judgment.change_reason
+            for cohort, key in self.meta_keys.get(question_id, []):
+                initial[prefix + key] = percent_display(judgment.meta_predictions.get(cohort))
         return initial
 
     def _question_fields(self, question: Question) -> dict[str, forms.Field]:
@@ -225,6 +268,12 @@ class ExpertAnswersForm(forms.Form):
             )
         else:
             fields.update({prefix + name: _number_field() for name in QUANTILES})
+        for _cohort, key in self.meta_keys.get(question.id, []):
+            fields[prefix + key] = _number_field(
+                min_value=0,
+                max_value=100,
+                invalid=gettext_lazy("Enter a probability as a number from 0 to 100."),
+            )
         fields[prefix + "rationale"] = forms.CharField(
             required=False,
             max_length=RATIONALE_MAX_LENGTH,
@@ -260,6 +309,7 @@ class ExpertAnswersForm(forms.Form):
         values = {name: cleaned.get(prefix + name) for name in names}
         if all(value is None for value in values.values()):
             self._clean_unanswered(question, cleaned)
+            self._clean_meta_without_answer(question, cleaned)
             return
         if question.is_binary:
             values["probability"] /= 100
@@ -268,6 +318,16 @@ class ExpertAnswersForm(forms.Form):
         except ValidationError as exc:
             for name, messages in exc.message_dict.items():
                 self.add_error(prefix + name, messages)
+
+    def _clean_meta_without_answer(self, question: Question, cleaned: dict) -> None:
+        prefix = f"q{question.id}_"
+        for _cohort, key in self.meta_keys.get(question.id, []):
+            if cleaned.get(prefix + key) is not None and not self.has_error(prefix + key):
+                self.add_error(
+                    prefix + key,
+                    _("Give your own answer too, so that your predictions can be saved."),
+                )
+                return
 
     def _clean_unanswered(self, question: Question, cleaned: dict) -> None:
         first = f"q{question.id}_" + _value_names(question)[0]
@@ -283,14 +343,27 @@ class ExpertAnswersForm(forms.Form):
             self.add_error(first, _("Give your answer too, so that your rationale can be saved."))
 
     def require_all_answered(self) -> bool:
-        """For Submit: mark every unanswered question. True when none is missing."""
+        """For Submit: mark every unanswered question (and, where the survey requires them,
+        every missing meta-prediction). True when none is missing."""
         for question in self.questions:
             prefix = f"q{question.id}_"
             first = prefix + _value_names(question)[0]
-            if self._question_has_error(question) or self._has_answer(question):
+            if self._question_has_error(question):
                 continue
-            self.add_error(first, _("Answer this question before you submit."))
+            if not self._has_answer(question):
+                self.add_error(first, _("Answer this question before you submit."))
+            elif self.meta_ask.required:
+                self._require_meta(question)
         return not self.errors
+
+    def _require_meta(self, question: Question) -> None:
+        prefix = f"q{question.id}_"
+        for _cohort, key in self.meta_keys.get(question.id, []):
+            name = prefix + key
+            if self.cleaned_data.get(name) is None and not self.has_error(name):
+                self.add_error(
+                    name, _("Say what you expect this group to answer before you submit.")
+                )
 
     def _has_answer(self, question: Question) -> bool:
         prefix = f"q{question.id}_"
@@ -315,9 +388,35 @@ class ExpertAnswersForm(forms.Form):
             rationale = self.cleaned_data.get(f"q{question.id}_rationale", "")
             reason = self.cleaned_data.get(f"q{question.id}_change_reason", "")
             answers.append(
-                Answer(question=question, rationale=rationale, change_reason=reason, **values)
+                Answer(
+                    question=question,
+                    rationale=rationale,
+                    change_reason=reason,
+                    meta_predictions=self._meta_values(question),
+                    **values,
+                )
             )
         return answers
+
+    def _meta_values(self, question: Question) -> dict[str, float]:
+        """The given meta-predictions, 0-1; an untouched field keeps the stored value."""
+        prefix, values = f"q{question.id}_", {}
+        judgment = self.judgments.get(question.id)
+        if question.id in self.kept:
+            judgment = self.previous[question.id]
+        for cohort, key in self.meta_keys.get(question.id, []):
+            field = prefix + key
+            stored = judgment.meta_predictions.get(cohort) if judgment else None
+            if question.id in self.kept or (
+                stored is not None and self.data.get(field, "").strip() == self.initial.get(field)
+            ):
+                value = stored
+            else:
+                value = self.cleaned_data.get(field)
+                value = None if value is None else value / 100
+            if value is not None:
+                values[cohort] = value
+        return values
 
     def _value(self, question: Question, name: str) -> float:
         """The answer on the database's scale; an untouched field keeps the stored value.
@@ -341,12 +440,18 @@ class ExpertAnswersForm(forms.Form):
                 for name in self.fields
                 if name.startswith(prefix)
             }
+            meta_inputs = [
+                MetaInput(cohort, cohort == self.meta_ask.own_cohort, fields[key])
+                for cohort, key in self.meta_keys.get(question.id, [])
+            ]
             rows.append(
                 QuestionRow(
                     question,
                     fields,
                     self.judgments.get(question.id),
                     previous=self.previous.get(question.id),
+                    meta=meta_inputs,
+                    meta_required=self.meta_ask.required,
                 )
             )
         return rows
@@ -355,11 +460,19 @@ class ExpertAnswersForm(forms.Form):
         bound = self[name]
         ids = []
         free_text = name.endswith(("_rationale", "_change_reason"))
-        if not free_text and (question.guidance or question.guidance_ko or not question.is_binary):
+        if self._is_meta_field(question, name):
+            ids.append(f"q{question.id}-meta-help")
+        elif not free_text and (
+            question.guidance or question.guidance_ko or not question.is_binary
+        ):
             ids.append(f"q{question.id}-help")
         if bound.errors:
             ids.append(f"{bound.id_for_label}-error")
         return FieldView(bound, " ".join(ids))
+
+    def _is_meta_field(self, question: Question, name: str) -> bool:
+        prefix = f"q{question.id}_"
+        return any(prefix + key == name for _c, key in self.meta_keys.get(question.id, []))
 
     def error_summary(self) -> list[tuple[str, str]]:
         """(anchor id, message) for the summary at the top, in page order."""
@@ -369,8 +482,15 @@ class ExpertAnswersForm(forms.Form):
             if name not in self.errors:
                 continue
             question = by_id[int(name[1:].split("_", 1)[0])]
+            where = question.code
+            for cohort, key in self.meta_keys.get(question.id, []):
+                if name == f"q{question.id}_{key}":
+                    where = _("%(code)s, what %(cohort)s respondents will answer") % {
+                        "code": question.code,
+                        "cohort": cohort,
+                    }
             for message in self.errors[name]:
-                summary.append((self[name].id_for_label, f"{question.code}: {message}"))
+                summary.append((self[name].id_for_label, f"{where}: {message}"))
         return summary
 
 
@@ -539,6 +659,7 @@ class SurveyForm(ServiceModelForm):
             "background": gettext_lazy("Background"),
             "contact_email": gettext_lazy("Contact email"),
             "cohort_attribute": gettext_lazy("Cohort attribute"),
+            "meta_predictions": gettext_lazy("Ask what each cohort will answer"),
         }
         help_texts = {
             "cohort_attribute": gettext_lazy(
@@ -546,8 +667,29 @@ class SurveyForm(ServiceModelForm):
                 "sector) whose values are the cohorts compared in reports. A change applies "
                 "to the analyses requested afterwards."
             ),
+            "meta_predictions": gettext_lazy(
+                "Meta-predictions: after their own probability, experts say what they expect "
+                "the experts of each cohort (their own included) to answer on average. The "
+                "cohorts are the values of the cohort attribute among the panel's experts. "
+                "Each probability question can leave them out."
+            ),
         }
         widgets = {"background": forms.Textarea(attrs={"rows": 8})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Not required: a page or client that does not send it keeps the present setting.
+        self.fields["meta_predictions"].required = False
+        if self.instance.pk:
+            cohorts = meta.meta_cohorts(self.instance)
+            now = _("The panel's cohorts now: %(cohorts)s.") % {
+                "cohorts": ", ".join(cohorts) or _("none yet (import the panel first)")
+            }
+            field = self.fields["meta_predictions"]
+            field.help_text = f"{field.help_text} {now}"
+
+    def clean_meta_predictions(self) -> str:
+        return self.cleaned_data.get("meta_predictions") or self.instance.meta_predictions
 
 
 class ScenarioForm(ServiceModelForm):
@@ -598,6 +740,7 @@ class QuestionForm(ServiceModelForm):
             "resolution_criteria",
             "resolution_criteria_ko",
             "tags",
+            "asks_meta_predictions",
         )
         labels = {
             "code": gettext_lazy("Code"),
@@ -610,6 +753,13 @@ class QuestionForm(ServiceModelForm):
             "is_seed": gettext_lazy("Seed question"),
             "resolution_criteria": gettext_lazy("Resolution criteria"),
             "tags": gettext_lazy("Tags"),
+            "asks_meta_predictions": gettext_lazy("Ask what each cohort will answer"),
+        }
+        help_texts = {
+            "asks_meta_predictions": gettext_lazy(
+                "Probability questions of a survey that asks meta-predictions: experts also "
+                "predict each cohort's average answer. Untick to leave this question out."
+            ),
         }
         field_classes = {"scenario": ModelChoiceByIdField}
         widgets = {

@@ -12,6 +12,7 @@ The rules live here, once: which cohorts are asked (``meta_cohorts``), which que
 """
 
 import math
+from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
@@ -100,3 +101,41 @@ def meta_predictions_errors(
 def meta_predictions_missing(*, values: dict, cohorts: list[str]) -> list[str]:
     """The cohorts a set of meta-predictions leaves out."""
     return [cohort for cohort in cohorts if (values or {}).get(cohort) is None]
+
+
+@dataclass(frozen=True)
+class MetaAsk:
+    """What one expert's form asks: the cohorts (none when the survey asks nothing), the
+    expert's own cohort ("" if none), and whether a submit needs them all."""
+
+    survey: Survey | None = None
+    cohorts: tuple[str, ...] = ()
+    own_cohort: str = ""
+    required: bool = False
+
+    def asks(self, question: Question) -> bool:
+        return bool(self.cohorts) and asks_meta(question, survey=self.survey)
+
+    def missing(self, question: Question, judgment) -> bool:
+        """Whether a submit still needs meta-predictions on this answered question."""
+        return (
+            self.required
+            and judgment is not None
+            and self.asks(question)
+            and bool(
+                meta_predictions_missing(values=judgment.meta_predictions, cohorts=self.cohorts)
+            )
+        )
+
+
+def meta_ask_for_expert(*, survey: Survey, expert) -> MetaAsk:
+    """The ``MetaAsk`` of one expert's form: one query when the survey asks, none otherwise."""
+    if not survey_asks_meta(survey):
+        return MetaAsk()
+    own = (expert.attributes or {}).get(survey.cohort_attribute)
+    return MetaAsk(
+        survey=survey,
+        cohorts=tuple(meta_cohorts(survey)),
+        own_cohort=str(own).strip() if own is not None else "",
+        required=meta_required(survey),
+    )

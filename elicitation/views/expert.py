@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.converters import parse_id
-from elicitation import clarifications, consent, selectors, services, throttle
+from elicitation import clarifications, consent, meta, selectors, services, throttle
 from elicitation.feedback import invitation_feedback
 from elicitation.forms import ExpertAnswersForm
 from elicitation.models import Expert, Invitation, Question
@@ -202,6 +202,9 @@ def _form(invitation: Invitation, questions, judgments, data=None, keep=()) -> E
         previous=selectors.invitation_previous_judgments(invitation=invitation),
         follow_up=invitation.survey_round.feedback_round_id is not None,
         keep=keep,
+        meta_ask=meta.meta_ask_for_expert(
+            survey=invitation.survey_round.survey, expert=invitation.expert
+        ),
     )
 
 
@@ -360,6 +363,23 @@ class _Page:
         self.questions, self.judgments = questions, judgments
         self.parts, self.part = parts, part
         self.urls = urls or expert_urls(invitation)
+        self._meta_ask = None
+
+    @property
+    def meta_ask(self) -> meta.MetaAsk:
+        if self._meta_ask is None:
+            self._meta_ask = meta.meta_ask_for_expert(
+                survey=self.invitation.survey_round.survey, expert=self.invitation.expert
+            )
+        return self._meta_ask
+
+    def _missing(self, questions) -> list[Question]:
+        """Not answered yet, or (a survey that requires them) without every meta-prediction."""
+        return [
+            q
+            for q in questions
+            if q.id not in self.judgments or self.meta_ask.missing(q, self.judgments.get(q.id))
+        ]
 
     def _url(self, part) -> str:
         return _part_url(self.invitation, self.parts, part, base=self.urls["form"])
@@ -391,7 +411,7 @@ class _Page:
             "url": self._url(part),
             "answered": sum(1 for q in part.questions if q.id in self.judgments),
             "total": len(part.questions),
-            "missing": [q for q in part.questions if q.id not in self.judgments],
+            "missing": self._missing(part.questions),
             "current": part == self.part,
         }
 
@@ -429,6 +449,7 @@ class _Page:
     def render_summary(self, error: str = "", status: int = 200) -> HttpResponse:
         context = self._context()
         context["submit_error"] = error
+        context["meta_required"] = self.meta_ask.required
         return render(self.request, "elicitation/expert/form_summary.html", context, status=status)
 
 

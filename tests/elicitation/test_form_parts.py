@@ -114,25 +114,38 @@ def test_an_error_in_one_part_keeps_what_was_typed_and_saves_nothing(organizer):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("sizes", [(4, 11), (13, 30)], ids=["one page", "in parts"])
-def test_the_expert_form_costs_the_same_queries_for_few_or_many_questions(organizer, sizes):
-    """Includes a follow-up round's feedback: the previous round's panel is read once."""
+@pytest.mark.parametrize(
+    ("sizes", "meta_predictions"),
+    [((4, 11), "off"), ((13, 30), "off"), ((13, 30), "required")],
+    ids=["one page", "in parts", "in parts, meta-predictions"],
+)
+def test_the_expert_form_costs_the_same_queries_for_few_or_many_questions(
+    organizer, sizes, meta_predictions
+):
+    """Includes a follow-up round's feedback: the previous round's panel is read once; and
+    with meta-predictions, the panel's cohorts once."""
 
     def queries(n_questions: int) -> int:
         survey = _survey(organizer, per_scenario={"blockade": n_questions})
         round1, invitations = _open(survey, "Ada", "Bo", "Cy")
+        for k, invitation in enumerate(invitations):
+            invitation.expert.attributes = {"nationality": "US" if k else "ROK"}
+            invitation.expert.save(update_fields=["attributes"])
         questions = {q.code: q for q in survey.questions.all()}
         for k, invitation in enumerate(invitations):
             values = {code: 0.2 + 0.2 * k for code in questions}
             answers_submit(invitation, questions, values | {"rationale": f"why {k}"})
         services.round_close(survey_round=round1)
+        services.survey_update(survey=survey, meta_predictions=meta_predictions)
         round2 = services.round_open(survey_round=services.round_create(survey=survey))
         invitation = Invitation.objects.get(survey_round=round2, expert=invitations[0].expert)
         client = client_with_link(invitation)
         client.get(form_url(invitation))  # the panel's feedback is cached from here on
         with CaptureQueriesContext(connection) as captured:
             page = client.get(form_url(invitation))
-        assert page.status_code == 200 and "your answer and the panel's" in page.content.decode()
+        html = page.content.decode()
+        assert page.status_code == 200 and "your answer and the panel's" in html
+        assert ("ROK respondents (your group)" in html) is (meta_predictions != "off")
         return len(captured)
 
     few, many = sizes

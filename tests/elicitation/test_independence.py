@@ -41,6 +41,10 @@ from tests.elicitation.helpers import answers_submit, client_with_link, link_pat
 OPEN_SECRET = "OPEN-ROUND-SECRET-RATIONALE"
 OPEN_VALUE = 0.8123  # shown as 81.23 to the expert who gave it, and to nobody else
 HIDDEN_SECRET = "HIDDEN-R1-SECRET"
+# Meta-predictions (issue 15) of other experts: never shown to an expert, in either round.
+CLOSED_META = {"ROK": 0.4242, "US": 0.5151}
+OPEN_META = {"ROK": 0.6543, "US": 0.1234}
+META_SECRETS = ["42.42", "0.4242", "51.51", "0.5151", "65.43", "0.6543", "12.34", "0.1234"]
 # Keywords that some patterns take and that no persona could fill with a meaningful value.
 UNFILLABLE = {"uidb64", "token"}  # password reset confirmation
 
@@ -162,10 +166,15 @@ def _leaks(bodies: dict[str, str], secrets: list[str]) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def round2_answered(round1, round2, other_expert, third_expert, questions, expert):
-    """Round 1 closed (a rationale hidden, a model run), round 2 open with others' answers."""
+    """Round 1 closed (a rationale hidden, a model run), round 2 open with others' answers;
+    both with others' meta-predictions."""
     succeeded_run(round1, {"Q01": (0.55, 0.45, 0.65, 1.2)})
     Judgment.objects.filter(survey_round=round1, expert=third_expert, question__code="Q02").update(
         rationale=HIDDEN_SECRET, rationale_hidden=True
+    )
+    services.survey_update(survey=round1.survey, meta_predictions=Survey.MetaPredictions.OPTIONAL)
+    Judgment.objects.filter(survey_round=round1, expert=third_expert, question__code="Q01").update(
+        meta_predictions=CLOSED_META
     )
     invitation = Invitation.objects.get(survey_round=round2, expert=other_expert)
     answers_submit(
@@ -174,6 +183,10 @@ def round2_answered(round1, round2, other_expert, third_expert, questions, exper
         {"Q01": OPEN_VALUE, "Q02": 0.2, "N01": (3, 77.75, 90), "rationale": OPEN_SECRET},
         rationale_on=("Q01", "Q02", "N01"),
     )
+    services.judgment_save(
+        invitation=invitation, question=questions["Q01"], probability=OPEN_VALUE,
+        rationale=OPEN_SECRET, meta_predictions=OPEN_META,
+    )  # fmt: skip
     return round2
 
 
@@ -195,27 +208,34 @@ def test_no_endpoint_shows_an_expert_anything_of_an_open_round_or_a_hidden_ratio
     client = _expert_personas(expert, round1, round2_answered)[persona]
     bodies = _get_everything(client, survey)
     secrets = [OPEN_SECRET, HIDDEN_SECRET, "81.23", "0.8123", "77.75", "Bob Miller", "Chen Wei"]
-    secrets += ["bob@example.org", "chen@example.org"]
+    secrets += ["bob@example.org", "chen@example.org", *META_SECRETS]
     assert _leaks(bodies, secrets) == []
     if persona == "expert_link":  # and the round-2 page does show the closed round's feedback
         form = reverse(
             "elicitation:expert-form", args=[round2_answered.invitations.get(expert=expert).id]
         )
         assert "OTHER-R1-RATIONALE" in bodies[form]
+        assert "ROK respondents (your group)" in bodies[form]  # the meta-predictions are asked
 
 
 def test_in_round_one_an_expert_sees_nothing_of_anyone(
     survey, questions, expert, other_expert, open_round
 ):
+    services.survey_update(survey=survey, meta_predictions=Survey.MetaPredictions.OPTIONAL)
     other = Invitation.objects.get(survey_round=open_round, expert=other_expert)
     answers_submit(
         other,
         questions,
         {"Q01": OPEN_VALUE, "Q02": 0.2, "N01": (3, 77.75, 90), "rationale": OPEN_SECRET},
     )
+    services.judgment_save(
+        invitation=other, question=questions["Q01"], probability=OPEN_VALUE,
+        rationale=OPEN_SECRET, meta_predictions=OPEN_META,
+    )  # fmt: skip
     client = client_with_link(Invitation.objects.get(survey_round=open_round, expert=expert))
     bodies = _get_everything(client, survey)
-    assert _leaks(bodies, [OPEN_SECRET, "81.23", "77.75", "Bob Miller", "bob@example.org"]) == []
+    secrets = [OPEN_SECRET, "81.23", "77.75", "Bob Miller", "bob@example.org", *META_SECRETS]
+    assert _leaks(bodies, secrets) == []
 
 
 # --- Strict anonymity --------------------------------------------------------------------

@@ -1,0 +1,294 @@
+"""Meta-predictions (issue 15): which cohorts and questions ask them, validation, storage,
+history and the required mode, called through the services."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import translation
+
+from elicitation import meta, selectors, services
+from elicitation.models import Invitation, Judgment, JudgmentRevision, Survey
+from tests.elicitation.helpers import answers_post, form_url
+
+
+@pytest.fixture
+def meta_survey(survey):
+    return services.survey_update(survey=survey, meta_predictions=Survey.MetaPredictions.OPTIONAL)
+
+
+def _save(invitation, question, probability=0.4, **meta_predictions):
+    return services.judgment_save(
+        invitation=invitation,
+        question=question,
+        probability=probability,
+        meta_predictions=meta_predictions,
+    )
+
+
+def test_meta_cohorts_are_the_panels_sorted_values_without_the_unattributed(survey, expert):
+    services.expert_create(survey=survey, name="U", email="u@example.org", attributes={})
+    services.expert_create(
+        survey=survey, name="J", email="j@example.org", attributes={"nationality": "JP"}
+    )
+    services.expert_create(
+        survey=survey, name="B", email="b2@example.org", attributes={"nationality": " "}
+    )
+    services.expert_create(
+        survey=survey, name="A", email="a@example.org", attributes={"sector": "ROK"}
+    )
+    assert meta.meta_cohorts(survey) == ["JP", "ROK"]
+    services.survey_update(survey=survey, cohort_attribute="sector")
+    assert meta.meta_cohorts(survey) == ["ROK"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "code", "switch", "expected"),
+    [
+        ("off", "Q01", True, False),
+        ("optional", "Q01", True, True),
+        ("required", "Q01", True, True),
+        ("optional", "Q01", False, False),
+        ("optional", "N01", True, False),  # numeric questions never ask them
+    ],
+)
+def test_asks_meta_combines_survey_question_and_kind(
+    survey, questions, setting, code, switch, expected
+):
+    services.survey_update(survey=survey, meta_predictions=setting)
+    question = services.question_update(question=questions[code], asks_meta_predictions=switch)
+    assert meta.asks_meta(question, survey=survey) is expected
+    question.refresh_from_db()
+    assert meta.asks_meta(question) is expected
+
+
+def test_meta_predictions_are_saved_with_the_answer_and_every_revision(
+    meta_survey, questions, invitation
+):
+    judgment = _save(invitation, questions["Q01"], ROK=0.3, US=0.6)
+    assert judgment.meta_predictions == {"ROK": 0.3, "US": 0.6}
+    _save(invitation, questions["Q01"], ROK=0.35, US=0.6)
+    judgment.refresh_from_db()
+    assert judgment.meta_predictions == {"ROK": 0.35, "US": 0.6}
+    history = [r.meta_predictions for r in JudgmentRevision.objects.filter(judgment=judgment)]
+    assert history == [{"ROK": 0.3, "US": 0.6}, {"ROK": 0.35, "US": 0.6}]
+    _save(invitation, questions["Q01"], ROK=0.35, US=0.6)  # unchanged: no new revision
+    assert judgment.revisions.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"JP": 0.3}, "“JP” is not a group of this panel. The groups are: ROK, US."),
+        ({"US": 1.2}, "US: A probability must be between 0 % and 100 %."),
+        ({"US": -0.1}, "US: A probability must be between 0 % and 100 %."),
+        ({"US": float("nan")}, "US: A probability must be between 0 % and 100 %."),
+        ({"US": "0.3"}, "US: Give the probability as a number from 0 to 100."),
+        ({"US": True}, "US: Give the probability as a number from 0 to 100."),
+    ],
+)
+def test_bad_meta_predictions_are_refused_and_change_nothing(
+    meta_survey, questions, invitation, given, message
+):
+    with pytest.raises(ValidationError) as error:
+        _save(invitation, questions["Q01"], **given)
+    assert any(message in text for text in error.value.message_dict["meta_predictions"])
+    assert not Judgment.objects.filter(expert=invitation.expert).exists()
+
+
+def test_a_question_that_asks_none_refuses_them(survey, questions, invitation):
+    with pytest.raises(ValidationError) as error:
+        _save(invitation, questions["Q01"], US=0.5)  # the survey asks none
+    assert "does not ask" in str(error.value)
+    with pytest.raises(ValidationError):
+        services.judgment_save(
+            invitation=invitation, question=questions["N01"], q05=1, q50=2, q95=3,
+            meta_predictions={"US": 0.5},
+        )  # fmt: skip
+
+
+def _answer_all(invitation, questions, **meta_predictions):
+    answers = [
+        services.Answer(questions["Q01"], probability=0.4, meta_predictions=meta_predictions),
+        services.Answer(questions["Q02"], probability=0.2, meta_predictions=meta_predictions),
+        services.Answer(questions["N01"], q05=1, q50=2, q95=3),
+    ]
+    services.invitation_answers_save(invitation=invitation, answers=answers)
+
+
+def test_optional_mode_submits_without_them(meta_survey, questions, invitation):
+    _answer_all(invitation, questions, US=0.5)
+    services.invitation_submit(invitation=invitation)
+    assert Invitation.objects.get(id=invitation.id).submitted_at is not None
+
+
+def test_required_mode_refuses_a_submit_without_all_of_them_in_the_experts_language(
+    survey, questions, invitation
+):
+    services.survey_update(survey=survey, meta_predictions=Survey.MetaPredictions.REQUIRED)
+    _answer_all(invitation, questions, US=0.5)  # a save may leave some out
+    assert [
+        q.code for q in selectors.invitation_missing_meta_predictions(invitation=invitation)
+    ] == [
+        "Q01",
+        "Q02",
+    ]
+    with pytest.raises(ValidationError) as error:
+        services.invitation_submit(invitation=invitation)
+    assert error.value.code == "missing_meta"
+    assert "Not given yet for: Q01, Q02." in error.value.messages[0]
+    with translation.override("ko"), pytest.raises(ValidationError) as error:
+        services.invitation_submit(invitation=invitation)
+    assert "Q01, Q02" in error.value.messages[0]
+    assert "Say what" not in error.value.messages[0]
+    _answer_all(invitation, questions, US=0.5, ROK=0.3)
+    services.invitation_submit(invitation=invitation)
+    assert Invitation.objects.get(id=invitation.id).submitted_at is not None
+
+
+# --- The expert form ------------------------------------------------------------------------
+
+
+def _meta(questions, code="Q01", **values) -> dict:
+    return {f"q{questions[code].id}_meta_{cohort}": value for cohort, value in values.items()}
+
+
+@pytest.fixture
+def korean(expert):
+    expert.language = "ko"
+    expert.save(update_fields=["language"])
+    return expert
+
+
+def test_the_form_asks_each_group_with_labels_help_and_no_preset_value(
+    meta_survey, questions, expert_client, invitation
+):
+    html = expert_client.get(form_url(invitation)).content.decode()
+    q01, n01 = questions["Q01"].id, questions["N01"].id
+    assert "<legend>What will each group answer on average?</legend>" in html
+    assert f'for="id_q{q01}_meta_ROK">ROK respondents (your group), average (%)</label>' in html
+    assert f'for="id_q{q01}_meta_US">US respondents, average (%)</label>' in html
+    assert f'name="q{q01}_meta_US" id="id_q{q01}_meta_US" value=""' in html
+    assert f'aria-describedby="q{q01}-meta-help"' in html and f'id="q{q01}-meta-help"' in html
+    assert "Optional: leave a group empty" in html
+    assert f"q{n01}_meta" not in html  # numeric questions ask none
+
+
+def test_an_expert_saves_meta_predictions_and_sees_them_again(
+    meta_survey, questions, expert_client, invitation
+):
+    data = answers_post(questions, **_meta(questions, ROK="30", US="62.5"), save="1")
+    assert expert_client.post(form_url(invitation), data).status_code == 302
+    judgment = Judgment.objects.get(expert=invitation.expert, question=questions["Q01"])
+    assert judgment.meta_predictions == {"ROK": 0.3, "US": 0.625}
+    assert judgment.revisions.get().meta_predictions == {"ROK": 0.3, "US": 0.625}
+    html = expert_client.get(form_url(invitation)).content.decode()
+    assert 'value="62.5"' in html
+    # Saved again untouched: no revision the expert never made.
+    assert expert_client.post(form_url(invitation), data).status_code == 302
+    assert judgment.revisions.count() == 1
+    # Emptied: the prediction is withdrawn, the history keeps it.
+    expert_client.post(form_url(invitation), {**data, **_meta(questions, US="")})
+    judgment.refresh_from_db()
+    assert judgment.meta_predictions == {"ROK": 0.3}
+    assert judgment.revisions.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("130", "Enter a number between 0 and 100."),
+        ("abc", "Enter a probability as a number from 0 to 100."),
+    ],
+)
+def test_a_bad_meta_prediction_is_tied_to_its_field_and_keeps_what_was_typed(
+    meta_survey, questions, expert_client, invitation, typed, message
+):
+    data = answers_post(questions, **_meta(questions, ROK="33", US=typed), save="1")
+    response = expert_client.post(form_url(invitation), data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    field = f"id_q{questions['Q01'].id}_meta_US"
+    assert f'id="{field}-error">{message}' in html
+    assert f'aria-describedby="q{questions["Q01"].id}-meta-help {field}-error"' in html
+    assert f'href="#{field}"' in html and "Q01, what US respondents will answer" in html
+    assert 'value="33"' in html and f'value="{typed}"' in html
+    assert not Judgment.objects.filter(expert=invitation.expert).exists()
+
+
+def test_meta_predictions_without_an_own_answer_are_refused(
+    meta_survey, questions, expert_client, invitation
+):
+    data = {**_meta(questions, US="50"), "save": "1"}
+    response = expert_client.post(form_url(invitation), data)
+    assert response.status_code == 400
+    assert "Give your own answer too" in response.content.decode()
+
+
+def test_required_mode_marks_each_missing_group_on_submit(
+    survey, questions, expert_client, invitation
+):
+    services.survey_update(survey=survey, meta_predictions=Survey.MetaPredictions.REQUIRED)
+    data = answers_post(questions, **_meta(questions, ROK="30"), submit="1")
+    response = expert_client.post(form_url(invitation), data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    # Each missing group is marked by its field and listed in the summary on top.
+    assert html.count("Say what you expect this group to answer before you submit.") == 6
+    assert "Needed for every group before you submit." in html
+    assert Invitation.objects.get(id=invitation.id).submitted_at is None
+    full = {**data, **_meta(questions, US="60"), **_meta(questions, "Q02", ROK="5", US="9")}
+    assert expert_client.post(form_url(invitation), full).status_code == 302
+    assert Invitation.objects.get(id=invitation.id).submitted_at is not None
+
+
+def test_the_form_and_its_errors_speak_korean(
+    meta_survey, questions, korean, expert_client, invitation
+):
+    html = expert_client.get(form_url(invitation)).content.decode()
+    assert "각 집단은 평균적으로 어떻게 답할까요?" in html
+    assert "ROK 응답자 (본인 집단), 평균 (%)" in html and "US 응답자, 평균 (%)" in html
+    data = answers_post(questions, **_meta(questions, US="130"), save="1")
+    response = expert_client.post(form_url(invitation), data)
+    assert response.status_code == 400
+    assert "0에서 100 사이의 숫자를 입력해 주십시오." in response.content.decode()
+
+
+def test_a_closed_round_shows_the_expert_their_own_meta_predictions(
+    meta_survey, questions, expert_client, invitation
+):
+    _save(invitation, questions["Q01"], ROK=0.3, US=0.625)
+    services.round_close(survey_round=invitation.survey_round)
+    html = expert_client.get(form_url(invitation)).content.decode()
+    assert "What you expected each group to answer on average:" in html
+    assert "ROK respondents: 30 %, US respondents: 62.5 %" in html
+
+
+def test_the_organizer_turns_them_on_per_survey_and_off_per_question(
+    organizer_client, survey, questions, expert
+):
+    url = reverse("elicitation:survey-edit", args=[survey.id])
+    page = organizer_client.get(url).content.decode()
+    assert "Ask what each cohort will answer" in page and "The panel's cohorts now: ROK." in page
+    data = {"title": survey.title, "cohort_attribute": "nationality"}
+    assert organizer_client.post(url, {**data, "meta_predictions": "required"}).status_code == 302
+    survey.refresh_from_db()
+    assert survey.meta_predictions == "required"
+    assert organizer_client.post(url, data).status_code == 302  # not sent: kept
+    survey.refresh_from_db()
+    assert survey.meta_predictions == "required"
+    bad = organizer_client.post(url, {**data, "meta_predictions": "always"})
+    assert bad.status_code == 400 and "Select a valid choice." in bad.content.decode()
+
+    q01 = questions["Q01"]
+    edit = reverse("elicitation:question-edit", args=[q01.id])
+    assert 'name="asks_meta_predictions"' in organizer_client.get(edit).content.decode()
+    question = {"code": "Q01", "kind": "binary", "text": q01.text, "scale": "uniform"}
+    assert organizer_client.post(edit, question).status_code == 302  # unticked
+    q01.refresh_from_db()
+    assert q01.asks_meta_predictions is False
+
+
+def test_the_organizer_pages_speak_korean(organizer_client, survey, questions):
+    url = reverse("elicitation:survey-edit", args=[survey.id])
+    page = organizer_client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "각 집단의 답 예측 묻기" in page
