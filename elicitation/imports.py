@@ -40,6 +40,8 @@ QUESTION_OPTIONAL = (
     "tags",
     "is_seed",
     "seed_answer",
+    # Whether the question asks meta-predictions when the survey does (empty: yes).
+    "asks_meta_predictions",
 )
 EXPERT_REQUIRED = ("name", "email")
 EXPERT_OPTIONAL = ("language", "code", "time_zone")
@@ -322,6 +324,11 @@ def _question_fields(record: dict) -> dict:
         fields["is_seed"] = _boolean(record.get("is_seed", ""))
     except ValueError as exc:
         raise ValueError("is_seed", str(exc)) from None
+    asks = record.get("asks_meta_predictions", "").strip()
+    try:
+        fields["asks_meta_predictions"] = _boolean(asks) if asks else True
+    except ValueError as exc:
+        raise ValueError("asks_meta_predictions", str(exc)) from None
     return fields
 
 

@@ -139,3 +139,27 @@ def meta_ask_for_expert(*, survey: Survey, expert) -> MetaAsk:
         own_cohort=str(own).strip() if own is not None else "",
         required=meta_required(survey),
     )
+
+
+# --- CSV: one ``meta_<cohort>`` column per cohort ---------------------------------------------
+
+
+def meta_csv_cohorts(*, survey: Survey, judgments) -> list[str]:
+    """The cohorts a CSV of ``judgments`` has ``meta_<cohort>`` columns for: the panel's
+    when the survey asks meta-predictions, and any a judgment carries (the panel or the
+    setting may have changed since); none at all for a survey that never asked them, so
+    its files keep their columns."""
+    cohorts = set(meta_cohorts(survey)) if survey_asks_meta(survey) else set()
+    for judgment in judgments:
+        cohorts.update(judgment.meta_predictions or {})
+    return sorted(cohorts)
+
+
+def meta_csv_header(cohorts: list[str]) -> list[str]:
+    return [meta_column(cohort) for cohort in cohorts]
+
+
+def meta_csv_values(meta_predictions: dict | None, cohorts: list[str]) -> list:
+    """The row's cells under ``meta_csv_header(cohorts)``: the probability, or "" if none."""
+    given = meta_predictions or {}
+    return ["" if given.get(cohort) is None else given[cohort] for cohort in cohorts]

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from config.csvexport import csv_response
-from elicitation import clarifications, selectors
+from elicitation import clarifications, meta, selectors
 from elicitation.forms import QuestionClarifyForm
 from elicitation.views.building import _form_page, _service_errors, _survey_back
 from elicitation.views.organizer import organizer_required
@@ -61,15 +61,19 @@ def round_wording_csv(request: HttpRequest, round_id: int) -> HttpResponse:
     survey_round = selectors.round_get_for_organizer(user=request.user, round_id=round_id)
     filename = f"{slugify(survey_round.survey.title)[:40]}-round-{survey_round.number}"
     response, writer = csv_response(f"{filename}-answers-wording.csv")
+    answers = list(clarifications.round_answers_with_versions(survey_round=survey_round))
+    cohorts = meta.meta_csv_cohorts(survey=survey_round.survey, judgments=answers)
     writer.writerow(
         ["expert", "question", "round", "wording_version", "current_wording_version",
          "confirmed_at", "probability", "q05", "q50", "q95", "updated_at"]
+        + meta.meta_csv_header(cohorts)
     )  # fmt: skip
-    for j in clarifications.round_answers_with_versions(survey_round=survey_round):
+    for j in answers:
         writer.writerow(
             [j.expert.code, j.question.code, survey_round.number, j.question_version,
              j.question.version, j.confirmed_at.isoformat() if j.confirmed_at else ""]
             + ["" if getattr(j, k) is None else getattr(j, k) for k in ("probability", "q05", "q50", "q95")]
             + [j.updated_at.isoformat()]
+            + meta.meta_csv_values(j.meta_predictions, cohorts)
         )  # fmt: skip
     return response

@@ -1,13 +1,17 @@
 """Meta-predictions (issue 15): which cohorts and questions ask them, validation, storage,
 history and the required mode, called through the services."""
 
+import csv
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import translation
 
-from elicitation import meta, selectors, services
+from elicitation import imports, meta, selectors, services
 from elicitation.models import Invitation, Judgment, JudgmentRevision, Survey
+from privacy.export import expert_export
 from tests.elicitation.helpers import answers_post, form_url
 
 
@@ -292,3 +296,58 @@ def test_the_organizer_pages_speak_korean(organizer_client, survey, questions):
     url = reverse("elicitation:survey-edit", args=[survey.id])
     page = organizer_client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert "각 집단의 답 예측 묻기" in page
+
+
+# --- Exports and imports ------------------------------------------------------------------------
+
+
+def _csv(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def test_the_round_answers_csv_has_a_meta_column_per_cohort(
+    meta_survey, questions, organizer_client, invitation, other_invitation
+):
+    _save(invitation, questions["Q01"], ROK=0.3, US=0.625)
+    _save(other_invitation, questions["Q01"], US=0.5)
+    url = reverse("elicitation:round-wording-csv", args=[invitation.survey_round_id])
+    rows = _csv(organizer_client.get(url))
+    assert list(rows[0])[-2:] == ["meta_ROK", "meta_US"]
+    by_expert = {row["expert"]: (row["meta_ROK"], row["meta_US"]) for row in rows}
+    assert by_expert == {"E001": ("0.3", "0.625"), "E002": ("", "0.5")}
+
+
+def test_a_survey_that_never_asked_keeps_its_csv_columns(
+    survey, questions, organizer_client, invitation
+):
+    _save(invitation, questions["Q01"])
+    url = reverse("elicitation:round-wording-csv", args=[invitation.survey_round_id])
+    assert not any(name.startswith("meta_") for name in _csv(organizer_client.get(url))[0])
+
+
+@pytest.mark.parametrize(("cell", "expected"), [("", True), ("no", False), ("yes", True)])
+def test_the_questions_import_reads_whether_a_question_asks_them(survey, cell, expected):
+    text = f"code,text,kind,asks_meta_predictions\nB09,Basing?,binary,{cell}\n"
+    imports.questions_import(survey=survey, text=text)
+    assert survey.questions.get(code="B09").asks_meta_predictions is expected
+
+
+def test_the_data_subject_export_holds_the_meta_predictions_and_their_history(
+    meta_survey, questions, invitation
+):
+    _save(invitation, questions["Q01"], ROK=0.3)
+    _save(invitation, questions["Q01"], ROK=0.35, US=0.6)
+    rows = expert_export(expert=invitation.expert)["sections"]["answers"]["rows"]
+    assert rows[0]["meta_predictions"] == {"ROK": 0.35, "US": 0.6}
+    assert [r["meta_predictions"] for r in rows[0]["revisions"]] == [
+        {"ROK": 0.3},
+        {"ROK": 0.35, "US": 0.6},
+    ]
+
+
+def test_the_survey_page_says_whether_they_are_asked(organizer_client, meta_survey):
+    url = reverse("elicitation:survey-detail", args=[meta_survey.id])
+    page = organizer_client.get(url).content.decode()
+    assert "What each cohort will answer (meta-predictions): Asked, optional." in page
+    page = organizer_client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "각 집단의 응답 예측(메타 예측): 묻기(선택)." in page
