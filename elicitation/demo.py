@@ -13,10 +13,17 @@ with revisions, some experts keeping their answers and some moving toward the ro
 consensus with a "why I changed" reason, and round 3 is open with round 2's feedback. The
 Korean texts of the survey are in ``demo_ko``.
 
+Meta-predictions (issue 15): the survey asks them (optional) on the questions about South
+Korea's own contributions, where the cohorts disagree (``META_QUESTION_CODES``). In the
+closed round 2 every expert gave them, generated with a planted shared misperception
+(``demo_meta_predictions``, ``META_MISPERCEPTION``), so the perception report has a known
+truth to recover; in the open round 3 some of the experts who saved answers gave some.
+
 ``demo_load`` writes it all in one transaction and is idempotent: the demo survey is found
 by its title, and a second call returns it untouched.
 """
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -1008,6 +1015,22 @@ ROUND3_OPENERS = 5
 ROUND2_KEEP_SHARE = 0.55
 ROUND2_REASON_SHARE = 0.7
 
+# Meta-predictions: asked on the questions about South Korea's contributions where the
+# cohorts' beliefs differ (a planted gap), not on the others nor on seeds.
+META_QUESTION_CODES = tuple(
+    spec.code for spec in BINARY_SPECS if spec.gap != 0 and spec.seed_answer is None
+)
+# Each cohort's shared misperception of the other (its stereotype), in log-odds: what its
+# experts expect the other cohort's experts to answer, minus the other cohort's actual mean
+# log-odds answer. US experts think ROK respondents more forthcoming than they are; ROK
+# experts think US respondents more sceptical than they are. The own cohort is roughly
+# right (no shared error).
+META_MISPERCEPTION = {("US", "ROK"): 0.8, ("ROK", "US"): -0.6}
+META_QUESTION_SD = 0.3  # per (cohort pair, question): the stereotype varies by question
+META_EXPERT_SD = 0.4  # per (expert, question, cohort predicted)
+# In the open round, the share of a saver's answered meta-questions with predictions.
+ROUND3_META_SHARE = 0.6
+
 
 @dataclass(frozen=True)
 class DemoAnswer:
@@ -1019,6 +1042,7 @@ class DemoAnswer:
     q95: float | None = None
     rationale: str = ""
     change_reason: str = ""
+    meta_predictions: dict = dataclasses.field(default_factory=dict)
 
     def same_answer(self, other: "DemoAnswer") -> bool:
         return (self.probability, self.q05, self.q50, self.q95) == (
@@ -1197,6 +1221,69 @@ def demo_partial_revisions(previous: list[DemoAnswer], experts: list[str], rng) 
     return answers
 
 
+def _cohort_mean_log_odds(answers: list[DemoAnswer], nationality: dict) -> dict:
+    """{(question, cohort): the cohort's mean log-odds answer}, clipped as the model clips."""
+    values = defaultdict(list)
+    for answer in answers:
+        if answer.probability is not None:
+            values[answer.question, nationality[answer.expert]].append(answer.probability)
+    return {
+        key: float(np.mean(logit(np.clip(probabilities, 0.005, 0.995))))
+        for key, probabilities in values.items()
+    }
+
+
+def demo_meta_stereotypes(rng) -> dict[tuple[str, str, str], float]:
+    """{(by, of, question): s_gc + u_gcj}, the shared error of cohort ``by`` about cohort
+    ``of`` on a question (0 about itself): drawn once, for every round."""
+    return {
+        (by, of, code): META_MISPERCEPTION.get((by, of), 0.0)
+        + (float(rng.normal(0.0, META_QUESTION_SD)) if by != of else 0.0)
+        for code in META_QUESTION_CODES
+        for by in COHORTS
+        for of in COHORTS
+    }
+
+
+def demo_meta_predictions(
+    answers: list[DemoAnswer],
+    panel: list[ExpertSpec],
+    rng,
+    *,
+    stereotypes: dict,
+    actual: list[DemoAnswer] = (),
+    share: float = 1.0,
+) -> list[DemoAnswer]:
+    """``answers`` with meta-predictions on the questions of ``META_QUESTION_CODES``.
+
+    Expert i of cohort g predicts cohort c's average answer to question j as
+
+        logit(prediction) = m_cj + s_gc + u_gcj + e_icj,
+
+    m_cj the mean log-odds of cohort c's answers (of ``actual``, by default ``answers``),
+    s_gc the shared misperception (``META_MISPERCEPTION``, 0 for the own cohort),
+    u_gcj ~ N(0, META_QUESTION_SD) (other cohorts only; ``stereotypes`` holds s + u),
+    e_icj ~ N(0, META_EXPERT_SD);
+    rounded to a percent and kept within 1-99 %. ``share``: the chance that an answer gets
+    them at all (1 in a closed round, less for the partial answers of an open one).
+    """
+    nationality = {expert.code: expert.nationality for expert in panel}
+    means = _cohort_mean_log_odds(list(actual) or answers, nationality)
+    given = []
+    for answer in answers:
+        if answer.question not in META_QUESTION_CODES or rng.random() >= share:
+            given.append(answer)
+            continue
+        by = nationality[answer.expert]
+        predictions = {}
+        for of in COHORTS:
+            log_odds = means[answer.question, of] + stereotypes[by, of, answer.question]
+            log_odds += float(rng.normal(0.0, META_EXPERT_SD))
+            predictions[of] = round(float(np.clip(expit(log_odds), 0.01, 0.99)), 2)
+        given.append(dataclasses.replace(answer, meta_predictions=predictions))
+    return given
+
+
 # --- Loading ------------------------------------------------------------------------------
 
 
@@ -1250,7 +1337,12 @@ def demo_load(*, seed: int = DEMO_SEED) -> DemoSurvey:
         survey = Survey.objects.filter(title=DEMO_SURVEY_TITLE).order_by("id").first()
         created = survey is None
         if created:
-            survey = _survey_build(rng=np.random.default_rng(seed), now=timezone.now())
+            survey = _survey_build(
+                rng=np.random.default_rng(seed),
+                # A stream of its own, so the answers are those the demo had without them.
+                meta_rng=np.random.default_rng([seed, 15]),
+                now=timezone.now(),
+            )
         survey.organizers.add(organizer)
         analyst = _user_ensure(username=DEMO_ANALYST_USERNAME, superuser=False, staff=False)
         analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
@@ -1288,7 +1380,7 @@ def _timeline(now: datetime) -> _Timeline:
     )
 
 
-def _survey_build(*, rng, now: datetime) -> Survey:
+def _survey_build(*, rng, meta_rng, now: datetime) -> Survey:
     # The survey, its questions and panel go through the services, so the demo obeys the
     # same validation as an organizer's import; rounds and answers are history, written
     # directly (the services only write to open rounds, and would email the panel).
@@ -1296,6 +1388,7 @@ def _survey_build(*, rng, now: datetime) -> Survey:
     survey = survey_create(
         title=DEMO_SURVEY_TITLE, background=BACKGROUND, contact_email=DEMO_CONTACT_EMAIL,
         title_ko=demo_ko.TITLE_KO, background_ko=demo_ko.BACKGROUND_KO,
+        meta_predictions=Survey.MetaPredictions.OPTIONAL,
     )  # fmt: skip
     scenarios = {
         spec.code: scenario_create(
@@ -1318,6 +1411,12 @@ def _survey_build(*, rng, now: datetime) -> Survey:
     others = sorted(set(candidates) - set(savers))
     openers = sorted(rng.choice(others, size=ROUND3_OPENERS, replace=False))
     answers3 = demo_partial_revisions(answers2, savers, rng)
+    stereotypes = demo_meta_stereotypes(meta_rng)
+    answers2 = demo_meta_predictions(answers2, panel, meta_rng, stereotypes=stereotypes)
+    answers3 = demo_meta_predictions(
+        answers3, panel, meta_rng, stereotypes=stereotypes, actual=answers2,
+        share=ROUND3_META_SHARE,
+    )  # fmt: skip
 
     window1 = (times.round1_opened, times.round1_closed)
     window2 = (times.round2_opened, times.round2_closed)
@@ -1362,6 +1461,7 @@ def _questions_create(survey: Survey, scenarios: dict) -> dict[str, Question]:
             is_seed=spec.seed_answer is not None,
             seed_answer=spec.seed_answer,
             position=position,
+            asks_meta_predictions=spec.code in META_QUESTION_CODES,
         )
         for position, spec in enumerate(QUESTIONS, start=1)
     ]
@@ -1491,7 +1591,7 @@ def _judgments_write(answers, survey_round, experts, questions, invitations, rng
                 expert=experts[a.expert], question=questions[a.question],
                 survey_round=survey_round, probability=a.probability,
                 q05=a.q05, q50=a.q50, q95=a.q95, rationale=a.rationale,
-                change_reason=a.change_reason,
+                change_reason=a.change_reason, meta_predictions=a.meta_predictions,
             )
             for a in answers
         ],
@@ -1513,6 +1613,7 @@ def _judgments_write(answers, survey_round, experts, questions, invitations, rng
                 judgment=judgment, probability=judgment.probability, q05=judgment.q05,
                 q50=judgment.q50, q95=judgment.q95, rationale=judgment.rationale,
                 change_reason=judgment.change_reason,
+                meta_predictions=judgment.meta_predictions,
             )
         )  # fmt: skip
         revision_times.append(last)

@@ -486,3 +486,48 @@ def test_load_demo_twice_duplicates_nothing_and_prints_the_same_block(settings):
         return [line.split("?t=")[0] for line in text.strip().splitlines()]
 
     assert without_token(out1.getvalue()) == without_token(out2.getvalue())
+
+
+# --- Meta-predictions (issue 15) ---------------------------------------------------------
+
+
+def test_the_open_round_asks_meta_predictions_on_some_binary_questions(loaded):
+    assert loaded.survey.meta_predictions == Survey.MetaPredictions.OPTIONAL
+    asking = set(
+        loaded.open_round.questions.filter(asks_meta_predictions=True, kind="binary").values_list(
+            "code", flat=True
+        )
+    )
+    assert asking == set(demo.META_QUESTION_CODES) and 8 <= len(asking) < 30
+    saved = loaded.open_round.judgments.exclude(meta_predictions={})
+    assert saved.exists() and saved.count() < loaded.open_round.judgments.count()
+
+
+def test_every_expert_gave_them_in_round2_with_the_planted_misperception(loaded):
+    """The raw mean error of each cohort's predictions of the other is near the planted
+    shared misperception (15 questions x ~22 experts: its standard error is about 0.09 from
+    the question part plus 0.02 from the experts), and about its own cohort near zero."""
+    judgments = list(
+        Judgment.objects.filter(
+            survey_round=loaded.second_round, question__asks_meta_predictions=True
+        ).select_related("expert", "question")
+    )
+    assert judgments and all(set(j.meta_predictions) == {"US", "ROK"} for j in judgments)
+    actual: dict = {}
+    for j in judgments:
+        actual.setdefault((j.question.code, j.expert.attributes["nationality"]), []).append(
+            j.probability
+        )
+    means = {k: logit(np.clip(v, 0.005, 0.995)).mean() for k, v in actual.items()}
+    errors: dict = {}
+    for j in judgments:
+        by = j.expert.attributes["nationality"]
+        for of, predicted in j.meta_predictions.items():
+            errors.setdefault((by, of), []).append(logit(predicted) - means[j.question.code, of])
+    mean_error = {pair: float(np.mean(values)) for pair, values in errors.items()}
+    assert mean_error["US", "ROK"] == pytest.approx(0.8, abs=0.3)
+    assert mean_error["ROK", "US"] == pytest.approx(-0.6, abs=0.3)
+    assert mean_error["US", "US"] == pytest.approx(0.0, abs=0.15)
+    assert mean_error["ROK", "ROK"] == pytest.approx(0.0, abs=0.15)
+    revisions = JudgmentRevision.objects.filter(judgment__in=[j.id for j in judgments[:20]])
+    assert all(set(r.meta_predictions) == {"US", "ROK"} for r in revisions.order_by("-id")[:5])
