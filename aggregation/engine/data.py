@@ -1,7 +1,11 @@
 """Validated tables of binary judgments, from rows or CSV.
 
 A ``JudgmentTable`` is what every aggregation method takes: one row per judgment with
-columns ``expert, cohort, question, probability`` and ``round`` (1 when absent). It is built
+columns ``expert, cohort, question, probability`` and ``round`` (1 when absent), and
+optionally meta-predictions: a column ``meta_<cohort>`` per cohort (``meta_US``,
+``meta_ROK``) holding the expert's expected average answer of that cohort's experts to the
+question, a probability, blank where the expert gave none (``perception.py`` reads them).
+It is built
 only through ``JudgmentTable.from_frame`` / ``from_csv`` / ``from_rows``, which check the
 input and raise ``JudgmentDataError`` with every problem found, each naming the row, so
 that a user can fix the file in one pass.
@@ -26,6 +30,7 @@ import pandas as pd
 
 REQUIRED_COLUMNS = ("expert", "cohort", "question", "probability")
 OPTIONAL_COLUMNS = ("round",)
+META_PREFIX = "meta_"  # meta_<cohort>: the expert's expected average answer of that cohort
 CLIP = 0.005
 MAX_ERRORS_LISTED = 20
 LINE = "_line"  # internal column: the file line a row came from, for error messages
@@ -102,7 +107,7 @@ class JudgmentTable(TableViews):
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "JudgmentTable":
         """Validate a DataFrame; raise JudgmentDataError listing every problem."""
-        frame = frame.rename(columns=lambda c: str(c).strip().lower()).reset_index(drop=True)
+        frame = frame.rename(columns=_column_name).reset_index(drop=True)
         lines = frame.pop(LINE) if LINE in frame.columns else pd.Series(range(2, len(frame) + 2))
         problems = _column_problems(list(frame.columns))
         if problems:
@@ -121,9 +126,14 @@ class JudgmentTable(TableViews):
         frame["probability"] = [_number(v) for v in frame["probability"]]
         frame["round"] = [_whole_number(v) for v in frame["round"]]
         problems = _duplicate_problems(frame, lines.tolist())
+        meta, meta_problems = _meta_columns(frame, lines.tolist())
+        problems += meta_problems
         if problems:
             raise JudgmentDataError(problems)
-        frame = frame[["expert", "cohort", "question", "probability", "round"]]
+        frame = frame.rename(columns=meta)
+        for column in meta.values():
+            frame[column] = [np.nan if _blank(v) else _number(v) for v in frame[column]]
+        frame = frame[["expert", "cohort", "question", "probability", "round", *meta.values()]]
         frame = frame.sort_values(["round", "question", "expert"], kind="stable")
         return cls(frame.reset_index(drop=True))
 
@@ -160,6 +170,34 @@ class JudgmentTable(TableViews):
     def latest_round(self) -> "JudgmentTable":
         return self.for_round(self.rounds[-1])
 
+    @property
+    def meta_cohorts(self) -> list[str]:
+        """The cohorts that meta-predictions were asked about (``meta_<cohort>`` columns)."""
+        return [
+            c.removeprefix(META_PREFIX) for c in self.frame.columns if c.startswith(META_PREFIX)
+        ]
+
+    def meta_predictions(self) -> pd.DataFrame:
+        """The meta-predictions given, one row each: expert, cohort (of the expert), question,
+        round, of (the cohort predicted) and probability (the expected average answer)."""
+        columns = ["expert", "cohort", "question", "round", "of", "probability"]
+        if not self.meta_cohorts:
+            return pd.DataFrame(columns=columns)
+        long = (
+            self.frame.drop(columns="probability")
+            .melt(
+                id_vars=["expert", "cohort", "question", "round"],
+                value_vars=[META_PREFIX + c for c in self.meta_cohorts],
+                var_name="of",
+                value_name="probability",
+            )
+            .dropna(subset=["probability"])
+        )
+        long["of"] = long["of"].str.removeprefix(META_PREFIX)
+        return (
+            long[columns].sort_values(["round", "question", "expert", "of"]).reset_index(drop=True)
+        )
+
 
 def csv_frame(source, *, column_problems, empty: str) -> pd.DataFrame:
     """A CSV file as a frame of strings with each row's file line (column ``LINE``).
@@ -172,7 +210,7 @@ def csv_frame(source, *, column_problems, empty: str) -> pd.DataFrame:
     if not rows:
         raise JudgmentDataError([empty])
     (_, header), body = rows[0], rows[1:]
-    header = [name.strip().lower() for name in header]
+    header = [_column_name(name) for name in header]
     problems = column_problems(header)
     problems += [
         f"line {line}: {len(row)} fields, but the header has {len(header)}"
@@ -186,14 +224,26 @@ def csv_frame(source, *, column_problems, empty: str) -> pd.DataFrame:
     return frame
 
 
+def _column_name(name) -> str:
+    """Header names are read case-blind, except a meta column's cohort, kept as written."""
+    name = str(name).strip()
+    if name.lower().startswith(META_PREFIX) and len(name) > len(META_PREFIX):
+        return META_PREFIX + name[len(META_PREFIX) :].strip()
+    return name.lower()
+
+
 def _column_problems(columns: Iterable[str]) -> list[str]:
-    columns = list(columns)
+    columns = [_column_name(c) for c in columns]
     problems = [f"missing column '{c}'" for c in REQUIRED_COLUMNS if c not in columns]
-    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    unknown = [
+        c
+        for c in columns
+        if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and not c.startswith(META_PREFIX)
+    ]
     if unknown:
         problems.append(
             f"unknown column(s) {', '.join(repr(c) for c in unknown)}; expected "
-            f"{', '.join(REQUIRED_COLUMNS)} and optionally round"
+            f"{', '.join(REQUIRED_COLUMNS)} and optionally round and meta_<cohort> columns"
         )
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     problems += [f"column '{c}' appears more than once" for c in duplicated]
@@ -327,6 +377,36 @@ def _duplicate_problems(frame: pd.DataFrame, lines: list[int]) -> list[str]:
             f"expert {expert} is listed in more than one cohort; give each expert one cohort"
         )
     return problems
+
+
+def _meta_columns(frame: pd.DataFrame, lines: list[int]) -> tuple[dict[str, str], list[str]]:
+    """The meta columns renamed to the cohorts' own spelling, and their problems.
+
+    ``meta_us`` names cohort ``US`` when the table has a cohort spelt so in any case; a
+    column naming no cohort of the table is refused (its "actual" answer is unknown).
+    """
+    cohorts = sorted(frame["cohort"].unique().tolist())
+    renamed, problems = {}, []
+    for column in (c for c in frame.columns if c.startswith(META_PREFIX)):
+        label = column.removeprefix(META_PREFIX)
+        matches = [c for c in cohorts if c == label] or [
+            c for c in cohorts if c.casefold() == label.casefold()
+        ]
+        if len(matches) != 1:
+            problems.append(
+                f"column '{column}' names cohort {label!r}, but the cohorts in the table are "
+                f"{', '.join(cohorts)}; name each meta column meta_<cohort> after one of them"
+            )
+            continue
+        renamed[column] = META_PREFIX + matches[0]
+        for line, value in zip(lines, frame[column], strict=True):
+            if _blank(value):
+                continue
+            found = _probability_problems(line, value)
+            problems += [p.replace("probability", column, 1) for p in found]
+    if len(set(renamed.values())) < len(renamed):
+        problems.append("two meta columns name the same cohort; keep one per cohort")
+    return renamed, problems
 
 
 def _blank(value) -> bool:

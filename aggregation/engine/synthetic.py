@@ -246,3 +246,86 @@ def simulate_linked_rounds(
     second = first.assign(round=2, probability=np.where(kept, first["probability"], p2))
     panel.extra["mu_round2"] = mu2
     return panel, pd.concat([first, second], ignore_index=True)
+
+
+@dataclass(frozen=True)
+class SimulatedPerceptionPanel:
+    """A binary panel with meta-predictions, and the misperceptions that produced them.
+
+    ``judgments`` has the ``meta_<cohort>`` columns (``JudgmentTable.from_frame``);
+    ``stereotype`` maps (by, of) to the shared misperception (log-odds); ``error`` maps
+    (question, by, of) to the true perception error (probability) of a typical expert of
+    ``by``: expit(theta + s + e) - expit(theta), theta the true belief of ``of``.
+    """
+
+    judgments: pd.DataFrame
+    panel: SyntheticPanel
+    stereotype: dict[tuple[str, str], float]
+    error: dict[tuple[str, str, str], float]
+
+
+def simulate_perception_panel(
+    *,
+    n_experts: int,
+    n_questions: int,
+    stereotype: dict[tuple[str, str], float],
+    part_sd: float = 0.3,
+    offset_sd: float = 0.3,
+    scatter: float = 0.5,
+    prediction_rate: float = 1.0,
+    seed: int = 0,
+    **panel_options,
+) -> SimulatedPerceptionPanel:
+    """Draw a panel (``simulate_binary_panel``) whose experts also predict each cohort.
+
+    Expert i of cohort b predicts the average answer of cohort c on question j as
+
+        logit m_ijc = theta_cj + s_bc + e_bcj + a_i + scatter * eps,  eps ~ Normal(0, 1)
+
+    theta_cj = mu_j + delta_jc the true belief of c, s_bc the shared misperception
+    (``stereotype``, 0 for pairs not named), e_bcj ~ Normal(0, part_sd) the question's
+    part, a_i ~ Normal(0, offset_sd) the expert's own offset, centred within each cohort
+    (as the biases are) so that the cohort's shared misperception is s_bc. Each prediction is given
+    with probability ``prediction_rate``; predictions are rounded to 0.01, as people type.
+    """
+    rng = np.random.default_rng(seed)
+    panel = simulate_binary_panel(
+        n_experts=n_experts, n_questions=n_questions, seed=rng, **panel_options
+    )
+    names = panel.cohorts
+    theta = panel.mu[:, None] + panel.delta  # (question, cohort)
+    shared = {(b, c): float(stereotype.get((b, c), 0.0)) for b in names for c in names}
+    part = {pair: rng.normal(0.0, part_sd, n_questions) for pair in shared}
+    offset = rng.normal(0.0, offset_sd, n_experts)
+    for g in range(len(names)):  # zero mean within each cohort: the shared part is s_bc
+        offset[panel.expert_cohort == g] -= offset[panel.expert_cohort == g].mean()
+    q_index = {q: j for j, q in enumerate(panel.questions)}
+    e_index = {e: i for i, e in enumerate(panel.experts)}
+    frame = panel.judgments.copy()
+    for c_pos, c in enumerate(names):
+        values = []
+        for expert, cohort, question in zip(
+            frame["expert"], frame["cohort"], frame["question"], strict=True
+        ):
+            i, j = e_index[expert], q_index[question]
+            if rng.random() >= prediction_rate:
+                values.append(np.nan)
+                continue
+            z = (
+                theta[j, c_pos]
+                + shared[(cohort, c)]
+                + part[(cohort, c)][j]
+                + offset[i]
+                + scatter * rng.normal()
+            )
+            values.append(float(np.clip(np.round(expit(z), 2), 0.0, 1.0)))
+        frame[f"meta_{c}"] = values
+    error = {
+        (q, b, c): float(
+            expit(theta[j, names.index(c)] + shared[(b, c)] + part[(b, c)][j])
+            - expit(theta[j, names.index(c)])
+        )
+        for j, q in enumerate(panel.questions)
+        for (b, c) in shared
+    }
+    return SimulatedPerceptionPanel(judgments=frame, panel=panel, stereotype=shared, error=error)

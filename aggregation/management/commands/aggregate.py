@@ -14,7 +14,8 @@ METHODS = ("hierarchical", "linked_rounds", *POOL_METHODS, "cooke", "equal_weigh
 
 class Command(BaseCommand):
     help = (
-        "Aggregate judgments from a CSV (expert,cohort,question,probability[,round]) or, with "
+        "Aggregate judgments from a CSV (expert,cohort,question,probability[,round] and "
+        "optionally meta_<cohort> columns of meta-predictions) or, with "
         "--method cooke, an EXCALIBUR .dtt study with its --realizations .rls file. "
         "--method linked_rounds fits all rounds of the CSV together (Delphi rounds)."
     )
@@ -88,21 +89,30 @@ class Command(BaseCommand):
         elif factor <= 0:
             raise CommandError(f"--extremize-factor must be positive, got {factor}", returncode=2)
         if options["method"] != "hierarchical":
+            from aggregation.engine.perception import add_perception
             from aggregation.engine.summary import summarize_pool
 
-            return summarize_pool(
+            result = summarize_pool(
                 table, options["method"], extremize_factor=factor, interval_mass=options["interval"]
             )
+            # closed-form only: the perception model is sampled with the hierarchical method
+            return add_perception(result, table, fit=None, interval_mass=options["interval"])
         return self._hierarchical(table, options, factor)
 
     def _hierarchical(self, table, options: dict, factor: float) -> dict:
         from aggregation.engine.hierarchical import BinaryHierarchicalModel
+        from aggregation.engine.perception import PerceptionModel, add_perception
         from aggregation.engine.summary import summarize_hierarchical
 
         fit = self._fit(BinaryHierarchicalModel, table, options)
-        return summarize_hierarchical(
+        result = summarize_hierarchical(
             fit, table, interval_mass=options["interval"], extremize_factor=factor
         )
+        if table.meta_cohorts and not table.meta_predictions().empty:
+            # meta-predictions: how each cohort sees the others (engine/perception.py)
+            perception = self._fit(PerceptionModel, table, {**options, "posterior": None})
+            add_perception(result, table, fit=perception, interval_mass=options["interval"])
+        return result
 
     def _fit(self, model_class, table, options: dict):
         """Fit a sampled model with the command's sampler options and progress on stderr;
@@ -199,6 +209,14 @@ class Command(BaseCommand):
             )
             for warning in diagnostics["warnings"]:
                 line += f"\nWARNING: {warning}"
+        perception = result.get("perception", {}).get("diagnostics")
+        if perception:
+            line += (
+                f"\nperception model: max R-hat {perception['max_rhat']:.3f}, "
+                f"min bulk ESS {perception['min_ess_bulk']}, divergences {perception['divergences']}"
+            )
+            for warning in perception["warnings"]:
+                line += f"\nWARNING (perception): {warning}"
         return line
 
 

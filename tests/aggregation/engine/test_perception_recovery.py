@@ -1,0 +1,83 @@
+"""Recovery of known misperceptions (issue 15's acceptance): panels where each cohort
+misjudges the other by a known shared amount plus question noise.
+
+Three panels of 24 experts (two cohorts of 12) x 16 questions, with stereotypes of
+opposite signs and a cohort that judges itself right: the 90 % intervals of the perception
+error must hold the truth at least 80 % of the time, each non-zero shared misperception's
+sign must be recovered (its interval excludes 0 on the right side), and the model's error
+estimates must be closer to the truth than the raw difference of the two cohorts' means.
+"""
+
+import numpy as np
+import pytest
+
+from aggregation.engine.data import JudgmentTable
+from aggregation.engine.perception import (
+    PerceptionModel,
+    raw_perception_errors,
+    summarize_perception,
+)
+from aggregation.engine.synthetic import simulate_perception_panel
+
+STEREOTYPE = {("US", "ROK"): 0.8, ("ROK", "US"): -0.6}
+PANELS = [
+    {"seed": 11},
+    {"seed": 12, "prediction_rate": 0.7},  # some predictions left blank
+    {"seed": 13, "cohorts": {"US": 0.6, "ROK": 0.4}},  # unequal cohorts
+]
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    model = PerceptionModel()
+    out = []
+    for options in PANELS:
+        sim = simulate_perception_panel(
+            n_experts=24, n_questions=16, stereotype=STEREOTYPE, **options
+        )
+        table = JudgmentTable.from_frame(sim.judgments)
+        fit = model.fit(table, random_seed=options["seed"])
+        out.append((sim, table, summarize_perception(fit, table)))
+    return out
+
+
+@pytest.mark.slow
+def test_perception_errors_are_covered_and_beat_the_raw_difference(fitted):
+    hits, model_errors, raw_errors = [], [], []
+    for sim, table, result in fitted:
+        raw = raw_perception_errors(table).set_index(["question", "by", "of"])["error"]
+        for question, rows in result["questions"].items():
+            for row in rows:
+                truth = sim.error[(question, row["by"], row["of"])]
+                low, high = row["error"]["interval"]
+                hits.append(low <= truth <= high)
+                model_errors.append(row["error"]["mean"] - truth)
+                raw_errors.append(raw[(question, row["by"], row["of"])] - truth)
+    coverage = float(np.mean(hits))
+    model_rmse = float(np.sqrt(np.mean(np.square(model_errors))))
+    raw_rmse = float(np.sqrt(np.mean(np.square(raw_errors))))
+    print(
+        f"coverage {coverage:.3f} over {len(hits)}; RMSE model {model_rmse:.4f} raw {raw_rmse:.4f}"
+    )
+    assert coverage >= 0.80
+    assert model_rmse < raw_rmse
+
+
+@pytest.mark.slow
+def test_the_sign_of_each_shared_misperception_is_recovered(fitted):
+    for _sim, _table, result in fitted:
+        shared = {(s["by"], s["of"]): s for s in result["shared"]}
+        for pair, truth in STEREOTYPE.items():
+            low, high = shared[pair]["logodds"]["interval"]
+            assert (low > 0) if truth > 0 else (high < 0), (pair, shared[pair])
+        for own in (("US", "US"), ("ROK", "ROK")):  # a cohort judging itself right
+            low, high = shared[own]["logodds"]["interval"]
+            assert low < 0.3 and high > -0.3, (own, shared[own])
+
+
+@pytest.mark.slow
+def test_every_fit_converged(fitted):
+    for _sim, _table, result in fitted:
+        diagnostics = result["diagnostics"]
+        assert diagnostics["max_rhat"] <= 1.01, diagnostics["warnings"]
+        assert diagnostics["divergences"] == 0
