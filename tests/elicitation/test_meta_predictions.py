@@ -12,7 +12,7 @@ from django.utils import translation
 from elicitation import imports, meta, selectors, services
 from elicitation.models import Invitation, Judgment, JudgmentRevision, Survey
 from privacy.export import expert_export
-from tests.elicitation.helpers import answers_post, form_url
+from tests.elicitation.helpers import answers_post, client_with_link, form_url
 
 
 @pytest.fixture
@@ -351,3 +351,76 @@ def test_the_survey_page_says_whether_they_are_asked(organizer_client, meta_surv
     assert "What each cohort will answer (meta-predictions): Asked, optional." in page
     page = organizer_client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert "각 집단의 응답 예측(메타 예측): 묻기(선택)." in page
+
+
+# --- Follow-up rounds, parts, previews ---------------------------------------------------------
+
+
+def test_keeping_the_previous_answer_keeps_its_meta_predictions(
+    survey, questions, round1, invitation2, expert_client2
+):
+    services.survey_update(survey=survey, meta_predictions=Survey.MetaPredictions.OPTIONAL)
+    Judgment.objects.filter(
+        survey_round=round1, expert=invitation2.expert, question=questions["Q01"]
+    ).update(meta_predictions={"ROK": 0.25, "US": 0.45, "JP": 0.5})  # JP: no longer asked
+    response = expert_client2.post(form_url(invitation2), {"keep": str(questions["Q01"].id)})
+    assert response.status_code == 302
+    kept = Judgment.objects.get(survey_round=invitation2.survey_round, question=questions["Q01"])
+    assert kept.meta_predictions == {"ROK": 0.25, "US": 0.45}
+    assert kept.revisions.get().meta_predictions == {"ROK": 0.25, "US": 0.45}
+
+
+def test_a_long_round_in_parts_keeps_them_and_its_summary_lists_the_missing(organizer):
+    survey = services.survey_create(
+        title="Long", organizers=[organizer], meta_predictions=Survey.MetaPredictions.REQUIRED
+    )
+    for k in range(14):
+        services.question_create(survey=survey, code=f"Q{k:02d}", text=f"Question {k}?")
+    for name, nationality in (("Ada", "US"), ("Bo", "ROK")):
+        services.expert_create(
+            survey=survey, name=name, email=f"{name}@example.org",
+            attributes={"nationality": nationality},
+        )  # fmt: skip
+    survey_round = services.round_open(survey_round=services.round_create(survey=survey))
+    invitation = Invitation.objects.get(survey_round=survey_round, expert__contact__name="Ada")
+    client = client_with_link(invitation)
+    parts = selectors.form_parts(questions=selectors.round_questions(survey_round=survey_round))
+    assert len(parts) == 2
+    for part in parts:
+        data = {"part": str(part.number), "save": "1"}
+        for question in part.questions:
+            data[f"q{question.id}_probability"] = "50"
+            data[f"q{question.id}_meta_US"] = "55"
+            if question.code != "Q13":
+                data[f"q{question.id}_meta_ROK"] = "45"
+        assert client.post(form_url(invitation), data).status_code == 302
+    page = client.get(form_url(invitation), {"part": "2"}).content.decode()
+    last = parts[1].questions[-1]
+    assert f'name="q{last.id}_meta_US" id="id_q{last.id}_meta_US" value="55"' in page
+
+    summary = client.get(form_url(invitation), {"part": "summary"}).content.decode()
+    assert "#question-Q13" in summary and "#question-Q00" not in summary
+    assert "what each group will answer on average" in summary
+    refused = client.post(form_url(invitation), {"part": "summary", "submit": "1"})
+    assert refused.status_code == 400
+    assert "Not given yet for: Q13." in refused.content.decode()
+    services.judgment_save(
+        invitation=invitation, question=survey.questions.get(code="Q13"), probability=0.5,
+        meta_predictions={"US": 0.55, "ROK": 0.45},
+    )  # fmt: skip
+    assert client.post(form_url(invitation), {"part": "summary", "submit": "1"}).status_code == 302
+    assert Invitation.objects.get(id=invitation.id).submitted_at is not None
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_the_organizers_preview_shows_the_group_and_checks_it(
+    organizer_client, meta_survey, questions, open_round, language
+):
+    url = reverse("elicitation:round-preview", args=[open_round.id, language, "form"])
+    page = organizer_client.get(url).content.decode()
+    legend = {"en": "What will each group answer on average?", "ko": "각 집단은 평균적으로"}
+    assert legend[language] in page
+    q01 = questions["Q01"].id
+    bad = organizer_client.post(url, {f"q{q01}_probability": "40", f"q{q01}_meta_US": "-3"})
+    assert bad.status_code == 400
+    assert not Judgment.objects.exists()
