@@ -12,6 +12,12 @@ labels only). Every method forecasts every resolved question, and is scored on t
   is a function of the judgments alone, like a pool;
 - base_rate: the frequency of "yes" among the training folds' questions (a reference that
   knows nothing about the question itself);
+- surprisingly_popular: where experts also predicted each cohort's average answer
+  (meta-predictions), Palley & Soll's pivot 2 p_bar - m_bar (``perception.pivot_forecasts``):
+  like a pool it reads no outcome. It is scored beside every other method on the questions
+  that have meta-predictions (``result["surprisingly_popular"]``), with the hit rate of
+  the surprisingly popular answer against the majority's, and joins the main table when
+  every resolved question has them;
 - recalibrated: the LLO recalibration (``recalibration.LLORecalibration``) of the log-odds
   mean, fitted for each fold k on the outcomes of the OTHER folds only and predicting fold
   k (its posterior predictive mean). ``recalibrated_hierarchical`` does the same to the
@@ -38,6 +44,7 @@ import xarray as xr
 from scipy.special import logit as scipy_logit
 
 from aggregation.engine.data import JudgmentTable
+from aggregation.engine.perception import pivot_forecasts
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR, POOLS, pool_questions
 from aggregation.engine.recalibration import LLORecalibration, aggregate_logodds
 from aggregation.engine.scoring import (
@@ -54,6 +61,7 @@ METHODS = (
     "base_rate",
     "recalibrated",
     "recalibrated_hierarchical",
+    "surprisingly_popular",
 )
 # Posterior means are all the evaluation needs: 4 chains x 500 draws estimate them to a
 # small fraction of their posterior sd (diagnostics are reported with every evaluation).
@@ -346,6 +354,11 @@ def cross_validate(
         hierarchical_info["recalibration_folds"] = [_fold_line(f) for f in per_fold_h]
 
     forecasts = forecasts[[m for m in METHODS if m in forecasts.columns]]
+    meta_block = _surprisingly_popular(resolved_table, forecasts, y)
+    if meta_block and meta_block["n_questions"] == len(questions):
+        forecasts["surprisingly_popular"] = pd.Series(meta_block.pop("pivot"))
+    elif meta_block:
+        meta_block.pop("pivot")
     scores = score_methods(forecasts, y)
     curves = {
         method: calibration_curve(
@@ -378,6 +391,7 @@ def cross_validate(
             "folds": [_fold_line(f) for f in per_fold],
         },
         "hierarchical": hierarchical_info,
+        "surprisingly_popular": meta_block,
         "folds": {
             "n_folds": n_folds,
             "seed": seed,
@@ -392,6 +406,29 @@ def cross_validate(
         "outcomes_without_judgments": sorted(set(resolved.index) - set(judged)),
     }
     return json_safe(result)
+
+
+def _surprisingly_popular(table: JudgmentTable, forecasts: pd.DataFrame, y: pd.Series):
+    """Every method and the pivot scored on the questions with meta-predictions, and the
+    hit rates of the surprisingly popular answer and of the majority; None without any."""
+    pivots = pivot_forecasts(table).set_index("question")
+    if pivots.empty:
+        return None
+    subset = [q for q in forecasts.index if q in pivots.index]
+    on_subset = forecasts.loc[subset].copy()
+    on_subset["surprisingly_popular"] = pivots.loc[subset, "pivot"]
+    outcome = y.loc[subset]
+    says_yes = pivots.loc[subset, "surprisingly_popular"] == "yes"
+    majority_yes = pivots.loc[subset, "mean_answer"] > 0.5
+    return {
+        "n_questions": len(subset),
+        "methods": score_methods(on_subset, outcome),
+        "hit_rate": {
+            "surprisingly_popular_answer": float((says_yes == (outcome == 1)).mean()),
+            "majority_answer": float((majority_yes == (outcome == 1)).mean()),
+        },
+        "pivot": pivots.loc[subset, "pivot"].to_dict(),
+    }
 
 
 def _base_rate(y: pd.Series, folds: pd.Series) -> pd.Series:

@@ -206,6 +206,23 @@ class Command(BaseCommand):
                 f"{name:<28}{_fmt(scores['brier']):>8}{_fmt(scores['log_score']):>11}"
                 f"{_fmt(scores['auc']):>8}{scores['n']:>6}"
             )
+        block = result.get("surprisingly_popular")
+        if block and "surprisingly_popular" not in result["methods"]:
+            lines.append(
+                f"on the {block['n_questions']} questions with meta-predictions: "
+                + ", ".join(
+                    f"{name} {_fmt(scores['brier'])}"
+                    for name, scores in block["methods"].items()
+                    if name in ("logodds_mean", "linear_pool", "surprisingly_popular")
+                )
+                + " (Brier)"
+            )
+        if block:
+            hits = block["hit_rate"]
+            lines.append(
+                f"answer right: surprisingly popular {hits['surprisingly_popular_answer']:.2f}, "
+                f"majority {hits['majority_answer']:.2f}"
+            )
         hierarchical = result.get("hierarchical")
         if hierarchical:
             for warning in hierarchical["diagnostics"]["warnings"]:

@@ -361,3 +361,52 @@ def test_pooledmarket_ten_fold_recalibrated_brier_is_at_most_0_18():
     assert [f["n_resolved"] + f["n_test"] for f in result["recalibration"]["folds"]] == [103] * 10
     # the calibration curve counts every question once
     assert sum(result["calibration"]["recalibrated"]["count"]) == 103
+
+
+# --- meta-predictions: the surprisingly popular answer ----------------------------------
+def with_meta(table: JudgmentTable, questions) -> JudgmentTable:
+    """Every expert predicts each cohort's average answer as 0.5 on ``questions``."""
+    frame = table.frame.copy()
+    asked = frame["question"].isin(list(questions))
+    for cohort in ("A", "B"):
+        frame[f"meta_{cohort}"] = np.where(asked, 0.5, np.nan)
+    return JudgmentTable.from_frame(frame)
+
+
+def test_the_pivot_is_scored_on_the_questions_with_meta_predictions_only():
+    table, outcomes = timid_panel()
+    asked = sorted(outcomes)[:12]
+    result = cross_validate(
+        with_meta(table, asked),
+        outcomes,
+        n_folds=5,
+        hierarchical=False,
+        recalibration=SpyRecalibration(),
+    )
+    block = result["surprisingly_popular"]
+    assert block["n_questions"] == 12
+    assert "surprisingly_popular" not in result["methods"]  # not every question has them
+    # predicted answers are all 0.5, so the pivot is 2 * mean - 0.5, and its answer is the
+    # majority's: above 0.5 exactly when the mean answer is
+    mean = table.frame.groupby("question")["probability"].mean()
+    pivot = np.clip(2 * mean.loc[asked].to_numpy() - 0.5, 0.005, 0.995)
+    y = np.array([outcomes[q] for q in asked])
+    assert_allclose(block["methods"]["surprisingly_popular"]["brier"], brier_score(pivot, y))
+    assert block["methods"]["logodds_mean"]["n"] == 12
+    hits = block["hit_rate"]
+    assert hits["surprisingly_popular_answer"] == hits["majority_answer"]
+
+
+def test_the_pivot_joins_the_main_table_when_every_question_has_meta_predictions():
+    table, outcomes = timid_panel()
+    kwargs = {"n_folds": 5, "hierarchical": False, "recalibration": SpyRecalibration()}
+    result = cross_validate(with_meta(table, outcomes), outcomes, **kwargs)
+    assert result["methods"]["surprisingly_popular"]["n"] == 30
+    # it reads no outcome: flipping every outcome leaves its forecasts as they were
+    flipped = {q: 1 - v for q, v in outcomes.items()}
+    again = cross_validate(with_meta(table, outcomes), flipped, **kwargs)
+    assert (
+        again["predictions"]["surprisingly_popular"]
+        == result["predictions"]["surprisingly_popular"]
+    )
+    assert cross_validate(table, outcomes, **kwargs)["surprisingly_popular"] is None
