@@ -333,6 +333,7 @@ class JudgmentRevisionInline(admin.TabularInline):
         "q05",
         "q50",
         "q95",
+        "meta_predictions",
         "rationale",
         "change_reason",
         "question_version",
