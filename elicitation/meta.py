@@ -12,6 +12,7 @@ The rules live here, once: which cohorts are asked (``meta_cohorts``), which que
 """
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
@@ -144,14 +145,14 @@ def meta_ask_for_expert(*, survey: Survey, expert) -> MetaAsk:
 # --- CSV: one ``meta_<cohort>`` column per cohort ---------------------------------------------
 
 
-def meta_csv_cohorts(*, survey: Survey, judgments) -> list[str]:
-    """The cohorts a CSV of ``judgments`` has ``meta_<cohort>`` columns for: the panel's
-    when the survey asks meta-predictions, and any a judgment carries (the panel or the
-    setting may have changed since); none at all for a survey that never asked them, so
-    its files keep their columns."""
+def meta_csv_cohorts(*, survey: Survey, meta_predictions: Iterable[dict]) -> list[str]:
+    """The cohorts a CSV has ``meta_<cohort>`` columns for, given the rows' stored
+    meta-predictions: the panel's when the survey asks them, and any a row carries (the
+    panel or the setting may have changed since); none at all for a survey that never
+    asked them, so its files keep their columns."""
     cohorts = set(meta_cohorts(survey)) if survey_asks_meta(survey) else set()
-    for judgment in judgments:
-        cohorts.update(judgment.meta_predictions or {})
+    for given in meta_predictions:
+        cohorts.update(given or {})
     return sorted(cohorts)
 
 

@@ -62,7 +62,9 @@ def round_wording_csv(request: HttpRequest, round_id: int) -> HttpResponse:
     filename = f"{slugify(survey_round.survey.title)[:40]}-round-{survey_round.number}"
     response, writer = csv_response(f"{filename}-answers-wording.csv")
     answers = list(clarifications.round_answers_with_versions(survey_round=survey_round))
-    cohorts = meta.meta_csv_cohorts(survey=survey_round.survey, judgments=answers)
+    cohorts = meta.meta_csv_cohorts(
+        survey=survey_round.survey, meta_predictions=(j.meta_predictions for j in answers)
+    )
     writer.writerow(
         ["expert", "question", "round", "wording_version", "current_wording_version",
          "confirmed_at", "probability", "q05", "q50", "q95", "updated_at"]
