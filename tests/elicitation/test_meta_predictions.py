@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import translation
 
-from elicitation import imports, meta, selectors, services
+from elicitation import forms, imports, meta, selectors, services
 from elicitation.models import Invitation, Judgment, JudgmentRevision, Survey
 from privacy.export import expert_export
 from tests.elicitation.helpers import answers_post, client_with_link, form_url
@@ -424,3 +424,20 @@ def test_the_organizers_preview_shows_the_group_and_checks_it(
     bad = organizer_client.post(url, {f"q{q01}_probability": "40", f"q{q01}_meta_US": "-3"})
     assert bad.status_code == 400
     assert not Judgment.objects.exists()
+
+
+def test_a_cohort_label_with_spaces_and_quotes_gets_a_safe_field_name(
+    meta_survey, questions, expert, expert_client, invitation
+):
+    services.expert_create(
+        survey=meta_survey, name="Q", email="q@example.org",
+        attributes={"nationality": 'South "K" <b>'},
+    )  # fmt: skip
+    html = expert_client.get(form_url(invitation)).content.decode()
+    key = forms.meta_field_key('South "K" <b>')
+    assert key.startswith("meta_x") and f'name="q{questions["Q01"].id}_{key}"' in html
+    assert "South &quot;K&quot; &lt;b&gt; respondents, average (%)" in html
+    data = answers_post(questions, **{f"q{questions['Q01'].id}_{key}": "20"}, save="1")
+    assert expert_client.post(form_url(invitation), data).status_code == 302
+    judgment = Judgment.objects.get(expert=expert, question=questions["Q01"])
+    assert judgment.meta_predictions == {'South "K" <b>': 0.2}
