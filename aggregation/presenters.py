@@ -36,6 +36,11 @@ QUANTITY_LABELS = {
     "cohort_median": "Cohort medians",
     "confidence_ratio": "Confidence ratios",
     "shared_error": "Shared error",
+    # the perception model's (aggregation.engine.perception.summarize_perception)
+    "predicted": "Expected answers",
+    "actual": "Actual beliefs",
+    "error": "Perception errors",
+    "stereotype": "Shared misperceptions",
 }
 
 
@@ -205,8 +210,10 @@ PHASE_SPANS = {
     "compiling": (0.02, 0.15),
     "tuning": (0.15, 0.45),
     "sampling": (0.45, 0.9),
-    "summarizing": (0.9, 0.93),
-    "figures": (0.93, 1.0),
+    "summarizing": (0.9, 0.91),
+    # a round with meta-predictions: the perception model, fitted after the binary one
+    "perception": (0.91, 0.97),
+    "figures": (0.97, 1.0),
 }
 
 
@@ -249,6 +256,7 @@ def phase_label(run: AggregationRun) -> str:
         "tuning": _("Tuning the sampler (warm-up draws, discarded)"),
         "sampling": _("Drawing posterior samples"),
         "summarizing": _("Summarizing the posterior and checking convergence"),
+        "perception": _("Fitting the perception model (how the cohorts see each other)"),
         "figures": _("Drawing the figures"),
         "done": _("Done"),
         "failed": _("Failed"),

@@ -12,7 +12,10 @@ downloads refer to them):
 - pool runs: ``pooled`` (a dot chart of the pooled value and every baseline);
 - both: ``question-<code>`` for every question (each answer as a dot by cohort, jittered,
   with the consensus and the cohort posteriors over them);
-- linked runs: ``consensus-shift``.
+- linked runs: ``consensus-shift``;
+- hierarchical runs of a round with meta-predictions: ``perception`` (how each cohort
+  expected another to answer against what it believes, most misjudged first, labelled by
+  the questions' texts in the drawing's language; ``aggregation.perception_reports``).
 
 Which cohorts are drawn on their own is ``aggregation.cohort_privacy``'s decision; the page
 tables are ``aggregation.presenters``'.
@@ -25,11 +28,12 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext
 
-from aggregation import cohort_privacy
+from aggregation import cohort_privacy, perception_reports
 from aggregation.engine import plots
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.hierarchical import HierarchicalFit
 from aggregation.engine.summary import answered_cells, derived_draws
+from elicitation.selectors import localized
 
 
 def question_figure_name(code: str) -> str:
@@ -43,9 +47,16 @@ def localized_figure_name(name: str, language: str) -> str:
 
 
 def figures_render(
-    *, result: dict, fit: HierarchicalFit | None, table: JudgmentTable, folder: Path
+    *,
+    result: dict,
+    fit: HierarchicalFit | None,
+    table: JudgmentTable,
+    folder: Path,
+    questions: list | None = None,
 ) -> dict[str, str]:
-    """Draw the run's figures into MEDIA_ROOT/folder; returns name -> path under MEDIA_ROOT."""
+    """Draw the run's figures into MEDIA_ROOT/folder; returns name -> path under MEDIA_ROOT.
+
+    ``questions``: the survey's Question rows, whose texts label the perception figure."""
     shown = cohort_privacy.cohorts_shown(cohort_privacy.cohort_sizes_of_table(table))
     drawings = {}
     if result["method"] == "linked_rounds":
@@ -65,6 +76,9 @@ def figures_render(
             drawings["expert-bias"] = lambda: plots.expert_forest(draws, "bias", experts, result)
         everyone = list(result["experts"])
         drawings["expert-noise"] = lambda: plots.expert_forest(draws, "noise", everyone, result)
+        perception = perception_drawing(result, questions or [])
+        if perception is not None:
+            drawings[perception_reports.FIGURE] = perception
     else:
         drawings["pooled"] = lambda: plots.pooled_dots(result)
     frame = table.frame
@@ -75,6 +89,21 @@ def figures_render(
             plots.question_strip(code, answers, entry, shown, result)
         )
     return draw_in_every_language(drawings, folder)
+
+
+def perception_drawing(result: dict, questions: list):
+    """The perception figure's drawing, in whatever language it is called under; None when
+    the run has no perception rows between cohorts large enough to show."""
+    if not perception_reports.figure_rows(result, {}):
+        return None
+
+    def draw():
+        language = translation.get_language()
+        texts = {q.code: localized(q, "text", language).text for q in questions}
+        rows = perception_reports.figure_rows(result, texts)
+        return plots.perception_chart(rows, mass=result.get("interval_mass", 0.9))
+
+    return draw
 
 
 def draw_in_every_language(drawings: dict, folder: Path) -> dict[str, str]:

@@ -206,23 +206,65 @@ def judgment_table_for_rounds(
     return JudgmentTable.from_rows(rows)
 
 
-def judgment_table_for_round(*, survey_round: Round, cohort_attribute: str) -> JudgmentTable:
+def judgment_table_for_round(
+    *, survey_round: Round, cohort_attribute: str, with_meta: bool = False
+) -> JudgmentTable:
     """The round's binary judgments as the engine's table, experts by anonymised code.
 
     The cohort of an expert is their ``attributes[cohort_attribute]``; experts without it
-    form the cohort "unspecified".
+    form the cohort "unspecified". ``with_meta`` adds a ``meta_<cohort>`` key per cohort of
+    the table when any counted judgment has meta-predictions (``round_meta_predictions``).
     """
+    judgments = list(round_binary_judgments(survey_round=survey_round))
     rows = [
         {
             "expert": judgment.expert.code,
-            "cohort": str(judgment.expert.attributes.get(cohort_attribute) or UNSPECIFIED_COHORT),
+            "cohort": _cohort_of(judgment.expert, cohort_attribute),
             "question": judgment.question.code,
             "probability": judgment.probability,
             "round": survey_round.number,
         }
-        for judgment in round_binary_judgments(survey_round=survey_round)
+        for judgment in judgments
     ]
+    if with_meta:
+        _add_meta_predictions(rows, judgments)
     return JudgmentTable.from_rows(rows)
+
+
+def _cohort_of(expert, cohort_attribute: str) -> str:
+    return str(expert.attributes.get(cohort_attribute) or UNSPECIFIED_COHORT)
+
+
+def _add_meta_predictions(rows: list[dict], judgments: list[Judgment]) -> None:
+    """Each row gets ``meta_<cohort>`` for every cohort of the rows (None: no prediction),
+    when any judgment has one. Predictions of a cohort nobody in the table belongs to are
+    left out: the engine refuses them, since that cohort's actual answer is unknown."""
+    cohorts = sorted({row["cohort"].strip() for row in rows})
+    given = [meta_predictions_of(judgment, cohorts) for judgment in judgments]
+    if not any(given):
+        return  # no column at all: the table (and its hash) stays what it was before meta
+    for row, predictions in zip(rows, given, strict=True):
+        row.update({f"meta_{cohort}": predictions.get(cohort) for cohort in cohorts})
+
+
+def meta_predictions_of(judgment: Judgment, cohorts: list[str]) -> dict[str, float]:
+    """The judgment's meta-predictions of ``cohorts`` that are probabilities (0-1)."""
+    stored = judgment.meta_predictions if isinstance(judgment.meta_predictions, dict) else {}
+    readable = {}
+    for cohort, value in stored.items():
+        label = str(cohort).strip()
+        if label in cohorts and _is_probability(value):
+            readable[label] = float(value)
+    return readable
+
+
+def _is_probability(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+
+
+def round_has_meta_predictions(*, survey_round: Round) -> bool:
+    """Whether any counted binary judgment of the round has meta-predictions."""
+    return round_binary_judgments(survey_round=survey_round).exclude(meta_predictions={}).exists()
 
 
 # --- Numeric (quantile) judgments for the engine -----------------------------------------

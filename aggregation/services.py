@@ -40,6 +40,7 @@ from aggregation.claims import (
 )
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.numeric import MODEL_VERSION as NUMERIC_MODEL_VERSION
+from aggregation.engine.perception import MODEL_VERSION as PERCEPTION_MODEL_VERSION
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR
 from aggregation.engine.rounds import MODEL_VERSION as LINKED_MODEL_VERSION
 from aggregation.models import AggregationRun, QuestionResult
@@ -65,6 +66,10 @@ def aggregation_options_default(*, survey_round: Round, method: str) -> dict:
         base["model_version"] = NUMERIC_MODEL_VERSION
     if method in (Method.HIERARCHICAL, Method.LINKED_ROUNDS, Method.NUMERIC_HIERARCHICAL):
         base["random_seed"] = 0
+    if method == Method.HIERARCHICAL and selectors.round_has_meta_predictions(
+        survey_round=survey_round
+    ):  # the run fits the perception model too: a new version of it is a new run
+        base["perception_model_version"] = PERCEPTION_MODEL_VERSION
     if method == Method.LINKED_ROUNDS:
         base["model_version"] = LINKED_MODEL_VERSION
         previous = selectors.round_linkable_previous(survey_round=survey_round)
@@ -135,7 +140,10 @@ def _table_for(
             cohort_attribute=options["cohort_attribute"],
         )
     return selectors.judgment_table_for_round(
-        survey_round=survey_round, cohort_attribute=options["cohort_attribute"]
+        survey_round=survey_round,
+        cohort_attribute=options["cohort_attribute"],
+        # meta-predictions are data of the hierarchical run only (its perception model)
+        with_meta=method == Method.HIERARCHICAL,
     )
 
 
@@ -300,10 +308,15 @@ def _compute(*, run: AggregationRun, attempt: int, progress) -> dict:
         result, fit = fit_method(run=run, table=table, progress=progress)
         posterior = folder / "posterior.nc"
         fit.save(Path(settings.MEDIA_ROOT) / posterior)
+        if run.method == Method.HIERARCHICAL and table.meta_cohorts:
+            _perception(run=run, table=table, result=result, folder=folder, progress=progress)
     else:
         result, fit, posterior = _pool(run=run, table=table), None, None
     progress("figures", 0.0)
-    figures = reports.figures_render(result=result, fit=fit, table=table, folder=folder)
+    questions = Question.objects.filter(survey=run.survey_round.survey_id)
+    figures = reports.figures_render(
+        result=result, fit=fit, table=table, folder=folder, questions=list(questions)
+    )
     result["timings"] = {
         **result.get("timings", {}),
         "total_seconds": round(time.perf_counter() - started, 2),
@@ -326,6 +339,42 @@ def _hierarchical(*, run: AggregationRun, table: JudgmentTable, progress):
         extremize_factor=run.options["extremize_factor"],
     )
     return result, fit
+
+
+def _perception(
+    *, run: AggregationRun, table: JudgmentTable, result: dict, folder: Path, progress
+) -> None:
+    """How the cohorts see each other (engine/perception.py), after the binary model: its
+    parts go into ``result``; its posterior is a second artifact, named in the result."""
+    from aggregation.engine.perception import PerceptionDataError, PerceptionModel, add_perception
+
+    sampler = {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
+    try:
+        fit = PerceptionModel(sampler_config=sampler).fit(
+            table, random_seed=run.options["random_seed"], progress=_perception_progress(progress)
+        )
+    except PerceptionDataError as exc:
+        # e.g. one cohort only: the closed-form parts still go in, and the report says why
+        add_perception(result, table, fit=None, interval_mass=run.options["interval_mass"])
+        if "perception" in result:
+            result["perception"]["not_fitted"] = str(exc)
+        return
+    progress("summarizing", 0.0)
+    add_perception(result, table, fit=fit, interval_mass=run.options["interval_mass"])
+    posterior = folder / "perception.nc"
+    fit.save(Path(settings.MEDIA_ROOT) / posterior)
+    result["perception"]["posterior"] = str(posterior)
+
+
+def _perception_progress(progress):
+    """The perception fit's own phases as one phase of the run, "perception", 0 to 1."""
+    spans = {"compiling": (0.0, 0.3), "tuning": (0.3, 0.6), "sampling": (0.6, 1.0)}
+
+    def report(phase: str, fraction: float) -> None:
+        start, end = spans.get(phase, (0.0, 0.0))
+        progress("perception", start + (end - start) * fraction)
+
+    return report
 
 
 def _linked(*, run: AggregationRun, table: JudgmentTable, progress):

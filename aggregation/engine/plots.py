@@ -11,7 +11,8 @@ Probability reports: ``consensus_forest``, ``disagreement_forest``, ``cohort_for
 ``expert_forest`` (posterior forests), ``pooled_dots`` (a pool run), ``question_strip`` (every
 answer to a question as a dot by cohort, the posteriors over them),
 ``consensus_shift_forest`` and ``rounds_chart`` (two rounds: each question's consensus in
-both, an arrow for the change). Numeric reports: ``range_chart`` (each expert's 5–95 %
+both, an arrow for the change), ``perception_chart`` (how one cohort expected another to
+answer, against what it believes, an arrow for the misperception). Numeric reports: ``range_chart`` (each expert's 5–95 %
 range with the forecast and Cooke's decision makers), ``expert_chart``.
 """
 
@@ -87,6 +88,8 @@ FORECAST_COLOUR = "#1b1f24"
 KNOWN_COLOUR = "#cf222e"
 FIRST_ROUND_COLOUR = "#6e7781"
 LAST_ROUND_COLOUR = "#0969da"
+ACTUAL_COLOUR = "#1b1f24"  # perception: what a cohort believes
+EXPECTED_COLOUR = "#bc4c00"  # perception: what another cohort expected it to answer
 WIDTH = 7.5  # inches: about the width of a report page at 100 % zoom
 ROW = 0.26  # inches per row of a forest or dot chart
 EXPERT_ROW = 0.12  # inches per expert in a range chart
@@ -515,6 +518,73 @@ def rounds_chart(rows: list[dict], *, first: str, last: str, mass: float):
                label=_("Change (questions sorted by it, largest rise first)")),
     ]  # fmt: skip
     _legend_above(axes, handles)
+    return figure
+
+
+def perception_chart(rows: list[dict], *, mass: float):
+    """How each cohort expected another to answer, against what that cohort believes; one
+    row a (question, pair) in the order given (the caller sorts, most misjudged first).
+
+    ``rows``: dicts with ``label`` (the question's text), ``by`` and ``of`` (the cohorts),
+    ``actual`` (the belief of ``of``) and ``predicted`` (what ``by`` expected), each
+    {mean, interval} as probabilities. The actual belief is a dark dot with its interval
+    just above the row's line, the expectation an orange hollow dot with its interval just
+    below, and an arrow goes from the belief to the expectation: the misperception.
+    """
+    labels = [
+        _wrapped(row["label"], lines=2)
+        + "\n"
+        + _("%(by)s expected of %(of)s") % {"by": row["by"], "of": row["of"]}
+        for row in rows
+    ]
+    heights = [label.count("\n") + 1.6 for label in labels]
+    figure, axes = plt.subplots(figsize=(WIDTH, 1.2 + 0.2 * sum(heights) + 0.05 * len(rows)))
+    y, ticks = 0.0, []
+    for height in reversed(heights):  # the first row at the top
+        ticks.append(y + height / 2)
+        y += height
+    ticks.reverse()
+    for row, centre in zip(rows, ticks, strict=True):
+        actual, expected = row["actual"], row["predicted"]
+        for point, offset, colour, face in (
+            (actual, 0.3, ACTUAL_COLOUR, ACTUAL_COLOUR),
+            (expected, -0.3, EXPECTED_COLOUR, "white"),
+        ):
+            interval = point.get("interval")
+            if interval:
+                axes.plot(interval, [centre + offset] * 2, color=colour, linewidth=1.6,
+                          solid_capstyle="butt", zorder=2)  # fmt: skip
+            axes.scatter([point["mean"]], [centre + offset], s=36, color=face,
+                         edgecolors=colour, linewidths=1.5, zorder=4)  # fmt: skip
+        if abs(expected["mean"] - actual["mean"]) > 0.002:  # shorter than the arrowhead
+            axes.annotate(
+                "",
+                xy=(expected["mean"], centre - 0.3),
+                xytext=(actual["mean"], centre + 0.3),
+                arrowprops={"arrowstyle": "-|>", "color": EXPECTED_COLOUR, "linewidth": 1.0,
+                            "shrinkA": 4, "shrinkB": 4},
+                zorder=3,
+            )  # fmt: skip
+    axes.set_yticks(ticks, labels)
+    axes.tick_params(axis="y", length=0, labelsize=8.5)
+    axes.set_ylim(-0.2, y + 0.2)
+    axes.set_xlim(-0.02, 1.02)
+    axes.set_xlabel(
+        _("Probability (dot: posterior mean; line: %(percent)s interval)")
+        % {"percent": _percent(mass)}
+    )
+    axes.grid(axis="x", color="#d0d7de", linewidth=0.6)
+    axes.set_axisbelow(True)
+    handles = [
+        Line2D([], [], color=ACTUAL_COLOUR, marker="o",
+               label=_("What the cohort believes")),
+        Line2D([], [], color=EXPECTED_COLOUR, marker="o", markerfacecolor="white",
+               label=_("What the other cohort expected it to answer")),
+        Line2D([], [], color=EXPECTED_COLOUR, marker=">", markersize=5,
+               label=_("Misperception (most misjudged first)")),
+    ]  # fmt: skip
+    axes.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2,
+                frameon=False, fontsize=9, borderaxespad=0.3)  # fmt: skip
     return figure
 
 
