@@ -98,6 +98,10 @@ def round_report_run(*, survey_round: Round) -> AggregationRun | None:
     )
 
 
+def survey_questions_by_code(*, survey: Survey) -> dict[str, Question]:
+    return {q.code: q for q in survey.questions.all()}
+
+
 def run_question_results(*, run: AggregationRun) -> list[QuestionResult]:
     return list(run.question_results.select_related("question", "question__scenario"))
 

@@ -33,5 +33,15 @@ urlpatterns = [
     path("reports/runs/<id:run_id>/progress.json", views.run_progress, name="run-progress"),
     path("reports/runs/<id:run_id>/results.csv", views.run_results_csv, name="run-results-csv"),
     path("reports/runs/<id:run_id>/posterior.nc", views.run_posterior, name="run-posterior"),
+    path(
+        "reports/runs/<id:run_id>/perception.csv",
+        views.run_perception_csv,
+        name="run-perception-csv",
+    ),
+    path(
+        "reports/runs/<id:run_id>/perception.nc",
+        views.run_perception_posterior,
+        name="run-perception-posterior",
+    ),
     path("reports/runs/<id:run_id>/figures/<slug:name>.svg", views.run_figure, name="run-figure"),
 ]

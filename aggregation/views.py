@@ -27,6 +27,7 @@ from aggregation import (
     cohort_privacy,
     comparison,
     numeric_reports,
+    perception_reports,
     presenters,
     reports,
     selectors,
@@ -230,7 +231,14 @@ def _results_context(run: AggregationRun) -> dict:
         if hierarchical
         else None,
         "model": result.get("model") or {},
-        "figures": _figures(run, "consensus", "pooled", "disagreement", "cohorts"),
+        "figures": _figures(
+            run, "consensus", "pooled", "disagreement", "cohorts", perception_reports.FIGURE
+        ),
+        "perception": perception_reports.section_context(
+            run, selectors.survey_questions_by_code(survey=run.survey_round.survey)
+        )
+        if hierarchical
+        else None,
     }
 
 
@@ -446,6 +454,35 @@ def run_results_csv(request: HttpRequest, run_id: int) -> HttpResponse:
     filename = f"{slugify(run.survey_round.survey.title)[:40]}-round-{run.survey_round.number}"
     response, writer = csv_response(f"{filename}-run-{run.id}-results.csv")
     writer.writerows(rows)
+    return response
+
+
+@login_required
+def run_perception_csv(request: HttpRequest, run_id: int) -> HttpResponse:
+    """How the cohorts see each other, one row per question and pair of shown cohorts."""
+    run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    if not perception_reports.has_perception(run.result):
+        raise Http404("This run has no meta-predictions.")
+    questions = selectors.survey_questions_by_code(survey=run.survey_round.survey)
+    filename = f"{slugify(run.survey_round.survey.title)[:40]}-round-{run.survey_round.number}"
+    response, writer = csv_response(f"{filename}-run-{run.id}-perception.csv")
+    writer.writerows(perception_reports.csv_rows(run.result, questions))
+    return response
+
+
+@login_required
+def run_perception_posterior(request: HttpRequest, run_id: int) -> FileResponse:
+    """The perception model's posterior NetCDF: organizers only, as the run's posterior."""
+    run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
+    selectors.survey_get_for_organizer_or_404(user=request.user, survey=run.survey_round.survey)
+    path = _media_file(((run.result or {}).get("perception") or {}).get("posterior") or "")
+    response = FileResponse(
+        path.open("rb"),
+        content_type="application/x-netcdf",
+        as_attachment=True,
+        filename=f"run-{run.id}-perception.nc",
+    )
+    response["Cache-Control"] = NO_STORE
     return response
 
 

@@ -484,3 +484,27 @@ def finished_run(closed_round, settings):
     names = ["consensus", "disagreement", "cohorts", "expert-bias", "expert-noise"]
     write_artifacts(run, Path(settings.MEDIA_ROOT), names + ["question-Q01"])
     return run
+
+
+@pytest.fixture
+def perception_run(closed_round, settings):
+    """A succeeded hierarchical run of ``closed_round`` whose experts gave meta-predictions,
+    with the perception parts of a real fit (perception_result.py) and its figure drawn for
+    real, in both languages."""
+    from aggregation import reports
+    from tests.aggregation.perception_result import META, perception_result
+
+    for judgment in Judgment.objects.filter(survey_round=closed_round, probability__isnull=False):
+        judgment.meta_predictions = META[judgment.question.code][judgment.expert.code]
+        judgment.save(update_fields=["meta_predictions"])
+    result = perception_result()
+    run = make_run(closed_round, result=result)
+    names = ["consensus", "disagreement", "cohorts", "expert-bias", "expert-noise"]
+    write_artifacts(run, Path(settings.MEDIA_ROOT), names + ["question-Q01"])
+    (Path(settings.MEDIA_ROOT) / f"runs/{run.id}/perception.nc").write_bytes(b"CDF\x01 stand-in")
+    run.result["perception"]["posterior"] = f"runs/{run.id}/perception.nc"
+    questions = list(closed_round.survey.questions.all())
+    drawing = {"perception": reports.perception_drawing(result, questions)}
+    run.figures.update(reports.draw_in_every_language(drawing, Path("runs") / str(run.id)))
+    run.save(update_fields=["figures", "result"])
+    return run
