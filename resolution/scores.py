@@ -27,6 +27,7 @@ from aggregation import cohort_privacy
 from aggregation import selectors as aggregation_selectors
 from aggregation.engine import plots
 from aggregation.engine.data import JudgmentDataError, JudgmentTable
+from aggregation.engine.perception import reciprocal_scores
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR, POOLS, pool_questions
 from aggregation.engine.scoring import (
     CalibrationCurve,
@@ -280,6 +281,41 @@ COOKE_DECISION_MAKERS = {
     "item_opt": gettext_lazy("Performance-weighted (item weights, optimised)"),
     "equal": gettext_lazy("Equal weights"),
 }
+
+
+def round_reciprocal(*, survey_round: Round) -> dict | None:
+    """Reciprocal scores of the round's meta-predictions (Karger et al. 2021;
+    ``aggregation.engine.perception.reciprocal_scores``): per expert and per pair of cohorts;
+    None when nobody gave any. They need no outcome, so they do not wait for resolutions.
+
+    Only predictions of cohorts large enough to show are scored (a prediction of a cohort of
+    one is scored against that one expert's answers); a pair is shown when both of its
+    cohorts are; per-expert rows print cohorts as the other per-expert rows do.
+    """
+    try:
+        table = aggregation_selectors.judgment_table_for_round(
+            survey_round=survey_round,
+            cohort_attribute=survey_round.survey.cohort_attribute,
+            with_meta=True,
+        )
+    except JudgmentDataError:  # no binary judgments at all
+        return None
+    if not table.meta_cohorts:
+        return None
+    sizes = cohort_privacy.cohort_sizes_of_table(table)
+    shown = cohort_privacy.cohorts_shown(sizes)
+    hidden = [f"meta_{c}" for c in table.meta_cohorts if c not in shown]
+    scored = reciprocal_scores(JudgmentTable(table.frame.drop(columns=hidden)))
+    labels = cohort_privacy.expert_cohort_labels(sizes)
+    return {
+        "experts": [
+            {"code": code, "cohort": labels.get(row["cohort"], cohort_privacy.WITHHELD_COHORT),
+             "score": row["score"], "n": row["n"]}
+            for code, row in sorted(scored["experts"].items())
+        ],  # fmt: skip
+        "pairs": [p for p in scored["pairs"] if p["by"] in shown and p["of"] in shown],
+        "cohorts_hidden": len(sizes) - len(shown),
+    }
 
 
 def round_cooke(*, survey_round: Round) -> dict | None:

@@ -290,6 +290,7 @@ def round_scores(request: HttpRequest, round_id: int) -> HttpResponse:
                 if s.state == State.ANNULLED
             ],
             "cooke": scores.round_cooke(survey_round=survey_round),
+            "reciprocal": scores.round_reciprocal(survey_round=survey_round),
             "figures": {
                 name: {"name": name, "url": _figure_url(survey_round, name, source)}
                 for name in scores.FIGURES
