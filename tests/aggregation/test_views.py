@@ -798,3 +798,51 @@ def test_the_comparison_figure_waits_for_the_joint_fit_and_for_permission(
     assert client.get(url).status_code == 200
     client.force_login(other_analyst)
     assert client.get(url).status_code == 404
+
+
+# --- Issue 15: the perception section's downloads, for every persona ------------------------
+
+PERCEPTION_EXPECTED = {  # persona: (report, perception CSV, perception posterior, figure)
+    "organizer": (200, 200, 200, 200),
+    "superuser": (200, 200, 200, 200),
+    "analyst": (200, 200, 404, 200),  # the posterior lists every expert's cohort
+    "other_staff": (404, 404, 404, 404),
+    "other_analyst": (404, 404, 404, 404),
+    "expert_user": (404, 404, 404, 404),
+    "anonymous": (302, 302, 302, 302),
+    "expert_link": (302, 302, 302, 302),
+}
+
+
+@pytest.mark.parametrize("persona", list(PERCEPTION_EXPECTED))
+def test_the_perception_pages_answer_each_persona_as_they_must(
+    request, client, perception_run, persona
+):
+    urls = [
+        reverse("aggregation:round-report", args=[perception_run.survey_round_id]),
+        reverse("aggregation:run-perception-csv", args=[perception_run.id]),
+        reverse("aggregation:run-perception-posterior", args=[perception_run.id]),
+        reverse("aggregation:run-figure", args=[perception_run.id, "perception"]),
+    ]
+    client = _client_for(persona, request, client)
+    for url, expected in zip(urls, PERCEPTION_EXPECTED[persona], strict=True):
+        response = client.get(url)
+        assert response.status_code == expected, url
+        if expected == 302:
+            assert response["Location"].startswith(reverse("login"))
+
+
+def test_no_names_or_emails_in_the_perception_section_or_its_downloads(
+    client, organizer, perception_run
+):
+    client.force_login(organizer)
+    for url in [
+        reverse("aggregation:round-report", args=[perception_run.survey_round_id]),
+        reverse("aggregation:run-perception-csv", args=[perception_run.id]),
+        reverse("aggregation:run-figure", args=[perception_run.id, "perception"]),
+    ]:
+        response = client.get(url)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        text = body.decode("utf-8", errors="replace")
+        for secret in NAMES_AND_EMAILS:
+            assert secret not in text, (url, secret)
