@@ -514,3 +514,22 @@ def test_the_consensus_of_a_question_one_cohort_answered_is_that_cohorts_belief(
         draws["consensus"].sel(question="Q1"), expit(mu + delta).sel(question="Q1", cohort="ROK")
     )
     np.testing.assert_allclose(draws["consensus"].sel(question="Q2"), expit(mu).sel(question="Q2"))
+
+
+def test_a_quantity_undefined_in_every_draw_is_left_out_without_a_warning():
+    import warnings
+
+    from aggregation.engine.summary import diagnostics
+
+    rng = np.random.default_rng(0)
+    draws = xr.Dataset(
+        {
+            "defined": (("chain", "draw"), rng.normal(size=(4, 200))),
+            "undefined": (("chain", "draw"), np.full((4, 200), np.nan)),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Degrees of freedom <= 0" would fail here
+        result = diagnostics(draws, xr.Dataset())
+    assert set(result["per_quantity"]) == {"defined"}
+    assert result["max_rhat"] < 1.02
