@@ -1,5 +1,5 @@
 """Meta-predictions: the meta_<cohort> columns, the closed-form scores checked by hand, and
-the perception model's contract (one small real fit, marked slow)."""
+the perception model's data and statement (its real fits are in test_perception_recovery.py)."""
 
 import io
 
@@ -12,10 +12,7 @@ from aggregation.engine.data import JudgmentDataError, JudgmentTable
 from aggregation.engine.perception import (
     PerceptionData,
     PerceptionDataError,
-    PerceptionFit,
     PerceptionModel,
-    add_perception,
-    perception_draws,
     pivot_forecasts,
     raw_perception_errors,
     reciprocal_scores,
@@ -153,50 +150,6 @@ def test_the_pymc_statement_has_a_finite_density_at_its_initial_point():
     logp = model.compile_logp()(model.initial_point())
     assert np.isfinite(logp)
     assert {"stereotype", "question_part", "theta"} <= set(model.named_vars)
-
-
-# ------------------------------------------------------------------- a real fit
-@pytest.mark.slow
-def test_a_fit_gives_the_contract_and_reuses_its_compiled_model_with_new_labels(tmp_path):
-    sim = simulate_perception_panel(
-        n_experts=10, n_questions=5, stereotype={("US", "ROK"): 1.0}, seed=4
-    )
-    table = JudgmentTable.from_frame(sim.judgments)
-    model = PerceptionModel(sampler_config={"tune": 300, "draws": 300})
-    fit = model.fit(table, random_seed=1)
-    result = {"questions": {q: {} for q in table.questions}}
-    add_perception(result, table, fit=fit)
-
-    rows = result["questions"]["Q01"]["perception"]
-    assert {(r["by"], r["of"]) for r in rows} == {
-        ("US", "US"),
-        ("US", "ROK"),
-        ("ROK", "US"),
-        ("ROK", "ROK"),
-    }
-    for row in rows:
-        assert row["error"]["interval"][0] <= row["error"]["mean"] <= row["error"]["interval"][1]
-        assert row["error"]["mean"] == pytest.approx(
-            row["predicted"]["mean"] - row["actual"]["mean"], abs=1e-5
-        )
-        assert 0.0 <= row["p_overestimates"] <= 1.0
-    assert result["questions"]["Q01"]["surprisingly_popular"]["answer"] in ("yes", "no")
-    block = result["perception"]
-    assert {"shared", "diagnostics", "reciprocal_scores", "model"} <= set(block)
-    assert block["diagnostics"]["max_rhat"] is not None
-    assert {(s["by"], s["of"]) for s in block["shared"]} == {(r["by"], r["of"]) for r in rows}
-
-    path = fit.save(tmp_path / "perception.nc")
-    again = PerceptionFit.load(path)
-    assert np.allclose(perception_draws(again)["error"], perception_draws(fit)["error"])
-
-    # same shape, other labels: the compiled model is reused and the labels are the new ones
-    renamed = sim.judgments.assign(question=sim.judgments["question"].str.replace("Q", "X"))
-    second = model.fit(JudgmentTable.from_frame(renamed), random_seed=2)
-    assert second.posterior.attrs["compiled_model_reused"] == 1
-    assert list(second.posterior["posterior"]["question"].values) == [
-        f"X{j:02d}" for j in range(1, 6)
-    ]
 
 
 def test_the_simulated_truth_is_the_typical_experts_misperception():

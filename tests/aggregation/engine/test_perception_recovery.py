@@ -13,7 +13,10 @@ import pytest
 
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.perception import (
+    PerceptionFit,
     PerceptionModel,
+    add_perception,
+    perception_draws,
     raw_perception_errors,
     summarize_perception,
 )
@@ -81,3 +84,39 @@ def test_every_fit_converged(fitted):
         diagnostics = result["diagnostics"]
         assert diagnostics["max_rhat"] <= 1.01, diagnostics["warnings"]
         assert diagnostics["divergences"] == 0
+        assert diagnostics["min_ess_bulk"] >= 400, diagnostics["warnings"]
+
+
+@pytest.mark.slow
+def test_a_fit_gives_the_contract_and_reuses_its_compiled_model_with_new_labels(fitted, tmp_path):
+    sim, table, _ = fitted[0]
+    model = PerceptionModel()
+    fit = model.fit(table, random_seed=11)  # compiled by the fixture: reused
+    assert fit.posterior.attrs["compiled_model_reused"] == 1
+    result = {"questions": {q: {} for q in table.questions}}
+    add_perception(result, table, fit=fit)
+
+    rows = result["questions"]["Q01"]["perception"]
+    pairs = {("US", "US"), ("US", "ROK"), ("ROK", "US"), ("ROK", "ROK")}
+    assert {(r["by"], r["of"]) for r in rows} == pairs
+    for row in rows:
+        assert row["error"]["interval"][0] <= row["error"]["mean"] <= row["error"]["interval"][1]
+        assert row["error"]["mean"] == pytest.approx(
+            row["predicted"]["mean"] - row["actual"]["mean"], abs=1e-5
+        )
+        assert 0.0 <= row["p_overestimates"] <= 1.0
+        assert row["n_predictions"] == 12  # every expert of the predicting cohort
+    assert result["questions"]["Q01"]["surprisingly_popular"]["answer"] in ("yes", "no")
+    block = result["perception"]
+    assert {"shared", "diagnostics", "reciprocal_scores", "model"} <= set(block)
+    assert {(s["by"], s["of"]) for s in block["shared"]} == pairs
+
+    again = PerceptionFit.load(fit.save(tmp_path / "perception.nc"))
+    assert np.allclose(perception_draws(again)["error"], perception_draws(fit)["error"])
+
+    # same shape, other labels: the labels of the posterior are the new data's
+    renamed = sim.judgments.assign(question=sim.judgments["question"].str.replace("Q", "X"))
+    second = model.fit(JudgmentTable.from_frame(renamed), random_seed=2)
+    assert second.posterior.attrs["compiled_model_reused"] == 1
+    labels = list(second.posterior["posterior"]["question"].values)
+    assert labels == [f"X{j:02d}" for j in range(1, 17)]
