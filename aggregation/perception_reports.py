@@ -41,7 +41,9 @@ def perception_rows(result: dict, shown: list[str], *, own: bool = False) -> lis
                 continue
             if row["by"] == row["of"] and not own:
                 continue
-            rows.append({"code": code, **row, "surprisingly_popular": entry.get("surprisingly_popular")})
+            rows.append(
+                {"code": code, **row, "surprisingly_popular": entry.get("surprisingly_popular")}
+            )
     return sorted(rows, key=lambda row: (-abs(row["error"]["mean"]), row["code"], row["by"]))
 
 
@@ -59,14 +61,20 @@ def shared_sentence(shared: dict) -> str:
         near, far = sorted((abs(lower), abs(upper)))
         numbers = {**names, "points": points(mean), "lower": points(near), "upper": points(far)}
         if mean > 0:
-            return _(
+            return (
+                _(
+                    "%(by)s respondents expect %(of)s respondents to answer %(points)s points "
+                    "(%(lower)s to %(upper)s) higher than they do."
+                )
+                % numbers
+            )
+        return (
+            _(
                 "%(by)s respondents expect %(of)s respondents to answer %(points)s points "
-                "(%(lower)s to %(upper)s) higher than they do."
-            ) % numbers
-        return _(
-            "%(by)s respondents expect %(of)s respondents to answer %(points)s points "
-            "(%(lower)s to %(upper)s) lower than they do."
-        ) % numbers
+                "(%(lower)s to %(upper)s) lower than they do."
+            )
+            % numbers
+        )
     return _(
         "%(by)s respondents' expectations of %(of)s respondents are not clearly off: "
         "%(points)s points (%(lower)s to %(upper)s) from what they answer."

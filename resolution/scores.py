@@ -309,8 +309,12 @@ def round_reciprocal(*, survey_round: Round) -> dict | None:
     labels = cohort_privacy.expert_cohort_labels(sizes)
     return {
         "experts": [
-            {"code": code, "cohort": labels.get(row["cohort"], cohort_privacy.WITHHELD_COHORT),
-             "score": row["score"], "n": row["n"]}
+            {
+                "code": code,
+                "cohort": labels.get(row["cohort"], cohort_privacy.WITHHELD_COHORT),
+                "score": row["score"],
+                "n": row["n"],
+            }
             for code, row in sorted(scored["experts"].items())
         ],  # fmt: skip
         "pairs": [p for p in scored["pairs"] if p["by"] in shown and p["of"] in shown],

@@ -18,8 +18,9 @@ from aggregation.engine.synthetic import simulate_perception_panel
 from aggregation.models import AggregationRun
 from elicitation import services as elicitation_services
 from elicitation.models import Invitation, Round, Survey
-from tests.aggregation.test_services import run_queue  # noqa: F401 (a fixture)
+from tests.aggregation import test_services
 
+run_queue = test_services.run_queue  # each test's own queue on the real broker
 Status = AggregationRun.Status
 SAMPLER = {"draws": 150, "tune": 150, "chains": 2}
 

@@ -14,8 +14,12 @@ from tests.aggregation.conftest import PANEL, make_run
 from tests.aggregation.perception_result import PERCEPTION, perception_result
 
 JP = re.compile(r"\bJP\b")
-US_OF_ROK = "US respondents expect ROK respondents to answer 17 points (12 to 22) higher than they do."
-ROK_OF_US = "ROK respondents expect US respondents to answer 12 points (7 to 16) lower than they do."
+US_OF_ROK = (
+    "US respondents expect ROK respondents to answer 17 points (12 to 22) higher than they do."
+)
+ROK_OF_US = (
+    "ROK respondents expect US respondents to answer 12 points (7 to 16) lower than they do."
+)
 
 
 def report(client, run, **headers) -> str:
@@ -42,15 +46,15 @@ def test_the_section_shows_each_cohorts_view_of_the_other_most_misjudged_first(
     assert '<a href="#perception-title">How the cohorts see each other</a>' in html
     part = section(html)
     assert US_OF_ROK in part and ROK_OF_US in part
-    assert "+0.73 <span class=\"interval\">(+0.49 to +0.97)</span>" in part  # log-odds
+    assert '+0.73 <span class="interval">(+0.49 to +0.97)</span>' in part  # log-odds
     rows = re.findall(r'<tr><th scope="row"><a href="[^"]+">(Q0\d)</a></th>', part)
     assert rows == ["Q01", "Q03", "Q02", "Q01", "Q03", "Q02"]  # by |error|: 0.176 ... 0.062
     first = part[part.index("<tbody>", part.index('id="perception-table"')) :]
     first = first[: first.index("</tr>")]
     assert "Will Japan allow US combat operations from its bases?" in first
-    assert "0.399 <span class=\"interval\">(0.347 to 0.447)</span>" in first  # ROK believes
-    assert "0.575 <span class=\"interval\">(0.515 to 0.638)</span>" in first  # US expected
-    assert "<strong>+0.176</strong>" in first and "no <span class=\"interval\">(pivot 0.619)" in first
+    assert '0.399 <span class="interval">(0.347 to 0.447)</span>' in first  # ROK believes
+    assert '0.575 <span class="interval">(0.515 to 0.638)</span>' in first  # US expected
+    assert "<strong>+0.176</strong>" in first and 'no <span class="interval">(pivot 0.619)' in first
     assert 'data-figure="perception"' in part and "most misjudged" in part
     assert 'id="perception-diagnostics-table"' in part and "Shared misperceptions" in part
     assert "Warning: the perception model's diagnostics are bad" not in html  # they are good
@@ -63,8 +67,12 @@ def test_the_section_is_in_korean_for_a_korean_reader(client, analyst, perceptio
     client.force_login(analyst)
     part = section(report(client, perception_run, HTTP_ACCEPT_LANGUAGE="ko"))
     assert "집단들이 서로를 어떻게 보는가" in part
-    assert "US 응답자들은 ROK 응답자들이 실제보다 17%p (12~22%p) 높게 답할 것으로 예상합니다." in part
-    assert "ROK 응답자들은 US 응답자들이 실제보다 12%p (7~16%p) 낮게 답할 것으로 예상합니다." in part
+    assert (
+        "US 응답자들은 ROK 응답자들이 실제보다 17%p (12~22%p) 높게 답할 것으로 예상합니다." in part
+    )
+    assert (
+        "ROK 응답자들은 US 응답자들이 실제보다 12%p (7~16%p) 낮게 답할 것으로 예상합니다." in part
+    )
     assert "인식 모형의 진단" in part and "의외로 많은 답" in part
     # (the diagnostics table's quantity names are English, as the binary model's are)
     assert '<h3 id="perception-shared-title">공유된 오인식</h3>' in part

@@ -14,16 +14,17 @@ from axe_playwright_python.sync_playwright import Axe
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from tests.aggregation.conftest import (  # noqa: F401 (fixtures)
-    analyst,
-    analyst_group,
-    closed_round,
-    organizer,
-    panel,
-    perception_run,
-    survey,
-)
+from tests.aggregation import conftest as report_fixtures
 from tests.e2e.conftest import wait_until
+
+# The report tests' personas, survey and run (with the perception parts of a real fit).
+analyst = report_fixtures.analyst
+analyst_group = report_fixtures.analyst_group
+closed_round = report_fixtures.closed_round
+organizer = report_fixtures.organizer
+panel = report_fixtures.panel
+perception_run = report_fixtures.perception_run
+survey = report_fixtures.survey
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,7 +45,9 @@ def test_the_analyst_finds_how_the_cohorts_see_each_other(
     _log_in(page, live_server, report)
     page.get_by_role("link", name="How the cohorts see each other").first.click()
     section = page.locator("#perception")
-    expect(page.get_by_role("heading", name="How the cohorts see each other", level=2)).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="How the cohorts see each other", level=2)
+    ).to_be_visible()
 
     image = section.locator('img[data-figure="perception"]')
     image.scroll_into_view_if_needed()
