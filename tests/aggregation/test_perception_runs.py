@@ -117,3 +117,51 @@ def test_a_run_with_meta_predictions_stores_the_perception_model(organizer, run_
     # asking again is the same run (idempotent on data and spec)
     again, created = services.aggregation_run_request(survey_round=survey_round, options=SAMPLER)
     assert (again.id, created) == (run.id, False)
+
+
+# --- What a run reads: quick, no sampler --------------------------------------------------
+
+
+@pytest.fixture
+def predicted(closed_round):
+    """The report tests' round 1 with every expert's meta-predictions of US, ROK and JP."""
+    from elicitation.models import Judgment
+    from tests.aggregation.perception_result import META
+
+    for judgment in Judgment.objects.filter(survey_round=closed_round, probability__isnull=False):
+        judgment.meta_predictions = META[judgment.question.code][judgment.expert.code]
+        judgment.save(update_fields=["meta_predictions"])
+    return closed_round
+
+
+def _table(survey_round, **options):
+    return selectors.judgment_table_for_round(
+        survey_round=survey_round, cohort_attribute="nationality", **options
+    )
+
+
+def test_without_meta_predictions_the_table_and_the_run_options_are_as_before(closed_round):
+    assert _table(closed_round, with_meta=True).frame.equals(_table(closed_round).frame)
+    assert not selectors.round_has_meta_predictions(survey_round=closed_round)
+    options = services.aggregation_options_default(survey_round=closed_round, method="hierarchical")
+    assert "perception_model_version" not in options
+
+
+def test_the_table_carries_the_predictions_of_the_cohorts_in_it(predicted):
+    from elicitation.models import Judgment
+
+    judgment = Judgment.objects.get(
+        survey_round=predicted, expert__code="E001", question__code="Q01"
+    )
+    # a cohort nobody in the round belongs to, and values that are no probability
+    judgment.meta_predictions = {"US": 0.7, "CN": 0.4, "ROK": "high", "JP": 1.5}
+    judgment.save(update_fields=["meta_predictions"])
+    table = _table(predicted, with_meta=True)
+    assert table.meta_cohorts == ["JP", "ROK", "US"]
+    row = table.frame.set_index(["expert", "question"]).loc[("E001", "Q01")]
+    assert row["meta_US"] == 0.7 and row[["meta_ROK", "meta_JP"]].isna().all()
+    assert len(table.meta_predictions()) == 7 * 3 * 3 - 2
+    assert _table(predicted).meta_cohorts == []  # other methods read no meta-predictions
+    for method, expected in [("hierarchical", True), ("median", False)]:
+        options = services.aggregation_options_default(survey_round=predicted, method=method)
+        assert ("perception_model_version" in options) is expected, method
