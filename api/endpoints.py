@@ -148,14 +148,22 @@ def _public_result(run: AggregationRun) -> dict | None:
         return None
     shown = _shown_cohorts(run)
 
+    def hidden_pair(item) -> bool:  # a perception row or score of a cohort by another
+        return (
+            isinstance(item, dict)
+            and "by" in item
+            and "of" in item
+            and not (item["by"] in shown and item["of"] in shown)
+        )
+
     def public(value):
         if isinstance(value, list):
-            return [public(item) for item in value]
+            return [public(item) for item in value if not hidden_pair(item)]
         if not isinstance(value, dict):
             return value
         out = {}
         for key, item in value.items():
-            if key == "experts":
+            if key in ("experts", "posterior"):  # per-expert rows; a file path of the worker
                 continue
             if key == "cohorts" and isinstance(item, dict):
                 item = {c: v for c, v in item.items() if c in shown}

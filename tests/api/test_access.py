@@ -201,3 +201,15 @@ def test_errors_are_in_the_users_language(client, token_for, finished_run):
 def test_odd_ids_and_pages_are_refused_not_crashed(client, token_for, finished_run, url):
     response = client.get(url, **token_for("organizer"))
     assert response.status_code in (404, 422)
+
+
+def test_the_perception_parts_show_no_small_cohort_and_no_expert(client, token_for, perception_run):
+    """Issue 15: a run of a round with meta-predictions; JP is a cohort of one."""
+    url = f"/api/v1/runs/{perception_run.id}"
+    result = client.get(url, **token_for("analyst")).json()["result"]
+    text = json.dumps(result)
+    assert "JP" not in text and "perception.nc" not in text
+    shared = {(s["by"], s["of"]) for s in result["perception"]["shared"]}
+    assert shared == {("US", "US"), ("US", "ROK"), ("ROK", "US"), ("ROK", "ROK")}
+    assert "experts" not in result["perception"]["reciprocal_scores"]
+    assert len(result["questions"]["Q01"]["perception"]) == 4
