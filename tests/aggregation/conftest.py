@@ -503,8 +503,17 @@ def perception_run(closed_round, settings):
     write_artifacts(run, Path(settings.MEDIA_ROOT), names + ["question-Q01"])
     (Path(settings.MEDIA_ROOT) / f"runs/{run.id}/perception.nc").write_bytes(b"CDF\x01 stand-in")
     run.result["perception"]["posterior"] = f"runs/{run.id}/perception.nc"
-    questions = list(closed_round.survey.questions.all())
-    drawing = {"perception": reports.perception_drawing(result, questions)}
-    run.figures.update(reports.draw_in_every_language(drawing, Path("runs") / str(run.id)))
+    folder = Path("runs") / str(run.id)
+    if not _PERCEPTION_SVG:  # drawn once per test process: the same result every time
+        questions = list(closed_round.survey.questions.all())
+        drawing = {"perception": reports.perception_drawing(result, questions)}
+        for name, relative in reports.draw_in_every_language(drawing, folder).items():
+            _PERCEPTION_SVG[name] = (Path(settings.MEDIA_ROOT) / relative).read_text()
+    for name, svg in _PERCEPTION_SVG.items():
+        (Path(settings.MEDIA_ROOT) / folder / f"{name}.svg").write_text(svg)
+        run.figures[name] = str(folder / f"{name}.svg")
     run.save(update_fields=["figures", "result"])
     return run
+
+
+_PERCEPTION_SVG: dict[str, str] = {}
