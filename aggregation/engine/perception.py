@@ -90,14 +90,17 @@ DEFAULT_MODEL_CONFIG: dict = {
     "offset_scale_sd": 0.5,  # HalfNormal sd of the spread of experts' own offsets a_i
     "tau_sd": 1.0,  # HalfNormal sd of the scatter of individual predictions
 }
-# Small posteriors (a few hundred quantities). On the recovery panels 4 x 1,000 draws after
-# 500 tuning steps gave a bulk ESS of 1,560-2,580 (R-hat <= 1.006): more than needed, so
-# 4 x 600 after 300 (R-hat and ESS in test_perception_recovery.py); 0.9 because the omega
-# and offset scales make funnels when the data say they are near zero.
+# Small posteriors (a few hundred quantities), sampled with nutpie's low-rank mass matrix
+# adaptation (``adaptation="low_rank"``): a stereotype is strongly correlated with the
+# belief of the cohort it is about, which a diagonal mass matrix explores slowly. With the
+# diagonal one, panels whose misperception has no question part (omega near 0) gave
+# stereotype R-hat 1.016-1.019 and bulk ESS 295-350 (4 x 600 draws); low-rank: 1.006-1.010
+# and 820-1,440. 4 x 800 draws after 400 tuning steps; 0.9 because the omega and offset
+# scales make funnels when the data say they are near zero.
 DEFAULT_SAMPLER_CONFIG: dict = {
     "chains": 4,
-    "tune": 300,
-    "draws": 600,
+    "tune": 400,
+    "draws": 800,
     "cores": None,
     "target_accept": 0.9,
 }
@@ -344,7 +347,11 @@ class PerceptionModel:
         compiled_at = time.perf_counter()
         notify("compiling", 1.0)
         trace = sample(
-            compiled, sampler_config=self.sampler_config, random_seed=random_seed, progress=notify
+            compiled,
+            sampler_config=self.sampler_config,
+            random_seed=random_seed,
+            progress=notify,
+            adaptation="low_rank",
         )
         sampled_at = time.perf_counter()
         # a reused compiled model carries the labels of the data it was compiled with
