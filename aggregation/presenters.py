@@ -19,6 +19,7 @@ from aggregation import cohort_privacy, selectors
 from aggregation.engine.plots import BASELINE_LABELS
 from aggregation.engine.summary import ESS_BULK_MIN, RHAT_MAX
 from aggregation.models import AggregationRun, QuestionResult
+from elicitation import meta
 from elicitation.models import Round
 
 Status = AggregationRun.Status
@@ -352,6 +353,7 @@ def round_answers(survey_round: Round, question=None) -> list[dict]:
             "q50": j.q50,
             "q95": j.q95,
             "rationale": j.rationale.strip(),
+            "meta_predictions": j.meta_predictions or {},
         }
         for j in judgments
     ]
@@ -412,15 +414,26 @@ def judgments_csv_rows(survey_round: Round) -> list[list]:
     sizes: dict[str, int] = {}
     for _expert, cohort in {(a["expert"], a["cohort"]) for a in answers}:
         sizes[cohort] = sizes.get(cohort, 0) + 1
+    # meta-predictions of the cohorts shown separately: a column named after a cohort too
+    # small to show would name it
+    shown = set(cohort_privacy.cohorts_shown(sizes))
+    meta_cohorts = [
+        cohort
+        for cohort in meta.meta_csv_cohorts(
+            survey=survey_round.survey, meta_predictions=(a["meta_predictions"] for a in answers)
+        )
+        if cohort in shown
+    ]
     cohort_privacy.label_cohorts(answers, cohort_privacy.expert_cohort_labels(sizes))
     rows = [
         ["expert", "cohort", "question", "round", "wording_version",
-         "probability", "q05", "q50", "q95", "rationale"]
+         "probability", "q05", "q50", "q95", "rationale", *meta.meta_csv_header(meta_cohorts)]
     ]  # fmt: skip
     for a in answers:
         rows.append(
             [a["expert"], a["cohort"], a["question"], survey_round.number, a["wording_version"]]
             + ["" if a[k] is None else a[k] for k in ("probability", "q05", "q50", "q95")]
             + [a["rationale"]]
+            + meta.meta_csv_values(a["meta_predictions"], meta_cohorts)
         )  # fmt: skip
     return rows

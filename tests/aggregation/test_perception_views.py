@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from aggregation.models import AggregationRun
 from tests.aggregation.conftest import PANEL, make_run
-from tests.aggregation.perception_result import PERCEPTION, perception_result
+from tests.aggregation.perception_result import META, PERCEPTION, perception_result
 
 JP = re.compile(r"\bJP\b")
 US_OF_ROK = (
@@ -201,3 +201,17 @@ def test_a_run_in_flight_names_the_perception_phase(client, analyst, closed_roun
     state = client.get(reverse("aggregation:run-progress", args=[run.id])).json()
     assert state["phase_label"] == "Fitting the perception model (how the cohorts see each other)"
     assert state["overall"] == pytest.approx(0.94)
+
+
+def test_the_judgments_csv_carries_the_meta_predictions_of_the_cohorts_shown(
+    client, analyst, perception_run
+):
+    client.force_login(analyst)
+    url = reverse("aggregation:round-judgments-csv", args=[perception_run.survey_round_id])
+    response = client.get(url)
+    header = response.content.decode("utf-8-sig").splitlines()[0].split(",")
+    assert header[-2:] == ["meta_ROK", "meta_US"]  # JP, a cohort of one, is not named
+    rows = {(r["expert"], r["question"]): r for r in csv_rows(response)}
+    assert float(rows[("E004", "Q01")]["meta_US"]) == META["Q01"]["E004"]["US"]
+    assert float(rows[("E001", "Q02")]["meta_ROK"]) == META["Q02"]["E001"]["ROK"]
+    assert not any(JP.search(line) for line in response.content.decode().splitlines())
