@@ -470,6 +470,21 @@ def _run_store(*, run: AggregationRun, attempt: int, outcome: dict) -> None:
                 "figures",
             ]
         )
+        if locked.method == Method.HIERARCHICAL:
+            _forecast_request(run=locked)
+
+
+def _forecast_request(*, run: AggregationRun) -> None:
+    """Ask for the run's panel forecast (the recalibration of its consensus) in the same
+    transaction as its results, so a worker stopping in between cannot leave a report
+    without one; a failure to ask is logged and never fails the run."""
+    from resolution.recalibration import forecast_request  # resolution builds on us
+
+    try:
+        with transaction.atomic():  # a savepoint: a database error leaves the results
+            forecast_request(source_run=run)
+    except Exception:
+        log.exception("the panel forecast of aggregation run %s was not requested", run.id)
 
 
 def _question_result(run: AggregationRun, question: Question, entry: dict) -> QuestionResult:

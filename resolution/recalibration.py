@@ -266,6 +266,40 @@ def recalibration_current(
     return run, inputs
 
 
+def forecast_request(*, source_run: AggregationRun, requested_by=None) -> RecalibrationRun | None:
+    """The panel forecast of a succeeded hierarchical run: the LLO recalibration of its
+    consensus on today's outcomes (the prior alone while nothing is resolved), requested
+    like any other recalibration and so idempotent. None when there is nothing to
+    recalibrate (no probability question)."""
+    if (
+        source_run.method != AggregationRun.Method.HIERARCHICAL
+        or source_run.status != AggregationRun.Status.SUCCEEDED
+    ):
+        return None
+    try:
+        run, _created = recalibration_request(
+            survey_round=source_run.survey_round,
+            options={"input": Input.HIERARCHICAL, "source_run": source_run.id},
+            requested_by=requested_by,
+        )
+    except RecalibrationUnavailable:
+        return None
+    return run
+
+
+def forecast_current(*, source_run: AggregationRun) -> RecalibrationRun | None:
+    """The panel forecast of this hierarchical run on today's outcomes, finished or not;
+    None when it was never requested (a run older than the forecast) or cannot be."""
+    try:
+        run, _inputs = recalibration_current(
+            survey_round=source_run.survey_round,
+            options={"input": Input.HIERARCHICAL, "source_run": source_run.id},
+        )
+    except RecalibrationUnavailable:
+        return None
+    return run
+
+
 def recalibration_run_enqueue(*, run_id: int) -> bool:
     """Send the run's task; a broker that is down leaves it queued for the recovery sweep."""
     from resolution.tasks import recalibration_run_execute_task
