@@ -20,8 +20,11 @@ labels only). Every method forecasts every resolved question, and is scored on t
   every resolved question has them;
 - recalibrated: the LLO recalibration (``recalibration.LLORecalibration``) of the log-odds
   mean, fitted for each fold k on the outcomes of the OTHER folds only and predicting fold
-  k (its posterior predictive mean). ``recalibrated_hierarchical`` does the same to the
-  hierarchical consensus mu_j.
+  k (its posterior predictive mean). ``forecast``, the panel forecast the report leads
+  with (``recalibration.panel_forecasts``), does the same to the hierarchical consensus.
+- ``learning_curve``: every method again with each fold's training set cut to k = 0, 5,
+  10, 20 questions (a seeded subset of that fold's training questions) and all of them:
+  how many resolved questions the calibration needs before it pays.
 
 How leakage is ruled out: ``fold_forecasts`` is the only code that reads outcomes for a
 fit, and it reads exactly the training questions' outcomes (``outcomes[q]`` for q in
@@ -60,7 +63,7 @@ METHODS = (
     "hierarchical",
     "base_rate",
     "recalibrated",
-    "recalibrated_hierarchical",
+    "forecast",
     "surprisingly_popular",
 )
 # Posterior means are all the evaluation needs: 4 chains x 500 draws estimate them to a
@@ -155,8 +158,10 @@ def out_of_fold_recalibration(
     interval_mass: float = 0.9,
     progress: ProgressCallback | None = None,
     label: str = "recalibration",
+    train_size: int | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
-    """Forecast every question of ``folds`` by a recalibration fitted on the other folds.
+    """Forecast every question of ``folds`` by a recalibration fitted on the other folds
+    (on ``train_size`` of them, a seeded subset, when given: the learning curve).
 
     Returns
     -------
@@ -170,7 +175,7 @@ def out_of_fold_recalibration(
     notify(label, 0.0)
     for k in range(n_folds):
         test = folds.index[folds == k].tolist()
-        train = folds.index[folds != k].tolist()
+        train = training_subset(folds.index[folds != k].tolist(), train_size, seed=seed, fold=k)
         forecasts, fit = fold_forecasts(
             logodds,
             outcomes,
@@ -264,6 +269,7 @@ def cross_validate(
     interval_mass: float = 0.9,
     n_bins: int = 10,
     progress: ProgressCallback | None = None,
+    learning_curve_sizes: Sequence[int | None] | None = None,
 ) -> dict:
     """K-fold cross-validation over questions of every method; the scores as plain data.
 
@@ -279,6 +285,8 @@ def cross_validate(
     hierarchical : also fit the hierarchical model (once, on all judgments), or reuse
         ``hierarchical_fit``.
     recalibration : the LLORecalibration to use (its configs); default settings if None.
+    learning_curve_sizes : also score every method with each fold trained on k questions,
+        for each k given (None: all), in ``result["learning_curve"]``.
 
     Returns
     -------
@@ -347,13 +355,29 @@ def cross_validate(
             groups=groups,
             interval_mass=interval_mass,
             progress=progress,
-            label="recalibration of the hierarchical consensus",
+            label="the panel forecast (recalibrated hierarchical consensus)",
         )
-        forecasts["recalibrated_hierarchical"] = recal_h["mean"]
-        intervals["recalibrated_hierarchical"] = recal_h
+        forecasts["forecast"] = recal_h["mean"]
+        intervals["forecast"] = recal_h
         hierarchical_info["recalibration_folds"] = [_fold_line(f) for f in per_fold_h]
 
     forecasts = forecasts[[m for m in METHODS if m in forecasts.columns]]
+    curve = None
+    if learning_curve_sizes:
+        inputs = {"recalibrated": logodds}
+        if "forecast" in forecasts.columns:
+            inputs["forecast"] = consensus.loc[questions, "logodds"]
+        curve = learning_curve(
+            forecasts,
+            inputs,
+            y,
+            folds,
+            seed=seed,
+            recalibration=recalibration,
+            groups=groups,
+            sizes=learning_curve_sizes,
+            progress=progress,
+        )
     meta_block = _surprisingly_popular(resolved_table, forecasts, y)
     if meta_block and meta_block["n_questions"] == len(questions):
         forecasts["surprisingly_popular"] = pd.Series(meta_block.pop("pivot"))
@@ -392,6 +416,7 @@ def cross_validate(
         },
         "hierarchical": hierarchical_info,
         "surprisingly_popular": meta_block,
+        "learning_curve": curve,
         "folds": {
             "n_folds": n_folds,
             "seed": seed,
@@ -431,16 +456,76 @@ def _surprisingly_popular(table: JudgmentTable, forecasts: pd.DataFrame, y: pd.S
     }
 
 
-def _base_rate(y: pd.Series, folds: pd.Series) -> pd.Series:
+def _base_rate(
+    y: pd.Series, folds: pd.Series, *, train_size: int | None = None, seed: int = 0
+) -> pd.Series:
     """Each question's forecast: the frequency of yes in the other folds (Jeffreys-smoothed).
 
     (events + 1/2) / (n + 1), so a training set of one kind never forecasts 0 or 1.
     """
     out = pd.Series(np.nan, index=y.index)
     for k in range(int(folds.max()) + 1):
-        train = folds.index[folds != k]
+        train = training_subset(folds.index[folds != k].tolist(), train_size, seed=seed, fold=k)
         out[folds.index[folds == k]] = (y[train].sum() + 0.5) / (len(train) + 1.0)
     return out
+
+
+LEARNING_CURVE_SIZES = (0, 5, 10, 20, None)  # training questions per fold; None: all
+
+
+def training_subset(train: list[str], size: int | None, *, seed: int, fold: int) -> list[str]:
+    """``size`` of a fold's training questions, drawn by (seed, fold, size) alone; all of
+    them when ``size`` is None or not smaller."""
+    if size is None or size >= len(train):
+        return list(train)
+    rng = np.random.default_rng([seed, fold, size])
+    return sorted(rng.choice(sorted(train), size=size, replace=False).tolist())
+
+
+def learning_curve(
+    forecasts: pd.DataFrame,
+    inputs: Mapping[str, pd.Series],
+    y: pd.Series,
+    folds: pd.Series,
+    *,
+    seed: int,
+    recalibration: LLORecalibration,
+    groups: Mapping[str, str] | None,
+    sizes: Sequence[int | None] = LEARNING_CURVE_SIZES,
+    progress: ProgressCallback | None = None,
+) -> dict:
+    """Every method's Brier and log score when each fold trains on k questions only.
+
+    ``forecasts`` holds the methods that learn nothing from outcomes (the pools, the
+    consensus), scored as they are; ``inputs`` maps each recalibrated method to the
+    aggregate log-odds it recalibrates; the base rate is recomputed from the subset.
+    """
+    outcome_of = y.to_dict()
+    fixed = [m for m in forecasts.columns if m not in inputs and m != "base_rate"]
+    curve: dict = {"k": [], "methods": {}}
+    for size in sizes:
+        predicted = forecasts[fixed].copy()
+        predicted["base_rate"] = _base_rate(y, folds, train_size=size, seed=seed)
+        for method, logodds in inputs.items():
+            out, _ = out_of_fold_recalibration(
+                logodds,
+                outcome_of,
+                folds,
+                seed=seed,
+                recalibration=recalibration,
+                groups=groups,
+                progress=progress,
+                label=f"learning curve: {method}, k = {'all' if size is None else size}",
+                train_size=size,
+            )
+            predicted[method] = out["mean"]
+        scores = score_methods(predicted, y)
+        curve["k"].append("all" if size is None else size)
+        for method, score in scores.items():
+            line = curve["methods"].setdefault(method, {"brier": [], "log_score": []})
+            line["brier"].append(score["brier"])
+            line["log_score"].append(score["log_score"])
+    return curve
 
 
 def _fold_line(summary: dict) -> dict:

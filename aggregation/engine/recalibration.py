@@ -523,6 +523,94 @@ def recalibrated_forecasts(
     }
 
 
+FORECAST_DEFINITION = (
+    "the panel forecast: the linear-in-log-odds recalibration (Turner et al. 2014) of the "
+    "hierarchical consensus, learned from the resolved questions; with none, the prior "
+    "drawn from published evidence alone"
+)
+
+
+def panel_forecasts(
+    consensus_logodds: pd.DataFrame,
+    outcomes=None,
+    *,
+    random_seed: int,
+    interval_mass: float = 0.9,
+    recalibration: LLORecalibration | None = None,
+) -> dict:
+    """The panel forecast of every question: expit(gamma x_j + tau), x_j the consensus.
+
+    Parameters
+    ----------
+    consensus_logodds : draws x questions (``summary.consensus_logodds_draws``).
+    outcomes : the resolved questions (``scoring.outcomes_from_frame`` output, a Series or a
+        mapping question -> 0/1), or None. Their outcomes train (gamma, tau) on the
+        consensus's posterior mean; with none the posterior is the prior, drawn directly
+        (the same distribution a fit on no data samples, without a sampler).
+
+    Each forecast draw pairs a draw of (gamma, tau) with a draw of the consensus, so the
+    interval carries both uncertainties. A resolved question's forecast saw its own outcome
+    (``"resolved": true``); ``manage.py evaluate`` scores the forecast out of fold.
+
+    Returns
+    -------
+    {"definition", "calibration": {"n_resolved", "gamma", "tau", "prior", ...},
+     "questions": {question: {"mean", "interval", "resolved"}}}
+    """
+    _check_mass(interval_mass)
+    recalibration = recalibration or LLORecalibration()
+    questions = [str(q) for q in consensus_logodds.columns]
+    x_mean = consensus_logodds.mean(axis=0)
+    resolved = as_outcome_frame(outcomes) if outcomes is not None else None
+    known = [q for q in questions if resolved is not None and q in resolved.index]
+    rng = np.random.default_rng(random_seed)
+    if known:
+        grouped = bool((resolved.loc[known, "group"] != "").any())
+        fit = recalibration.fit(
+            x_mean[known].to_numpy(),
+            resolved.loc[known, "outcome"].to_numpy(),
+            groups=resolved.loc[known, "group"].tolist() if grouped else None,
+            questions=known,
+            random_seed=random_seed,
+        )
+        groups = [resolved["group"].get(q) for q in questions] if grouped else None
+        gamma, tau = fit.parameter_draws(groups, len(questions), random_seed=random_seed)
+        calibration = fit.summary(interval_mass)
+    else:
+        cfg = recalibration.model_config
+        n = _PRIOR_DRAWS
+        gamma = np.exp(rng.normal(cfg["log_gamma_mu"], cfg["log_gamma_sd"], (n, 1)))
+        tau = rng.normal(cfg["tau_mu"], cfg["tau_sd"], (n, 1))
+        calibration = {
+            "model": "linear-in-log-odds (Turner et al. 2014)",
+            "n_resolved": 0,
+            "gamma": _point(gamma.ravel(), interval_mass),
+            "tau": _point(tau.ravel(), interval_mass),
+            "prior": prior_summary(cfg, interval_mass),
+            "note": "no resolved question: the prior alone",
+        }
+    pick = rng.integers(len(consensus_logodds), size=gamma.shape[0])
+    draws = expit(gamma * consensus_logodds.to_numpy()[pick] + tau)
+    tail = (1.0 - interval_mass) / 2.0
+    lower, upper = np.quantile(draws, [tail, 1.0 - tail], axis=0)
+    return {
+        "definition": FORECAST_DEFINITION,
+        "interval_mass": interval_mass,
+        "calibration": calibration,
+        "questions": {
+            q: {
+                "mean": round(float(draws[:, j].mean()), 6),
+                "interval": [round(float(lower[j]), 6), round(float(upper[j]), 6)],
+                "resolved": q in known,
+            }
+            for j, q in enumerate(questions)
+        },
+    }
+
+
+_PRIOR_DRAWS = 4000  # as many as a default fit's posterior (4 chains x 1,000)
+
+
 def prior_summary(model_config: dict, interval_mass: float = 0.9) -> dict:
     """The priors of gamma and tau in words and numbers (median and central interval)."""
     from scipy import stats

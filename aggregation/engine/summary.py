@@ -20,6 +20,7 @@ those same derived draws, so they describe what is reported, and they are always
 from itertools import combinations
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy.special import expit
 
@@ -90,6 +91,24 @@ def derived_draws(
         if "cohort_lean" in posterior:  # model version 2 on
             quantities["cohort_lean"] = posterior["cohort_lean"]
     return xr.Dataset(quantities)
+
+
+def consensus_logodds_draws(fit: HierarchicalFit) -> pd.DataFrame:
+    """The consensus's draws on the log-odds scale: (draws of all chains) x questions.
+
+    The input of the panel forecast (``recalibration.panel_forecasts``) and of the
+    evaluation's recalibrated consensus: the same consensus the report shows.
+    """
+    tree = fit.posterior
+    posterior = tree["posterior"].to_dataset()
+    cohorts = [str(c) for c in posterior["cohort"].values]
+    consensus = derived_draws(posterior, cohorts, answered_cells(tree))["consensus"]
+    values = consensus.transpose(*SAMPLE_DIMS, "question").values
+    flat = values.reshape(-1, values.shape[-1])
+    return pd.DataFrame(
+        np.log(flat) - np.log1p(-flat),
+        columns=pd.Index([str(q) for q in consensus["question"].values], name="question"),
+    )
 
 
 def diagnostics(draws: xr.Dataset, sample_stats: xr.Dataset) -> dict:

@@ -352,8 +352,17 @@ def test_a_hierarchical_run_writes_the_contract_and_a_loadable_posterior(tmp_pat
     fit = HierarchicalFit.load(tmp_path / "posterior" / "fit.nc")
     assert fit.attrs["data_hash"] == first_round.data_hash()
     again = summarize_hierarchical(fit, first_round, interval_mass=0.8)
+    forecasts = {q: entry.pop("forecast") for q, entry in result["questions"].items()}
     assert again["questions"] == result["questions"]
     assert again["experts"] == result["experts"]
+
+    # the panel forecast: nothing resolved, so the published prior alone, which extremizes
+    assert result["forecast"]["calibration"]["n_resolved"] == 0
+    for question, forecast in forecasts.items():
+        low, high = forecast["interval"]
+        assert 0 <= low <= forecast["mean"] <= high <= 1 and not forecast["resolved"]
+        consensus = result["questions"][question]["consensus"]["mean"]
+        assert abs(forecast["mean"] - 0.5) >= abs(consensus - 0.5) - 0.05
 
 
 # ------------------------------------------------------------------ the progress bar
@@ -453,3 +462,17 @@ def test_linked_rounds_write_the_persistence_per_round_consensus_and_the_change(
         assert set(question["rounds"]) == {"1", "2"}
         shift = question["consensus_shift"]
         assert shift["interval"][0] <= shift["mean"] <= shift["interval"][1]
+
+
+def test_outcomes_are_for_the_hierarchical_forecast_and_a_bad_file_fails_before_sampling(
+    tmp_path,
+):
+    (tmp_path / "j.csv").write_text(TWO_ROUNDS)
+    (tmp_path / "bad.csv").write_text("question,outcome\nQ1,maybe\n")
+    out = str(tmp_path / "r.json")
+    with pytest.raises(CommandError, match="--outcomes trains the panel forecast"):
+        call_command("aggregate", str(tmp_path / "j.csv"), "--method", "median",
+                     "--outcomes", str(tmp_path / "bad.csv"), "--out", out)  # fmt: skip
+    with pytest.raises(CommandError, match="bad.csv: .*line 2"):
+        call_command("aggregate", str(tmp_path / "j.csv"), "--outcomes",
+                     str(tmp_path / "bad.csv"), "--out", out)  # fmt: skip

@@ -50,6 +50,11 @@ class Command(BaseCommand):
         parser.add_argument("--chains", type=int, help="number of chains (default 4)")
         parser.add_argument("--posterior", help="also save the posterior as NetCDF here")
         parser.add_argument(
+            "--outcomes",
+            help="resolved binary questions (question,outcome[,group] CSV): the panel "
+            "forecast's calibration learns from them (without, the published prior alone)",
+        )
+        parser.add_argument(
             "--realizations",
             help="known values of seed questions: a question,value CSV or an EXCALIBUR .rls",
         )
@@ -88,6 +93,20 @@ class Command(BaseCommand):
             factor = DEFAULT_EXTREMIZE_FACTOR
         elif factor <= 0:
             raise CommandError(f"--extremize-factor must be positive, got {factor}", returncode=2)
+        if options["outcomes"] and options["method"] != "hierarchical":
+            raise CommandError(
+                "--outcomes trains the panel forecast of the hierarchical method; leave it "
+                f"out with --method {options['method']}",
+                returncode=2,
+            )
+        options["outcome_frame"] = None
+        if options["outcomes"]:  # read before sampling: a bad file fails at once
+            from aggregation.engine.scoring import OutcomeDataError, read_outcomes
+
+            try:
+                options["outcome_frame"] = read_outcomes(options["outcomes"])
+            except OutcomeDataError as exc:
+                raise CommandError(f"{options['outcomes']}: {exc}", returncode=2) from exc
         if options["method"] != "hierarchical":
             from aggregation.engine.perception import add_perception
             from aggregation.engine.summary import summarize_pool
@@ -108,11 +127,27 @@ class Command(BaseCommand):
         result = summarize_hierarchical(
             fit, table, interval_mass=options["interval"], extremize_factor=factor
         )
+        self._forecast(result, fit, options)
         if table.meta_cohorts and not table.meta_predictions().empty:
             # meta-predictions: how each cohort sees the others (engine/perception.py)
             perception = self._fit(PerceptionModel, table, {**options, "posterior": None})
             add_perception(result, table, fit=perception, interval_mass=options["interval"])
         return result
+
+    def _forecast(self, result: dict, fit, options: dict) -> None:
+        """The panel forecast of every question (engine/recalibration.py), in place."""
+        from aggregation.engine.recalibration import panel_forecasts
+        from aggregation.engine.summary import consensus_logodds_draws
+
+        forecast = panel_forecasts(
+            consensus_logodds_draws(fit),
+            options["outcome_frame"],
+            random_seed=options["seed"],
+            interval_mass=options["interval"],
+        )
+        for question, value in forecast.pop("questions").items():
+            result["questions"][question]["forecast"] = value
+        result["forecast"] = forecast
 
     def _fit(self, model_class, table, options: dict):
         """Fit a sampled model with the command's sampler options and progress on stderr;

@@ -54,6 +54,12 @@ class Command(BaseCommand):
             "--bins", type=int, default=10, help="bins of the calibration curves (default 10)"
         )
         parser.add_argument(
+            "--learning-curve",
+            action="store_true",
+            help="also score every method with each fold's calibration trained on 0, 5, 10, "
+            "20 and all of its training questions",
+        )
+        parser.add_argument(
             "--interval", type=float, default=0.9, help="credible interval mass (default 0.9)"
         )
 
@@ -63,7 +69,11 @@ class Command(BaseCommand):
         if is_numeric(options["judgments"]):
             self._check_options(options)
             return self._numeric(options)
-        from aggregation.engine.evaluation import EvaluationError, cross_validate
+        from aggregation.engine.evaluation import (
+            LEARNING_CURVE_SIZES,
+            EvaluationError,
+            cross_validate,
+        )
         from aggregation.progress import TerminalProgress
 
         table, outcomes = self._inputs(options)
@@ -81,6 +91,7 @@ class Command(BaseCommand):
                 interval_mass=options["interval"],
                 n_bins=options["bins"],
                 progress=TerminalProgress(self.stderr._out),
+                learning_curve_sizes=LEARNING_CURVE_SIZES if options["learning_curve"] else None,
             )
         except EvaluationError as exc:
             raise CommandError(str(exc), returncode=2) from exc
@@ -223,6 +234,12 @@ class Command(BaseCommand):
                 f"answer right: surprisingly popular {hits['surprisingly_popular_answer']:.2f}, "
                 f"majority {hits['majority_answer']:.2f}"
             )
+        curve = result.get("learning_curve")
+        if curve:
+            lines.append("learning curve (Brier; k training questions per fold):")
+            lines.append(f"{'method':<28}" + "".join(f"{'k=' + str(k):>9}" for k in curve["k"]))
+            for name, line in curve["methods"].items():
+                lines.append(f"{name:<28}" + "".join(f"{_fmt(b):>9}" for b in line["brier"]))
         hierarchical = result.get("hierarchical")
         if hierarchical:
             for warning in hierarchical["diagnostics"]["warnings"]:

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 from scipy.optimize import minimize
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.evaluation import (
@@ -31,6 +31,7 @@ from aggregation.engine.evaluation import (
     fold_forecasts,
     fold_seed,
     out_of_fold_recalibration,
+    training_subset,
 )
 from aggregation.engine.pooling import all_baselines
 from aggregation.engine.recalibration import LLORecalibration, aggregate_logodds
@@ -410,3 +411,45 @@ def test_the_pivot_joins_the_main_table_when_every_question_has_meta_predictions
         == result["predictions"]["surprisingly_popular"]
     )
     assert cross_validate(table, outcomes, **kwargs)["surprisingly_popular"] is None
+
+
+# --- the learning curve -------------------------------------------------------------------
+def test_training_subsets_are_seeded_subsets_of_the_fold_and_all_when_not_smaller():
+    train = [f"Q{j:02d}" for j in range(30)]
+    five = training_subset(train, 5, seed=3, fold=1)
+    assert len(five) == 5 and set(five) <= set(train)
+    assert five == training_subset(list(reversed(train)), 5, seed=3, fold=1)
+    assert five != training_subset(train, 5, seed=3, fold=2)
+    assert training_subset(train, None, seed=3, fold=1) == train
+    assert training_subset(train, 40, seed=3, fold=1) == train
+    assert training_subset(train, 0, seed=3, fold=1) == []
+
+
+def test_the_learning_curve_scores_every_method_at_every_k():
+    table, outcomes = timid_panel(n_questions=40)
+    spy = SpyRecalibration()
+    result = cross_validate(
+        table, outcomes, n_folds=5, hierarchical=False, recalibration=spy,
+        learning_curve_sizes=(0, 5, None),
+    )  # fmt: skip
+    curve = result["learning_curve"]
+    assert curve["k"] == [0, 5, "all"]
+    assert set(curve["methods"]) == set(result["methods"])
+    # pools learn nothing: the same score at every k, the main table's
+    pool = curve["methods"]["logodds_mean"]["brier"]
+    assert pool == [result["methods"]["logodds_mean"]["brier"]] * 3
+    # with all training questions the curve is the main table
+    assert curve["methods"]["recalibrated"]["brier"][-1] == pytest.approx(
+        result["methods"]["recalibrated"]["brier"]
+    )
+    # k = 0: the prior alone (gamma 2, tau 0) and a base rate of 1/2
+    assert curve["methods"]["base_rate"]["brier"][0] == pytest.approx(0.25)
+    logodds = table.frame.assign(x=logit(table.frame["probability"])).groupby("question")["x"]
+    prior = expit(2.0 * logodds.mean())
+    y = pd.Series(outcomes).sort_index()
+    assert curve["methods"]["recalibrated"]["brier"][0] == pytest.approx(
+        brier_score(prior.loc[y.index].to_numpy(), y.to_numpy()), abs=1e-6
+    )
+    # the curve's fits saw as many training questions as asked (the folds' own leak
+    # tests above cover out_of_fold_recalibration, which the curve calls)
+    assert sorted({len(call["train"]) for call in spy.calls})[:2] == [0, 5]

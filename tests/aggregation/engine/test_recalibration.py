@@ -234,3 +234,49 @@ def test_recalibrated_forecasts_learn_from_resolved_and_forecast_open_questions(
     # extremized: further from 1/2 than the panel's own aggregate
     assert abs(entry["mean"] - 0.5) > abs(entry["aggregate"] - 0.5)
     assert result["questions"]["Q05"]["resolved"] is True
+
+
+# --- the panel forecast ----------------------------------------------------------------------
+def constant_consensus(values: dict[str, float], n_draws: int = 200) -> pd.DataFrame:
+    return pd.DataFrame({q: np.full(n_draws, x) for q, x in values.items()})
+
+
+def test_with_nothing_resolved_the_forecast_is_the_prior_map_of_the_consensus():
+    from aggregation.engine.recalibration import panel_forecasts
+
+    result = panel_forecasts(constant_consensus({"Q1": 1.0, "Q2": -0.5}), None, random_seed=0)
+    assert result["calibration"]["n_resolved"] == 0
+    assert "Turner" in result["definition"]
+    # E[expit(gamma x + tau)] with log gamma ~ N(log 2, 0.5), tau ~ N(0, 1), by quadrature
+    rng = np.random.default_rng(99)
+    gamma, tau = np.exp(rng.normal(math.log(2.0), 0.5, 400_000)), rng.normal(0.0, 1.0, 400_000)
+    for question, x in (("Q1", 1.0), ("Q2", -0.5)):
+        forecast = result["questions"][question]
+        assert forecast["mean"] == pytest.approx(expit(gamma * x + tau).mean(), abs=0.01)
+        low, high = forecast["interval"]
+        assert low < forecast["mean"] < high
+        assert forecast["resolved"] is False
+    assert result["calibration"]["gamma"]["mean"] == pytest.approx(
+        math.exp(math.log(2.0) + 0.5**2 / 2), rel=0.05
+    )
+
+
+@pytest.mark.slow
+def test_a_learned_forecast_is_the_fits_prediction_and_flags_resolved_questions():
+    from aggregation.engine.recalibration import panel_forecasts
+
+    x, y = simulate(60, 0.6, 0.4, seed=3)
+    questions = [f"Q{j:02d}" for j in range(len(x))]
+    consensus = constant_consensus(dict(zip(questions, x, strict=True)), n_draws=4000)
+    outcomes = dict(zip(questions[:50], y[:50].tolist(), strict=True))
+    recalibration = LLORecalibration(sampler_config=FAST)
+    result = panel_forecasts(consensus, outcomes, random_seed=4, recalibration=recalibration)
+    assert result["calibration"]["n_resolved"] == 50
+    assert [result["questions"][q]["resolved"] for q in questions[48:52]] == [
+        True, True, False, False,
+    ]  # fmt: skip
+    # with a consensus that does not vary, each forecast is the recalibration's own
+    fit = recalibration.fit(x[:50], y[:50], questions=questions[:50], random_seed=4)
+    predicted = fit.predict(x[50:], questions=questions[50:])
+    for q in questions[50:]:
+        assert result["questions"][q]["mean"] == pytest.approx(predicted.loc[q, "mean"], abs=0.02)
