@@ -89,9 +89,12 @@ def number_text(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def consensus_row(result: QuestionResult) -> dict:
+def consensus_row(result: QuestionResult, forecast=None) -> dict:
+    code = result.question.code
     return {
         "result": result,
+        "forecast": forecast.estimate(code) if forecast is not None else None,
+        "forecast_resolved": forecast is not None and code in forecast.resolved,
         "consensus": Estimate(result.consensus, result.consensus_lower, result.consensus_upper),
         "baselines": [number_text(result.baselines.get(method)) for method in BASELINE_LABELS],
     }
@@ -376,11 +379,16 @@ def cohort_pairs(shown: list[str]) -> list[tuple[str, str]]:
     return [(a, b) for k, a in enumerate(shown) for b in shown[k + 1 :]]
 
 
-def results_csv_rows(results: list[QuestionResult], shown: list[str]) -> list[list]:
-    """The results CSV of a probability run: its header, then one row per question."""
+def results_csv_rows(results: list[QuestionResult], shown: list[str], forecast=None) -> list[list]:
+    """The results CSV of a probability run: its header, then one row per question.
+    ``forecast``: the run's panel forecast (``forecast_reports.PanelForecast``), whose
+    columns stay empty until it is fitted."""
+    from aggregation.forecast_reports import csv_values
+
     pairs = cohort_pairs(shown)
-    header = ["question", "text", "n_judgments", "consensus_mean", "consensus_lower",
-              "consensus_upper", "disagreement_mean", "disagreement_lower", "disagreement_upper"]  # fmt: skip
+    header = ["question", "text", "n_judgments", "forecast", "forecast_lower", "forecast_upper",
+              "consensus_mean", "consensus_lower", "consensus_upper", "disagreement_mean",
+              "disagreement_lower", "disagreement_upper"]  # fmt: skip
     header += [f"baseline_{m}" for m in BASELINE_LABELS]
     for c in shown:
         header += [f"cohort_{c}_mean", f"cohort_{c}_lower", f"cohort_{c}_upper"]
@@ -389,7 +397,8 @@ def results_csv_rows(results: list[QuestionResult], shown: list[str]) -> list[li
                    f"gap_{a}_minus_{b}_upper", f"p_{a}_higher_than_{b}"]  # fmt: skip
     rows = [header]
     for r in results:
-        row = [r.question.code, r.question.text, r.n_judgments, r.consensus,
+        row = [r.question.code, r.question.text, r.n_judgments,
+               *csv_values(forecast, r.question.code), r.consensus,
                r.consensus_lower, r.consensus_upper, r.disagreement, r.disagreement_lower,
                r.disagreement_upper]  # fmt: skip
         row += [r.baselines.get(m) for m in BASELINE_LABELS]

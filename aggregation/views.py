@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 from aggregation import (
     cohort_privacy,
     comparison,
+    forecast_reports,
     numeric_reports,
     perception_reports,
     presenters,
@@ -215,10 +216,12 @@ def _results_context(run: AggregationRun) -> dict:
     shown = _shown_cohorts(run)
     result = run.result or {}
     hierarchical = run.method == Method.HIERARCHICAL
+    forecast = forecast_reports.panel_forecast(run)
     return {
         "hierarchical": hierarchical,
         "interval_percent": f"{result.get('interval_mass', 0.9) * 100:g}",
-        "consensus_rows": [presenters.consensus_row(r) for r in results],
+        "forecast": forecast,
+        "consensus_rows": [presenters.consensus_row(r, forecast) for r in results],
         "disagreement_rows": presenters.disagreement_rows(results),
         "cohort_table": presenters.cohort_table(results, shown) if len(shown) >= 2 else None,
         "shown_cohorts": shown,
@@ -281,6 +284,7 @@ def question_report(request: HttpRequest, run_id: int, question_id: int) -> Http
     question = result.question
     shown = _shown_cohorts(run)
     answers = presenters.run_answers(run, question)
+    forecast = forecast_reports.panel_forecast(run)
     context = {
         "run": run,
         "survey_round": run.survey_round,
@@ -290,6 +294,8 @@ def question_report(request: HttpRequest, run_id: int, question_id: int) -> Http
         "consensus": presenters.Estimate(
             result.consensus, result.consensus_lower, result.consensus_upper
         ),
+        "forecast": forecast,
+        "forecast_estimate": forecast.estimate(question.code) if forecast else None,
         "disagreement": presenters.Estimate(
             result.disagreement, result.disagreement_lower, result.disagreement_upper, digits=2
         ),
@@ -450,7 +456,11 @@ def run_results_csv(request: HttpRequest, run_id: int) -> HttpResponse:
         response, writer = csv_response(f"{filename}-run-{run.id}-numeric-results.csv")
         writer.writerows(numeric_reports.results_csv_rows(run))
         return response
-    rows = presenters.results_csv_rows(selectors.run_question_results(run=run), _shown_cohorts(run))
+    rows = presenters.results_csv_rows(
+        selectors.run_question_results(run=run),
+        _shown_cohorts(run),
+        forecast_reports.panel_forecast(run),
+    )
     filename = f"{slugify(run.survey_round.survey.title)[:40]}-round-{run.survey_round.number}"
     response, writer = csv_response(f"{filename}-run-{run.id}-results.csv")
     writer.writerows(rows)
