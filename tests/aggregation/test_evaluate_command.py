@@ -170,7 +170,7 @@ def test_a_round_trip_writes_scores_metadata_and_a_calibration_plot(tmp_path):
         "hierarchical",
         "base_rate",
         "recalibrated",
-        "recalibrated_hierarchical",
+        "forecast",
     ]
     for scores in methods.values():
         assert set(scores) == {"brier", "log_score", "auc", "n"}
