@@ -127,6 +127,7 @@ class QuestionFeedback:
     own: Judgment | None
     own_text: str
     consensus: Consensus | None = None
+    forecast: Consensus | None = None  # the panel forecast, where the organizer shows it
     spread: Spread | None = None
     cohorts: list[CohortResult] = field(default_factory=list)
     rationales: list[Rationale] = field(default_factory=list)
@@ -140,6 +141,7 @@ class RoundFeedback:
     visible: bool
     questions: dict[int, QuestionFeedback] = field(default_factory=dict)
     model_missing: bool = False  # binary consensus shown as a median: no model run yet
+    forecast_missing: bool = False  # the forecast is shown, but not fitted for a question
 
 
 def invitation_feedback(
@@ -176,6 +178,9 @@ def invitation_feedback(
             feedback.model_missing |= (
                 result is None and bool(judgments) and (question.is_binary or not known)
             )
+        if survey_round.show_forecast and question.is_binary and not question.is_seed:
+            item.forecast = _forecast(panel.binary_forecasts.get(question.id))
+            feedback.forecast_missing |= item.forecast is None
         if survey_round.show_spread and judgments:
             # the band of the panel's result only where the organizer shows that result
             shown = result if survey_round.show_consensus else None
@@ -238,12 +243,24 @@ class PanelForecast:
 
 
 @dataclass(frozen=True)
+class PanelBinaryForecast:
+    """What the feedback needs of the panel forecast (recalibrated consensus) of a question."""
+
+    mean: float
+    lower: float
+    upper: float
+    interval_percent: str
+
+
+@dataclass(frozen=True)
 class Panel:
     asked: frozenset[int]
     answers: dict[int, list[PanelAnswer]]
     results: dict[int, PanelResult]
     forecasts: dict[int, PanelForecast] = field(default_factory=dict)
     known: frozenset[int] = frozenset()  # numeric questions the run read as seeds
+    # the panel forecast of the binary questions still open when it was fitted
+    binary_forecasts: dict[int, "PanelBinaryForecast"] = field(default_factory=dict)
 
 
 def previous_round_panel(previous: Round) -> Panel:
@@ -255,7 +272,7 @@ def previous_round_panel(previous: Round) -> Panel:
     attributes edited after the round closed are not part of the version: the cohort rows
     follow within PANEL_CACHE_SECONDS.
     """
-    key = f"feedback-panel:v3:{previous.id}:{_panel_version(previous)}"
+    key = f"feedback-panel:v4:{previous.id}:{_panel_version(previous)}"
     panel = cache.get(key)
     if panel is None:
         panel = _panel_read(previous)
@@ -284,6 +301,7 @@ def _panel_version(previous: Round) -> str:
     )
     run = round_latest_succeeded_run(survey_round=previous)
     numeric = round_latest_succeeded_run(survey_round=previous, method=NUMERIC_METHOD)
+    forecast = _forecast_run(run)
     parts = (
         stats["n"],
         hidden,
@@ -292,6 +310,7 @@ def _panel_version(previous: Round) -> str:
         submitted["last"],
         run.id if run else None,
         numeric.id if numeric else None,
+        (forecast.id, forecast.status) if forecast else None,
         previous.questions.count(),
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
@@ -300,7 +319,40 @@ def _panel_version(previous: Round) -> str:
 def _panel_read(previous: Round) -> Panel:
     asked = frozenset(previous.questions.values_list("id", flat=True))
     forecasts, known = _forecasts(previous)
-    return Panel(asked, _answers_by_question(previous), _model_results(previous), forecasts, known)
+    return Panel(
+        asked,
+        _answers_by_question(previous),
+        _model_results(previous),
+        forecasts,
+        known,
+        _binary_forecasts(previous),
+    )
+
+
+def _forecast_run(run):
+    """The panel forecast (a RecalibrationRun) of a hierarchical run on today's outcomes."""
+    from resolution.recalibration import forecast_current  # resolution builds on us
+
+    return forecast_current(source_run=run) if run is not None else None
+
+
+def _binary_forecasts(previous: Round) -> dict[int, PanelBinaryForecast]:
+    """Question id → the fitted panel forecast of the round's latest hierarchical run, for
+    the questions open when it was fitted: a resolved or seed question's forecast was
+    learned from its own outcome, and would tell the experts the answer."""
+    from aggregation.selectors import round_latest_succeeded_run  # aggregation builds on us
+
+    forecast = _forecast_run(round_latest_succeeded_run(survey_round=previous))
+    if forecast is None or forecast.status != forecast.Status.SUCCEEDED:
+        return {}
+    result = forecast.result or {}
+    mass = f"{result.get('interval_mass', 0.9) * 100:g}"
+    ids = dict(previous.survey.questions.values_list("code", "id"))
+    return {
+        ids[code]: PanelBinaryForecast(entry["mean"], *entry["interval"], mass)
+        for code, entry in (result.get("questions") or {}).items()
+        if code in ids and not entry.get("resolved")
+    }
 
 
 def _model_results(previous: Round) -> dict[int, PanelResult]:
@@ -400,6 +452,18 @@ def _consensus(question: Question, judgments: list[Judgment], result) -> Consens
         number_text(median(j.q50 for j in judgments)),
         number_text(median(j.q05 for j in judgments)),
         number_text(median(j.q95 for j in judgments)),
+    )
+
+
+def _forecast(forecast: PanelBinaryForecast | None) -> Consensus | None:
+    if forecast is None:
+        return None
+    return Consensus(
+        True,
+        percent_text(forecast.mean),
+        percent_text(forecast.lower),
+        percent_text(forecast.upper),
+        forecast.interval_percent,
     )
 
 

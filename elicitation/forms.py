@@ -565,6 +565,14 @@ class RoundOpenForm(forms.Form):
         initial=True,
         label=gettext_lazy("The previous round's rationales, anonymised (hide any beforehand)"),
     )
+    show_forecast = forms.BooleanField(
+        required=False,
+        initial=False,
+        label=gettext_lazy(
+            "The previous round's panel forecast of each probability question (the typical "
+            "expert's belief recalibrated on resolved questions), beside that belief"
+        ),
+    )
 
     experts = ModelChoicesByIdField(
         queryset=None,

@@ -228,6 +228,17 @@ class Round(models.Model):
         default=True,
         help_text=_("The previous round's rationales, anonymised, except those hidden."),
     )
+    # Off by default: experts see the typical expert's belief, as before the forecast
+    # existed; the calibrated forecast leans on the record of resolved questions, which an
+    # organizer may not want to feed back (issue 11).
+    show_forecast = models.BooleanField(
+        _("show the panel forecast"),
+        default=False,
+        help_text=_(
+            "The previous round's panel forecast of each probability question (the typical "
+            "expert's belief recalibrated on resolved questions), beside that belief."
+        ),
+    )
 
     class Meta:
         ordering = ["survey", "number"]

@@ -423,7 +423,13 @@ def round_create(
         )
 
 
-FEEDBACK_FIELDS = ("show_consensus", "show_spread", "show_cohorts", "show_rationales")
+FEEDBACK_FIELDS = (
+    "show_consensus",
+    "show_spread",
+    "show_cohorts",
+    "show_rationales",
+    "show_forecast",
+)
 
 
 def round_open(
