@@ -49,10 +49,19 @@ def basis_text(n_resolved: int) -> str:
 def panel_forecast(run: AggregationRun) -> PanelForecast | None:
     """The forecast of a hierarchical run (None for any other method)."""
     from resolution.recalibration import forecast_current  # resolution builds on us
+    from resolution.selectors import run_has_forecast
 
     if run.method != AggregationRun.Method.HIERARCHICAL or run.status != run.Status.SUCCEEDED:
         return None
     recalibration = forecast_current(source_run=run)
+    if recalibration is None and run_has_forecast(source_run=run):
+        return PanelForecast(
+            "none",
+            _(
+                "The outcomes changed since this run's panel forecast was fitted, and it was "
+                "not asked for again (a resolution asks for the newest hierarchical run's)."
+            ),
+        )
     if recalibration is None:
         return PanelForecast(
             "none",

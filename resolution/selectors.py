@@ -210,6 +210,14 @@ def round_recalibration_runs(*, survey_round: Round) -> QuerySet[RecalibrationRu
     return survey_round.recalibration_runs.select_related("requested_by", "source_run")
 
 
+def run_has_forecast(*, source_run) -> bool:
+    """Whether a panel forecast of this hierarchical run was ever requested (on any
+    outcomes): the report then says that the outcomes changed since, not "never asked"."""
+    return RecalibrationRun.objects.filter(
+        source_run=source_run, options__input=RecalibrationRun.Input.HIERARCHICAL
+    ).exists()
+
+
 def round_recalibration_inputs_used(*, survey_round: Round) -> list[str]:
     """The aggregate inputs that recalibrations of this round have been asked for."""
     used = {run.input for run in survey_round.recalibration_runs.only("options")}

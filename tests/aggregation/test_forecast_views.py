@@ -134,3 +134,18 @@ def test_the_results_csv_has_the_forecast_columns(client, analyst, finished_run,
         "0.888",
     ]
     assert rows["Q03"]["consensus_mean"] != ""  # the typical belief stays beside it
+
+
+def test_an_older_runs_forecast_on_outdated_outcomes_says_so(
+    client, analyst, finished_run, forecast, survey
+):
+    from tests.aggregation.conftest import hierarchical_result, make_run
+
+    newer = make_run(finished_run.survey_round, result=hierarchical_result())
+    resolve(survey.questions.get(code="Q01"), 1)  # asks for the newest run's forecast only
+    assert recalibration.forecast_current(source_run=newer) is not None
+    client.force_login(analyst)
+    page = _report(client, finished_run)
+    assert "The outcomes changed since this run&#x27;s panel forecast was fitted" in page or (
+        "The outcomes changed since this run's panel forecast was fitted" in page
+    )
