@@ -23,6 +23,8 @@ class PanelForecast:
     note: str  # what a reader is told about it (its basis, or why there are no numbers)
     by_code: dict[str, presenters.Estimate] = field(default_factory=dict)
     resolved: set[str] = field(default_factory=set)  # codes fitted with their own outcome
+    # resolved codes shown by their cross-validated forecast (a fit without their outcome)
+    cross_validated: set[str] = field(default_factory=set)
     n_resolved: int = 0
     warnings: list[str] = field(default_factory=list)  # bad diagnostics of the fit
     recalibration_id: int | None = None
@@ -91,14 +93,26 @@ def panel_forecast(run: AggregationRun) -> PanelForecast | None:
     n_resolved = int(summary.get("n_resolved", recalibration.n_resolved))
     diagnostics = presenters.diagnostics_summary(summary.get("diagnostics") or {})
     questions = result.get("questions") or {}
+    by_code = {
+        code: presenters.Estimate.of({"mean": q["mean"], "interval": q.get("interval")})
+        for code, q in questions.items()
+    }
+    # A resolved question's own forecast was learned from its outcome; where the run
+    # cross-validated (enough resolved questions), the forecast of a fit on the other
+    # folds is shown instead, as ``manage.py evaluate`` scores it.
+    cv = result.get("cross_validation") or {}
+    cv_means, cv_intervals = cv.get("forecasts") or {}, cv.get("intervals") or {}
+    cross_validated = {code for code in cv_means if code in by_code}
+    for code in cross_validated:
+        by_code[code] = presenters.Estimate.of(
+            {"mean": cv_means[code], "interval": cv_intervals.get(code)}
+        )
     return PanelForecast(
         "succeeded",
         basis_text(n_resolved),
-        by_code={
-            code: presenters.Estimate.of({"mean": q["mean"], "interval": q.get("interval")})
-            for code, q in questions.items()
-        },
-        resolved={code for code, q in questions.items() if q.get("resolved")},
+        by_code=by_code,
+        resolved={code for code, q in questions.items() if q.get("resolved")} - cross_validated,
+        cross_validated=cross_validated,
         warnings=diagnostics["warnings"] if diagnostics else [],
         recalibration_id=recalibration.id,
         n_resolved=n_resolved,

@@ -95,6 +95,7 @@ def consensus_row(result: QuestionResult, forecast=None) -> dict:
         "result": result,
         "forecast": forecast.estimate(code) if forecast is not None else None,
         "forecast_resolved": forecast is not None and code in forecast.resolved,
+        "forecast_cross_validated": forecast is not None and code in forecast.cross_validated,
         "consensus": Estimate(result.consensus, result.consensus_lower, result.consensus_upper),
         "baselines": [number_text(result.baselines.get(method)) for method in BASELINE_LABELS],
     }

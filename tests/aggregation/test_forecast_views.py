@@ -149,3 +149,22 @@ def test_an_older_runs_forecast_on_outdated_outcomes_says_so(
     assert "The outcomes changed since this run&#x27;s panel forecast was fitted" in page or (
         "The outcomes changed since this run's panel forecast was fitted" in page
     )
+
+
+def test_a_cross_validated_resolved_question_shows_the_forecast_that_never_saw_it(
+    client, analyst, finished_run, forecast, survey
+):
+    resolve(survey.questions.get(code="Q01"), 1)
+    resolve(survey.questions.get(code="Q02"), 0)
+    learning = recalibration.forecast_current(source_run=finished_run)
+    cv = {"n_folds": 2, "forecasts": {"Q01": 0.321, "Q02": 0.432},
+          "intervals": {"Q01": [0.211, 0.455], "Q02": [0.3, 0.6]}}  # fmt: skip
+    succeed(learning, cv=cv)
+    client.force_login(analyst)
+    page = _report(client, finished_run)
+    q01 = page[page.index(">Q01</a>") :]
+    q01 = q01[: q01.index("</tr>")]
+    assert "<strong>0.321</strong>" in q01 and "0.211 to 0.455" in q01 and ">cv</sup>" in q01
+    assert "0.500" not in q01  # the in-sample forecast (fake_recalibration_result's 0.5)
+    assert "from a fit on the other resolved questions only" in page
+    assert _csv(client, finished_run)["Q01"]["forecast"] == "0.321"
