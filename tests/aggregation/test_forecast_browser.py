@@ -64,9 +64,19 @@ def test_the_report_headline_is_the_panel_forecast(live_server, browser, closed_
     expect(page.locator("#forecast-basis")).to_contain_text(
         "calibration from published evidence only, no resolved question yet"
     )
+    korean = page.context.browser.new_page(
+        viewport={"width": 1280, "height": 900}, extra_http_headers={"Accept-Language": "ko"}
+    )
+    korean.context.add_cookies(page.context.cookies())
+    korean.goto(f"{live_server.url}{report}")
+    korean_headers = korean.locator("#consensus-table thead th").all_inner_texts()
+    assert korean_headers.index("패널 예측") < korean_headers.index("전형적인 전문가의 견해")
     folder = os.environ.get("CONSILIUM_SCREENSHOT_DIR")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.locator("#consensus-title").scroll_into_view_if_needed()
-        page.locator("#consensus-table").screenshot(path=f"{folder}/forecast-table-en.png")
-        page.locator("#forecast-note").screenshot(path=f"{folder}/forecast-note-en.png")
+        for shown, language in ((page, "en"), (korean, "ko")):
+            table = shown.locator("#consensus-table")
+            table.screenshot(path=f"{folder}/forecast-table-{language}.png")
+            shown.locator("#forecast-note").screenshot(
+                path=f"{folder}/forecast-note-{language}.png"
+            )
