@@ -99,7 +99,7 @@ def panel_forecast(run: AggregationRun) -> PanelForecast | None:
     }
     # A resolved question's own forecast was learned from its outcome; where the run
     # cross-validated (enough resolved questions), the forecast of a fit on the other
-    # folds is shown instead, as ``manage.py evaluate`` scores it.
+    # folds is shown instead (``resolution.recalibration._cross_validate``).
     cv = result.get("cross_validation") or {}
     cv_means, cv_intervals = cv.get("forecasts") or {}, cv.get("intervals") or {}
     cross_validated = {code for code in cv_means if code in by_code}
