@@ -168,3 +168,13 @@ def test_a_cross_validated_resolved_question_shows_the_forecast_that_never_saw_i
     assert "0.500" not in q01  # the in-sample forecast (fake_recalibration_result's 0.5)
     assert "from a fit on the other resolved questions only" in page
     assert _csv(client, finished_run)["Q01"]["forecast"] == "0.321"
+
+
+def test_the_question_page_marks_a_forecast_fitted_with_its_own_outcome(
+    client, analyst, finished_run, forecast, survey
+):
+    resolve(survey.questions.get(code="Q01"), 1)
+    succeed(recalibration.forecast_current(source_run=finished_run))
+    client.force_login(analyst)
+    assert ">r</sup>" in _question(client, finished_run, code="Q01")
+    assert ">r</sup>" not in _question(client, finished_run, code="Q03")
