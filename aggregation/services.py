@@ -309,7 +309,9 @@ def _compute(*, run: AggregationRun, attempt: int, progress) -> dict:
         posterior = folder / "posterior.nc"
         fit.save(Path(settings.MEDIA_ROOT) / posterior)
         if run.method == Method.HIERARCHICAL and table.meta_cohorts:
-            _perception(run=run, table=table, result=result, folder=folder, progress=progress)
+            _perception(
+                run=run, table=table, result=result, folder=folder, progress=progress, belief=fit
+            )
     else:
         result, fit, posterior = _pool(run=run, table=table), None, None
     progress("figures", 0.0)
@@ -342,16 +344,20 @@ def _hierarchical(*, run: AggregationRun, table: JudgmentTable, progress):
 
 
 def _perception(
-    *, run: AggregationRun, table: JudgmentTable, result: dict, folder: Path, progress
+    *, run: AggregationRun, table: JudgmentTable, result: dict, folder: Path, progress, belief
 ) -> None:
-    """How the cohorts see each other (engine/perception.py), after the binary model: its
+    """How the cohorts see each other (engine/perception.py), after the binary model, whose
+    cohort beliefs (``belief``, the run's fit) are what each cohort actually believes: its
     parts go into ``result``; its posterior is a second artifact, named in the result."""
     from aggregation.engine.perception import PerceptionDataError, PerceptionModel, add_perception
 
     sampler = {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
     try:
         fit = PerceptionModel(sampler_config=sampler).fit(
-            table, random_seed=run.options["random_seed"], progress=_perception_progress(progress)
+            table,
+            random_seed=run.options["random_seed"],
+            belief=belief,
+            progress=_perception_progress(progress),
         )
     except PerceptionDataError as exc:
         # e.g. one cohort only: the closed-form parts still go in, and the report says why

@@ -1,53 +1,62 @@
 """How each cohort sees the others: meta-predictions, the perception model and its scores.
 
-Beside their own probability p_ij, experts may predict the average answer of each cohort's
-experts to the same question (``meta_<cohort>`` columns of a ``JudgmentTable``): m_ijc.
-A cohort's predictions of another cohort's answer are data about its perception of that
-cohort. On the log-odds scale, with y_ij = logit(p_ij) and z_ijc = logit(m_ijc) (both
-clipped as answers are, ``data.clip_probabilities``):
+Beside their own probability p_ij, experts may predict the answer a typical expert of each
+cohort gives to the same question (``meta_<cohort>`` columns of a ``JudgmentTable``):
+m_ijc. A cohort's predictions of another cohort's answer are data about its perception of
+that cohort, compared with what that cohort actually answered.
 
-    answers          y_ij  ~ Student-t(nu, theta_{g(i) j} + b_i, sigma_i * kappa_j)        (1)
-    meta-predictions z_ijc ~ Student-t(nu, theta_cj + s_{g(i) c} + e_{g(i) c j} + a_i,
-                                        tau_{g(i)})                                     (2)
+What a cohort actually believes, theta_cj, is the binary hierarchical model's cohort belief
+(hierarchical.py: mu_j + delta_cj on the log-odds scale, from the answers alone; the
+report's cohort table shows the same numbers). It is taken from that model's posterior and
+never from the predictions: a model in which predictions and answers shared theta let a
+misperception that every cohort holds about c on question j pull c's "actual" belief toward
+it (a review measured c's actual belief move from 0.73 to 0.85 when all predictions of c on
+one question were raised by 1.5 log-odds, the answers unchanged). The perception model is
+therefore "cut": on the log-odds scale, with z_ijc = logit(m_ijc) (clipped as answers are),
 
-- theta_cj = mu_j + lambda_c + d_cj   cohort c's actual belief on question j: the log-odds
-  of a typical expert of c (mu_j the question's level, lambda_c the cohort's lean over
-  all questions, d_cj zero-sum over cohorts and over questions, as in the binary
-  hierarchical model, hierarchical.py);
-- b_i, sigma_i, kappa_j               expert bias (zero-sum within each cohort), expert noise
-  (geometric mean 1) and question disagreement, as in the binary model;
-- s_bc ~ Normal(0, stereotype_sd)     the shared misperception of cohort c by cohort b
-  (its "stereotype"): how far, in log-odds, b's experts put c's answers from c's actual
-  belief on every question; s_bb is a cohort's misjudgement of itself;
-- e_bcj ~ Normal(0, omega)            the question's own part of that misperception,
-  partially pooled (omega ~ HalfNormal(omega_sd)), non-centred;
-- a_i                                  the expert's own offset over all their predictions,
-  zero-sum within the predicting cohort (so it cannot absorb the cohort's stereotype);
-- tau_b ~ HalfNormal(tau_sd)           the scatter of b's individual predictions.
+    z_ijc ~ Student-t(nu, A_cj + s_{g(i) c} + e_{g(i) c j} + a_i, tau_{g(i)})            (1)
 
-Reported, per question j and pair (b, c) with predictions:
+- A_cj                        the anchor: the posterior mean of theta_cj, a constant;
+- s_bc ~ Normal(0, stereotype_sd)   the shared misperception of cohort c by cohort b (its
+  "stereotype"): how far, in log-odds, b's experts put c's answers from c's actual belief
+  on every question; s_bb is a cohort's misjudgement of itself;
+- e_bcj ~ Normal(0, omega)    the question's own part of that misperception, partially
+  pooled (omega ~ HalfNormal(omega_sd)), non-centred;
+- a_i                         the expert's own offset over all their predictions, zero-sum
+  over the experts of the predicting cohort who gave predictions (so it cannot absorb the
+  cohort's stereotype), scale offset_scale ~ HalfNormal(offset_scale_sd);
+- tau_b ~ HalfNormal(tau_sd)  the scatter of b's individual predictions.
 
-    predicted_bcj = expit(theta_cj + s_bc + e_bcj)   what a typical expert of b expects c to say
-    actual_cj     = expit(theta_cj)                  what c's typical expert believes
-    error_bcj     = predicted_bcj - actual_cj        (probability; > 0: b overestimates c)
+Reported, per question j and pair (b, c) with predictions, from draws of (1) paired with
+independent draws of theta (the two posteriors are independent by the cut):
 
-with P(error > 0), and per pair the stereotype s_bc (log-odds) with its interval.
-"Average answer" is read on the log-odds scale, like every other belief of the engine:
-a cohort's actual belief is expit of its mean log-odds, not the mean of its probabilities.
+    P_bcj          = A_cj + s_bc + e_bcj         what a typical expert of b expects c to say
+    predicted_bcj  = expit(P_bcj),  actual_cj = expit(theta_cj)
+    error_bcj      = predicted_bcj - actual_cj   (probability; > 0: b overestimates c)
 
-Why a joint model rather than the raw difference of means (b's mean prediction of c minus
-c's mean answer): both means carry the sampling noise of a few experts and of odd answers;
-the model pools the question parts towards the stereotype and reads answers and
-predictions robustly (Student-t, nu = 4). The synthetic recovery test
+with P(error > 0), and per pair the shared misperception: the mean of P_bcj - theta_cj over
+the questions b predicted c on (log-odds; s_bc plus what its questions' parts average to),
+with the mean error in probability.
+
+What is predicted. The form asks for the answer of a typical expert of the cohort; the
+engine reads every belief on the log-odds scale, and the typical (median) answer of a
+cohort is expit of its mean log-odds, theta_cj. The reciprocal scores below use the
+median of the cohort's answers for the same reason.
+
+Why a model rather than the raw difference of means (b's mean prediction of c minus c's
+mean answer): both means carry the sampling noise of a few experts and of odd answers; the
+model pools the question parts towards the stereotype and reads predictions robustly
+(Student-t, nu = 4). The synthetic recovery test
 (tests/aggregation/engine/test_perception_recovery.py) measures both against the truth.
 
 Closed-form scores, no model:
 
 - ``reciprocal_scores``: reciprocal scoring (Karger, Monrad, Mellers & Tetlock 2021,
-  "Reciprocal scoring: a method for forecasting unanswerable questions", SSRN 3954498):
-  a meta-prediction m_ijc is scored by its squared distance to what cohort c actually
-  answered, the mean of c's probabilities on question j leaving out expert i's own
-  answer. Lower is better; 0 is perfect. Per expert and per (by, of) pair.
+  "Reciprocal scoring: a method for forecasting unanswerable questions", SSRN 3954498),
+  which scores a forecaster's prediction of what others forecast by its distance to their
+  median: m_ijc is scored by its squared distance to the median of cohort c's
+  probabilities on question j, leaving out expert i's own answer. Lower is better; 0 is
+  perfect. Per expert and per (by, of) pair.
 - ``pivot_forecasts``: the "surprisingly popular" signal (Prelec, Seung & McCoy 2017,
   Nature 541:532-535) for probabilities. An answer that is more popular than the panel
   predicted is "surprisingly popular": yes when the mean answer p_bar_j exceeds the mean
@@ -69,42 +78,37 @@ import xarray as xr
 from scipy.special import expit
 
 from aggregation.engine.data import CLIP, JudgmentTable, logit
+from aggregation.engine.hierarchical import BinaryHierarchicalModel, HierarchicalFit
 from aggregation.engine.posterior import ProgressCallback, sample, tree_load, tree_save
 from aggregation.engine.spec import ModelConfigError, merge_config, positive_whole
 from aggregation.engine.summary import SAMPLE_DIMS, diagnostics
 
 MODEL_NAME = "perception"
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"  # 2: cut from the answers, actual beliefs from the binary model
 
 DEFAULT_MODEL_CONFIG: dict = {
-    "nu": 4.0,  # Student-t degrees of freedom of (1) and (2)
-    "mu_sd": 2.0,  # as in the binary model (spec.DEFAULT_MODEL_CONFIG)
-    "lean_sd": 0.5,
-    "delta_scale_sd": 0.5,
-    "bias_scale_sd": 1.0,
-    "sigma_scale_sd": 0.5,
-    "kappa_scale_sd": 0.5,
+    "nu": 4.0,  # Student-t degrees of freedom of (1)
     # a stereotype of 1 log-odds (50 % read as 73 %) is large; 2 would be extreme
     "stereotype_sd": 1.0,
     "omega_sd": 0.5,  # HalfNormal sd of the question parts of a misperception
     "offset_scale_sd": 0.5,  # HalfNormal sd of the spread of experts' own offsets a_i
     "tau_sd": 1.0,  # HalfNormal sd of the scatter of individual predictions
 }
-# Small posteriors (a few hundred quantities), sampled with nutpie's low-rank mass matrix
-# adaptation (``adaptation="low_rank"``): a stereotype is strongly correlated with the
-# belief of the cohort it is about, which a diagonal mass matrix explores slowly. With the
-# diagonal one, panels whose misperception has no question part (omega near 0) gave
-# stereotype R-hat 1.016-1.019 and bulk ESS 295-350 (4 x 600 draws); low-rank: 1.006-1.010
-# and 820-1,440. 4 x 800 draws after 400 tuning steps; 0.9 because the omega and offset
-# scales make funnels when the data say they are near zero.
+# Sampled with nutpie's low-rank mass matrix adaptation (``adaptation="low_rank"``): with
+# the diagonal one, panels whose misperception has no question part (omega near 0) gave
+# R-hat 1.016-1.019 and bulk ESS 295-350 (4 x 600 draws); low-rank 1.006-1.010 and
+# 820-1,440. 4 x 1,000 draws after 500 tuning steps (4 x 800 left R-hat 1.012 on a
+# recovery panel); 0.9 because the omega and offset scales make funnels when the data say
+# they are near zero. The model is small: a fit samples in about a second.
 DEFAULT_SAMPLER_CONFIG: dict = {
     "chains": 4,
-    "tune": 400,
-    "draws": 800,
+    "tune": 500,
+    "draws": 1000,
     "cores": None,
     "target_accept": 0.9,
 }
-TRACE_VARS = ["theta", "stereotype", "question_part", "omega", "tau", "bias_expert"]
+TRACE_VARS = ["stereotype", "question_part", "omega", "tau", "offset_scale"]
+BELIEF_DRAWS = 1000  # draws of theta kept with a perception fit (thinned evenly)
 
 
 class PerceptionDataError(ValueError):
@@ -113,20 +117,15 @@ class PerceptionDataError(ValueError):
 
 @dataclass(frozen=True)
 class PerceptionData:
-    """One round's answers and meta-predictions, coded for the model.
-
-    Answers: ``y`` (log-odds), ``answer_expert``, ``answer_question``. Predictions: ``z``
-    (log-odds), ``meta_expert``, ``meta_question``, ``meta_pair`` (into ``pairs``) and
-    ``meta_cell`` (into ``cells``, the (pair, question) combinations predicted).
-    """
+    """One round's meta-predictions, coded for (1): ``z`` (log-odds), ``meta_expert``
+    (into ``predictors``), ``meta_question``, ``meta_of`` and ``meta_by`` (into
+    ``cohorts``), ``meta_pair`` (into ``pairs``), ``meta_cell`` (into ``cells``, the
+    (pair, question) combinations predicted)."""
 
     questions: list[str]
-    experts: list[str]
     cohorts: list[str]
-    expert_cohort: np.ndarray
-    y: np.ndarray
-    answer_expert: np.ndarray
-    answer_question: np.ndarray
+    predictors: list[str]
+    predictor_cohort: np.ndarray
     pairs: list[tuple[str, str]]  # (by, of)
     cells: list[tuple[int, int]]  # (pair index, question index)
     z: np.ndarray
@@ -134,6 +133,8 @@ class PerceptionData:
     meta_question: np.ndarray
     meta_pair: np.ndarray
     meta_cell: np.ndarray
+    meta_by: np.ndarray
+    meta_of: np.ndarray
     round_number: int
     data_hash: str
 
@@ -144,37 +145,33 @@ class PerceptionData:
                 f"the perception model reads one round at a time; this table has rounds "
                 f"{table.rounds}: pass table.for_round(n)"
             )
-        frame = table.frame
-        meta = table.meta_predictions()
-        if meta.empty:
-            raise PerceptionDataError(
-                "the table has no meta-predictions: add meta_<cohort> columns with each "
-                "expert's expected average answer of that cohort"
-            )
-        questions, experts, cohorts = table.questions, table.experts, table.cohorts
+        questions, cohorts = table.questions, table.cohorts
         if len(cohorts) < 2:
             raise PerceptionDataError("meta-predictions need at least 2 cohorts to compare")
+        meta = table.meta_predictions()
+        # a cohort with no answer in this round has no actual belief to compare with
+        meta = meta[meta["of"].isin(cohorts)].reset_index(drop=True)
+        if meta.empty:
+            raise PerceptionDataError(
+                "the table has no meta-predictions of a cohort that answered: add "
+                "meta_<cohort> columns with each expert's expected answer of that cohort"
+            )
         q_index = {q: k for k, q in enumerate(questions)}
-        e_index = {e: k for k, e in enumerate(experts)}
         c_index = {c: k for k, c in enumerate(cohorts)}
-        by_expert = frame.drop_duplicates("expert").set_index("expert")["cohort"]
-        expert_cohort = np.array([c_index[by_expert[e]] for e in experts])
-        pair_keys = sorted({(b, c) for b, c in zip(meta["cohort"], meta["of"], strict=True)})
+        predictors = sorted(meta["expert"].unique().tolist())
+        e_index = {e: k for k, e in enumerate(predictors)}
+        by_expert = meta.drop_duplicates("expert").set_index("expert")["cohort"]
+        pair_keys = sorted(set(zip(meta["cohort"], meta["of"], strict=True)))
         p_index = {pair: k for k, pair in enumerate(pair_keys)}
-        meta_pair = np.array(
-            [p_index[(b, c)] for b, c in zip(meta["cohort"], meta["of"], strict=True)]
-        )
+        meta_pair = np.array([p_index[k] for k in zip(meta["cohort"], meta["of"], strict=True)])
         meta_question = meta["question"].map(q_index).to_numpy()
         cell_keys = sorted(set(zip(meta_pair.tolist(), meta_question.tolist(), strict=True)))
         cell_index = {cell: k for k, cell in enumerate(cell_keys)}
         return cls(
             questions=questions,
-            experts=experts,
             cohorts=cohorts,
-            expert_cohort=expert_cohort,
-            y=logit(frame["probability"].to_numpy()),
-            answer_expert=frame["expert"].map(e_index).to_numpy(),
-            answer_question=frame["question"].map(q_index).to_numpy(),
+            predictors=predictors,
+            predictor_cohort=np.array([c_index[by_expert[e]] for e in predictors]),
             pairs=pair_keys,
             cells=cell_keys,
             z=logit(meta["probability"].to_numpy()),
@@ -182,44 +179,39 @@ class PerceptionData:
             meta_question=meta_question,
             meta_pair=meta_pair,
             meta_cell=np.array([cell_index[c] for c in zip(meta_pair, meta_question, strict=True)]),
+            meta_by=meta["cohort"].map(c_index).to_numpy(),
+            meta_of=meta["of"].map(c_index).to_numpy(),
             round_number=int(table.rounds[0]),
             data_hash=table.data_hash(),
         )
 
-    def model_arrays(self) -> dict[str, np.ndarray]:
-        of_pair = np.array([self.cohorts.index(c) for _, c in self.pairs])
+    def model_arrays(self, anchor: np.ndarray) -> dict[str, np.ndarray]:
+        """The data of (1); ``anchor`` is (cohort, question) A_cj, read per prediction."""
         return {
-            "y": self.y,
-            "answer_expert": self.answer_expert,
-            "answer_question": self.answer_question,
-            "answer_cohort": self.expert_cohort[self.answer_expert],
             "z": self.z,
+            "anchor": anchor[self.meta_of, self.meta_question],
             "meta_expert": self.meta_expert,
-            "meta_question": self.meta_question,
             "meta_pair": self.meta_pair,
             "meta_cell": self.meta_cell,
-            "meta_by": self.expert_cohort[self.meta_expert],
-            "meta_of": of_pair[self.meta_pair],
+            "meta_by": self.meta_by,
         }
 
     @property
     def shape_key(self) -> tuple:
         """What a compiled model depends on besides the data values."""
         return (
-            len(self.questions),
-            len(self.experts),
             len(self.cohorts),
-            tuple(self.expert_cohort.tolist()),
-            tuple(self.pairs),
-            tuple(self.cells),
-            len(self.y),
+            tuple(self.predictor_cohort.tolist()),
+            len(self.pairs),
+            len(self.cells),
             len(self.z),
         )
 
 
 @dataclass(frozen=True)
 class PerceptionFit:
-    """A fitted posterior of the perception model, with what produced it."""
+    """A fitted posterior of (1), with the draws of the actual beliefs it was cut from
+    (group ``belief``: theta, log-odds, dims sample x cohort x question)."""
 
     posterior: xr.DataTree
 
@@ -231,8 +223,16 @@ class PerceptionFit:
         return cls(posterior=tree_load(path, model_names={MODEL_NAME}))
 
 
+def belief_draws(fit: HierarchicalFit) -> xr.DataArray:
+    """theta_cj = mu_j + delta_cj of a binary hierarchical fit: (sample, cohort, question)."""
+    posterior = fit.posterior["posterior"]
+    theta = (posterior["mu_question"] + posterior["delta_cohort"]).stack(sample=SAMPLE_DIMS)
+    theta = theta.transpose("sample", "cohort", "question")
+    return theta.drop_vars(["sample", "chain", "draw"], errors="ignore")
+
+
 class PerceptionModel:
-    """Build and fit the perception model, (1) and (2), on one round."""
+    """Build and fit the perception model (1) on one round."""
 
     def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
         self.model_config = merge_config(DEFAULT_MODEL_CONFIG, model_config, "model_config")
@@ -246,86 +246,45 @@ class PerceptionModel:
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ModelConfigError(f"model_config {key} must be a positive number")
 
-    def build_model(self, data: PerceptionData):
-        """The PyMC statement of (1) and (2)."""
+    def build_model(self, data: PerceptionData, anchor: np.ndarray):
+        """The PyMC statement of (1); ``anchor`` is (cohort, question) A_cj."""
         import pymc as pm
         import pytensor.tensor as pt
 
         cfg = self.model_config
-        n_cohorts = len(data.cohorts)
         coords = {
-            "question": data.questions,
-            "expert": data.experts,
             "cohort": data.cohorts,
             "pair": [f"{b}|{c}" for b, c in data.pairs],
             "cell": np.arange(len(data.cells)),
+            "predictor": data.predictors,
         }
-        arrays = data.model_arrays()
-        cohort_of = data.expert_cohort
-        # (cohort, expert) averaging matrix: row g holds 1/n_g at g's experts
-        members = np.zeros((n_cohorts, len(data.experts)))
-        members[cohort_of, np.arange(len(data.experts))] = 1.0
-        members /= members.sum(axis=1, keepdims=True)
+        arrays = data.model_arrays(anchor)
+        # (cohort, predictor) averaging matrix over each cohort's predicting experts
+        n_cohorts = len(data.cohorts)
+        members = np.zeros((n_cohorts, len(data.predictors)))
+        members[data.predictor_cohort, np.arange(len(data.predictors))] = 1.0
+        members /= np.maximum(members.sum(axis=1, keepdims=True), 1.0)
         with pm.Model(coords=coords) as model:
-            y = pm.Data("y", arrays["y"])
             z = pm.Data("z", arrays["z"])
-            a_e = pm.Data("answer_expert", arrays["answer_expert"])
-            a_q = pm.Data("answer_question", arrays["answer_question"])
-            a_c = pm.Data("answer_cohort", arrays["answer_cohort"])
+            anchored = pm.Data("anchor", arrays["anchor"])
             m_e = pm.Data("meta_expert", arrays["meta_expert"])
-            m_q = pm.Data("meta_question", arrays["meta_question"])
             m_p = pm.Data("meta_pair", arrays["meta_pair"])
             m_c = pm.Data("meta_cell", arrays["meta_cell"])
             m_by = pm.Data("meta_by", arrays["meta_by"])
-            m_of = pm.Data("meta_of", arrays["meta_of"])
 
-            # (1): each cohort's actual belief and the answers
-            mu = pm.Normal("mu", 0.0, cfg["mu_sd"], dims="question")
-            lean = pm.ZeroSumNormal("lean", sigma=cfg["lean_sd"], dims="cohort")
-            delta_scale = pm.HalfNormal("delta_scale", cfg["delta_scale_sd"])
-            delta_raw = pm.ZeroSumNormal(
-                "delta_raw", sigma=1.0, dims=("question", "cohort"), n_zerosum_axes=2
-            )
-            theta = pm.Deterministic(
-                "theta",
-                (mu[:, None] + lean[None, :] + delta_scale * delta_raw).T,
-                dims=("cohort", "question"),
-            )
-            bias_scale = pm.HalfNormal("bias_scale", cfg["bias_scale_sd"])
-            bias_raw = pm.Normal("bias_raw", 0.0, 1.0, dims="expert")
-            centred_bias = bias_raw - pt.dot(pt.as_tensor(members), bias_raw)[cohort_of]
-            bias = pm.Deterministic("bias_expert", bias_scale * centred_bias, dims="expert")
-            sigma_scale = pm.HalfNormal("sigma_scale", cfg["sigma_scale_sd"])
-            log_sigma_raw = pm.ZeroSumNormal("log_sigma_raw", sigma=1.0, dims="expert")
-            log_sigma_mean = pm.Normal("log_sigma_mean", 0.0, 1.0)
-            kappa_scale = pm.HalfNormal("kappa_scale", cfg["kappa_scale_sd"])
-            log_kappa_raw = pm.ZeroSumNormal("log_kappa_raw", sigma=1.0, dims="question")
-            scale = pt.exp(
-                log_sigma_mean + sigma_scale * log_sigma_raw[a_e] + kappa_scale * log_kappa_raw[a_q]
-            )
-            pm.StudentT(
-                "answers",
-                nu=cfg["nu"],
-                mu=theta[a_c, a_q] + bias[a_e],
-                sigma=scale,
-                observed=y,
-            )
-
-            # (2): the predictions of each cohort's answers
             stereotype = pm.Normal("stereotype", 0.0, cfg["stereotype_sd"], dims="pair")
             omega = pm.HalfNormal("omega", cfg["omega_sd"])
             part_raw = pm.Normal("part_raw", 0.0, 1.0, dims="cell")
             part = pm.Deterministic("question_part", omega * part_raw, dims="cell")
             offset_scale = pm.HalfNormal("offset_scale", cfg["offset_scale_sd"])
-            offset_raw = pm.Normal("offset_raw", 0.0, 1.0, dims="expert")
-            offset = offset_scale * (
-                offset_raw - pt.dot(pt.as_tensor(members), offset_raw)[cohort_of]
-            )
+            offset_raw = pm.Normal("offset_raw", 0.0, 1.0, dims="predictor")
+            centred = offset_raw - pt.dot(pt.as_tensor(members), offset_raw)[data.predictor_cohort]
+            offset = offset_scale * centred
             tau = pm.HalfNormal("tau", cfg["tau_sd"], dims="cohort")
             pm.StudentT(
                 "predictions",
                 nu=cfg["nu"],
-                mu=theta[m_of, m_q] + stereotype[m_p] + part[m_c] + offset[m_e],
+                mu=anchored + stereotype[m_p] + part[m_c] + offset[m_e],
                 sigma=tau[m_by],
                 observed=z,
             )
@@ -333,17 +292,27 @@ class PerceptionModel:
 
     def fit(
         self,
-        table: JudgmentTable | PerceptionData,
+        table: JudgmentTable,
         *,
         random_seed: int,
+        belief: HierarchicalFit | None = None,
         progress: ProgressCallback | None = None,
     ) -> PerceptionFit:
-        """Sample the posterior; the compiled model is reused for data of the same shape."""
-        data = table if isinstance(table, PerceptionData) else PerceptionData.from_table(table)
+        """Sample (1) for one round. ``belief`` is the binary hierarchical fit of the same
+        table (the actual beliefs); fitted here with its defaults when None."""
+        data = PerceptionData.from_table(table)
         notify = progress or (lambda phase, fraction: None)
+        if belief is None:
+            belief = BinaryHierarchicalModel().fit(table, random_seed=random_seed)
+        if belief.posterior.attrs.get("data_hash") != data.data_hash:
+            raise PerceptionDataError(
+                "the binary fit given as the actual beliefs is not of this table"
+            )
+        theta = belief_draws(belief).sel(cohort=data.cohorts, question=data.questions)
+        anchor = theta.mean("sample").values
         started = time.perf_counter()
         notify("compiling", 0.0)
-        compiled, reused = self._compiled_for(data)
+        compiled, reused = self._compiled_for(data, anchor)
         compiled_at = time.perf_counter()
         notify("compiling", 1.0)
         trace = sample(
@@ -356,14 +325,17 @@ class PerceptionModel:
         sampled_at = time.perf_counter()
         # a reused compiled model carries the labels of the data it was compiled with
         labels = {
-            "question": data.questions,
-            "expert": data.experts,
             "cohort": data.cohorts,
             "pair": [f"{b}|{c}" for b, c in data.pairs],
+            "predictor": data.predictors,
         }
         posterior = trace["posterior"].to_dataset()
         trace["posterior"] = posterior.assign_coords(
             {dim: values for dim, values in labels.items() if dim in posterior.dims}
+        )
+        keep = np.linspace(0, theta.sizes["sample"] - 1, min(BELIEF_DRAWS, theta.sizes["sample"]))
+        trace["belief"] = xr.Dataset(
+            {"theta": theta.isel(sample=keep.astype(int)).drop_vars("sample", errors="ignore")}
         )
         trace.attrs.update(
             {
@@ -374,7 +346,9 @@ class PerceptionModel:
                 "data_hash": data.data_hash,
                 "round": data.round_number,
                 "random_seed": random_seed,
+                "pairs": json.dumps([list(pair) for pair in data.pairs]),
                 "cells": json.dumps([[int(p), int(q)] for p, q in data.cells]),
+                "questions": json.dumps(data.questions),
                 "compile_seconds": round(compiled_at - started, 3),
                 "compiled_model_reused": int(reused),
                 "sampling_seconds": round(sampled_at - compiled_at, 3),
@@ -382,15 +356,15 @@ class PerceptionModel:
         )
         return PerceptionFit(posterior=trace)
 
-    def _compiled_for(self, data: PerceptionData):
+    def _compiled_for(self, data: PerceptionData, anchor: np.ndarray):
         import nutpie
 
         key = (MODEL_VERSION, json.dumps(self.model_config, sort_keys=True), data.shape_key)
         with _COMPILED_LOCK:
             compiled = _COMPILED.get(key)
         if compiled is not None:
-            return compiled.with_data(**data.model_arrays()), True
-        compiled = nutpie.compile_pymc_model(self.build_model(data), var_names=TRACE_VARS)
+            return compiled.with_data(**data.model_arrays(anchor)), True
+        compiled = nutpie.compile_pymc_model(self.build_model(data, anchor), var_names=TRACE_VARS)
         with _COMPILED_LOCK:
             _COMPILED[key] = compiled
         return compiled, False
@@ -401,34 +375,40 @@ _COMPILED_LOCK = threading.Lock()
 
 
 # --- the result -----------------------------------------------------------------------
-def perception_draws(fit: PerceptionFit) -> xr.Dataset:
-    """Draws of the reported quantities: per (pair, question) cell the predicted and actual
-    beliefs and the error (probability), per pair the stereotype (log-odds)."""
-    posterior = fit.posterior["posterior"].to_dataset()
-    cells = json.loads(fit.posterior.attrs["cells"])
-    pairs = [str(p) for p in posterior["pair"].values]
+def perception_draws(fit: PerceptionFit, *, random_seed: int = 0) -> xr.Dataset:
+    """Draws (chain, draw, ...) of the reported quantities: per (pair, question) cell the
+    perceived log-odds P, the predicted and actual beliefs and the error (probability);
+    per pair the shared misperception (log-odds, mean of P - theta over its questions).
+    Each draw of (1) is paired with a draw of theta picked by ``random_seed``."""
+    tree = fit.posterior
+    posterior = tree["posterior"].to_dataset()
+    cells = json.loads(tree.attrs["cells"])
+    pairs = [tuple(pair) for pair in json.loads(tree.attrs["pairs"])]
     cohorts = [str(c) for c in posterior["cohort"].values]
-    of = np.array([cohorts.index(pairs[p].split("|", 1)[1]) for p, _ in cells])
-    pair_of_cell = np.array([p for p, _ in cells])
-    question_of_cell = np.array([q for _, q in cells])
-    theta = posterior["theta"].transpose(*SAMPLE_DIMS, "cohort", "question").values
-    actual_logodds = theta[:, :, of, question_of_cell]
+    theta = tree["belief"]["theta"].transpose("sample", "cohort", "question").values
+    pair_of = np.array([p for p, _ in cells], dtype=int)
+    question_of = np.array([q for _, q in cells], dtype=int)
+    of = np.array([cohorts.index(pairs[p][1]) for p in pair_of], dtype=int)
+    anchor = theta.mean(axis=0)[of, question_of]
     stereotype = posterior["stereotype"].transpose(*SAMPLE_DIMS, "pair").values
     part = posterior["question_part"].transpose(*SAMPLE_DIMS, "cell").values
-    predicted = expit(actual_logodds + stereotype[..., pair_of_cell] + part)
-    actual = expit(actual_logodds)
-    dims = (*SAMPLE_DIMS, "cell")
+    perceived = anchor + stereotype[..., pair_of] + part
+    n_chains, n_draws = perceived.shape[:2]
+    pick = np.random.default_rng(random_seed).integers(theta.shape[0], size=(n_chains, n_draws))
+    actual_logodds = theta[pick][..., of, question_of]
+    gap = perceived - actual_logodds
+    shared = np.stack([gap[..., pair_of == p].mean(axis=-1) for p in range(len(pairs))], -1)
+    cell_dims, pair_dims = (*SAMPLE_DIMS, "cell"), (*SAMPLE_DIMS, "pair")
+    predicted, actual = expit(perceived), expit(actual_logodds)
     return xr.Dataset(
         {
-            "predicted": (dims, predicted),
-            "actual": (dims, actual),
-            "error": (dims, predicted - actual),
-            "stereotype": (
-                (*SAMPLE_DIMS, "pair"),
-                stereotype,
-            ),
+            "perceived": (cell_dims, perceived),
+            "predicted": (cell_dims, predicted),
+            "actual": (cell_dims, actual),
+            "error": (cell_dims, predicted - actual),
+            "shared": (pair_dims, shared),
         },
-        coords={"pair": pairs, "cell": np.arange(len(cells))},
+        coords={"pair": [f"{b}|{c}" for b, c in pairs], "cell": np.arange(len(cells))},
     )
 
 
@@ -440,7 +420,9 @@ def summarize_perception(
     Returns ``{"questions": {q: [{"by", "of", "predicted", "actual", "error",
     "p_overestimates", "n_predictions"}]}, "shared": [{"by", "of", "logodds",
     "p_overestimates", "mean_error"}], "diagnostics": {...}}``; means and central
-    intervals of mass ``interval_mass``; errors and beliefs are probabilities.
+    intervals of mass ``interval_mass``; errors and beliefs are probabilities. The
+    diagnostics are those of (1): the perceived beliefs and the model's scales (the actual
+    beliefs' are the binary fit's).
     """
     if not 0.0 < interval_mass < 1.0:
         raise ValueError(f"interval mass must be between 0 and 1 (exclusive), got {interval_mass}")
@@ -450,8 +432,8 @@ def summarize_perception(
     draws = perception_draws(fit)
     tail = (1.0 - interval_mass) / 2.0
     cells = json.loads(tree.attrs["cells"])
-    pairs = [str(p).split("|", 1) for p in draws["pair"].values]
-    questions = [str(q) for q in tree["posterior"]["question"].values]
+    pairs = [tuple(pair) for pair in json.loads(tree.attrs["pairs"])]
+    questions = json.loads(tree.attrs["questions"])
     counts = table.meta_predictions().groupby(["cohort", "of", "question"]).size()
 
     def point(values: np.ndarray) -> dict:
@@ -476,18 +458,25 @@ def summarize_perception(
         )
     shared = []
     for p, (by, of) in enumerate(pairs):
-        stereotype = draws["stereotype"].values[..., p]
+        gap = draws["shared"].values[..., p]
         of_pair = [k for k, (pp, _) in enumerate(cells) if pp == p]
         shared.append(
             {
                 "by": by,
                 "of": of,
-                "logodds": point(stereotype),
-                "p_overestimates": _round((stereotype > 0).mean()),
+                "logodds": point(gap),
+                "p_overestimates": _round((gap > 0).mean()),
                 # the error averaged over the questions b predicted c on (probability)
                 "mean_error": point(draws["error"].values[..., of_pair].mean(axis=-1)),
             }
         )
+    posterior = tree["posterior"].to_dataset()
+    checked = xr.Dataset(
+        {
+            "perceived": draws["perceived"],
+            **{name: posterior[name] for name in ("stereotype", "omega", "tau", "offset_scale")},
+        }
+    )
     attrs = tree.attrs
     return {
         "interval_mass": interval_mass,
@@ -499,10 +488,11 @@ def summarize_perception(
                 "predicted, actual, error": "probability; error = predicted - actual belief",
                 "logodds": "log-odds, the shared misperception of 'of' by 'by'",
             },
+            "actual": "the cohort beliefs of the binary hierarchical model (answers only)",
         },
         "questions": {q: rows for q, rows in per_question.items() if rows},
         "shared": shared,
-        "diagnostics": diagnostics(draws, tree["sample_stats"].to_dataset()),
+        "diagnostics": diagnostics(checked, tree["sample_stats"].to_dataset()),
         "timings": {
             "compile_seconds": float(attrs.get("compile_seconds", 0.0)),
             "sampling_seconds": float(attrs.get("sampling_seconds", 0.0)),
@@ -526,26 +516,22 @@ def raw_perception_errors(table: JudgmentTable) -> pd.DataFrame:
 
 def reciprocal_scores(table: JudgmentTable) -> dict:
     """Reciprocal scores of the meta-predictions (module docstring): squared distance of
-    each prediction to the predicted cohort's mean answer without the predictor's own.
+    each prediction to the median answer of the predicted cohort without the predictor's.
 
     Returns ``{"rule", "experts": {expert: {"cohort", "score", "n"}}, "pairs":
     [{"by", "of", "score", "n"}]}``; predictions of a cohort with no other answer to the
     question are not scored.
     """
-    frame = table.frame
-    meta = table.meta_predictions()
-    sums = frame.groupby(["question", "cohort"])["probability"].agg(["sum", "count"])
-    own = frame.set_index(["expert", "question"])["probability"]
+    answers = {
+        key: dict(zip(group["expert"], group["probability"], strict=True))
+        for key, group in table.frame.groupby(["question", "cohort"])
+    }
     scored = []
-    for row in meta.itertuples(index=False):
-        total, count = (
-            sums.loc[(row.question, row.of)] if (row.question, row.of) in sums.index else (0.0, 0)
-        )
-        if row.cohort == row.of:  # leave the predictor's own answer out
-            total, count = total - own.get((row.expert, row.question), 0.0), count - 1
-        if count < 1:
+    for row in table.meta_predictions().itertuples(index=False):
+        others = [p for e, p in answers.get((row.question, row.of), {}).items() if e != row.expert]
+        if not others:
             continue
-        scored.append((row.expert, row.cohort, row.of, (row.probability - total / count) ** 2))
+        scored.append((row.expert, row.cohort, row.of, (row.probability - np.median(others)) ** 2))
     scores = pd.DataFrame(scored, columns=["expert", "by", "of", "score"])
     experts = {
         str(e): {"cohort": str(g["by"].iloc[0]), "score": _round(g["score"].mean()), "n": len(g)}
@@ -556,7 +542,7 @@ def reciprocal_scores(table: JudgmentTable) -> dict:
         for (b, c), g in scores.groupby(["by", "of"])
     ]
     return {
-        "rule": "mean squared distance (probability) to the cohort's mean answer, "
+        "rule": "mean squared distance (probability) to the cohort's median answer, "
         "the predictor's own answer left out; lower is better",
         "experts": experts,
         "pairs": pairs,

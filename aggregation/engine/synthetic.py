@@ -270,6 +270,7 @@ def simulate_perception_panel(
     n_questions: int,
     stereotype: dict[tuple[str, str], float],
     part_sd: float = 0.3,
+    common_part_sd: float = 0.0,
     offset_sd: float = 0.3,
     scatter: float = 0.5,
     prediction_rate: float = 1.0,
@@ -285,7 +286,10 @@ def simulate_perception_panel(
     theta_cj = mu_j + delta_jc the true belief of c, s_bc the shared misperception
     (``stereotype``, 0 for pairs not named), e_bcj ~ Normal(0, part_sd) the question's
     part, a_i ~ Normal(0, offset_sd) the expert's own offset, centred within each cohort
-    (as the biases are) so that the cohort's shared misperception is s_bc. Each prediction is given
+    (as the biases are) so that the cohort's shared misperception is s_bc. With
+    ``common_part_sd`` each question also has a misperception of c that every predicting
+    cohort shares (c itself included), added to every e_bcj: a model that let predictions
+    inform c's actual belief would take it for c's belief. Each prediction is given
     with probability ``prediction_rate``; predictions are rounded to 0.01, as people type.
     """
     rng = np.random.default_rng(seed)
@@ -295,7 +299,8 @@ def simulate_perception_panel(
     names = panel.cohorts
     theta = panel.mu[:, None] + panel.delta  # (question, cohort)
     shared = {(b, c): float(stereotype.get((b, c), 0.0)) for b in names for c in names}
-    part = {pair: rng.normal(0.0, part_sd, n_questions) for pair in shared}
+    common = {c: rng.normal(0.0, common_part_sd, n_questions) for c in names}
+    part = {(b, c): rng.normal(0.0, part_sd, n_questions) + common[c] for (b, c) in shared}
     offset = rng.normal(0.0, offset_sd, n_experts)
     for g in range(len(names)):  # zero mean within each cohort: the shared part is s_bc
         offset[panel.expert_cohort == g] -= offset[panel.expert_cohort == g].mean()

@@ -95,7 +95,7 @@ def test_a_run_with_meta_predictions_stores_the_perception_model(organizer, run_
     assert us_of_rok["logodds"]["mean"] > 0  # the planted misperception, its sign
     # diagnostics stored, with every quantity the report flags
     assert {"max_rhat", "min_ess_bulk", "divergences", "warnings"} <= set(block["diagnostics"])
-    assert set(block["diagnostics"]["per_quantity"]) >= {"error", "stereotype"}
+    assert set(block["diagnostics"]["per_quantity"]) >= {"perceived", "stereotype", "omega", "tau"}
     assert block["model"]["version"] == MODEL_VERSION
     assert set(block["reciprocal_scores"]["experts"]) == {e for e in table.experts}
     rows = run.result["questions"]["Q01"]["perception"]

@@ -130,7 +130,9 @@ class Command(BaseCommand):
         self._forecast(result, fit, options)
         if table.meta_cohorts and not table.meta_predictions().empty:
             # meta-predictions: how each cohort sees the others (engine/perception.py)
-            perception = self._fit(PerceptionModel, table, {**options, "posterior": None})
+            perception = self._fit(
+                PerceptionModel, table, {**options, "posterior": None}, belief=fit
+            )
             add_perception(result, table, fit=perception, interval_mass=options["interval"])
         return result
 
@@ -149,7 +151,7 @@ class Command(BaseCommand):
             result["questions"][question]["forecast"] = value
         result["forecast"] = forecast
 
-    def _fit(self, model_class, table, options: dict):
+    def _fit(self, model_class, table, options: dict, **fit_options):
         """Fit a sampled model with the command's sampler options and progress on stderr;
         a bad setting or panel is one line and exit status 2. Saves the posterior if asked."""
         from aggregation.engine.spec import ModelConfigError
@@ -158,7 +160,10 @@ class Command(BaseCommand):
         sampler = {k: options[k] for k in ("draws", "tune", "chains") if options[k] is not None}
         try:
             fit = model_class(sampler_config=sampler).fit(
-                table, random_seed=options["seed"], progress=TerminalProgress(self.stderr._out)
+                table,
+                random_seed=options["seed"],
+                progress=TerminalProgress(self.stderr._out),
+                **fit_options,
             )
         except (ModelConfigError, ValueError) as exc:
             raise CommandError(str(exc), returncode=2) from exc

@@ -77,17 +77,27 @@ def test_a_changed_meta_prediction_changes_the_data_hash():
 # ------------------------------------------------------------ closed-form, by hand
 def test_reciprocal_scores_leave_the_predictors_own_answer_out():
     scores = reciprocal_scores(table_of(SMALL))
-    # A on Q1: US without A = B's 0.8 -> (0.7-0.8)^2; ROK = C's 0.3 -> (0.4-0.3)^2.
+    # A on Q1: US without A = median of B's 0.8 -> (0.7-0.8)^2; ROK = C's 0.3 -> (0.4-0.3)^2.
     # A on Q2: US without A: nobody, not scored; ROK = 0.9 -> (0.5-0.9)^2.
     assert scores["experts"]["A"]["n"] == 3
     assert scores["experts"]["A"]["score"] == pytest.approx((0.01 + 0.01 + 0.16) / 3)
-    # C on Q1: US mean 0.7 -> 0.04; ROK without C: nobody. C on Q2: US = 0.5 -> 0.01.
+    # C on Q1: US median of 0.6, 0.8 = 0.7 -> 0.04; ROK without C: nobody. C on Q2: US 0.5
     assert scores["experts"]["C"] == {"cohort": "ROK", "score": pytest.approx(0.025), "n": 2}
     # B on Q1: ROK = 0.3 -> (0.2-0.3)^2
     assert scores["experts"]["B"]["score"] == pytest.approx(0.01)
     pairs = {(p["by"], p["of"]): p for p in scores["pairs"]}
     assert pairs[("US", "ROK")]["n"] == 3
     assert pairs[("US", "ROK")]["score"] == pytest.approx((0.01 + 0.16 + 0.01) / 3)
+    assert "median" in scores["rule"]
+
+
+def test_reciprocal_scores_target_the_median_not_the_mean():
+    text = (
+        "expert,cohort,question,probability,meta_US,meta_ROK\n"
+        "A,US,Q,0.1,,0.2\nB,ROK,Q,0.2,,\nC,ROK,Q,0.3,,\nD,ROK,Q,0.95,,\n"
+    )
+    # ROK answered 0.2, 0.3, 0.95: median 0.3 (the mean would be 0.483)
+    assert reciprocal_scores(table_of(text))["experts"]["A"]["score"] == pytest.approx(0.01)
 
 
 def test_pivot_and_surprisingly_popular_by_hand():
@@ -118,12 +128,23 @@ def test_raw_errors_are_mean_prediction_minus_mean_answer():
 def test_perception_data_codes_pairs_and_cells():
     data = PerceptionData.from_table(table_of(SMALL))
     assert data.pairs == [("ROK", "ROK"), ("ROK", "US"), ("US", "ROK"), ("US", "US")]
-    assert len(data.z) == 8 and len(data.y) == 5
-    arrays = data.model_arrays()
-    # every prediction's target cohort is the second of its pair
-    for pair, of in zip(arrays["meta_pair"], arrays["meta_of"], strict=True):
-        assert data.cohorts[of] == data.pairs[pair][1]
+    assert len(data.z) == 8 and data.predictors == ["A", "B", "C"]
+    anchor = np.array([[0.1, 0.2], [0.3, 0.4]])  # (cohort ROK, US) x (question Q1, Q2)
+    arrays = data.model_arrays(anchor)
+    # every prediction's anchor is the belief of the cohort it predicts, on its question
+    for k in range(len(data.z)):
+        of = data.cohorts.index(data.pairs[arrays["meta_pair"][k]][1])
+        assert arrays["anchor"][k] == anchor[of, data.meta_question[k]]
     assert len(set(arrays["meta_cell"].tolist())) == len(data.cells)
+
+
+def test_predictions_of_a_cohort_absent_from_the_round_are_left_out():
+    text = (
+        "expert,cohort,question,probability,round,meta_US,meta_JP\n"
+        "A,US,Q,0.5,2,0.4,0.3\nB,ROK,Q,0.5,2,0.5,0.2\nC,JP,Q,0.5,1,0.5,0.2\n"
+    )
+    data = PerceptionData.from_table(table_of(text).for_round(2))
+    assert {of for _, of in data.pairs} == {"US"}
 
 
 @pytest.mark.parametrize(
@@ -146,10 +167,11 @@ def test_tables_the_model_cannot_read_are_refused_with_the_reason(text, fragment
 
 
 def test_the_pymc_statement_has_a_finite_density_at_its_initial_point():
-    model = PerceptionModel().build_model(PerceptionData.from_table(table_of(SMALL)))
+    data = PerceptionData.from_table(table_of(SMALL))
+    model = PerceptionModel().build_model(data, np.zeros((2, 2)))
     logp = model.compile_logp()(model.initial_point())
     assert np.isfinite(logp)
-    assert {"stereotype", "question_part", "theta"} <= set(model.named_vars)
+    assert {"stereotype", "question_part", "omega", "tau"} <= set(model.named_vars)
 
 
 def test_the_simulated_truth_is_the_typical_experts_misperception():

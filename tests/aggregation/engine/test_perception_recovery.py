@@ -2,16 +2,19 @@
 misjudges the other by a known shared amount plus question noise.
 
 Three panels of 24 experts (two cohorts of 12) x 16 questions, with stereotypes of
-opposite signs and a cohort that judges itself right: the 90 % intervals of the perception
-error must hold the truth at least 80 % of the time, each non-zero shared misperception's
-sign must be recovered (its interval excludes 0 on the right side), and the model's error
-estimates must be closer to the truth than the raw difference of the two cohorts' means.
+opposite signs and a cohort that judges itself right; one has a third of the predictions
+blank and a misperception of each question that every cohort shares, one unequal cohorts:
+the 90 % intervals of the perception error must hold the truth at least 80 % of the time,
+each non-zero shared misperception's sign must be recovered (its interval excludes 0 on the
+right side), and the model's error estimates must be closer to the truth than the raw
+difference of the two cohorts' means. The actual beliefs are the binary model's.
 """
 
 import numpy as np
 import pytest
 
 from aggregation.engine.data import JudgmentTable
+from aggregation.engine.hierarchical import BinaryHierarchicalModel
 from aggregation.engine.perception import (
     PerceptionFit,
     PerceptionModel,
@@ -20,12 +23,13 @@ from aggregation.engine.perception import (
     raw_perception_errors,
     summarize_perception,
 )
+from aggregation.engine.summary import summarize_hierarchical
 from aggregation.engine.synthetic import simulate_perception_panel
 
 STEREOTYPE = {("US", "ROK"): 0.8, ("ROK", "US"): -0.6}
 PANELS = [
     {"seed": 11},
-    {"seed": 12, "prediction_rate": 0.7},  # some predictions left blank
+    {"seed": 12, "prediction_rate": 0.7, "common_part_sd": 0.4},  # blanks, shared parts
     {"seed": 13, "cohorts": {"US": 0.6, "ROK": 0.4}},  # unequal cohorts
 ]
 
@@ -39,15 +43,16 @@ def fitted():
             n_experts=24, n_questions=16, stereotype=STEREOTYPE, **options
         )
         table = JudgmentTable.from_frame(sim.judgments)
-        fit = model.fit(table, random_seed=options["seed"])
-        out.append((sim, table, summarize_perception(fit, table)))
+        belief = BinaryHierarchicalModel().fit(table, random_seed=options["seed"])
+        fit = model.fit(table, random_seed=options["seed"], belief=belief)
+        out.append((sim, table, summarize_perception(fit, table), belief))
     return out
 
 
 @pytest.mark.slow
 def test_perception_errors_are_covered_and_beat_the_raw_difference(fitted):
     hits, model_errors, raw_errors = [], [], []
-    for sim, table, result in fitted:
+    for sim, table, result, _belief in fitted:
         raw = raw_perception_errors(table).set_index(["question", "by", "of"])["error"]
         for question, rows in result["questions"].items():
             for row in rows:
@@ -68,7 +73,7 @@ def test_perception_errors_are_covered_and_beat_the_raw_difference(fitted):
 
 @pytest.mark.slow
 def test_the_sign_of_each_shared_misperception_is_recovered(fitted):
-    for _sim, _table, result in fitted:
+    for _sim, _table, result, _belief in fitted:
         shared = {(s["by"], s["of"]): s for s in result["shared"]}
         for pair, truth in STEREOTYPE.items():
             low, high = shared[pair]["logodds"]["interval"]
@@ -80,7 +85,7 @@ def test_the_sign_of_each_shared_misperception_is_recovered(fitted):
 
 @pytest.mark.slow
 def test_every_fit_converged(fitted):
-    for _sim, _table, result in fitted:
+    for _sim, _table, result, _belief in fitted:
         diagnostics = result["diagnostics"]
         assert diagnostics["max_rhat"] <= 1.01, diagnostics["warnings"]
         assert diagnostics["divergences"] == 0
@@ -89,9 +94,9 @@ def test_every_fit_converged(fitted):
 
 @pytest.mark.slow
 def test_a_fit_gives_the_contract_and_reuses_its_compiled_model_with_new_labels(fitted, tmp_path):
-    sim, table, _ = fitted[0]
+    sim, table, _, belief = fitted[0]
     model = PerceptionModel()
-    fit = model.fit(table, random_seed=11)  # compiled by the fixture: reused
+    fit = model.fit(table, random_seed=11, belief=belief)  # compiled by the fixture: reused
     assert fit.posterior.attrs["compiled_model_reused"] == 1
     result = {"questions": {q: {} for q in table.questions}}
     add_perception(result, table, fit=fit)
@@ -114,9 +119,18 @@ def test_a_fit_gives_the_contract_and_reuses_its_compiled_model_with_new_labels(
     again = PerceptionFit.load(fit.save(tmp_path / "perception.nc"))
     assert np.allclose(perception_draws(again)["error"], perception_draws(fit)["error"])
 
+    # what a cohort actually believes is the binary model's cohort belief, never moved by
+    # the predictions (the cut)
+    cohorts = summarize_hierarchical(belief, table)["questions"]
+    for question, entry in result["questions"].items():
+        for row in entry["perception"]:
+            expected = cohorts[question]["cohorts"][row["of"]]["mean"]
+            assert row["actual"]["mean"] == pytest.approx(expected, abs=0.01)
+
     # same shape, other labels: the labels of the posterior are the new data's
     renamed = sim.judgments.assign(question=sim.judgments["question"].str.replace("Q", "X"))
-    second = model.fit(JudgmentTable.from_frame(renamed), random_seed=2)
+    renamed_table = JudgmentTable.from_frame(renamed)
+    second = model.fit(renamed_table, random_seed=2)
     assert second.posterior.attrs["compiled_model_reused"] == 1
-    labels = list(second.posterior["posterior"]["question"].values)
+    labels = sorted(summarize_perception(second, renamed_table)["questions"])
     assert labels == [f"X{j:02d}" for j in range(1, 17)]
