@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from elicitation.models import Question, Survey
@@ -23,22 +24,24 @@ META_COLUMN_PREFIX = "meta_"
 
 
 def meta_cohorts(survey: Survey) -> list[str]:
-    """The cohorts experts are asked about: the distinct values of the survey's cohort
-    attribute among its experts, sorted; experts without the attribute are left out.
+    """The cohorts experts are asked about: the values of the survey's cohort attribute
+    held by at least ``REPORT_MIN_COHORT_SIZE`` of its experts, sorted; experts without the
+    attribute are left out.
 
-    One query. The list follows the panel: an expert added with a new cohort adds it.
+    A smaller cohort is never named to experts: the form would tell every panelist that,
+    say, one Japanese expert is on the panel, which the reports never show (they merge
+    small cohorts), and its predictions could not be shown or scored anyway. One query. The
+    list follows the panel: experts added to a cohort can make it large enough.
     """
     attribute = survey.cohort_attribute
-    values = survey.experts.values_list("attributes", flat=True)
-    return sorted(
-        {
-            str(attributes[attribute]).strip()
-            for attributes in values
-            if isinstance(attributes, dict)
-            and attributes.get(attribute) is not None
-            and str(attributes[attribute]).strip()
-        }
-    )
+    counts: dict[str, int] = {}
+    for attributes in survey.experts.values_list("attributes", flat=True):
+        if not isinstance(attributes, dict) or attributes.get(attribute) is None:
+            continue
+        value = str(attributes[attribute]).strip()
+        if value:
+            counts[value] = counts.get(value, 0) + 1
+    return sorted(c for c, n in counts.items() if n >= settings.REPORT_MIN_COHORT_SIZE)
 
 
 def survey_asks_meta(survey: Survey) -> bool:

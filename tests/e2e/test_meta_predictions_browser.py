@@ -68,6 +68,12 @@ def _meta_survey(language: str) -> Invitation:
     other = services.expert_create(
         survey=survey, name="Bob Miller", email="bob@example.org", attributes={"nationality": "US"}
     )
+    for k in range(2):  # cohorts of three: large enough to be named (REPORT_MIN_COHORT_SIZE)
+        for cohort in ("ROK", "US"):
+            services.expert_create(
+                survey=survey, name=f"{cohort} {k}", email=f"{cohort.lower()}{k}@example.org",
+                attributes={"nationality": cohort},
+            )  # fmt: skip
     survey_round = services.round_open(survey_round=services.round_create(survey=survey))
     services.judgment_save(
         invitation=Invitation.objects.get(expert=other, survey_round=survey_round),

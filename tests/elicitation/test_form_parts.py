@@ -120,10 +120,12 @@ def test_an_error_in_one_part_keeps_what_was_typed_and_saves_nothing(organizer):
     ids=["one page", "in parts", "in parts, meta-predictions"],
 )
 def test_the_expert_form_costs_the_same_queries_for_few_or_many_questions(
-    organizer, sizes, meta_predictions
+    organizer, sizes, meta_predictions, settings
 ):
     """Includes a follow-up round's feedback: the previous round's panel is read once; and
-    with meta-predictions, the panel's cohorts once."""
+    with meta-predictions, the panel's cohorts once (cohorts of 1 and 2 experts here: the
+    threshold for naming a cohort is set to 1 so that the form asks about both)."""
+    settings.REPORT_MIN_COHORT_SIZE = 1
 
     def queries(n_questions: int) -> int:
         survey = _survey(organizer, per_scenario={"blockade": n_questions})

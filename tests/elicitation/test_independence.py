@@ -164,6 +164,13 @@ def _leaks(bodies: dict[str, str], secrets: list[str]) -> list[tuple[str, str]]:
     return [(url, s) for url, body in bodies.items() for s in secrets if s in body]
 
 
+@pytest.fixture(autouse=True)
+def every_cohort_named(settings):
+    """This panel's cohorts have one or two experts: name them all, so that the experts'
+    meta-predictions of each other are on the pages whose leaks these tests look for."""
+    settings.REPORT_MIN_COHORT_SIZE = 1
+
+
 @pytest.fixture
 def round2_answered(round1, round2, other_expert, third_expert, questions, expert):
     """Round 1 closed (a rationale hidden, a model run), round 2 open with others' answers;

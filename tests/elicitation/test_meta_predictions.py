@@ -29,6 +29,34 @@ def _save(invitation, question, probability=0.4, **meta_predictions):
     )
 
 
+@pytest.fixture(autouse=True)
+def every_cohort_named(settings):
+    """The panels here have cohorts of one or two experts; the form's behaviour, not the
+    threshold for naming a cohort, is under test (except where a test says so)."""
+    settings.REPORT_MIN_COHORT_SIZE = 1
+
+
+def test_a_cohort_too_small_to_report_is_never_named_to_experts(survey, expert, settings):
+    settings.REPORT_MIN_COHORT_SIZE = 3  # the default (config/settings.py)
+    for k in range(3):
+        services.expert_create(
+            survey=survey, name=f"U{k}", email=f"u{k}@example.org",
+            attributes={"nationality": "US"},
+        )  # fmt: skip
+    for k in range(2):
+        services.expert_create(
+            survey=survey, name=f"R{k}", email=f"r{k}@example.org",
+            attributes={"nationality": "ROK"},
+        )  # fmt: skip
+    services.expert_create(
+        survey=survey, name="J", email="j@example.org", attributes={"nationality": "JP"}
+    )
+    # ROK: the fixture's expert and two more; JP: one; US: three
+    assert meta.meta_cohorts(survey) == ["ROK", "US"]
+    errors = meta.meta_predictions_errors(values={"JP": 0.5}, cohorts=["ROK", "US"], asked=True)
+    assert "JP" in errors  # a prediction of the hidden cohort is refused, not stored
+
+
 def test_meta_cohorts_are_the_panels_sorted_values_without_the_unattributed(survey, expert):
     services.expert_create(survey=survey, name="U", email="u@example.org", attributes={})
     services.expert_create(
