@@ -137,3 +137,32 @@ def test_the_evaluation_on_the_imported_survey_meets_the_issues_target(imported)
     assert all(m["n"] == 103 for m in methods.values())
     assert methods["recalibrated"]["brier"] <= 0.18
     assert methods["recalibrated"]["brier"] < methods["logodds_mean"]["brier"]
+
+
+def test_meta_prediction_columns_are_imported_with_their_answers(db, tmp_path):
+    judgments, outcomes = tmp_path / "judgments.csv", tmp_path / "outcomes.csv"
+    judgments.write_text(
+        "expert,cohort,question,probability,meta_US,meta_ROK\n"
+        "E1,US,Q1,0.4,0.5,0.7\nE2,ROK,Q1,0.6,0.3,\nE1,US,Q2,0.3,,\n"
+    )
+    outcomes.write_text("question,outcome\nQ1,1\nQ2,0\n")
+    call_command("import_outcomes_survey", str(judgments), str(outcomes), stdout=io.StringIO())
+    survey = Survey.objects.get()
+    assert survey.meta_predictions == Survey.MetaPredictions.OPTIONAL
+    stored = {
+        (j.expert.code, j.question.code): j.meta_predictions
+        for j in Judgment.objects.filter(survey_round__survey=survey).select_related(
+            "expert", "question"
+        )
+    }
+    assert stored == {
+        ("E1", "Q1"): {"US": 0.5, "ROK": 0.7},
+        ("E2", "Q1"): {"US": 0.3},
+        ("E1", "Q2"): {},
+    }
+    # and the aggregation reads them back as the same columns
+    table = aggregation_selectors.judgment_table_for_round(
+        survey_round=Round.objects.get(survey=survey), cohort_attribute="cohort", with_meta=True
+    )
+    assert sorted(table.meta_cohorts) == ["ROK", "US"]
+    assert len(table.meta_predictions()) == 3

@@ -20,6 +20,7 @@ import secrets
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -37,6 +38,7 @@ from elicitation.models import (
     Question,
     Round,
     Scenario,
+    Survey,
 )
 from resolution.models import ImportedDataset, RecalibrationRun, Resolution, ResolutionEvent, State
 
@@ -223,7 +225,12 @@ def _import(*, table, outcomes, title, source, organizers, question_text, resolv
         organizers=organizers,
     )
     survey.cohort_attribute = "cohort"
-    survey.save(update_fields=["cohort_attribute"])
+    fields = ["cohort_attribute"]
+    if table.meta_cohorts:  # meta_<cohort> columns: the experts' predictions of each cohort
+        survey.meta_predictions = Survey.MetaPredictions.OPTIONAL
+        fields.append("meta_predictions")
+    survey.save(update_fields=fields)
+    meta_columns = {f"meta_{cohort}": cohort for cohort in table.meta_cohorts}
     scenarios = _scenarios(survey, sorted(g for g in set(outcomes["group"]) if g))
     labels = sorted(set(table.questions) | set(outcomes.index))
     Question.objects.bulk_create(
@@ -256,10 +263,15 @@ def _import(*, table, outcomes, title, source, organizers, question_text, resolv
         Judgment.objects.bulk_create(
             (
                 Judgment(
-                    expert=experts[row.expert], question=questions[row.question],
-                    survey_round=survey_round, probability=float(row.probability),
+                    expert=experts[row["expert"]], question=questions[row["question"]],
+                    survey_round=survey_round, probability=float(row["probability"]),
+                    meta_predictions={
+                        cohort: float(row[column])
+                        for column, cohort in meta_columns.items()
+                        if pd.notna(row[column])
+                    },
                 )
-                for row in frame.itertuples()
+                for row in frame.to_dict("records")
             ),
             batch_size=2000,
         )  # fmt: skip
