@@ -3,6 +3,7 @@ history and the required mode, called through the services."""
 
 import csv
 import io
+import re
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -469,3 +470,20 @@ def test_a_cohort_label_with_spaces_and_quotes_gets_a_safe_field_name(
     assert expert_client.post(form_url(invitation), data).status_code == 302
     judgment = Judgment.objects.get(expert=expert, question=questions["Q01"])
     assert judgment.meta_predictions == {'South "K" <b>': 0.2}
+
+
+def test_required_groups_say_so_to_screen_readers_and_the_help_is_read_once(
+    meta_survey, questions, expert_client, invitation
+):
+    """The fieldset no longer points at the help its inputs point at; in a survey that
+    requires the predictions every input says it is required."""
+    html = expert_client.get(form_url(invitation)).content.decode()
+    fieldset = re.search(r'<fieldset class="meta-predictions"[^>]*>', html).group(0)
+    assert "aria-describedby" not in fieldset
+    assert "aria-required" not in html  # optional here
+    services.survey_update(survey=meta_survey, meta_predictions=Survey.MetaPredictions.REQUIRED)
+    html = expert_client.get(form_url(invitation)).content.decode()
+    inputs = re.findall(r'<input type="number" name="q\d+_meta_[^>]*>', html)
+    assert inputs and all('aria-required="true"' in tag for tag in inputs)
+    own = re.findall(r'<input type="number" name="q\d+_probability"[^>]*>', html)
+    assert own and not any("aria-required" in tag for tag in own)
