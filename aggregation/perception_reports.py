@@ -142,9 +142,13 @@ def section_context(run, questions: dict) -> dict | None:
         for code, entry in (result.get("questions") or {}).items()
         if entry.get("surprisingly_popular")
     ]
+    survey_round = run.survey_round
     return {
         "fitted": "shared" in block,
         "not_fitted": block.get("not_fitted", ""),
+        # experts who saw each cohort's previous answers in their feedback predicted with
+        # them in view: their predictions say less about what they assumed
+        "anchored": bool(survey_round.feedback_round_id and survey_round.show_cohorts),
         "rows": rows,
         "shared": shared,
         "popular": popular,

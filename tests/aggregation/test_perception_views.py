@@ -215,3 +215,21 @@ def test_the_judgments_csv_carries_the_meta_predictions_of_the_cohorts_shown(
     assert float(rows[("E004", "Q01")]["meta_US"]) == META["Q01"]["E004"]["US"]
     assert float(rows[("E001", "Q02")]["meta_ROK"]) == META["Q02"]["E001"]["ROK"]
     assert not any(JP.search(line) for line in response.content.decode().splitlines())
+
+
+def test_predictions_made_with_each_cohorts_answers_in_view_are_flagged(
+    client, analyst, perception_run
+):
+    """A round whose feedback showed each cohort's previous answers: the experts predicted
+    with them in view, and the section says so (in the reader's language)."""
+    from elicitation.models import Round
+
+    client.force_login(analyst)
+    assert 'id="perception-anchored"' not in section(report(client, perception_run))
+    survey_round = perception_run.survey_round
+    earlier = Round.objects.create(survey=survey_round.survey, number=0, status="closed")
+    Round.objects.filter(id=survey_round.id).update(feedback_round=earlier, show_cohorts=True)
+    part = section(report(client, perception_run))
+    assert 'id="perception-anchored"' in part and "with those answers in view" in part
+    korean = section(report(client, perception_run, HTTP_ACCEPT_LANGUAGE="ko"))
+    assert "응답을 본 상태에서 예측했습니다" in korean
