@@ -18,7 +18,6 @@ from aggregation.models import AggregationRun
 from aggregation.selectors import ANALYST_GROUP
 from resolution import recalibration
 from tests.aggregation.conftest import closed_round_build, panel_build, survey_build, user_create
-from tests.e2e.conftest import browser  # noqa: F401 (the fixture)
 from tests.elicitation.helpers import celery_broker, own_celery_queue
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
