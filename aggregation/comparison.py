@@ -23,7 +23,7 @@ from aggregation.engine import plots
 from aggregation.engine.data import logit
 from aggregation.models import AggregationRun
 from elicitation.models import Round
-from elicitation.selectors import localized
+from elicitation.texts import localized
 
 Method = AggregationRun.Method
 FIGURE_VERSION = 1  # raise it when the figure's drawing changes: the cache keys change with it

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 from aggregation import selectors
 from aggregation import views as report_views
 from elicitation import selectors as elicitation_selectors
+from elicitation import texts as elicitation_texts
 from elicitation.models import Round
 from privacy import selectors as privacy_selectors
 
@@ -50,18 +51,18 @@ def _wording(survey_round: Round, language: str) -> list[dict]:
     groups = elicitation_selectors.questions_by_scenario(questions=questions)
     return [
         {
-            "title": elicitation_selectors.localized(scenario, "title", language).text
+            "title": elicitation_texts.localized(scenario, "title", language).text
             if scenario
             else "",
-            "description": elicitation_selectors.markdown_html(
-                elicitation_selectors.localized(scenario, "description", language).text
+            "description": elicitation_texts.markdown_html(
+                elicitation_texts.localized(scenario, "description", language).text
             )
             if scenario
             else "",
             "questions": [
                 {
                     "question": question,
-                    "content": elicitation_selectors.question_content(question, language),
+                    "content": elicitation_texts.question_content(question, language),
                 }
                 for question in group
             ],
@@ -87,9 +88,7 @@ def round_print(request: HttpRequest, round_id: int) -> HttpResponse:
     context = {
         "survey": survey_round.survey,
         "survey_round": survey_round,
-        "survey_title": elicitation_selectors.localized(
-            survey_round.survey, "title", language
-        ).text,
+        "survey_title": elicitation_texts.localized(survey_round.survey, "title", language).text,
         "run": run,
         "run_erased": privacy_selectors.aggregation_run_is_marked(run=run) if run else False,
         "earlier": earlier,
@@ -98,8 +97,8 @@ def round_print(request: HttpRequest, round_id: int) -> HttpResponse:
             for key, html in (("report", report), ("comparison", comparison), ("scores", scores))
             if html
         ],
-        "background": elicitation_selectors.markdown_html(
-            elicitation_selectors.localized(survey_round.survey, "background", language).text
+        "background": elicitation_texts.markdown_html(
+            elicitation_texts.localized(survey_round.survey, "background", language).text
         ),
         "wording": _wording(survey_round, language),
         "printed_at": timezone.now(),

@@ -33,7 +33,7 @@ from aggregation.engine import plots
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.hierarchical import HierarchicalFit
 from aggregation.engine.summary import answered_cells, derived_draws
-from elicitation.selectors import localized
+from elicitation.texts import localized
 
 
 def question_figure_name(code: str) -> str:

@@ -29,7 +29,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from elicitation import selectors
+from elicitation import selectors, texts
 from elicitation.models import Invitation, Judgment, Question, Round
 
 NUMERIC_METHOD = "numeric_hierarchical"  # AggregationRun.Method (aggregation builds on us)
@@ -163,7 +163,7 @@ def invitation_feedback(
     for question in questions if questions is not None else survey_round.questions.all():
         if question.id not in panel.asked:
             continue  # a question new in this round has no feedback
-        unit = selectors.localized(question, "unit", language).text
+        unit = texts.localized(question, "unit", language).text
         mine = own.get(question.id)
         item = QuestionFeedback(question, mine, answer_text(question, mine, unit) if mine else "")
         judgments = panel.answers.get(question.id, [])

@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from elicitation import selectors
+from elicitation import selectors, texts
 from elicitation.links import invitation_magic_link
 from elicitation.models import Invitation, Reminder, ReminderDelivery, Round
 from elicitation.services import BROKER_ERRORS
@@ -164,7 +164,7 @@ def _reminder_email(*, invitation: Invitation) -> EmailMessage:
         "contact_email": selectors.survey_contact_email(survey=survey_round.survey),
     }
     with translation.override(language), timezone.override(expert.time_zone):
-        context["survey_title"] = selectors.localized(survey_round.survey, "title", language).text
+        context["survey_title"] = texts.localized(survey_round.survey, "title", language).text
         subject = _("Reminder: %(title)s, round %(number)s") % {
             "title": context["survey_title"],
             "number": survey_round.number,

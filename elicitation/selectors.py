@@ -10,15 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 
-import markdown
-import nh3
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext as _
 from sesame.utils import get_user
 
 from elicitation import meta
@@ -475,81 +471,3 @@ def invitation_missing_meta_predictions(*, invitation: Invitation) -> list[Quest
         if meta.asks_meta(judgment.question, survey=survey)
         and meta.meta_predictions_missing(values=judgment.meta_predictions, cohorts=cohorts)
     ]
-
-
-def markdown_html(text: str) -> SafeString:
-    """Markdown written by organizers, sanitised: it is shown to every expert."""
-    html = markdown.markdown(text, extensions=["extra", "sane_lists"])
-    return mark_safe(nh3.clean(html))  # noqa: S308 (nh3 has just removed anything unsafe)
-
-
-# --- Content in the expert's language ---------------------------------------------------
-
-OTHER_LANGUAGE = {"en": "ko", "ko": "en"}
-
-
-@dataclass(frozen=True)
-class LocalText:
-    """A text of the survey in the language asked for, or in the other one (``fallback``)."""
-
-    text: str
-    language: str
-    fallback: bool
-
-
-def localized(obj, field: str, language: str) -> LocalText:
-    """``obj.<field>`` in ``language``: English is ``field``, Korean ``field_ko``.
-
-    An empty translation falls back to the other language, and says so (``fallback``).
-    """
-
-    def text_in(code: str) -> str:
-        return getattr(obj, field if code == "en" else f"{field}_{code}", "") or ""
-
-    wanted = language if language in OTHER_LANGUAGE else "en"
-    if text_in(wanted).strip():
-        return LocalText(text_in(wanted), wanted, False)
-    other = OTHER_LANGUAGE[wanted]
-    if text_in(other).strip():
-        return LocalText(text_in(other), other, True)
-    return LocalText("", wanted, False)
-
-
-def fallback_note(language: str, *, what: str = "part") -> str:
-    """The visible note beside content shown in the other language than ``language``."""
-    notes = {
-        ("ko", "question"): _("This question is not yet available in Korean; shown in English."),
-        ("en", "question"): _("This question is not yet available in English; shown in Korean."),
-        ("ko", "part"): _("This part is not yet available in Korean; shown in English."),
-        ("en", "part"): _("This part is not yet available in English; shown in Korean."),
-    }
-    return notes[("ko" if language == "ko" else "en", what)]
-
-
-@dataclass(frozen=True)
-class QuestionContent:
-    """A question's texts in the page's language (each may have fallen back)."""
-
-    text: LocalText
-    guidance: LocalText
-    unit: LocalText
-    resolution: LocalText
-    note: str  # the fallback note to show, or ""
-
-
-def question_content(question: Question, language: str) -> QuestionContent:
-    parts = {
-        name: localized(question, field, language)
-        for name, field in (
-            ("text", "text"),
-            ("guidance", "guidance"),
-            ("unit", "unit"),
-            ("resolution", "resolution_criteria"),
-        )
-    }
-    note = ""
-    if parts["text"].fallback:
-        note = fallback_note(language, what="question")
-    elif any(part.fallback for part in parts.values()):
-        note = fallback_note(language, what="part")
-    return QuestionContent(note=note, **parts)

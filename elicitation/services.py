@@ -26,7 +26,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
 
-from elicitation import meta, selectors
+from elicitation import meta, selectors, texts
 from elicitation.links import invitation_magic_link
 from elicitation.models import (
     Expert,
@@ -998,7 +998,7 @@ def _invitation_email(*, invitation: Invitation) -> EmailMessage:
     }
     language = invitation.effective_language
     with translation.override(language), timezone.override(expert.time_zone):
-        context["survey_title"] = selectors.localized(survey_round.survey, "title", language).text
+        context["survey_title"] = texts.localized(survey_round.survey, "title", language).text
         subject = _("Your invitation: %(title)s, round %(number)s") % {
             "title": context["survey_title"],
             "number": survey_round.number,

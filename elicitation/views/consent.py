@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from config.converters import parse_id
-from elicitation import consent, selectors
+from elicitation import consent, texts
 from elicitation.models import Invitation
 from elicitation.views.expert import _page_context, expert_page
 
@@ -26,14 +26,12 @@ def consent_render(
         }
     )
     if version is not None:
-        text = selectors.localized(version, "text", context["language"])
+        text = texts.localized(version, "text", context["language"])
         context.update(
             {
-                "consent_html": selectors.markdown_html(text.text),
+                "consent_html": texts.markdown_html(text.text),
                 "consent_language": text.language,
-                "consent_note": selectors.fallback_note(context["language"])
-                if text.fallback
-                else "",
+                "consent_note": texts.fallback_note(context["language"]) if text.fallback else "",
             }
         )
     return render(request, "elicitation/expert/consent.html", context, status=status)

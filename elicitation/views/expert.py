@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.converters import parse_id
-from elicitation import clarifications, consent, meta, selectors, services, throttle
+from elicitation import clarifications, consent, meta, selectors, services, texts, throttle
 from elicitation.feedback import invitation_feedback
 from elicitation.forms import ExpertAnswersForm
 from elicitation.models import Expert, Invitation, Question
@@ -73,7 +73,7 @@ def _page_context(request: HttpRequest, invitation: Invitation, urls: dict | Non
     survey_round = invitation.survey_round
     survey = survey_round.survey
     language = invitation.effective_language
-    title = selectors.localized(survey, "title", language)
+    title = texts.localized(survey, "title", language)
     urls = urls or expert_urls(invitation)
     return {
         "welcome_url": urls["welcome"],
@@ -178,12 +178,12 @@ def welcome_render(
     survey_round = invitation.survey_round
     context = _page_context(request, invitation, urls)
     state = consent.consent_state(expert=invitation.expert)
-    background = selectors.localized(survey_round.survey, "background", context["language"])
+    background = texts.localized(survey_round.survey, "background", context["language"])
     context.update(
         {
-            "background": selectors.markdown_html(background.text),
+            "background": texts.markdown_html(background.text),
             "background_language": background.language,
-            "background_note": selectors.fallback_note(context["language"])
+            "background_note": texts.fallback_note(context["language"])
             if background.fallback
             else "",
             "n_questions": survey_round.questions.count() if n_questions is None else n_questions,
@@ -402,7 +402,7 @@ class _Page:
         return context
 
     def _part_nav(self, part, language: str) -> dict:
-        title = selectors.localized(part.scenario, "title", language).text if part.scenario else ""
+        title = texts.localized(part.scenario, "title", language).text if part.scenario else ""
         return {
             "number": part.number,
             "title": title,
@@ -457,26 +457,26 @@ def _grouped_rows(form: ExpertAnswersForm, language: str, feedback, judgments=No
     rows = {row.question.id: row for row in form.rows()}
     clarified = clarifications.latest_versions(questions=form.questions)
     for row in rows.values():
-        row.content = selectors.question_content(row.question, language)
+        row.content = texts.question_content(row.question, language)
         judgment = (judgments or {}).get(row.question.id)
         version = clarified.get(row.question.id)
         # Answered before the wording changed: say what changed, ask to confirm or revise.
         if judgment is not None and version and judgment.question_version < version.number:
-            row.clarification = selectors.localized(version, "note", language)
+            row.clarification = texts.localized(version, "note", language)
         if feedback is not None and feedback.visible:
             row.feedback = feedback.questions.get(row.question.id)
     groups = []
     for scenario, questions in selectors.questions_by_scenario(questions=form.questions):
-        title = selectors.localized(scenario, "title", language) if scenario else None
-        description = selectors.localized(scenario, "description", language) if scenario else None
+        title = texts.localized(scenario, "title", language) if scenario else None
+        description = texts.localized(scenario, "description", language) if scenario else None
         fell_back = scenario and (title.fallback or description.fallback)
         groups.append(
             {
                 "scenario": scenario,
                 "title": title,
-                "description": selectors.markdown_html(description.text) if scenario else "",
+                "description": texts.markdown_html(description.text) if scenario else "",
                 "description_language": description.language if scenario else language,
-                "note": selectors.fallback_note(language) if fell_back else "",
+                "note": texts.fallback_note(language) if fell_back else "",
                 "rows": [rows[question.id] for question in questions],
             }
         )

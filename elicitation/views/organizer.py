@@ -18,7 +18,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from elicitation import clarifications, consent, imports, pilot, reminders, selectors, services
+from elicitation import (
+    clarifications,
+    consent,
+    imports,
+    pilot,
+    reminders,
+    selectors,
+    services,
+    texts,
+)
 from elicitation.forms import (
     CsvUploadForm,
     PilotWipeForm,
@@ -57,7 +66,7 @@ def survey_detail(request: HttpRequest, survey_id: int) -> HttpResponse:
     questions = list(survey.questions.select_related("scenario"))
     context = {
         "survey": survey,
-        "background": selectors.markdown_html(survey.background),
+        "background": texts.markdown_html(survey.background),
         "groups": selectors.survey_scenarios_with_questions(survey=survey, questions=questions),
         "n_questions": len(questions),
         "rounds": survey.rounds.all(),

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from elicitation import selectors, services
+from elicitation import selectors, services, texts
 from elicitation.models import Invitation, Judgment, JudgmentRevision, Question, Round
 from elicitation.tasks import invitation_send_task
 
@@ -278,7 +278,7 @@ def test_question_positions_follow_creation_order(survey):
 
 
 def test_markdown_background_is_rendered_and_sanitised(survey):
-    html = selectors.markdown_html(survey.background)
+    html = texts.markdown_html(survey.background)
     assert "<strong>this</strong>" in html
     assert "<script" not in html
 
