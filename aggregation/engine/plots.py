@@ -460,6 +460,53 @@ def _interval(axes, point: dict, y: float, colour: str) -> None:
 # --- Two rounds --------------------------------------------------------------------------------
 
 
+def _dumbbells(
+    labels: list[str], pairs: list[tuple], *, height: float, offset: float, arrow: str, xlabel: str
+):
+    """Rows of two estimates of a probability, one row per label, the first row at the top.
+
+    ``pairs``: per row ((first, colour, face), (second, colour, face)), each estimate
+    {mean, interval}; the first's interval is drawn ``offset`` above the row's line, the
+    second's ``offset`` below, and an arrow of colour ``arrow`` goes from the first to the
+    second when they are further apart than its head. Returns (figure, axes).
+    """  # fmt: skip
+    figure, axes = plt.subplots(figsize=(WIDTH, height))
+    heights = [label.count("\n") + 1.6 for label in labels]
+    y, ticks = 0.0, []
+    for row_height in reversed(heights):
+        ticks.append(y + row_height / 2)
+        y += row_height
+    ticks.reverse()
+    for ((start, *first_style), (end, *second_style)), centre in zip(pairs, ticks, strict=True):
+        for point, shift, (colour, face) in (
+            (start, offset, first_style),
+            (end, -offset, second_style),
+        ):
+            interval = point.get("interval")
+            if interval:
+                axes.plot(interval, [centre + shift] * 2, color=colour, linewidth=1.6,
+                          solid_capstyle="butt", zorder=2)  # fmt: skip
+            axes.scatter([point["mean"]], [centre + shift], s=36, color=face,
+                         edgecolors=colour, linewidths=1.5, zorder=4)  # fmt: skip
+        if abs(end["mean"] - start["mean"]) > 0.002:  # shorter than the arrowhead: no arrow
+            axes.annotate(
+                "",
+                xy=(end["mean"], centre - offset),
+                xytext=(start["mean"], centre + offset),
+                arrowprops={"arrowstyle": "-|>", "color": arrow, "linewidth": 1.0,
+                            "shrinkA": 4, "shrinkB": 4},
+                zorder=3,
+            )  # fmt: skip
+    axes.set_yticks(ticks, labels)
+    axes.tick_params(axis="y", length=0, labelsize=8.5)
+    axes.set_ylim(-0.2, y + 0.2)
+    axes.set_xlim(-0.02, 1.02)
+    axes.set_xlabel(xlabel)
+    axes.grid(axis="x", color="#d0d7de", linewidth=0.6)
+    axes.set_axisbelow(True)
+    return figure, axes
+
+
 def rounds_chart(rows: list[dict], *, first: str, last: str, mass: float):
     """Each question's consensus in two rounds, one row a question in the order given.
 
@@ -471,44 +518,19 @@ def rounds_chart(rows: list[dict], *, first: str, last: str, mass: float):
     n = len(rows)
     labels = [_wrapped(row["label"]) for row in rows]
     lines = sum(label.count("\n") + 1 for label in labels)
-    figure, axes = plt.subplots(figsize=(WIDTH, 1.2 + 0.2 * lines + 0.12 * max(n, 3)))
-    heights = [label.count("\n") + 1.6 for label in labels]
-    y, ticks = 0.0, []
-    for height in reversed(heights):  # the first row at the top
-        ticks.append(y + height / 2)
-        y += height
-    ticks.reverse()
-    for row, centre in zip(rows, ticks, strict=True):
-        early, late = row["first"], row["last"]
-        for point, offset, colour, face in (
-            (early, 0.35, FIRST_ROUND_COLOUR, "white"),
-            (late, -0.35, LAST_ROUND_COLOUR, LAST_ROUND_COLOUR),
-        ):
-            interval = point.get("interval")
-            if interval:
-                axes.plot(interval, [centre + offset] * 2, color=colour, linewidth=1.6,
-                          solid_capstyle="butt", zorder=2)  # fmt: skip
-            axes.scatter([point["mean"]], [centre + offset], s=36, color=face,
-                         edgecolors=colour, linewidths=1.5, zorder=4)  # fmt: skip
-        if abs(late["mean"] - early["mean"]) > 0.002:  # shorter than the arrowhead: no arrow
-            axes.annotate(
-                "",
-                xy=(late["mean"], centre - 0.35),
-                xytext=(early["mean"], centre + 0.35),
-                arrowprops={"arrowstyle": "-|>", "color": "#1b1f24", "linewidth": 1.0,
-                            "shrinkA": 4, "shrinkB": 4},
-                zorder=3,
-            )  # fmt: skip
-    axes.set_yticks(ticks, labels)
-    axes.tick_params(axis="y", length=0, labelsize=8.5)
-    axes.set_ylim(-0.2, y + 0.2)
-    axes.set_xlim(-0.02, 1.02)
-    axes.set_xlabel(
-        _("Consensus probability (dot: posterior mean; line: %(percent)s interval)")
-        % {"percent": _percent(mass)}
-    )
-    axes.grid(axis="x", color="#d0d7de", linewidth=0.6)
-    axes.set_axisbelow(True)
+    figure, axes = _dumbbells(
+        labels,
+        [
+            ((row["first"], FIRST_ROUND_COLOUR, "white"),
+             (row["last"], LAST_ROUND_COLOUR, LAST_ROUND_COLOUR))
+            for row in rows
+        ],
+        height=1.2 + 0.2 * lines + 0.12 * max(n, 3),
+        offset=0.35,
+        arrow="#1b1f24",
+        xlabel=_("Consensus probability (dot: posterior mean; line: %(percent)s interval)")
+        % {"percent": _percent(mass)},
+    )  # fmt: skip
     handles = [
         Line2D([], [], color=FIRST_ROUND_COLOUR, marker="o", markerfacecolor="white",
                label=_("Round %(number)s") % {"number": first}),
@@ -538,43 +560,19 @@ def perception_chart(rows: list[dict], *, mass: float):
         for row in rows
     ]
     heights = [label.count("\n") + 1.6 for label in labels]
-    figure, axes = plt.subplots(figsize=(WIDTH, 1.2 + 0.2 * sum(heights) + 0.05 * len(rows)))
-    y, ticks = 0.0, []
-    for height in reversed(heights):  # the first row at the top
-        ticks.append(y + height / 2)
-        y += height
-    ticks.reverse()
-    for row, centre in zip(rows, ticks, strict=True):
-        actual, expected = row["actual"], row["predicted"]
-        for point, offset, colour, face in (
-            (actual, 0.3, ACTUAL_COLOUR, ACTUAL_COLOUR),
-            (expected, -0.3, EXPECTED_COLOUR, "white"),
-        ):
-            interval = point.get("interval")
-            if interval:
-                axes.plot(interval, [centre + offset] * 2, color=colour, linewidth=1.6,
-                          solid_capstyle="butt", zorder=2)  # fmt: skip
-            axes.scatter([point["mean"]], [centre + offset], s=36, color=face,
-                         edgecolors=colour, linewidths=1.5, zorder=4)  # fmt: skip
-        if abs(expected["mean"] - actual["mean"]) > 0.002:  # shorter than the arrowhead
-            axes.annotate(
-                "",
-                xy=(expected["mean"], centre - 0.3),
-                xytext=(actual["mean"], centre + 0.3),
-                arrowprops={"arrowstyle": "-|>", "color": EXPECTED_COLOUR, "linewidth": 1.0,
-                            "shrinkA": 4, "shrinkB": 4},
-                zorder=3,
-            )  # fmt: skip
-    axes.set_yticks(ticks, labels)
-    axes.tick_params(axis="y", length=0, labelsize=8.5)
-    axes.set_ylim(-0.2, y + 0.2)
-    axes.set_xlim(-0.02, 1.02)
-    axes.set_xlabel(
-        _("Probability (dot: posterior mean; line: %(percent)s interval)")
-        % {"percent": _percent(mass)}
-    )
-    axes.grid(axis="x", color="#d0d7de", linewidth=0.6)
-    axes.set_axisbelow(True)
+    figure, axes = _dumbbells(
+        labels,
+        [
+            ((row["actual"], ACTUAL_COLOUR, ACTUAL_COLOUR),
+             (row["predicted"], EXPECTED_COLOUR, "white"))
+            for row in rows
+        ],
+        height=1.2 + 0.2 * sum(heights) + 0.05 * len(rows),
+        offset=0.3,
+        arrow=EXPECTED_COLOUR,
+        xlabel=_("Probability (dot: posterior mean; line: %(percent)s interval)")
+        % {"percent": _percent(mass)},
+    )  # fmt: skip
     handles = [
         Line2D([], [], color=ACTUAL_COLOUR, marker="o",
                label=_("What the cohort believes")),
