@@ -211,7 +211,8 @@ class PerceptionData:
 @dataclass(frozen=True)
 class PerceptionFit:
     """A fitted posterior of (1), with the draws of the actual beliefs it was cut from
-    (group ``belief``: theta, log-odds, dims sample x cohort x question)."""
+    (group ``belief``: theta, log-odds, dims sample x cohort x question, and the anchor
+    A_cj the fit read, cohort x question)."""
 
     posterior: xr.DataTree
 
@@ -335,7 +336,11 @@ class PerceptionModel:
         )
         keep = np.linspace(0, theta.sizes["sample"] - 1, min(BELIEF_DRAWS, theta.sizes["sample"]))
         trace["belief"] = xr.Dataset(
-            {"theta": theta.isel(sample=keep.astype(int)).drop_vars("sample", errors="ignore")}
+            {
+                "theta": theta.isel(sample=keep.astype(int)).drop_vars("sample", errors="ignore"),
+                # the anchor the fit used (the mean of all draws, not of the kept ones)
+                "anchor": (("cohort", "question"), anchor),
+            }
         )
         trace.attrs.update(
             {
@@ -389,7 +394,7 @@ def perception_draws(fit: PerceptionFit, *, random_seed: int = 0) -> xr.Dataset:
     pair_of = np.array([p for p, _ in cells], dtype=int)
     question_of = np.array([q for _, q in cells], dtype=int)
     of = np.array([cohorts.index(pairs[p][1]) for p in pair_of], dtype=int)
-    anchor = theta.mean(axis=0)[of, question_of]
+    anchor = tree["belief"]["anchor"].transpose("cohort", "question").values[of, question_of]
     stereotype = posterior["stereotype"].transpose(*SAMPLE_DIMS, "pair").values
     part = posterior["question_part"].transpose(*SAMPLE_DIMS, "cell").values
     perceived = anchor + stereotype[..., pair_of] + part
