@@ -330,7 +330,7 @@ def _hierarchical(*, run: AggregationRun, table: JudgmentTable, progress):
     from aggregation.engine.hierarchical import BinaryHierarchicalModel
     from aggregation.engine.summary import summarize_hierarchical
 
-    sampler = {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
+    sampler = _sampler_options(run)
     model = BinaryHierarchicalModel(sampler_config=sampler)
     fit = model.fit(table, random_seed=run.options["random_seed"], progress=progress)
     progress("summarizing", 0.0)
@@ -343,6 +343,11 @@ def _hierarchical(*, run: AggregationRun, table: JudgmentTable, progress):
     return result, fit
 
 
+def _sampler_options(run: AggregationRun) -> dict:
+    """The sampler settings a run's options override (draws, tune, chains), if any."""
+    return {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
+
+
 def _perception(
     *, run: AggregationRun, table: JudgmentTable, result: dict, folder: Path, progress, belief
 ) -> None:
@@ -351,7 +356,7 @@ def _perception(
     parts go into ``result``; its posterior is a second artifact, named in the result."""
     from aggregation.engine.perception import PerceptionDataError, PerceptionModel, add_perception
 
-    sampler = {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
+    sampler = _sampler_options(run)
     try:
         fit = PerceptionModel(sampler_config=sampler).fit(
             table,
@@ -386,7 +391,7 @@ def _perception_progress(progress):
 def _linked(*, run: AggregationRun, table: JudgmentTable, progress):
     from aggregation.engine.rounds import LinkedRoundsModel, summarize_linked
 
-    sampler = {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
+    sampler = _sampler_options(run)
     fit = LinkedRoundsModel(sampler_config=sampler).fit(
         table, random_seed=run.options["random_seed"], progress=progress
     )
@@ -402,7 +407,7 @@ def _compute_numeric(
     from aggregation.engine.numeric import NumericHierarchicalModel, fit_numeric
 
     started = time.perf_counter()
-    sampler = {k: run.options[k] for k in ("draws", "tune", "chains") if k in run.options}
+    sampler = _sampler_options(run)
     tree, result = fit_numeric(
         data.table,
         data.realizations,
