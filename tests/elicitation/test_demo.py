@@ -419,32 +419,6 @@ def test_loading_twice_creates_nothing_new(loaded):
     assert Survey.objects.filter(title=demo.DEMO_SURVEY_TITLE).count() == 1
 
 
-def test_the_same_seed_gives_the_same_answers():
-    rng = np.random.default_rng
-    first = demo.demo_round1_answers(demo.demo_panel(), rng(11))
-    second = demo.demo_round1_answers(demo.demo_panel(), rng(11))
-    other = demo.demo_round1_answers(demo.demo_panel(), rng(12))
-    assert first == second
-    assert first != other
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ((10.0, 20.0, 30.0), (10.0, 20.0, 30.0)),
-        ((-5.0, 50.0, 150.0), (0.0, 50.0, 100.0)),  # clipped to the bounds
-        ((20.0, 20.2, 20.4), (19.0, 20.0, 21.0)),  # collapsed by rounding: pulled apart
-        ((-3.0, -2.0, -1.0), (0.0, 1.0, 2.0)),  # all below the bounds
-        ((101.0, 102.0, 103.0), (98.0, 99.0, 100.0)),  # all above
-    ],
-)
-def test_tidy_quantiles_keeps_them_strictly_ordered_inside_the_bounds(values, expected):
-    spec = demo.QuestionSpec(
-        "X", None, demo.NUMERIC, "", "", "US", "test", lower=0, upper=100, step=1
-    )
-    assert demo._tidy_quantiles(spec, values) == expected
-
-
 def test_load_demo_prints_logins_and_a_working_expert_link(loaded, client, settings):
     if not _expert_entry_url_exists():
         pytest.skip("the expert pages (elicitation:expert-entry) are not installed")
