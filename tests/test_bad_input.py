@@ -26,17 +26,14 @@ from elicitation.models import Invitation, Judgment, Question, Round
 from resolution.models import Resolution, ResolutionEvent
 from tests.aggregation import conftest as report_fixtures
 
-# The report tests' personas and survey, shared (as tests/resolution/conftest does).
-analyst = report_fixtures.analyst
-analyst_group = report_fixtures.analyst_group
+# The report tests' survey, shared (as tests/resolution/conftest does); the personas are
+# tests/conftest.py's.
 closed_round = report_fixtures.closed_round
 expert = report_fixtures.expert
 expert_client = report_fixtures.expert_client
 finished_run = report_fixtures.finished_run
 open_round = report_fixtures.open_round
-organizer = report_fixtures.organizer
 panel = report_fixtures.panel
-superuser = report_fixtures.superuser
 survey = report_fixtures.survey
 
 FIVE_THOUSAND_DIGITS = "9" * 5000

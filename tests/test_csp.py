@@ -17,18 +17,14 @@ from django.urls import reverse
 from elicitation.models import Invitation
 from tests.aggregation import conftest as report_fixtures
 
-# The report tests' personas, survey and runs.
-analyst = report_fixtures.analyst
-analyst_group = report_fixtures.analyst_group
+# The report tests' survey and runs; the personas are tests/conftest.py's.
 closed_round = report_fixtures.closed_round
 expert = report_fixtures.expert
 expert_client = report_fixtures.expert_client
 finished_run = report_fixtures.finished_run
 finished_numeric_run = report_fixtures.finished_numeric_run
 open_round = report_fixtures.open_round
-organizer = report_fixtures.organizer
 panel = report_fixtures.panel
-superuser = report_fixtures.superuser
 survey = report_fixtures.survey
 
 POLICY = {

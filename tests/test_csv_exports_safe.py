@@ -20,14 +20,11 @@ from config.csvexport import FORMULA_PREFIXES, SafeWriter, cell, csv_response
 from elicitation import services
 from elicitation.models import Invitation, Judgment, Question, Round, Survey
 from tests.aggregation import conftest as report_fixtures
-from tests.aggregation.conftest import hierarchical_result, make_run, user_create, write_artifacts
+from tests.aggregation.conftest import hierarchical_result, make_run, write_artifacts
 
-# The report tests' personas and their survey (for the download headers).
-analyst = report_fixtures.analyst
-analyst_group = report_fixtures.analyst_group
+# The report tests' survey (for the download headers); the personas are tests/conftest.py's.
 closed_round = report_fixtures.closed_round
 finished_run = report_fixtures.finished_run
-organizer = report_fixtures.organizer
 panel = report_fixtures.panel
 survey = report_fixtures.survey
 
@@ -231,9 +228,8 @@ def test_the_posterior_link_is_only_for_those_who_may_download_it(
     assert client.get(posterior).status_code == 200
 
 
-def test_a_superuser_is_offered_the_posterior(client, finished_run):
-    root = user_create("rooted", is_staff=True, is_superuser=True)
-    client.force_login(root)
+def test_a_superuser_is_offered_the_posterior(client, superuser, finished_run):
+    client.force_login(superuser)
     report = reverse("aggregation:round-report", args=[finished_run.survey_round_id])
     assert reverse("aggregation:run-posterior", args=[finished_run.id]) in (
         client.get(report).content.decode()

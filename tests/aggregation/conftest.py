@@ -1,7 +1,9 @@
-"""Personas, a closed round with answers, and runs built without sampling, for the report tests.
+"""A survey, a closed round with answers, and runs built without sampling, for the report tests.
 
-organizer       staff, organizes ``survey``
-analyst         in the "analyst" group, assigned to ``survey`` (not staff)
+The personas are tests/conftest.py's:
+
+organizer       organizes ``survey``
+analyst         assigned to ``survey`` (in the "analyst" group, not staff)
 other_analyst   in the "analyst" group, not assigned to ``survey``
 other_staff     staff, organizes nothing
 expert          on ``survey``'s panel (E004, ROK); ``expert_client`` has opened their
@@ -16,13 +18,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from aggregation.models import AggregationRun, QuestionResult
 from aggregation.numeric_reports import figure_name
-from aggregation.selectors import ANALYST_GROUP
 from elicitation import services
 from elicitation.models import Invitation, Judgment, Question, Round
 from tests.elicitation.helpers import client_with_link
@@ -44,46 +43,6 @@ ANSWERS = {
 }
 RATIONALE = "US basing in Japan settles it."
 FORMULA_RATIONALE = '=HYPERLINK("http://evil")'
-
-
-def user_create(username: str, **fields):
-    return get_user_model().objects.create_user(
-        username, f"{username}@example.org", f"pw-{username}-123", **fields
-    )
-
-
-@pytest.fixture
-def analyst_group(db):
-    return Group.objects.get_or_create(name=ANALYST_GROUP)[0]
-
-
-@pytest.fixture
-def organizer(db):
-    return user_create("olivia", is_staff=True)
-
-
-@pytest.fixture
-def analyst(analyst_group):
-    user = user_create("anna")
-    user.groups.add(analyst_group)
-    return user
-
-
-@pytest.fixture
-def other_analyst(analyst_group):
-    user = user_create("otto")
-    user.groups.add(analyst_group)
-    return user
-
-
-@pytest.fixture
-def other_staff(db):
-    return user_create("oscar", is_staff=True)
-
-
-@pytest.fixture
-def superuser(db):
-    return get_user_model().objects.create_superuser("root", "root@example.org", "pw-root-123")
 
 
 def survey_build(*, organizer, analyst):

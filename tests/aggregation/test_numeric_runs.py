@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from aggregation import selectors, services
@@ -40,13 +39,6 @@ PANEL = {
 def run_queue(broker_url):
     with celery_broker(broker_url), own_celery_queue(broker_url, "consilium-numeric") as name:
         yield name
-
-
-@pytest.fixture
-def organizer(db):
-    return get_user_model().objects.create_user(
-        "olivia", "olivia@example.org", "pw-olivia-123", is_staff=True
-    )
 
 
 def numeric_survey(organizer):

@@ -21,8 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection, connections, transaction
 from django.db.models import F
@@ -32,7 +30,6 @@ from aggregation import selectors, services
 from aggregation.engine.hierarchical import HierarchicalFit
 from aggregation.engine.synthetic import simulate_binary_panel
 from aggregation.models import AggregationRun, QuestionResult
-from aggregation.selectors import ANALYST_GROUP
 from elicitation import services as elicitation_services
 from elicitation.models import Invitation, Round
 from tests.conftest import embedded_redis_server
@@ -179,20 +176,6 @@ def another_worker_claims(run_id: int) -> None:
 
 
 # --- Fixtures ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def organizer(db):
-    return get_user_model().objects.create_user(
-        "olivia", "olivia@example.org", "pw-olivia-123", is_staff=True
-    )
-
-
-@pytest.fixture
-def analyst(db):
-    user = get_user_model().objects.create_user("ana", "ana@example.org", "pw-ana-123")
-    user.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
-    return user
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,6 @@ from datetime import timedelta
 import pytest
 from celery import signals
 from celery.contrib.testing.worker import TestWorkController, start_worker
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from aggregation import services
@@ -47,13 +46,6 @@ def worker(app, queue: str, **kwargs):
         app, perform_ping_check=False, queues=[queue], shutdown_timeout=30, **kwargs
     ) as controller:
         yield controller
-
-
-@pytest.fixture
-def organizer(db):
-    return get_user_model().objects.create_user(
-        "olivia", "olivia@example.org", "pw-olivia-123", is_staff=True
-    )
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from tests.aggregation.conftest import (
     panel_build,
     second_round_build,
     survey_build,
-    user_create,
 )
+from tests.conftest import user_create
 from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.browser

@@ -17,9 +17,9 @@ from tests.aggregation.conftest import (
     make_run,
     panel_build,
     survey_build,
-    user_create,
     write_artifacts,
 )
+from tests.conftest import user_create
 from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.browser

@@ -17,7 +17,8 @@ from playwright.sync_api import expect
 from aggregation.models import AggregationRun
 from aggregation.selectors import ANALYST_GROUP
 from resolution import recalibration
-from tests.aggregation.conftest import closed_round_build, panel_build, survey_build, user_create
+from tests.aggregation.conftest import closed_round_build, panel_build, survey_build
+from tests.conftest import user_create
 from tests.elicitation.helpers import celery_broker, own_celery_queue
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

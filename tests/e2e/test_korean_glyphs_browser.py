@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from elicitation import services
-from tests.aggregation.conftest import user_create
+from tests.conftest import user_create
 
 pytestmark = pytest.mark.browser
 

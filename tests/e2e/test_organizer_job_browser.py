@@ -15,7 +15,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from elicitation.models import Invitation, Reminder, Round, RoundEvent, Survey
-from tests.aggregation.conftest import user_create
+from tests.conftest import user_create
 from tests.e2e import test_delphi_browser as delphi
 
 quiet_broker = delphi.quiet_broker  # opening, reminding and closing queue tasks: nobody reads

@@ -17,11 +17,9 @@ from playwright.sync_api import expect
 from tests.aggregation import conftest as report_fixtures
 from tests.e2e.conftest import wait_until
 
-# The report tests' personas, survey and run (with the perception parts of a real fit).
-analyst = report_fixtures.analyst
-analyst_group = report_fixtures.analyst_group
+# The report tests' survey and run (with the perception parts of a real fit); the personas
+# are tests/conftest.py's.
 closed_round = report_fixtures.closed_round
-organizer = report_fixtures.organizer
 panel = report_fixtures.panel
 perception_run = report_fixtures.perception_run
 survey = report_fixtures.survey

@@ -16,9 +16,9 @@ from tests.aggregation.conftest import (
     make_run,
     panel_build,
     survey_build,
-    user_create,
     write_artifacts,
 )
+from tests.conftest import user_create
 
 pytestmark = pytest.mark.browser
 

@@ -21,8 +21,8 @@ from tests.aggregation.conftest import (
     make_run,
     panel_build,
     survey_build,
-    user_create,
 )
+from tests.conftest import user_create
 from tests.e2e.conftest import wait_until
 from tests.elicitation.helpers import celery_broker, own_celery_queue
 

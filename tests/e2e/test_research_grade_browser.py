@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from elicitation import clarifications, consent, services
 from elicitation.links import invitation_magic_link
 from elicitation.models import ConsentResponse, Invitation, Judgment, Question, Round
-from tests.aggregation.conftest import user_create
+from tests.conftest import user_create
 from tests.e2e import test_delphi_browser as delphi
 from tests.elicitation.helpers import ROUND1, answers_submit
 

@@ -1,44 +1,18 @@
-"""Personas and a small survey for the elicitation tests.
+"""A small survey and its panel for the elicitation tests.
 
-organizer       staff, organizes ``survey``
-other_staff     staff, organizes nothing (must be refused ``survey``)
-member          logged in, not staff (must be refused every organizer page)
+organizer       (tests/conftest.py) organizes ``survey``
+other_staff     (tests/conftest.py) staff, organizes nothing (must be refused ``survey``)
+member          (tests/conftest.py) not staff (must be refused every organizer page)
 expert          on ``survey``'s panel, holds ``invitation`` to ``open_round``
 other_expert    on the same panel, holds ``other_invitation``
 expert_of_other_survey   on ``other_survey``'s panel, holds ``foreign_invitation``
 """
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from elicitation import services
 from elicitation.models import Invitation, Question
 from tests.elicitation.helpers import ROUND1, answers_submit, client_with_link
-
-
-@pytest.fixture
-def organizer(db):
-    return get_user_model().objects.create_user(
-        "olivia", "olivia@example.org", "pw-olivia-123", is_staff=True
-    )
-
-
-@pytest.fixture
-def other_staff(db):
-    return get_user_model().objects.create_user(
-        "oscar", "oscar@example.org", "pw-oscar-123", is_staff=True
-    )
-
-
-@pytest.fixture
-def member(db):
-    return get_user_model().objects.create_user("mallory", "mallory@example.org", "pw-m-123")
-
-
-@pytest.fixture
-def organizer_client(client, organizer):
-    client.force_login(organizer)
-    return client
 
 
 @pytest.fixture

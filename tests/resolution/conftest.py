@@ -1,6 +1,7 @@
 """Personas, a closed round with answers, and resolutions, for the resolution tests.
 
-The personas and the survey are those of the report tests (``tests/aggregation/conftest``):
+The personas are tests/conftest.py's, the survey that of the report tests
+(``tests/aggregation/conftest``):
 
 organizer       staff, organizes ``survey``
 analyst         in the "analyst" group, assigned to ``survey`` (not staff)
@@ -24,19 +25,13 @@ from resolution import recalibration, services
 from resolution.models import RecalibrationRun
 from tests.aggregation import conftest as report_fixtures
 
-# The report tests' fixtures, shared: the same personas and survey.
-analyst = report_fixtures.analyst
-analyst_group = report_fixtures.analyst_group
+# The report tests' fixtures, shared: the same survey (the personas are tests/conftest.py's).
 closed_round = report_fixtures.closed_round
 expert = report_fixtures.expert
 expert_client = report_fixtures.expert_client
 finished_run = report_fixtures.finished_run
 open_round = report_fixtures.open_round
-organizer = report_fixtures.organizer
-other_analyst = report_fixtures.other_analyst
-other_staff = report_fixtures.other_staff
 panel = report_fixtures.panel
-superuser = report_fixtures.superuser
 survey = report_fixtures.survey
 
 YESTERDAY = timezone.localdate() - timedelta(days=1)
