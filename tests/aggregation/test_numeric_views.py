@@ -30,9 +30,9 @@ def _section(html: str) -> str:
 
 @pytest.mark.parametrize("persona", ["organizer", "analyst"])
 def test_the_round_report_shows_the_numeric_forecast_table_and_figure(
-    client, request, persona, finished_run, finished_numeric_run
+    client_as, persona, finished_run, finished_numeric_run
 ):
-    client.force_login(request.getfixturevalue(persona))
+    client = client_as(persona)
     html = _report(client, finished_run)
     assert 'href="#numeric-title"' in html
     assert 'id="consensus-table"' in html  # the binary report is still the page's run

@@ -1,7 +1,6 @@
 """Personal tokens: made on a page (shown once), stored hashed, revocable; none for experts."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
@@ -11,8 +10,8 @@ from tests.api.conftest import bearer
 
 
 @pytest.mark.parametrize("persona", ["organizer", "analyst"])
-def test_a_token_is_shown_once_and_stored_hashed(request, client, persona):
-    client.force_login(request.getfixturevalue(persona))
+def test_a_token_is_shown_once_and_stored_hashed(client_as, persona):
+    client = client_as(persona)
     response = client.post(reverse("api-tokens:list"), {"name": "notebook"})
     assert response.status_code == 200
     token = ApiToken.objects.get()
@@ -45,10 +44,9 @@ def test_nobody_revokes_another_users_token(client, organizer, analyst):
     assert row.revoked_at is None
 
 
-def test_experts_and_plain_accounts_get_no_token(client, expert, db):
+def test_experts_and_plain_accounts_get_no_token(client, expert, member):
     with pytest.raises(PermissionDenied):
         api_token_create(user=expert.user, name="mine")
-    member = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
     client.force_login(member)
     assert client.get(reverse("api-tokens:list")).status_code == 403
     assert client.post(reverse("api-tokens:list"), {"name": "x"}).status_code == 403

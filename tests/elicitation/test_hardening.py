@@ -7,7 +7,6 @@ import logging
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
@@ -224,10 +223,11 @@ def ReverseContacts(survey: Survey) -> list[str]:  # noqa: N802 (reads like a li
     ]
 
 
-def test_no_admin_screen_pairs_a_name_with_a_code_at_the_strict_level(client, strict_panel):
+def test_no_admin_screen_pairs_a_name_with_a_code_at_the_strict_level(
+    client, superuser, strict_panel
+):
     survey, experts = strict_panel
-    root = get_user_model().objects.create_superuser("root", "root@example.org", "pw")
-    client.force_login(root)
+    client.force_login(superuser)
     seen = 0
     for url in _admin_urls(survey, experts):
         response = client.get(url)
@@ -241,9 +241,11 @@ def test_no_admin_screen_pairs_a_name_with_a_code_at_the_strict_level(client, st
     assert seen > 40  # the walk read real pages, not a wall of refusals
 
 
-def test_the_admin_refuses_filters_that_cross_from_contacts_to_experts(client, strict_panel):
+def test_the_admin_refuses_filters_that_cross_from_contacts_to_experts(
+    client, superuser, strict_panel
+):
     _survey, experts = strict_panel
-    client.force_login(get_user_model().objects.create_superuser("root", "r@example.org", "pw"))
+    client.force_login(superuser)
     expert = experts[0]
     for url in (
         f"/admin/elicitation/expertcontact/?expert={expert.pk}",
@@ -255,7 +257,7 @@ def test_the_admin_refuses_filters_that_cross_from_contacts_to_experts(client, s
         assert response.status_code == 400 or expert.contact.name not in response.content.decode()
 
 
-def test_consent_and_wording_records_are_read_only_and_pair_nobody(client, strict_panel):
+def test_consent_and_wording_records_are_read_only_and_pair_nobody(client, superuser, strict_panel):
     """The admin of issue 17's records: consent texts and responses, question wordings and
     confirmations are viewed, never edited, and name no expert next to a contact."""
     from elicitation import clarifications, consent
@@ -272,7 +274,7 @@ def test_consent_and_wording_records_are_read_only_and_pair_nobody(client, stric
     clarifications.question_clarify(question=question, text="Reworded?", note="Clearer.")
     first = Invitation.objects.get(expert=experts[0], survey_round=survey_round)
     clarifications.judgment_wording_confirm(invitation=first, question_id=question.id)
-    client.force_login(get_user_model().objects.create_superuser("root", "r@example.org", "pw"))
+    client.force_login(superuser)
     records = [
         *(("consentresponse", response.pk) for response in ConsentResponse.objects.all()),
         *(("consentversion", row.pk) for row in ConsentVersion.objects.all()),
@@ -315,10 +317,10 @@ def test_consent_and_wording_records_are_read_only_and_pair_nobody(client, stric
     assert "1 judgment revision" in confirmations.content.decode()
 
 
-def test_the_contact_list_is_in_name_order_under_every_ordering(client, strict_panel):
+def test_the_contact_list_is_in_name_order_under_every_ordering(client, superuser, strict_panel):
     """Row order must not follow the codes: that alone would pair them."""
     survey, experts = strict_panel
-    client.force_login(get_user_model().objects.create_superuser("root", "r@example.org", "pw"))
+    client.force_login(superuser)
     contacts = [expert.contact for expert in experts]
     by_name = [c.name for c in sorted(contacts, key=lambda c: c.name)]
     by_email = [c.name for c in sorted(contacts, key=lambda c: c.email)]

@@ -16,12 +16,10 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from aggregation.models import AggregationRun
-from aggregation.selectors import ANALYST_GROUP
 from api.models import ApiToken
 from api.services import api_token_create
 from elicitation import services
@@ -249,24 +247,18 @@ def test_in_round_one_an_expert_sees_nothing_of_anyone(
 
 
 @pytest.fixture
-def strict_survey(survey, round1, round2_answered, organizer):
+def strict_survey(survey, round1, round2_answered, organizer, analyst):
     services.survey_anonymity_set(survey=survey, anonymity=Survey.Anonymity.STRICT)
     Reminder.objects.create(survey_round=round2_answered, send_at=round2_answered.opened_at)
-    analyst = get_user_model().objects.create_user("anna", "anna@example.org", "pw-anna-123")
-    analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
     survey.analysts.add(analyst)
     return survey
 
 
 @pytest.mark.parametrize("persona", ["organizer", "analyst", "superuser"])
 def test_at_the_strict_level_no_page_puts_a_name_next_to_a_code(
-    client, persona, strict_survey, organizer
+    client, persona, strict_survey, organizer, analyst, superuser
 ):
-    user = {
-        "organizer": organizer,
-        "analyst": get_user_model().objects.filter(username="anna").first(),
-        "superuser": get_user_model().objects.create_superuser("root", "root@example.org", "pw"),
-    }[persona]
+    user = {"organizer": organizer, "analyst": analyst, "superuser": superuser}[persona]
     client.force_login(user)
     _row, token = api_token_create(user=user, name="independence")
     bodies = _get_everything(client, strict_survey, api_token=token)

@@ -52,9 +52,8 @@ def test_staff_without_rights_to_the_survey_get_404_and_change_nothing(
     assert not Invitation.objects.exists()
 
 
-def test_a_superuser_sees_every_survey(client, survey, other_survey, django_user_model):
-    admin = django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-1")
-    client.force_login(admin)
+def test_a_superuser_sees_every_survey(client, survey, other_survey, superuser):
+    client.force_login(superuser)
     html = client.get(reverse("elicitation:survey-list")).content.decode()
     assert survey.title in html and other_survey.title in html
 
@@ -200,13 +199,13 @@ def test_send_pending_button_reports_an_unreachable_broker(
         "admin:elicitation_question_add",
     ],
 )
-def test_admin_pages_render(client, django_user_model, invitation, url_name):
-    client.force_login(django_user_model.objects.create_superuser("root", "r@example.org", "pw-1"))
+def test_admin_pages_render(client, superuser, invitation, url_name):
+    client.force_login(superuser)
     assert client.get(reverse(url_name)).status_code == 200
 
 
-def test_admin_creates_an_expert_through_the_service(client, django_user_model, survey):
-    client.force_login(django_user_model.objects.create_superuser("root", "r@example.org", "pw-1"))
+def test_admin_creates_an_expert_through_the_service(client, superuser, survey):
+    client.force_login(superuser)
     response = client.post(
         reverse("admin:elicitation_expert_add"),
         {
@@ -227,8 +226,8 @@ def test_admin_creates_an_expert_through_the_service(client, django_user_model, 
     assert expert.attributes == {"sector": "academia"}
 
 
-def test_admin_question_form_applies_the_kind_rules(client, django_user_model, survey):
-    client.force_login(django_user_model.objects.create_superuser("root", "r@example.org", "pw-1"))
+def test_admin_question_form_applies_the_kind_rules(client, superuser, survey):
+    client.force_login(superuser)
     response = client.post(
         reverse("admin:elicitation_question_add"),
         {

@@ -116,9 +116,8 @@ def test_the_organizer_schedules_and_cancels_a_reminder(organizer_client, open_r
 
 
 @pytest.mark.parametrize("persona", ["other_staff", "member"])
-def test_other_users_cannot_remind(client, request, open_round, persona):
-    client.force_login(request.getfixturevalue(persona))
-    response = client.post(reverse("elicitation:round-remind", args=[open_round.id]))
+def test_other_users_cannot_remind(client_as, open_round, persona):
+    response = client_as(persona).post(reverse("elicitation:round-remind", args=[open_round.id]))
     assert response.status_code in (403, 404)
     assert not Reminder.objects.exists()
 

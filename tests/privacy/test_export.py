@@ -101,9 +101,8 @@ def test_a_strict_survey_export_withholds_the_code(client, organizer, person):
     ("persona", "status"),
     [("other_staff", 404), ("analyst", 403), ("anonymous", 302)],
 )
-def test_only_the_surveys_organizers_handle_requests(request, client, person, persona, status):
-    if persona != "anonymous":
-        client.force_login(request.getfixturevalue(persona))
+def test_only_the_surveys_organizers_handle_requests(client_as, person, persona, status):
+    client = client_as(persona)
     args = [person.survey_id, person.id]
     for name in ("person-detail", "person-export-json", "person-export-html"):
         assert client.get(reverse(f"privacy:{name}", args=args)).status_code == status

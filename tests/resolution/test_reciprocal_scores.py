@@ -89,8 +89,6 @@ def test_a_round_without_meta_predictions_has_no_reciprocal_scores(analyst, clos
 
 
 @pytest.mark.parametrize("persona", ["other_analyst", "other_staff"])
-def test_readers_without_rights_get_no_scores_page(request, persona, predicted):
-    client = Client()
-    client.force_login(request.getfixturevalue(persona))
-    response = client.get(reverse("resolution:round-scores", args=[predicted.id]))
+def test_readers_without_rights_get_no_scores_page(client_as, persona, predicted):
+    response = client_as(persona).get(reverse("resolution:round-scores", args=[predicted.id]))
     assert response.status_code == 404
