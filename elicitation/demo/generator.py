@@ -54,6 +54,9 @@ from elicitation.demo.rationales import (
     SEED_RECALL,
 )
 
+Questions = Sequence[QuestionSpec]
+
+
 # --- Rationales ---------------------------------------------------------------------------
 
 
@@ -162,7 +165,7 @@ def _numeric_quantiles(spec, nationality, calibration, rng) -> tuple[float, floa
 
 
 def demo_round1_answers(
-    panel: list[ExpertSpec], rng, questions: Sequence[QuestionSpec] = QUESTIONS
+    panel: list[ExpertSpec], rng, questions: Questions = QUESTIONS
 ) -> list[DemoAnswer]:
     """Round-1 answers: binary from the model's generative story, numeric from calibrated
     and overconfident experts around the truth (seeds) or a cohort-specific centre."""
@@ -248,16 +251,18 @@ def _medians(previous: list[DemoAnswer], specs: dict) -> dict[str, float]:
     return medians
 
 
+def _revisable(previous: list[DemoAnswer], questions: Questions) -> tuple[dict, dict[str, float]]:
+    """The questions asked again after round 1 (no seeds), by code, and their medians."""
+    specs = {spec.code: spec for spec in questions if spec.seed_answer is None}
+    return specs, _medians(previous, specs)
+
+
 def demo_round2_answers(
-    round1: list[DemoAnswer],
-    panel: list[ExpertSpec],
-    rng,
-    questions: Sequence[QuestionSpec] = QUESTIONS,
+    round1: list[DemoAnswer], panel: list[ExpertSpec], rng, questions: Questions = QUESTIONS
 ) -> list[DemoAnswer]:
     """Complete round-2 answers: each kept, or revised part of the way toward the round-1
     median, often with a reason (in Korean from the Korean speakers)."""
-    specs = {spec.code: spec for spec in questions if spec.seed_answer is None}
-    medians = _medians(round1, specs)
+    specs, medians = _revisable(round1, questions)
     language = {expert.code: expert.language for expert in panel}
     answers = []
     for answer in round1:
@@ -286,14 +291,10 @@ def demo_round2_answers(
 
 
 def demo_partial_revisions(
-    previous: list[DemoAnswer],
-    experts: list[str],
-    rng,
-    questions: Sequence[QuestionSpec] = QUESTIONS,
+    previous: list[DemoAnswer], experts: list[str], rng, questions: Questions = QUESTIONS
 ) -> list[DemoAnswer]:
     """Partial answers saved (not submitted) by ``experts`` in the open round."""
-    specs = {spec.code: spec for spec in questions if spec.seed_answer is None}
-    medians = _medians(previous, specs)
+    specs, medians = _revisable(previous, questions)
     answers = []
     for code in experts:
         share = rng.uniform(0.25, 0.75)
@@ -388,7 +389,7 @@ def demo_rounds(
     panel: list[ExpertSpec],
     rng,
     meta_rng,
-    questions: Sequence[QuestionSpec] = QUESTIONS,
+    questions: Questions = QUESTIONS,
     featured: Sequence[str] = (),
 ) -> DemoRounds:
     """The answers of the three rounds; ``featured`` experts neither save nor open round 3.

@@ -1,8 +1,5 @@
 """The demo's answer generator: plain rows from plain descriptions, with no Django."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,25 +9,14 @@ from elicitation.demo import content, generator
 from elicitation.demo.content import BINARY, NUMERIC, QuestionSpec
 from elicitation.demo.generator import demo_round1_answers, demo_rounds
 from elicitation.demo.panel import ExpertSpec, demo_panel
-from tests.aggregation.engine.test_import_boundary import django_imports
+from tests.aggregation.engine.test_import_boundary import django_imports, django_loaded_by
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE = ["content", "panel", "rationales", "generator"]
 
 
 def test_importing_the_generator_loads_no_django():
-    # A fresh interpreter: this test process has Django loaded already (pytest-django).
-    code = (
-        "import json, sys\n"
-        + "".join(f"import elicitation.demo.{module}\n" for module in PURE)
-        + "print(json.dumps(sorted(m for m in sys.modules if m == 'django' "
-        "or m.startswith('django.'))))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) == []
+    assert django_loaded_by([f"elicitation.demo.{module}" for module in PURE]) == []
 
 
 def test_no_pure_demo_file_imports_django():
