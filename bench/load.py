@@ -485,6 +485,11 @@ def panel_prepare(*, experts: int, fit: bool) -> list[tuple[int, str]]:
         .select_related("expert__user")
         .order_by("id")[:experts]
     )
+    # The demo asks a changed consent text before round 3's form (a page of its own, not
+    # what this measures): the experts have accepted it before the clock starts.
+    from bench.expert_pages import consent_accept
+
+    consent_accept(invitations)
     return [(i.id, _path(invitation_magic_link(invitation=i))) for i in invitations]
 
 
