@@ -17,15 +17,21 @@ value, which would tell the experts the answer). The spread of the answers is dr
 plot (one dot per answer, stacked in bins) in inline SVG, with a text alternative.
 """
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import median, quantiles
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Q
-from django.utils import formats
+from django.template.defaultfilters import linebreaksbr
+from django.template.loader import render_to_string
+from django.utils import formats, translation
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -113,6 +119,7 @@ class Spread:
 
     consensus_x: float | None = None
     band: tuple[float, float] | None = None  # x and width of the consensus interval
+    axis: "_Axis | None" = None
 
     # Each dot is a zero-length stroke with a round cap (the stylesheet's .dots): a few
     # characters a dot instead of a <circle> element.
@@ -123,14 +130,19 @@ class Spread:
 
 @dataclass
 class QuestionFeedback:
+    """A question's feedback on one expert's page: the panel's part, the same for every
+    expert (``panel``, HTML from the cache), and the expert's own answer around it."""
+
     question: Question
     own: Judgment | None
     own_text: str
-    consensus: Consensus | None = None
-    forecast: Consensus | None = None  # the panel forecast, where the organizer shows it
-    spread: Spread | None = None
-    cohorts: list[CohortResult] = field(default_factory=list)
-    rationales: list[Rationale] = field(default_factory=list)
+    panel: "PanelFragments"
+    own_x: float | None = None  # where the expert's own answer sits on the dot plot
+    rationales: list[str] = field(default_factory=list)  # others' reasons, <li> each
+
+    @property
+    def rationales_html(self) -> SafeString:
+        return mark_safe("".join(self.rationales))  # noqa: S308 (each escaped by format_html)
 
 
 @dataclass
@@ -145,9 +157,19 @@ class RoundFeedback:
 
 
 def invitation_feedback(
-    *, invitation: Invitation, language: str, questions: list[Question] | None = None
+    *,
+    invitation: Invitation,
+    language: str,
+    questions: list[Question] | None = None,
+    own: dict[int, Judgment] | None = None,
 ) -> RoundFeedback:
-    """The feedback for ``questions`` (default: the whole round) on this expert's page."""
+    """The feedback for ``questions`` (default: the whole round) on this expert's page;
+    ``own``: the expert's previous answers when the caller has read them already.
+
+    The panel's part of each question is rendered once per panel version, round settings,
+    question and language, and kept in the cache (``PanelFragments``); a page adds the
+    expert's own answer, their place on the dot plot, and leaves their own reason out.
+    """
     survey_round = invitation.survey_round
     previous = survey_round.feedback_round
     # A pilot round is never anyone's feedback (round_open never picks one; this holds
@@ -157,39 +179,42 @@ def invitation_feedback(
     if not _answered_independently(invitation=invitation, previous=previous):
         return RoundFeedback(previous, visible=False)
     feedback = RoundFeedback(previous, visible=True)
-    own = selectors.invitation_previous_judgments(invitation=invitation)
-    panel = previous_round_panel(previous)
-    attribute = survey_round.survey.cohort_attribute
-    for question in questions if questions is not None else survey_round.questions.all():
-        if question.id not in panel.asked:
+    if own is None:
+        own = selectors.invitation_previous_judgments(invitation=invitation)
+    if questions is None:
+        questions = list(survey_round.questions.all())
+    version = _panel_version(previous)
+    keys = {q.id: _fragments_key(survey_round, version, q, language) for q in questions}
+    found = cache.get_many(list(keys.values()))
+    fresh, panel = {}, None
+    for question in questions:
+        fragments = found.get(keys[question.id])
+        if fragments is None:
+            panel = panel or previous_round_panel(previous, version=version)
+            fragments = _fragments(survey_round, panel, question, language)
+            fresh[keys[question.id]] = fragments
+        if not fragments.asked:
             continue  # a question new in this round has no feedback
-        unit = texts.localized(question, "unit", language).text
         mine = own.get(question.id)
-        item = QuestionFeedback(question, mine, answer_text(question, mine, unit) if mine else "")
-        judgments = panel.answers.get(question.id, [])
-        result = panel.results.get(question.id)
-        if not question.is_binary:
-            result = panel.forecasts.get(question.id)
-        if survey_round.show_consensus:
-            item.consensus = _consensus(question, judgments, result)
-            # the run read a numeric question with a known value (a seed, or resolved before
-            # the fit) as a seed: its result is never shown, so nothing is missing there
-            known = question.is_seed or question.id in panel.known
-            feedback.model_missing |= (
-                result is None and bool(judgments) and (question.is_binary or not known)
-            )
-        if survey_round.show_forecast and question.is_binary and not question.is_seed:
-            item.forecast = _forecast(panel.binary_forecasts.get(question.id))
-            feedback.forecast_missing |= item.forecast is None
-        if survey_round.show_spread and judgments:
-            # the band of the panel's result only where the organizer shows that result
-            shown = result if survey_round.show_consensus else None
-            item.spread = _spread(question, judgments, mine, shown)
-        if survey_round.show_cohorts:
-            item.cohorts = _cohorts(question, judgments, result, attribute)
-        if survey_round.show_rationales:
-            item.rationales = _rationales(question, judgments, invitation.expert_id, unit)
+        if mine is not None and not fragments.places(_display_value(question, mine)):
+            # an answer beyond the panel's moves a numeric plot's axis: drawn for this page
+            panel = panel or previous_round_panel(previous, version=version)
+            fragments = _fragments(survey_round, panel, question, language, own=mine)
+        unit = texts.localized(question, "unit", language).text
+        item = QuestionFeedback(
+            question,
+            mine,
+            answer_text(question, mine, unit) if mine else "",
+            fragments,
+            own_x=fragments.own_x(_display_value(question, mine)) if mine else None,
+            rationales=[html for expert_id, html in fragments.rationales
+                        if expert_id != invitation.expert_id],
+        )  # fmt: skip
+        feedback.model_missing |= fragments.model_missing
+        feedback.forecast_missing |= fragments.forecast_missing
         feedback.questions[question.id] = item
+    if fresh:
+        cache.set_many(fresh, timeout=PANEL_CACHE_SECONDS)
     return feedback
 
 
@@ -263,7 +288,7 @@ class Panel:
     binary_forecasts: dict[int, "PanelBinaryForecast"] = field(default_factory=dict)
 
 
-def previous_round_panel(previous: Round) -> Panel:
+def previous_round_panel(previous: Round, *, version: str | None = None) -> Panel:
     """The closed round's counted answers and model results, from the cache when nothing
     they depend on has changed since (answers, submissions, hidden rationales, runs).
 
@@ -272,7 +297,7 @@ def previous_round_panel(previous: Round) -> Panel:
     attributes edited after the round closed are not part of the version: the cohort rows
     follow within PANEL_CACHE_SECONDS.
     """
-    key = f"feedback-panel:v4:{previous.id}:{_panel_version(previous)}"
+    key = f"feedback-panel:v4:{previous.id}:{version or _panel_version(previous)}"
     panel = cache.get(key)
     if panel is None:
         panel = _panel_read(previous)
@@ -301,7 +326,6 @@ def _panel_version(previous: Round) -> str:
     )
     run = round_latest_succeeded_run(survey_round=previous)
     numeric = round_latest_succeeded_run(survey_round=previous, method=NUMERIC_METHOD)
-    forecast = _forecast_run(run)
     parts = (
         stats["n"],
         hidden,
@@ -310,10 +334,31 @@ def _panel_version(previous: Round) -> str:
         submitted["last"],
         run.id if run else None,
         numeric.id if numeric else None,
-        (forecast.id, forecast.status) if forecast else None,
+        _forecast_inputs(previous, run),
         previous.questions.count(),
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+
+
+def _forecast_inputs(previous: Round, run) -> tuple:
+    """What the panel forecast of ``run`` (``_forecast_run``) depends on, read in two small
+    queries: the recalibrations of the run (which of them applies, and whether it has
+    finished) and the survey's known outcomes (resolutions, seeds, scenario groups), by
+    which it is chosen. Choosing it (``forecast_current``) reads and hashes the
+    recalibration's inputs, ~10 ms: that is left to a cache miss."""
+    if run is None:
+        return ()
+    from resolution.models import RecalibrationRun  # resolution builds on us
+
+    recalibrations = RecalibrationRun.objects.filter(survey_round=previous, source_run=run)
+    outcomes = previous.survey.questions.order_by("id").values_list(
+        "id", "code", "kind", "is_seed", "seed_answer", "scenario__code",
+        "resolution__status", "resolution__outcome",
+    )  # fmt: skip
+    return (
+        list(recalibrations.order_by("id").values_list("id", "status", "data_hash")),
+        list(outcomes),
+    )
 
 
 def _panel_read(previous: Round) -> Panel:
@@ -498,16 +543,26 @@ def _interval_texts(point: dict, text=percent_text) -> tuple[str, str]:
     return text(lower), text(upper)
 
 
-def _rationales(question, judgments, expert_id: int, unit: str) -> list[Rationale]:
-    """Other experts' visible rationales, with the answer each came with, lowest first."""
-    shown = [
-        j for j in judgments if j.expert_id != expert_id and j.rationale and not j.rationale_hidden
-    ]
+def _rationales(question, judgments, unit: str) -> tuple[tuple[int, str], ...]:
+    """The panel's visible rationales, with the answer each came with, lowest first, as
+    (expert id, <li>): a page leaves its own expert's out."""
+    shown = [j for j in judgments if j.rationale and not j.rationale_hidden]
     shown.sort(key=lambda j: (_position(question, j), j.id))
-    return [
-        Rationale(answer_text(question, j, unit), j.rationale, text_language(j.rationale))
+    return tuple(
+        (j.expert_id, _rationale_html(Rationale(answer_text(question, j, unit), j.rationale,
+                                                text_language(j.rationale))))
         for j in shown
-    ]
+    )  # fmt: skip
+
+
+def _rationale_html(rationale: Rationale) -> str:
+    language = format_html(' lang="{}"', rationale.language) if rationale.language else ""
+    return format_html(
+        '<li><span class="rationale-answer">{}</span> <span{}>{}</span></li>',
+        rationale.answer,
+        language,
+        linebreaksbr(rationale.text, autoescape=True),
+    )
 
 
 def text_language(text: str) -> str:
@@ -521,6 +576,143 @@ def text_language(text: str) -> str:
 
 def _position(question: Question, judgment: Judgment) -> float:
     return judgment.probability if question.is_binary else judgment.q50
+
+
+# --- The panel's part of the page, rendered once and cached ------------------------------
+
+
+@dataclass(frozen=True)
+class PanelFragments:
+    """A question's feedback as HTML, less what is the expert's own (their answer, their
+    triangle on the dot plot, the keep button, their own reason): the same for every expert
+    of the round, so it is rendered once per panel version, round settings, question and
+    language, and kept in Django's cache (``_fragments_key``)."""
+
+    asked: bool  # False: a question new in this round, which has no feedback
+    facts: str = ""  # the panel's rows of the facts list (forecast, consensus)
+    notes: str = ""  # the help paragraphs under it
+    spread_head: str = ""  # the dot plot up to the expert's triangle; "" when none
+    spread_tail: str = ""  # the rest of the plot and its caption, up to the triangle's key
+    own_y: int = 0
+    axis: "_Axis | None" = None
+    span: tuple[float, float] | None = None  # the panel's values on the plot's scale
+    cohorts: str = ""
+    rationales: tuple[tuple[int, str], ...] = ()  # (expert id, <li>)
+    model_missing: bool = False
+    forecast_missing: bool = False
+
+    def places(self, value: float) -> bool:
+        """Whether an expert's own answer leaves the plot as it is: a numeric plot's axis
+        spans the answers, the expert's included (a probability's is 0-100 %)."""
+        return self.axis is None or self.axis.binary or self.span[0] <= value <= self.span[1]
+
+    def own_x(self, value: float) -> float | None:
+        return self.axis.x(value) if self.axis is not None else None
+
+
+def _fragments_key(survey_round: Round, version: str, question: Question, language: str) -> str:
+    """Everything a question's PanelFragments depend on besides the panel (its version):
+    the round's settings, the question's, the cohort threshold, and the templates and
+    translations they are rendered with."""
+    depends = (
+        survey_round.id,
+        survey_round.show_consensus,
+        survey_round.show_forecast,
+        survey_round.show_spread,
+        survey_round.show_cohorts,
+        survey_round.show_rationales,
+        survey_round.survey.cohort_attribute,
+        settings.REPORT_MIN_COHORT_SIZE,
+        question.kind,
+        question.scale,
+        question.is_seed,
+        question.unit,
+        question.unit_ko,
+        _rendering_digest(),
+    )
+    digest = hashlib.sha256(repr(depends).encode()).hexdigest()[:20]
+    return f"feedback-html:v1:{survey_round.feedback_round_id}:{version}:{question.id}:{language}:{digest}"
+
+
+@functools.cache
+def _rendering_digest() -> str:
+    """The panel template and the Korean catalogue as deployed: a new release never shows
+    fragments an older one rendered."""
+    here = Path(__file__).resolve().parent
+    files = (
+        here / "templates/elicitation/expert/_feedback_panel.html",
+        here / "locale/ko/LC_MESSAGES/django.mo",
+    )
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files if f.exists())).hexdigest()
+
+
+def _fragments(survey_round: Round, panel: Panel, question: Question, language: str, own=None):
+    """The panel's part of ``question``'s feedback; with ``own``, its dot plot's axis also
+    spans the expert's answer (then it is that expert's, and not cached)."""
+    if question.id not in panel.asked:
+        return PanelFragments(asked=False)
+    with translation.override(language):
+        return _fragments_render(survey_round, panel, question, language, own)
+
+
+def _fragments_render(survey_round, panel, question, language, own) -> PanelFragments:
+    unit = texts.localized(question, "unit", language).text
+    judgments = panel.answers.get(question.id, [])
+    result = panel.results.get(question.id)
+    if not question.is_binary:
+        result = panel.forecasts.get(question.id)
+    consensus = forecast = spread = span = None
+    cohorts, rationales = [], ()
+    model_missing = forecast_missing = False
+    if survey_round.show_consensus:
+        consensus = _consensus(question, judgments, result)
+        # the run read a numeric question with a known value (a seed, or resolved before
+        # the fit) as a seed: its result is never shown, so nothing is missing there
+        known = question.is_seed or question.id in panel.known
+        model_missing = result is None and bool(judgments) and (question.is_binary or not known)
+    if survey_round.show_forecast and question.is_binary and not question.is_seed:
+        forecast = _forecast(panel.binary_forecasts.get(question.id))
+        forecast_missing = forecast is None
+    if survey_round.show_spread and judgments:
+        # the band of the panel's result only where the organizer shows that result
+        shown = result if survey_round.show_consensus else None
+        spread = _spread(question, judgments, own, shown)
+        points = [_display_value(question, j) for j in judgments]
+        points += [m for m in _marks(question, shown)[1:] if m is not None]
+        span = (min(points), max(points))
+    if survey_round.show_cohorts:
+        cohorts = _cohorts(question, judgments, result, survey_round.survey.cohort_attribute)
+    if survey_round.show_rationales:
+        rationales = _rationales(question, judgments, unit)
+    context = {
+        "question": question,
+        "survey_round": survey_round,
+        "consensus": consensus,
+        "forecast": forecast,
+        "s": spread,
+        "cohorts": cohorts,
+    }
+
+    def part(name: str) -> str:
+        html = render_to_string(
+            "elicitation/expert/_feedback_panel.html", {**context, "part": name}
+        )
+        return mark_safe(html)  # noqa: S308 (a template's output, escaped by it)
+
+    return PanelFragments(
+        asked=True,
+        facts=part("facts"),
+        notes=part("notes"),
+        spread_head=part("spread_head") if spread else "",
+        spread_tail=part("spread_tail") if spread else "",
+        own_y=spread.axis_y + 2 if spread else 0,
+        axis=spread.axis if spread else None,
+        span=span,
+        cohorts=part("cohorts"),
+        rationales=rationales,
+        model_missing=model_missing,
+        forecast_missing=forecast_missing,
+    )
 
 
 # --- The dot plot ---------------------------------------------------------------------------
@@ -596,6 +788,7 @@ def _spread(question, judgments, own, result) -> Spread:
         dots=dots,
         ticks=axis.ticks(),
         own_x=axis.x(extra[0]) if extra else None,
+        axis=axis,
     )
     centre, low, high = marks
     if centre is not None:

@@ -424,7 +424,7 @@ class _Page:
         language = context["language"]
         # Feedback only while the round is open: a closed round's page shows the answers.
         feedback = invitation_feedback(
-            invitation=self.invitation, language=language, questions=questions
+            invitation=self.invitation, language=language, questions=questions, own=form.previous
         )
         index = self.parts.index(self.part) if self.part in self.parts else 0
         context.update(
