@@ -306,8 +306,6 @@ def previous_round_panel(previous: Round, *, version: str | None = None) -> Pane
 
 
 def _panel_version(previous: Round) -> str:
-    from aggregation.selectors import round_latest_succeeded_run  # aggregation builds on us
-
     stats = (
         Judgment.objects.counted()
         .filter(survey_round=previous)
@@ -324,23 +322,25 @@ def _panel_version(previous: Round) -> str:
     submitted = previous.invitations.aggregate(
         n=Count("id", filter=Q(submitted_at__isnull=False)), last=Max("submitted_at")
     )
-    run = round_latest_succeeded_run(survey_round=previous)
-    numeric = round_latest_succeeded_run(survey_round=previous, method=NUMERIC_METHOD)
+    runs = previous.aggregation_runs.filter(status="succeeded").order_by("-created_at", "-id")
+    # round_latest_succeeded_run's choice, by id only: a run's row carries its whole result
+    run = runs.filter(method="hierarchical").values_list("id", flat=True).first()
+    numeric = runs.filter(method=NUMERIC_METHOD).values_list("id", flat=True).first()
     parts = (
         stats["n"],
         hidden,
         stats["changed"],
         submitted["n"],
         submitted["last"],
-        run.id if run else None,
-        numeric.id if numeric else None,
+        run,
+        numeric,
         _forecast_inputs(previous, run),
         previous.questions.count(),
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
 
 
-def _forecast_inputs(previous: Round, run) -> tuple:
+def _forecast_inputs(previous: Round, run: int | None) -> tuple:
     """What the panel forecast of ``run`` (``_forecast_run``) depends on, read in two small
     queries: the recalibrations of the run (which of them applies, and whether it has
     finished) and the survey's known outcomes (resolutions, seeds, scenario groups), by
@@ -350,7 +350,7 @@ def _forecast_inputs(previous: Round, run) -> tuple:
         return ()
     from resolution.models import RecalibrationRun  # resolution builds on us
 
-    recalibrations = RecalibrationRun.objects.filter(survey_round=previous, source_run=run)
+    recalibrations = RecalibrationRun.objects.filter(survey_round=previous, source_run_id=run)
     outcomes = previous.survey.questions.order_by("id").values_list(
         "id", "code", "kind", "is_seed", "seed_answer", "scenario__code",
         "resolution__status", "resolution__outcome",

@@ -5,6 +5,7 @@ Presentation helpers, read by the expert pages, the organizer pages, the emails 
 reports; no database access of their own.
 """
 
+import functools
 from dataclasses import dataclass
 
 import markdown
@@ -15,8 +16,13 @@ from django.utils.translation import gettext as _
 from elicitation.models import Question
 
 
+@functools.lru_cache(maxsize=256)
 def markdown_html(text: str) -> SafeString:
-    """Markdown written by organizers, sanitised: it is shown to every expert."""
+    """Markdown written by organizers, sanitised: it is shown to every expert.
+
+    Kept per text in each process (a scenario's description is on every page of its part;
+    the conversion is ~1 ms): the HTML is a function of the text alone.
+    """
     html = markdown.markdown(text, extensions=["extra", "sane_lists"])
     return mark_safe(nh3.clean(html))  # noqa: S308 (nh3 has just removed anything unsafe)
 

@@ -420,6 +420,7 @@ class _Page:
         questions = self.part.questions if self.part else self.questions
         if form is None:  # the round is closed (read-only), or it closed while saving
             form = _form(self.invitation, questions, self.judgments)
+        self._meta_ask = form.meta_ask  # read once (the panel's cohorts) for form and nav
         context = self._context()
         language = context["language"]
         # Feedback only while the round is open: a closed round's page shows the answers.
