@@ -669,8 +669,8 @@ def judgment_save(
     )  # fmt: skip
     with transaction.atomic():
         survey_round = _invitation_lock_open_round(invitation=invitation)
-        in_round = survey_round.questions.filter(id=question.id).exists()
-        return _judgment_write(invitation, question, values, in_round=in_round)
+        asked = set(survey_round.questions.filter(id=question.id).values_list("id", flat=True))
+        return _judgment_write(invitation, [(question, values)], asked=asked)[0]
 
 
 def _answer_values(
@@ -720,59 +720,17 @@ def _cohorts_if_asked(questions: Iterable[Question], *, survey: Survey) -> list[
     return []
 
 
-def _judgment_write(invitation, question, values: dict, *, in_round: bool) -> Judgment:
-    """Upsert one answer and its revision, inside the caller's transaction and lock."""
-    if not in_round:
-        raise ValidationError(
-            _("Question %(code)s is not part of this round.") % {"code": question.code},
-            code="not_in_round",
-        )
-    # The lock ``question_update`` takes: an answer never lands on a wording being changed;
-    # once it waited for a change, the answer is checked again against the question as it is.
-    locked = Question.objects.select_for_update().get(id=question.id)
-    answer_validate(question=locked, **{k: values[k] for k in ("probability", "q05", "q50", "q95")})
-    judgment, changed = _judgment_upsert(
-        invitation=invitation, question=question, values=values, version=locked.version
-    )
-    if changed:
-        JudgmentRevision.objects.create(
-            judgment=judgment, question_version=judgment.question_version, **values
-        )
-    if not judgment.rationale_hidden and _rationale_was_hidden(judgment):
-        judgment_rationale_hide(judgment=judgment, hidden=True)
-    return judgment
-
-
-def _rationale_was_hidden(judgment: Judgment) -> bool:
-    """Whether the organizers hid this very text of this expert on this question before.
-
-    Moderation follows the text: a rationale hidden in round 1 that comes back in round 2
-    ("keep my previous answer" copies it) stays hidden from the other experts.
-    """
-    if not judgment.rationale:
-        return False
-    return (
-        Judgment.objects.filter(
-            expert_id=judgment.expert_id,
-            question_id=judgment.question_id,
-            rationale=judgment.rationale,
-            rationale_hidden=True,
-        )
-        .exclude(id=judgment.id)
-        .exists()
-    )
-
-
 def _judgment_upsert(
-    *, invitation: Invitation, question: Question, values: dict, version: int = 1
+    *,
+    invitation: Invitation,
+    question: Question,
+    values: dict,
+    version: int,
+    judgment: Judgment | None,
 ) -> tuple[Judgment, bool]:
     """A changed answer is given under the question's present wording (``version``); an
-    unchanged one keeps its version: confirming is an explicit act (clarifications)."""
-    judgment = Judgment.objects.filter(
-        expert_id=invitation.expert_id,
-        question=question,
-        survey_round_id=invitation.survey_round_id,
-    ).first()
+    unchanged one keeps its version: confirming is an explicit act (clarifications).
+    ``judgment``: the expert's answer as read under the question's lock (None: none yet)."""
     if judgment is None:
         judgment = Judgment.objects.create(
             expert_id=invitation.expert_id,
@@ -845,13 +803,86 @@ def invitation_answers_save(
     with transaction.atomic():
         survey_round = _invitation_lock_open_round(invitation=invitation)
         asked = set(survey_round.questions.values_list("id", flat=True)) if prepared else set()
-        judgments = [
-            _judgment_write(invitation, question, values, in_round=question.id in asked)
-            for question, values in prepared
-        ]
+        judgments = _judgment_write(invitation, prepared, asked=asked) if prepared else []
         if submit:
             invitation_submit(invitation=invitation)
     return judgments
+
+
+def _judgment_write(invitation, prepared: list, *, asked: set[int]) -> list[Judgment]:
+    """Upsert answers ((question, values) each) and their revisions, inside the caller's
+    transaction and round lock, in a few queries however many: the questions locked in one,
+    the expert's answers read in one, the revisions written in one, the rationales that
+    organizers hid looked up in one.
+
+    The lock is the one ``question_update`` takes: an answer never lands on a wording being
+    changed; once it waited for a change, it is checked again against the question as it is.
+    """
+    for question, _values in prepared:
+        if question.id not in asked:
+            raise ValidationError(
+                _("Question %(code)s is not part of this round.") % {"code": question.code},
+                code="not_in_round",
+            )
+    ids = [question.id for question, _values in prepared]
+    # In id order, as every page locks them: two pages that share questions never deadlock.
+    locked = {
+        q.id: q for q in Question.objects.select_for_update().filter(id__in=ids).order_by("id")
+    }
+    for question, values in prepared:
+        answer_validate(
+            question=locked[question.id],
+            **{k: values[k] for k in ("probability", "q05", "q50", "q95")},
+        )
+    existing = {
+        judgment.question_id: judgment
+        for judgment in Judgment.objects.filter(
+            expert_id=invitation.expert_id,
+            survey_round_id=invitation.survey_round_id,
+            question_id__in=ids,
+        )
+    }
+    judgments, revisions = [], []
+    for question, values in prepared:
+        judgment, changed = _judgment_upsert(
+            invitation=invitation,
+            question=question,
+            values=values,
+            version=locked[question.id].version,
+            judgment=existing.get(question.id),
+        )
+        if changed:
+            revisions.append(
+                JudgmentRevision(
+                    judgment=judgment, question_version=judgment.question_version, **values
+                )
+            )
+        judgments.append(judgment)
+    JudgmentRevision.objects.bulk_create(revisions)
+    _rationales_hide_as_before(judgments)
+    return judgments
+
+
+def _rationales_hide_as_before(judgments: list[Judgment]) -> None:
+    """Keep hidden what organizers hid: a rationale this expert gave to the same question
+    before (in any round), hidden there, is hidden here too. Moderation follows the text: a
+    rationale hidden in round 1 that comes back in round 2 ("keep my previous answer" copies
+    it) stays hidden from the other experts. ``judgments``: one per question."""
+    shown = [j for j in judgments if j.rationale and not j.rationale_hidden]
+    if not shown:
+        return
+    hidden = set(
+        Judgment.objects.filter(
+            expert_id=shown[0].expert_id,
+            question_id__in=[j.question_id for j in shown],
+            rationale_hidden=True,
+        )
+        .exclude(id__in=[j.id for j in shown])
+        .values_list("question_id", "rationale")
+    )
+    for judgment in shown:
+        if (judgment.question_id, judgment.rationale) in hidden:
+            judgment_rationale_hide(judgment=judgment, hidden=True)
 
 
 def invitation_submit(*, invitation: Invitation) -> Invitation:
