@@ -45,15 +45,6 @@ FIT_TIMEOUT = 180  # a worker's start, the model's compilation and the fit, on a
 STALE_SECONDS = 20
 
 
-@pytest.fixture
-def organizer(transactional_db):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user(
-        "olivia", "olivia@example.org", "pw-olivia-123", is_staff=True
-    )
-
-
 class PrivateRedis:
     """A redis-server on a unix socket of its own that keeps its data across a restart
     (append-only file), as the production one does (deploy/compose.yaml)."""

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from aggregation.selectors import ANALYST_GROUP
 from elicitation.models import Question
 from tests.aggregation.conftest import (
     closed_round_build,
@@ -28,7 +26,6 @@ from tests.aggregation.conftest import (
     second_round_build,
     survey_build,
 )
-from tests.conftest import user_create
 from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.browser
@@ -57,10 +54,8 @@ WORDS = {
 
 
 @pytest.fixture
-def linked_comparison(transactional_db):
-    analyst = user_create("anna")
-    analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
-    survey = survey_build(organizer=user_create("olivia", is_staff=True), analyst=analyst)
+def linked_comparison(transactional_db, analyst, organizer):
+    survey = survey_build(organizer=organizer, analyst=analyst)
     panel = panel_build(survey=survey)
     first = closed_round_build(survey=survey, panel=panel)
     second = second_round_build(closed_round=first, survey=survey, panel=panel)
@@ -125,14 +120,14 @@ def test_the_comparison_of_a_linked_run_tells_one_story(
         page.screenshot(path=str(Path(shots) / f"comparison-{language}.png"), full_page=True)
 
 
-def test_the_comparison_follows_the_joint_fit_and_shows_it_when_done(live_server, browser):
+def test_the_comparison_follows_the_joint_fit_and_shows_it_when_done(
+    live_server, browser, analyst, organizer
+):
     """While the fit of both rounds runs, the run page's progress bar follows it; when it
     ends, the page reloads itself into the comparison with the figure."""
     from aggregation.models import AggregationRun
 
-    analyst = user_create("anna")
-    analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
-    survey = survey_build(organizer=user_create("olivia", is_staff=True), analyst=analyst)
+    survey = survey_build(organizer=organizer, analyst=analyst)
     panel = panel_build(survey=survey)
     first = closed_round_build(survey=survey, panel=panel)
     second = second_round_build(closed_round=first, survey=survey, panel=panel)

@@ -10,26 +10,21 @@ import re
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from playwright.sync_api import expect
 
 from aggregation.models import AggregationRun
-from aggregation.selectors import ANALYST_GROUP
 from resolution import recalibration
 from tests.aggregation.conftest import closed_round_build, panel_build, survey_build
-from tests.conftest import user_create
 from tests.elicitation.helpers import celery_broker, own_celery_queue
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-def closed_round(transactional_db, broker_url):
+def closed_round(transactional_db, broker_url, analyst, organizer):
     with celery_broker(broker_url), own_celery_queue(broker_url, "consilium-forecast-browser"):
-        analyst = user_create("anna")
-        analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
-        survey = survey_build(organizer=user_create("olivia", is_staff=True), analyst=analyst)
+        survey = survey_build(organizer=organizer, analyst=analyst)
         yield closed_round_build(survey=survey, panel=panel_build(survey=survey))
 
 

@@ -9,7 +9,6 @@ import re
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from playwright.sync_api import expect
 
@@ -27,13 +26,6 @@ def quiet_broker(broker_url):
     """Requesting a run queues its task in a queue nobody reads: the test computes it."""
     with celery_broker(broker_url), own_celery_queue(broker_url, "consilium-numeric-browser"):
         yield
-
-
-@pytest.fixture
-def organizer(transactional_db):
-    return get_user_model().objects.create_user(
-        "olivia", "olivia@example.org", "pw-olivia-123", is_staff=True
-    )
 
 
 def _log_in(page, live_server, next_url: str) -> None:

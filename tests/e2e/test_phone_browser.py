@@ -3,12 +3,10 @@ wider than the screen; wide tables scroll inside their own box, figures scale or
 inside theirs. A page wider than the viewport would scroll as a whole, sideways."""
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from aggregation.selectors import ANALYST_GROUP
 from elicitation.models import Invitation, Round
 from tests.aggregation.conftest import (
     closed_round_build,
@@ -18,7 +16,6 @@ from tests.aggregation.conftest import (
     survey_build,
     write_artifacts,
 )
-from tests.conftest import user_create
 
 pytestmark = pytest.mark.browser
 
@@ -26,11 +23,8 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
-def site(transactional_db, settings, tmp_path):
+def site(transactional_db, settings, tmp_path, organizer, analyst):
     settings.MEDIA_ROOT = tmp_path
-    organizer = user_create("olivia", is_staff=True)
-    analyst = user_create("anna")
-    analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
     survey = survey_build(organizer=organizer, analyst=analyst)
     panel = panel_build(survey=survey)
     closed = closed_round_build(survey=survey, panel=panel)

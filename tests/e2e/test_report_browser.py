@@ -8,12 +8,10 @@ Drives Debian's Chromium through Playwright's sync API against pytest-django's l
 import re
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from playwright.sync_api import expect
 
 from aggregation.models import AggregationRun, QuestionResult
-from aggregation.selectors import ANALYST_GROUP
 from tests.aggregation.conftest import (
     RATIONALE,
     closed_round_build,
@@ -22,7 +20,6 @@ from tests.aggregation.conftest import (
     panel_build,
     survey_build,
 )
-from tests.conftest import user_create
 from tests.e2e.conftest import wait_until
 from tests.elicitation.helpers import celery_broker, own_celery_queue
 
@@ -38,10 +35,8 @@ def quiet_broker(broker_url):
 
 
 @pytest.fixture
-def closed_round(transactional_db):
-    analyst = user_create("anna")
-    analyst.groups.add(Group.objects.get_or_create(name=ANALYST_GROUP)[0])
-    survey = survey_build(organizer=user_create("olivia", is_staff=True), analyst=analyst)
+def closed_round(transactional_db, analyst, organizer):
+    survey = survey_build(organizer=organizer, analyst=analyst)
     return closed_round_build(survey=survey, panel=panel_build(survey=survey))
 
 

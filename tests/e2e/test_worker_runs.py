@@ -35,21 +35,6 @@ LONG_FIT = {"draws": 20_000, "tune": 100, "chains": 2}
 FIT_TIMEOUT = 180  # a worker's start, the model's compilation and the fit, on a busy machine
 
 
-@pytest.fixture
-def organizer(transactional_db):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user(
-        "olivia", "olivia@example.org", "pw-olivia-123", is_staff=True
-    )
-
-
-@pytest.fixture
-def organizer_client(client, organizer):
-    client.force_login(organizer)
-    return client
-
-
 def _close(client, survey_round: Round) -> float:
     """Close the round as the organizer does, through the page; returns the seconds taken."""
     started = time.monotonic()
