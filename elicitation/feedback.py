@@ -322,10 +322,18 @@ def _panel_version(previous: Round) -> str:
     submitted = previous.invitations.aggregate(
         n=Count("id", filter=Q(submitted_at__isnull=False)), last=Max("submitted_at")
     )
-    runs = previous.aggregation_runs.filter(status="succeeded").order_by("-created_at", "-id")
-    # round_latest_succeeded_run's choice, by id only: a run's row carries its whole result
-    run = runs.filter(method="hierarchical").values_list("id", flat=True).first()
-    numeric = runs.filter(method=NUMERIC_METHOD).values_list("id", flat=True).first()
+    # round_latest_succeeded_run's choice for both methods, by id only (a run's row carries
+    # its whole result): the latest of each comes first
+    latest: dict[str, int] = {}
+    for method, run_id in (
+        previous.aggregation_runs.filter(
+            status="succeeded", method__in=("hierarchical", NUMERIC_METHOD)
+        )
+        .order_by("-created_at", "-id")
+        .values_list("method", "id")
+    ):
+        latest.setdefault(method, run_id)
+    run, numeric = latest.get("hierarchical"), latest.get(NUMERIC_METHOD)
     parts = (
         stats["n"],
         hidden,
@@ -351,7 +359,7 @@ def _forecast_inputs(previous: Round, run: int | None) -> tuple:
     from resolution.models import RecalibrationRun  # resolution builds on us
 
     recalibrations = RecalibrationRun.objects.filter(survey_round=previous, source_run_id=run)
-    outcomes = previous.survey.questions.order_by("id").values_list(
+    outcomes = Question.objects.filter(survey_id=previous.survey_id).order_by("id").values_list(
         "id", "code", "kind", "is_seed", "seed_answer", "scenario__code",
         "resolution__status", "resolution__outcome",
     )  # fmt: skip

@@ -669,8 +669,7 @@ def judgment_save(
     )  # fmt: skip
     with transaction.atomic():
         survey_round = _invitation_lock_open_round(invitation=invitation)
-        asked = set(survey_round.questions.filter(id=question.id).values_list("id", flat=True))
-        return _judgment_write(invitation, [(question, values)], asked=asked)[0]
+        return _judgment_write(invitation, survey_round, [(question, values)])[0]
 
 
 def _answer_values(
@@ -802,33 +801,31 @@ def invitation_answers_save(
     ]
     with transaction.atomic():
         survey_round = _invitation_lock_open_round(invitation=invitation)
-        asked = set(survey_round.questions.values_list("id", flat=True)) if prepared else set()
-        judgments = _judgment_write(invitation, prepared, asked=asked) if prepared else []
+        judgments = _judgment_write(invitation, survey_round, prepared) if prepared else []
         if submit:
             invitation_submit(invitation=invitation)
     return judgments
 
 
-def _judgment_write(invitation, prepared: list, *, asked: set[int]) -> list[Judgment]:
+def _judgment_write(invitation, survey_round: Round, prepared: list) -> list[Judgment]:
     """Upsert answers ((question, values) each) and their revisions, inside the caller's
-    transaction and round lock, in a few queries however many: the questions locked in one,
-    the expert's answers read in one, the revisions written in one, the rationales that
-    organizers hid looked up in one.
+    transaction and round lock, in a few queries however many: the round's questions among
+    them locked in one, the expert's answers read in one, the revisions written in one, the
+    rationales that organizers hid looked up in one.
 
     The lock is the one ``question_update`` takes: an answer never lands on a wording being
     changed; once it waited for a change, it is checked again against the question as it is.
     """
+    ids = [question.id for question, _values in prepared]
+    # In id order, as every page locks them: two pages that share questions never deadlock.
+    asked = survey_round.questions.filter(id__in=ids).order_by("id")
+    locked = {q.id: q for q in asked.select_for_update(of=("self",))}
     for question, _values in prepared:
-        if question.id not in asked:
+        if question.id not in locked:
             raise ValidationError(
                 _("Question %(code)s is not part of this round.") % {"code": question.code},
                 code="not_in_round",
             )
-    ids = [question.id for question, _values in prepared]
-    # In id order, as every page locks them: two pages that share questions never deadlock.
-    locked = {
-        q.id: q for q in Question.objects.select_for_update().filter(id__in=ids).order_by("id")
-    }
     for question, values in prepared:
         answer_validate(
             question=locked[question.id],

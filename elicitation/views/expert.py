@@ -105,6 +105,10 @@ def expert_page(view):
             )
         except LinkRefused as refusal:
             return _refused(request, refusal)
+        # The expert's survey is the round's, read with the invitation: not read again
+        # (consent_state and the meta-predictions ask the expert for it).
+        if invitation.expert.survey_id == invitation.survey_round.survey_id:
+            invitation.expert.survey = invitation.survey_round.survey
         return _in_expert_language(invitation, lambda: view(request, invitation))
 
     return wrapper
@@ -194,18 +198,24 @@ def welcome_render(
     return render(request, "elicitation/expert/welcome.html", context)
 
 
-def _form(invitation: Invitation, questions, judgments, data=None, keep=()) -> ExpertAnswersForm:
-    return ExpertAnswersForm(
+def _form(
+    invitation: Invitation, questions, judgments, data=None, keep=(), *, previous=True
+) -> ExpertAnswersForm:
+    """The answer sheet; ``previous=False``: without the expert's previous answers (a save
+    that keeps none needs them only if the page is shown again: ``_Page.render`` reads them)."""
+    form = ExpertAnswersForm(
         data,
         questions=questions,
         judgments=judgments,
-        previous=selectors.invitation_previous_judgments(invitation=invitation),
+        previous=selectors.invitation_previous_judgments(invitation=invitation) if previous else {},
         follow_up=invitation.survey_round.feedback_round_id is not None,
         keep=keep,
         meta_ask=meta.meta_ask_for_expert(
             survey=invitation.survey_round.survey, expert=invitation.expert
         ),
     )
+    form.previous_unread = not previous
+    return form
 
 
 def _kept_questions(post, questions, judgments) -> list[int]:
@@ -272,7 +282,7 @@ def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     if request.method == "GET":
         return page.render(_form(invitation, part.questions, judgments))
     keep = _kept_questions(request.POST, part.questions, judgments)
-    form = _form(invitation, part.questions, judgments, request.POST, keep)
+    form = _form(invitation, part.questions, judgments, request.POST, keep, previous=bool(keep))
     submit = len(parts) == 1 and "submit" in request.POST and not keep
     valid = form.is_valid()
     if submit:  # list every missing answer at once, alongside any other error
@@ -420,6 +430,8 @@ class _Page:
         questions = self.part.questions if self.part else self.questions
         if form is None:  # the round is closed (read-only), or it closed while saving
             form = _form(self.invitation, questions, self.judgments)
+        if form.previous_unread:  # a save's form, shown again (an error)
+            form.previous = selectors.invitation_previous_judgments(invitation=self.invitation)
         self._meta_ask = form.meta_ask  # read once (the panel's cohorts) for form and nav
         context = self._context()
         language = context["language"]
