@@ -39,6 +39,7 @@ from aggregation.claims import (
     runs_stale_in,
 )
 from aggregation.engine.data import JudgmentTable
+from aggregation.engine.hierarchical import MODEL_VERSION as HIERARCHICAL_MODEL_VERSION
 from aggregation.engine.numeric import MODEL_VERSION as NUMERIC_MODEL_VERSION
 from aggregation.engine.perception import MODEL_VERSION as PERCEPTION_MODEL_VERSION
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR
@@ -66,6 +67,8 @@ def aggregation_options_default(*, survey_round: Round, method: str) -> dict:
         base["model_version"] = NUMERIC_MODEL_VERSION
     if method in (Method.HIERARCHICAL, Method.LINKED_ROUNDS, Method.NUMERIC_HIERARCHICAL):
         base["random_seed"] = 0
+    if method == Method.HIERARCHICAL:
+        base["model_version"] = HIERARCHICAL_MODEL_VERSION
     if method == Method.HIERARCHICAL and selectors.round_has_meta_predictions(
         survey_round=survey_round
     ):  # the run fits the perception model too: a new version of it is a new run

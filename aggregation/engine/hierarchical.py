@@ -74,7 +74,7 @@ from aggregation.engine.spec import (  # noqa: F401  (ModelConfigError: raised t
 )
 
 MODEL_NAME = "binary_hierarchical"
-MODEL_VERSION = "2"  # 2: the cohort lean (2026-12-06)
+MODEL_VERSION = "3"  # 2: the cohort lean (2026-12-06); 3: weaker cohort-scale priors (2026-12-07)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ from aggregation.engine.spec import (
 from aggregation.engine.summary import SAMPLE_DIMS, _check_interval, _round, diagnostics
 
 MODEL_NAME = "linked_rounds"
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"  # 3: the binary model's weaker cohort-scale priors (spec.py, 2026-12-07)
 LINKED_DEFAULTS = {
     **{k: v for k, v in DEFAULT_MODEL_CONFIG.items() if k != "parametrization"},
     "rho_alpha": 2.0,  # Beta(2, 2) on the persistence: weakly towards the middle

@@ -87,15 +87,20 @@ def test_90_percent_consensus_intervals_cover_the_truth_at_about_the_nominal_rat
     assert 0.80 <= rate <= 0.97
 
 
+N_GAP_PANELS = 40  # x 20 questions = 800 intervals per condition, ~25 s of sampling
+
+
 @pytest.mark.parametrize("lean", [0.0, 1.0])
 def test_90_percent_cohort_gap_intervals_cover_the_truth_with_and_without_a_lean(lean):
     """Gaps (US - ROK, probability) drawn question by question around a common lean of US
-    over ROK (log-odds), small panels (16 experts, 80 % answered, 20 questions). Before the
-    model had a lean (version 1) the intervals held the truth 76 % of the time with a lean
-    of 1.0 on panels of 8 experts (85 % without one); measured with the lean, 16 experts:
-    0.86 with, 0.81 without (bench/README.md). Same binomial bounds as the consensus's."""
+    over ROK (log-odds), small panels (16 experts, 80 % answered, 20 questions): the
+    acceptance's 85-95 %. Coverage differs between sets of panels by more than the
+    binomial sd of 0.011 (its intervals share each panel's hyper-parameters): the first 8
+    of these panels gave 0.84 while 40 give 0.87, and two other sets of 40 gave 0.87-0.90
+    (bench/README.md, "Cohort gaps"), so the test uses 40. Version 2's priors on the cohort
+    scales (0.5) gave 0.854 and 0.879 here."""
     covered, leans = [], []
-    for k in range(8):
+    for k in range(N_GAP_PANELS):
         rng = np.random.default_rng(200 + k)
         raw = rng.normal(0.0, 0.4, (20, 2))
         delta = raw - raw.mean(axis=1, keepdims=True) + np.array([lean, -lean]) / 2
@@ -116,7 +121,7 @@ def test_90_percent_cohort_gap_intervals_cover_the_truth_with_and_without_a_lean
     print(
         f"lean {lean}: gap coverage {rate:.3f} of {len(covered)}, lean found {np.mean(leans):.2f}"
     )
-    assert 0.80 <= rate <= 0.97
+    assert 0.85 <= rate <= 0.95
     # the lean is recovered (US - ROK, log-odds; its truth is `lean` plus the mean of the
     # question-by-question parts, sd 0.4 x sqrt(2 / 20))
     assert abs(np.mean(leans) - lean) < 0.3
