@@ -494,7 +494,8 @@ class ExpertAnswersForm(forms.Form):
         bound = self[name]
         ids = []
         free_text = name.endswith(("_rationale", "_change_reason"))
-        if self._is_meta_field(question, name):
+        meta_field = self._is_meta_field(question, name)
+        if meta_field:
             ids.append(f"q{question.id}-meta-help")
         elif not free_text and (
             question.guidance or question.guidance_ko or not question.is_binary
@@ -512,9 +513,9 @@ class ExpertAnswersForm(forms.Form):
             value="" if value is None else value,
             errors=errors,
         )
-        if self._is_meta_field(question, name) or name.endswith("_probability"):
-            view.input = _number_input(view, 0, 100, required=self._is_meta_field(question, name)
-                                       and self.meta_ask.required)  # fmt: skip
+        if meta_field or name.endswith("_probability"):
+            required = meta_field and self.meta_ask.required
+            view.input = _number_input(view, 0, 100, required=required)
         elif not free_text:  # a quantile
             view.input = _number_input(view, question.lower_bound, question.upper_bound)
         return view
