@@ -334,7 +334,9 @@ def _panel_version(previous: Round) -> str:
     ):
         latest.setdefault(method, run_id)
     run, numeric = latest.get("hierarchical"), latest.get(NUMERIC_METHOD)
+    generation = Round.objects.filter(pk=previous.pk).values_list("panel_generation", flat=True)
     parts = (
+        generation.first(),  # moderation and erasure: moves only forward
         stats["n"],
         hidden,
         stats["changed"],
@@ -644,12 +646,13 @@ def _fragments_key(survey_round: Round, version: str, question: Question, langua
 
 @functools.cache
 def _rendering_digest() -> str:
-    """The panel template and the Korean catalogue as deployed: a new release never shows
-    fragments an older one rendered."""
+    """The panel template, the Korean catalogue and this module as deployed: a new release
+    never shows fragments an older one rendered."""
     here = Path(__file__).resolve().parent
     files = (
         here / "templates/elicitation/expert/_feedback_panel.html",
         here / "locale/ko/LC_MESSAGES/django.mo",
+        Path(__file__).resolve(),  # the code that writes parts of the HTML (rationales, numbers)
     )
     return hashlib.sha256(b"".join(f.read_bytes() for f in files if f.exists())).hexdigest()
 

@@ -231,6 +231,10 @@ class Round(models.Model):
     # Off by default: experts see the typical expert's belief, as before the forecast
     # existed; the calibrated forecast leans on the record of resolved questions, which an
     # organizer may not want to feed back (issue 11).
+    # Bumped whenever the previous-round panel experts see changes without a new answer
+    # (a rationale hidden or shown, a name erased from the texts): part of the feedback
+    # cache's version, which must only ever move forward (feedback._panel_version).
+    panel_generation = models.PositiveIntegerField(default=0, editable=False)
     show_forecast = models.BooleanField(
         _("show the panel forecast"),
         default=False,

@@ -20,7 +20,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import F, Max, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -921,9 +921,22 @@ def invitation_language_set(*, invitation: Invitation, language: str) -> Invitat
 def judgment_rationale_hide(*, judgment: Judgment, hidden: bool) -> Judgment:
     """Hide a rationale from the experts (or show it again); the expert's text is kept."""
     if judgment.rationale_hidden != hidden:
-        judgment.rationale_hidden = hidden
-        judgment.save(update_fields=["rationale_hidden"])
+        with transaction.atomic():
+            judgment.rationale_hidden = hidden
+            judgment.save(update_fields=["rationale_hidden"])
+            round_panel_changed(survey_round_id=judgment.survey_round_id)
     return judgment
+
+
+def round_panel_changed(*, survey_round_id: int | None = None, survey_id: int | None = None):
+    """A round's panel changed without a new answer (moderation, erasure): move its
+    feedback cache's version on. Hiding a rationale and showing it again leaves the same
+    hidden set, so the set alone could bring back a version whose cached pages were read
+    between the two."""
+    rounds = Round.objects.filter(
+        **({"pk": survey_round_id} if survey_round_id is not None else {"survey_id": survey_id})
+    )
+    rounds.update(panel_generation=F("panel_generation") + 1)
 
 
 def invitation_mark_opened(*, invitation: Invitation) -> None:

@@ -29,6 +29,7 @@ from elicitation.models import (
     JudgmentRevision,
     RoundEvent,
 )
+from elicitation.services import round_panel_changed
 from privacy.models import ErasedRunMark, SubjectRequest
 from privacy.selectors import runs_using_answers
 
@@ -146,6 +147,8 @@ def _texts_scrub(*, survey_id: int, identity: list[str], contact: ExpertContact)
             changed += 1
     # The admin's history names the contact by its __str__ ("name <email>").
     LogEntry.objects.filter(object_id=str(contact.pk)).update(object_repr=str(contact))
+    if changed:  # the experts' feedback pages are cached: show them the scrubbed texts
+        round_panel_changed(survey_id=survey_id)
     return changed
 
 

@@ -228,7 +228,9 @@ def _kept_questions(post, questions, judgments) -> list[int]:
     if value == "all":
         return [question.id for question in questions if question.id not in judgments]
     question_id = parse_id(value)
-    return [] if question_id is None else [question_id]
+    # only a question of this page: keeping an answer the page does not show (another
+    # part's, or a question of the earlier round left out of this one) keeps nothing
+    return [question_id] if question_id in {question.id for question in questions} else []
 
 
 SUMMARY = "summary"  # ?part=summary: the last page of a form in parts, where Submit is
@@ -296,7 +298,9 @@ def expert_form(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     except ValidationError as exc:
         if exc.code == "round_closed":  # closed between loading this page and saving it
             return page.render(None, 409)
-        form.add_error(None, exc)
+        # a service error may be keyed by an answer's field ("q05"), which is not a field
+        # of this form: every message goes to the top of the form
+        form.add_error(None, exc.messages)
         return page.render(form, 400)
     url = _part_url(invitation, parts, part)
     confirmed = _wording_confirm(request, invitation, questions)

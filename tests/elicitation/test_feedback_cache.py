@@ -137,3 +137,34 @@ def test_the_panel_version_follows_what_chooses_the_panel_forecast(round1, quest
         resolved_on=date(2026, 1, 1), source="test", changed_at=timezone.now(),
     )  # fmt: skip
     assert feedback._panel_version(round1) != finished
+
+
+def test_hiding_a_rationale_again_never_brings_back_an_earlier_version(round1, other_expert):
+    """The hidden set alone repeats itself (hidden, shown, hidden): a page read between the
+    first two steps would have cached the shown rationale under the first version."""
+    from elicitation import services
+
+    judgment = Judgment.objects.get(survey_round=round1, expert=other_expert, question__code="Q01")
+    services.judgment_rationale_hide(judgment=judgment, hidden=True)
+    hidden = feedback._panel_version(round1)
+    services.judgment_rationale_hide(judgment=judgment, hidden=False)
+    shown = feedback._panel_version(round1)
+    services.judgment_rationale_hide(judgment=judgment, hidden=True)
+    again = feedback._panel_version(round1)
+    assert len({hidden, shown, again}) == 3
+
+
+def test_an_erased_name_leaves_the_cached_pages_at_once(round1, round2, expert, other_expert):
+    """Erasure scrubs the texts with queryset updates, which change no answer: the pages
+    other experts see must not keep the name from the cache."""
+    from privacy.services import expert_erase
+
+    mine = _invitation(round2, expert)
+    Judgment.objects.filter(survey_round=round1, expert=other_expert, question__code="Q01").update(
+        rationale="Bob Miller here: OTHER-R1-RATIONALE"
+    )  # as if typed so, before any page was cached
+    client = client_with_link(mine)
+    assert "Bob Miller here" in _question(client, mine, "Q01")  # now cached
+    expert_erase(contact=other_expert.contact, by=None, erase_answers=False)
+    page = _question(client, mine, "Q01")
+    assert "Bob Miller" not in page and "OTHER-R1-RATIONALE" in page
