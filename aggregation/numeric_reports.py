@@ -154,6 +154,19 @@ def question_rows(result: dict, questions: dict) -> list[dict]:
     return rows
 
 
+def blend_text(blend: dict | None) -> dict | None:
+    """How the forecast blends the model with the equal-weight decision maker
+    (numeric_blend.py), for the page: the model's share in percent and the seeds it was
+    learned from; None for a run made before the blend."""
+    if not blend:
+        return None
+    return {
+        "model_percent": f"{100 * blend.get('model_weight', 1.0):.0f}",
+        "n_seeds": blend.get("n_seeds", 0),
+        "learned": bool(blend.get("scores")),
+    }
+
+
 def left_out_rows(result: dict) -> list[dict]:
     """The answers and known values the model could not use, with the reason in words."""
     return [
@@ -260,7 +273,8 @@ def results_csv_rows(run) -> list[list]:
     shown = shown_cohorts(result)
     pairs = presenters.cohort_pairs(shown)
     header = ["question", "text", "unit", "scale", "n_judgments", "known_value",
-              "forecast_q05", "forecast_q50", "forecast_q95", "median_mean", "median_lower",
+              "forecast_q05", "forecast_q50", "forecast_q95", "model_forecast_q05",
+              "model_forecast_q50", "model_forecast_q95", "median_mean", "median_lower",
               "median_upper", "disagreement_mean", "disagreement_lower", "disagreement_upper"]  # fmt: skip
     for name in DECISION_MAKERS:
         header += [f"{name}_q05", f"{name}_q50", f"{name}_q95"]
@@ -282,6 +296,7 @@ def results_csv_rows(run) -> list[list]:
         cells = [row["code"], question.text if question else "", row["unit"],
                  entry.get("scale"), entry.get("n_judgments"), known.get(row["code"])]  # fmt: skip
         cells += _triple(entry.get("forecast"))
+        cells += _triple(entry.get("model_forecast"))
         for key in ("median", "disagreement"):
             point = entry.get(key) or {}
             cells += [point.get("mean"), *(point.get("interval") or (None, None))]

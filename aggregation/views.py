@@ -187,6 +187,7 @@ def _numeric_context(run: AggregationRun, *, page_run: AggregationRun | None) ->
             "interval_percent": f"{result.get('interval_mass', 0.9) * 100:g}",
             "shared_error": numeric_reports.Quantity.of(result.get("shared_error"), digits=2),
             "n_seeds": result.get("n_seeds", 0),
+            "blend": numeric_reports.blend_text(result.get("forecast_blend")),
             "diagnostics": presenters.diagnostics_summary(
                 run.diagnostics or result.get("diagnostics") or {}
             ),

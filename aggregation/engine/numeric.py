@@ -70,7 +70,8 @@ from aggregation.engine.posterior import ProgressCallback, sample, tree_load, tr
 from aggregation.engine.quantiles import QuantileTable
 
 MODEL_NAME = "numeric_hierarchical"
-MODEL_VERSION = "2"  # 2: skewed, disagreement-scaled shared error; median-centred answers
+MODEL_VERSION = "3"  # 2: skewed, disagreement-scaled shared error; median-centred answers;
+# 3: the forecast blends in the equal-weight decision maker (numeric_blend.py)
 Z95 = 1.6448536269514722  # standard normal 95 % quantile
 
 DEFAULT_MODEL_CONFIG: dict = {
@@ -115,6 +116,36 @@ def split_median_offset(left, right, nu: float = 0.0) -> np.ndarray:
     level = 0.5 + (wide - narrow) / (4 * wide)
     quantile = t.ppf(level, nu) if nu else norm.ppf(level)
     return np.where(right >= left, 1.0, -1.0) * wide * quantile
+
+
+def shared_error_logpdf(eta, scale, left, right, nu: float) -> np.ndarray:
+    """Log density of a shared error eta_j under (1): the continuous split Student-t
+    (nu; 0: normal) of scale ``scale`` with the panel's skews (which average 1), moved so
+    that its median is 0. The model's "seeds" potential states the same density in
+    PyTensor (the tests hold the two equal); the blend (numeric_blend.py) reads it here."""
+    from scipy.special import gammaln
+
+    eta, scale = np.asarray(eta, dtype=float), np.asarray(scale, dtype=float)
+    mode = -scale * split_median_offset(left, right, nu)
+    z = (eta - mode) / (scale * np.where(eta < mode, left, right))
+    if nu:
+        log_shape = (
+            gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+            - (nu + 1) / 2 * np.log1p(z**2 / nu)
+        )  # fmt: skip
+    else:
+        log_shape = -0.5 * z**2 - 0.5 * np.log(2 * np.pi)
+    return log_shape - np.log(scale)
+
+
+def shared_error_draws(rng, scale, left, right, nu: float) -> np.ndarray:
+    """Draws of eta_j with that density, one per element of ``scale``."""
+    scale = np.asarray(scale, dtype=float)
+    size = np.abs(rng.standard_t(nu, scale.shape) if nu else rng.standard_normal(scale.shape))
+    # the continuous split density: right of its mode with probability r / (l + r)
+    to_right = rng.random(scale.shape) < right / (left + right)
+    from_mode = np.where(to_right, size * right, -size * left)
+    return scale * (from_mode - split_median_offset(left, right, nu))
 
 
 def split_normal_quantiles(median, left, right, levels=(0.05, 0.5, 0.95)) -> np.ndarray:
@@ -418,15 +449,9 @@ class NumericHierarchicalModel:
             ** cfg["shared_error_disagreement"]
         )
         rng = np.random.default_rng([seed, 17])
-        nu = cfg["shared_error_nu"]
-        size = np.abs(
-            rng.standard_t(nu, location.shape) if nu else rng.standard_normal(location.shape)
+        eta = shared_error_draws(
+            rng, scale, data.skew_left, data.skew_right, cfg["shared_error_nu"]
         )
-        left, right = data.skew_left, data.skew_right
-        # the continuous split density: right of its mode with probability r / (l + r)
-        to_right = rng.random(location.shape) < right / (left + right)
-        from_mode = np.where(to_right, size * right, -size * left)
-        eta = scale * (from_mode - split_median_offset(left, right, nu))
         truth = np.where(data.seeds, np.nan_to_num(data.realized), location + eta)
         posterior["truth"] = (("chain", "draw", "question"), truth)
         tree["posterior"] = xr.DataTree(posterior)
@@ -535,7 +560,8 @@ def _equal_weight_quantiles(assessments: np.ndarray, scales) -> np.ndarray:
     """(items, 3) quantiles of the equal mixture of the experts' distributions, each
     linear between its quantiles on the item's intrinsic range (10 % overshoot), as
     Cooke's decision maker reads them."""
-    levels = np.array([0.0, 0.05, 0.5, 0.95, 1.0])
+    from aggregation.engine.numeric_blend import equal_weight_cdf
+
     out = np.full((assessments.shape[1], 3), np.nan)
     for k in range(assessments.shape[1]):
         values = assessments[:, k]
@@ -543,14 +569,28 @@ def _equal_weight_quantiles(assessments: np.ndarray, scales) -> np.ndarray:
         if not len(values):
             continue
         log = scales[k] == "log"
-        values = np.log(values) if log else values
-        low, high = values.min(), values.max()
-        low, high = low - 0.1 * (high - low), high + 0.1 * (high - low)
-        grid = np.linspace(low, high, 2001)
-        cdf = np.mean([np.interp(grid, np.r_[low, v, high], levels) for v in values], axis=0)
+        grid, cdf = equal_weight_cdf(np.log(values) if log else values)
         q = np.interp([0.05, 0.5, 0.95], cdf, grid)
         out[k] = np.exp(q) if log else q
     return out
+
+
+def blended_forecasts(tree: xr.DataTree, data: "NumericPanelData", table: QuantileTable):
+    """``numeric_blend.blend`` for a fit of ``table``: the forecast of every target
+    question, the model blended with the equal-weight decision maker by a weight learned
+    from the fit's seeds, and how it was learned."""
+    from aggregation.engine.numeric_blend import blend
+
+    questions, _experts, values, scales = _assessments(table)
+    answers = {}
+    for k, question in enumerate(questions):
+        rows = values[:, k]
+        answers[question] = rows[np.isfinite(rows).all(axis=1)]
+    log_scored = {q: scale == "log" for q, scale in zip(questions, scales, strict=True)}
+    config = json.loads(tree.attrs["model_config"])
+    return blend(
+        tree, data, answers, log_scored, config, seed=int(tree.attrs.get("random_seed", 0))
+    )
 
 
 def _triple(values) -> dict | None:
@@ -601,25 +641,31 @@ def summarize_numeric(
         return {"mean": float(np.mean(values)), "interval": [float(lo), float(hi)]}
 
     base = baselines(table, realizations)
+    blended, blend_info = blended_forecasts(tree, data, table)
     counts = table.frame.groupby("question").size()
     declared = table.question_info()["scale"]
     questions = {}
     for k, question in enumerate(data.questions):
         truth = data.to_scale(draws("truth", question=question), k)
         median = data.to_scale(draws("median", question=question), k)
+        model_forecast = dict(
+            zip(
+                ("q05", "q50", "q95"),
+                map(float, np.quantile(truth, [0.05, 0.5, 0.95])),
+                strict=True,
+            )
+        )
+        forecast = blended.get(question, {"model": model_forecast, **model_forecast})
         entry = {
             "kind": "numeric",
             "n_judgments": int(counts.get(question, 0)),
             "seed": bool(data.seeds[k]),
             "scale": declared.loc[question],
             "model_scale": "log" if data.log_scale[k] else "linear",
-            "forecast": dict(
-                zip(
-                    ("q05", "q50", "q95"),
-                    map(float, np.quantile(truth, [0.05, 0.5, 0.95])),
-                    strict=True,
-                )
-            ),
+            # the panel forecast: the model blended with the equal-weight decision maker
+            # (numeric_blend.py); "model_forecast" is the model's predictive alone
+            "forecast": {key: forecast[key] for key in ("q05", "q50", "q95")},
+            "model_forecast": forecast["model"],
             "median": interval(median),
             "disagreement": interval(draws("kappa", question=question)),
             "cohorts": {},
@@ -654,6 +700,7 @@ def summarize_numeric(
         "n_judgments": len(table),
         "n_seeds": int(data.seeds.sum()),
         "shared_error": interval(post["tau"].stack(s=("chain", "draw")).values),
+        "forecast_blend": blend_info,
         "model": {
             "name": MODEL_NAME,
             "version": MODEL_VERSION,
@@ -726,7 +773,8 @@ def summarize_equal_weight(table: QuantileTable, realizations: dict | None = Non
 # --- Leave-one-seed-out cross-validation ---------------------------------------------------
 
 EVALUATED_METHODS = (
-    "hierarchical",
+    "hierarchical",  # the panel forecast: the model blended with equal weight
+    "hierarchical_model",  # the model's predictive alone
     "equal_weight",
     "cooke_global",
     "cooke_item",
@@ -760,16 +808,22 @@ def leave_one_seed_out(
     predictions: dict[str, dict] = {name: {} for name in methods}
     for k, held_out in enumerate(seeds):
         others = {q: v for q, v in realizations.items() if q != held_out}
-        if "hierarchical" in methods:
+        if {"hierarchical", "hierarchical_model"} & set(methods):
             fold = NumericPanelData.from_table(table, others)  # built without the held-out
             j = fold.questions.index(held_out)
             tree = model.fit(fold, random_seed=random_seed + k)
             truth = tree.posterior["truth"].sel(question=held_out).stack(s=("chain", "draw")).values
             values = np.quantile(fold.to_scale(truth, j), [0.05, 0.5, 0.95])
-            predictions["hierarchical"][held_out] = _triple(values)
+            if "hierarchical" in methods:  # the weight learned from the other seeds
+                blended, _info = blended_forecasts(tree, fold, table)
+                predictions["hierarchical"][held_out] = _triple(
+                    [blended[held_out][key] for key in ("q05", "q50", "q95")]
+                )
+            if "hierarchical_model" in methods:
+                predictions["hierarchical_model"][held_out] = _triple(values)
         base = baselines(table, others)[held_out]
         for name in methods:
-            if name != "hierarchical":
+            if name not in ("hierarchical", "hierarchical_model"):
                 predictions[name][held_out] = base[name]
         if progress is not None:
             progress(k + 1, len(seeds))
@@ -794,6 +848,8 @@ def score_predictions(predicted: dict, realizations: dict, frame: pd.DataFrame, 
     """
     from scipy.stats import chi2
 
+    from aggregation.engine.numeric_blend import scaled_interval_score
+
     hits, interval_scores, informations, bins = [], [], [], np.zeros(4)
     for question, q in predicted.items():
         if q is None:
@@ -808,9 +864,7 @@ def score_predictions(predicted: dict, realizations: dict, frame: pd.DataFrame, 
         x = float(t(realizations[question]))
         hits.append(low <= x <= high)
         bins[np.searchsorted([low, mid, high], x)] += 1
-        spread = float(t(answers[:, 2]).max() - t(answers[:, 0]).min()) or 1.0
-        score = (high - low) + 20 * max(low - x, 0) + 20 * max(x - high, 0)
-        interval_scores.append(score / spread)
+        interval_scores.append(scaled_interval_score(low, high, x, t(answers)))
         lo = min(float(t(answers[:, 0]).min()), low)
         hi = max(float(t(answers[:, 2]).max()), high)
         lo, hi = lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo)

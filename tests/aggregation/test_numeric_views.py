@@ -302,3 +302,30 @@ def test_a_numeric_run_without_a_result_shows_no_numbers_and_no_500(client, anal
     )
     page = client.get(urls[0]).content.decode()
     assert "The model is being fitted" in page and 'id="numeric-summary"' not in page
+
+
+@pytest.mark.parametrize(
+    ("language", "learned", "expected"),
+    [
+        ("en", True, "the model carries 70 % of it"),
+        ("ko", True, "모델의 비중은 70 %입니다"),
+        ("en", False, "With fewer than three seed questions the forecast is the model's alone"),
+    ],
+)
+def test_the_report_says_how_the_forecast_blends_the_model_with_equal_weights(
+    client, analyst, closed_round, language, learned, expected
+):
+    blend = {"method": "stacking", "model_weight": 0.7 if learned else 1.0,
+             "n_seeds": 9 if learned else 2, "scores": {"0.7": 0.9} if learned else {},
+             "max_pareto_k": 0.3}  # fmt: skip
+    run = make_run(closed_round, result=numeric_result(forecast_blend=blend))
+    client.force_login(analyst)
+    url = reverse("aggregation:round-report", args=[run.survey_round_id])
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    paragraph = re.search(r'<p id="numeric-blend">.*?</p>', html, flags=re.S).group(0)
+    assert expected in paragraph
+
+
+def test_a_run_from_before_the_blend_says_nothing_of_it(client, analyst, finished_numeric_run):
+    client.force_login(analyst)
+    assert 'id="numeric-blend"' not in _report(client, finished_numeric_run)

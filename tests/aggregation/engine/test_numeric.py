@@ -75,6 +75,7 @@ def test_no_fold_sees_its_own_value():
 def test_recovery_on_simulated_panels():
     """Over-confident and biased experts, a shared panel error, two cohorts, 10 seeds."""
     hits, model_is, average_is, model_err, median_err = [], [], [], [], []
+    blend_is, blend_hits = [], []
     planted_below_one = []
     for seed in range(3):
         panel = simulate_quantile_panel(n_experts=24, n_questions=30, n_seeds=10,
@@ -91,20 +92,23 @@ def test_recovery_on_simulated_panels():
             if entry["seed"]:
                 continue
             x = panel.truth[question]
-            f, avg = entry["forecast"], entry["baselines"]["quantile_average"]
+            f, avg = entry["model_forecast"], entry["baselines"]["quantile_average"]
             answers = frame[frame["question"] == question]
             spread = answers["q95"].max() - answers["q05"].min()
             hits.append(f["q05"] <= x <= f["q95"])
             model_is.append(_interval_score(f, x) / spread)
+            blend_is.append(_interval_score(entry["forecast"], x) / spread)
+            blend_hits.append(entry["forecast"]["q05"] <= x <= entry["forecast"]["q95"])
             average_is.append(_interval_score(avg, x) / spread)
             model_err.append(abs(f["q50"] - x))
             median_err.append(abs(answers["q50"].median() - x))
         ratio = result["experts"]["E000"]["confidence_ratio"]["interval"]
         planted_below_one.append(ratio[1] < 1.0)
     assert 0.80 <= np.mean(hits) <= 0.97, np.mean(hits)
+    assert 0.80 <= np.mean(blend_hits) <= 0.97, np.mean(blend_hits)
     assert all(planted_below_one)
     _SCORES.update(
-        model_is=np.mean(model_is), average_is=np.mean(average_is),
+        model_is=np.mean(model_is), average_is=np.mean(average_is), blend_is=np.mean(blend_is),
         model_err=np.mean(model_err), median_err=np.mean(median_err),
     )  # fmt: skip
 
@@ -114,16 +118,22 @@ _SCORES: dict = {}
 
 @pytest.mark.slow
 def test_recovery_forecast_against_the_simple_summaries():
-    """The forecast's median is no farther from the truth than the median of the experts'
-    medians (issue 10). Its interval score is held within 5 % of the quantile average's:
+    """The model forecast's median is no farther from the truth than the median of the
+    experts' medians (issue 10). Its interval score is held within 5 % of the quantile average's:
     issue 10 asks for strictly lower, which these panels do not show (0.2229 against
     0.2220 when this was written, with 90 % ranges holding 95 % of the truth: Student-t
     tails on a panel whose shared error is normal cost a little width); the bound keeps
-    that from growing unnoticed."""
+    that from growing unnoticed. The reported forecast blends in the equal-weight decision
+    maker by a weight learned from ten seeds (numeric_blend.py): on these panels, where the
+    model is right by construction, that costs 6 % of interval score (0.2376 against the
+    model's own 0.2237), the price of 4.5 % gained on the TU Delft studies
+    (bench/README.md); it is held below 10 %."""
     if not _SCORES:
         test_recovery_on_simulated_panels()
+    print(f"forecast against the simple summaries: {_SCORES}")
     assert _SCORES["model_err"] <= _SCORES["median_err"], _SCORES
     assert _SCORES["model_is"] <= 1.05 * _SCORES["average_is"], _SCORES
+    assert _SCORES["blend_is"] <= 1.10 * _SCORES["model_is"], _SCORES
 
 
 def _interval_score(q: dict, x: float) -> float:
