@@ -127,6 +127,8 @@ def question_rows(result: dict, questions: dict) -> list[dict]:
                 "n_judgments": entry.get("n_judgments"),
                 "known": value_text(known[code]) if code in known else None,
                 "forecast": triple_texts(entry.get("forecast")),
+                # the model's own forecast, when the blend with equal weight moved it
+                "model_forecast": triple_texts(entry.get("model_forecast")),
                 "median": Quantity.of(entry.get("median")),
                 "disagreement": Quantity.of(entry.get("disagreement"), digits=2),
                 "cohorts": [

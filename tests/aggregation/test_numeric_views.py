@@ -329,3 +329,18 @@ def test_the_report_says_how_the_forecast_blends_the_model_with_equal_weights(
 def test_a_run_from_before_the_blend_says_nothing_of_it(client, analyst, finished_numeric_run):
     client.force_login(analyst)
     assert 'id="numeric-blend"' not in _report(client, finished_numeric_run)
+
+
+def test_a_blended_forecast_shows_the_models_own_beside_it(client, analyst, closed_round):
+    result = numeric_result()
+    entry = result["questions"]["N01"]
+    entry["model_forecast"] = {"q05": 4.02, "q50": 6.55, "q95": 11.3}  # the blend moved it
+    run = make_run(closed_round, result=result)
+    client.force_login(analyst)
+    section = _section(_report(client, run))
+    table = re.search(r'<table id="numeric-table-N01".*?</table>', section, flags=re.S).group(0)
+    row = re.search(r'<tr class="model-alone">.*?</tr>', table, flags=re.S).group(0)
+    assert "The model alone" in row and all(v in row for v in ("4.02", "6.55", "11.3"))
+    # without a difference (a run before the blend, or a weight of 1) there is no such row
+    html = _report(client, make_run(closed_round, result=numeric_result()))
+    assert 'class="model-alone"' not in html
