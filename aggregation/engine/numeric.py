@@ -655,7 +655,9 @@ def summarize_numeric(
                 strict=True,
             )
         )
-        forecast = blended.get(question, {"model": model_forecast, **model_forecast})
+        # a weight of 1 is the model's own forecast; a seed has none to blend
+        blend_moved = blend_info["model_weight"] < 1.0 and question in blended
+        forecast = blended[question] if blend_moved else model_forecast
         entry = {
             "kind": "numeric",
             "n_judgments": int(counts.get(question, 0)),
@@ -664,8 +666,8 @@ def summarize_numeric(
             "model_scale": "log" if data.log_scale[k] else "linear",
             # the panel forecast: the model blended with the equal-weight decision maker
             # (numeric_blend.py); "model_forecast" is the model's predictive alone
-            "forecast": {key: forecast[key] for key in ("q05", "q50", "q95")},
-            "model_forecast": forecast["model"],
+            "forecast": forecast,
+            "model_forecast": model_forecast,
             "median": interval(median),
             "disagreement": interval(draws("kappa", question=question)),
             "cohorts": {},

@@ -156,7 +156,7 @@ def blend(
     ``log_scored`` says which are scored on the log scale. A held-out seed of a
     cross-validation fold has no realization in ``data``: it is a target here.
 
-    Returns ({question: {"q05", "q50", "q95", "model": {...}}}, info) where info is
+    Returns ({question: {"q05", "q50", "q95"}}, info) where info is
     {"model_weight", "n_seeds", "scores" (candidate weight -> mean scaled interval
     score of the seeds), "max_pareto_k", "method"}.
     """
@@ -195,12 +195,10 @@ def blend(
         a = scored_answers(question)
         ew = equal_weight_cdf(a)
         blended = mixture_quantiles(draws, None, ew, weight)
-        model = mixture_quantiles(draws, None, ew, 1.0)
         back = np.exp if log_scored[question] else (lambda v: v)
-        forecasts[question] = {
-            **dict(zip(("q05", "q50", "q95"), map(float, back(blended)), strict=True)),
-            "model": dict(zip(("q05", "q50", "q95"), map(float, back(model)), strict=True)),
-        }
+        forecasts[question] = dict(
+            zip(("q05", "q50", "q95"), map(float, back(blended)), strict=True)
+        )
     khats = [khat for _draws, _weights, khat in loo.values()]
     info = {
         "method": "stacking on leave-one-seed-out scaled interval scores (PSIS)",
