@@ -45,6 +45,7 @@ from aggregation.engine.perception import MODEL_VERSION as PERCEPTION_MODEL_VERS
 from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR
 from aggregation.engine.rounds import MODEL_VERSION as LINKED_MODEL_VERSION
 from aggregation.models import AggregationRun, QuestionResult
+from elicitation.feedback import feedback_warm_soon
 from elicitation.models import Question, Round
 
 log = logging.getLogger(__name__)
@@ -486,6 +487,8 @@ def _run_store(*, run: AggregationRun, attempt: int, outcome: dict) -> None:
         )
         if locked.method == Method.HIERARCHICAL:
             _forecast_request(run=locked)
+        # the next round's feedback shows this result: rendered before the experts ask
+        feedback_warm_soon(feedback_round_id=locked.survey_round_id)
 
 
 def _forecast_request(*, run: AggregationRun) -> None:

@@ -10,6 +10,7 @@ bin/serve, deploy/compose.yaml and deploy/systemd/consilium-web.service all star
 | `WEB_TIMEOUT` | 30 | seconds a request may take before its worker is killed and replaced |
 | `WEB_KEEPALIVE` | 5 | seconds an idle client connection is kept open (gthread) |
 | `WEB_BIND` | `127.0.0.1:8000` | address(es) to listen on, comma-separated (`unix:/run/consilium.sock`) |
+| `WEB_PRELOAD` | `1` | load the application once in the master (`0`: in each worker, so that HUP reloads code) |
 
 Why gthread workers, 2 x cores + 1 processes of 2 threads: measured with bench/load.py
 (100 experts on their own links, PostgreSQL, Redis; numbers in bench/README.md) on the
@@ -74,6 +75,12 @@ if not os.environ.get("DB_POOL_SIZE", "").strip():
     os.environ["DB_POOL_SIZE"] = str(threads)
 
 wsgi_app = "config.wsgi:application"
+# Load the application (config/wsgi.py imports every view: ~2 s of a core) once, in the
+# master, before the workers fork: they start ready, a killed one is replaced at once, and
+# they share the imported modules' memory. Without it, the 5 workers import on 2 cores at
+# the same time while the first visitors wait. WEB_PRELOAD=0 loads it in each worker
+# instead, which a HUP (code reload) needs.
+preload_app = os.environ.get("WEB_PRELOAD", "1").strip() != "0"
 accesslog = "-"  # stdout
 errorlog = "-"  # stderr
 # The common format without query strings (%(U)s is the path alone): a magic link carries

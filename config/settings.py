@@ -261,6 +261,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": AGGREGATION_RECOVERY_EVERY_SECONDS,
         "options": {"expires": AGGREGATION_RECOVERY_EVERY_SECONDS},
     },
+    # The previous round's feedback of open rounds, rendered into the cache before the
+    # experts' pages ask for it (elicitation.feedback.feedback_warm): cheap when it is there.
+    "elicitation-feedback-warm": {
+        "task": "elicitation.tasks.feedback_warm_task",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # Invitations whose email could not be queued (broker down) go out on the next sweep.
     "elicitation-invitation-send-pending": {
         "task": "elicitation.tasks.invitation_send_pending_task",

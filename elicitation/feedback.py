@@ -19,6 +19,7 @@ plot (one dot per answer, stacked in bins) in inline SVG, with a text alternativ
 
 import functools
 import hashlib
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from statistics import median, quantiles
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.template.defaultfilters import linebreaksbr
 from django.template.loader import render_to_string
@@ -37,6 +39,8 @@ from django.utils.translation import ngettext
 
 from elicitation import selectors, texts
 from elicitation.models import Invitation, Judgment, Question, Round
+
+logger = logging.getLogger(__name__)
 
 NUMERIC_METHOD = "numeric_hierarchical"  # AggregationRun.Method (aggregation builds on us)
 
@@ -184,15 +188,9 @@ def invitation_feedback(
     if questions is None:
         questions = list(survey_round.questions.all())
     version = _panel_version(previous)
-    keys = {q.id: _fragments_key(survey_round, version, q, language) for q in questions}
-    found = cache.get_many(list(keys.values()))
-    fresh, panel = {}, None
+    cached, panel = _cached_fragments(survey_round, previous, version, questions, language)
     for question in questions:
-        fragments = found.get(keys[question.id])
-        if fragments is None:
-            panel = panel or previous_round_panel(previous, version=version)
-            fragments = _fragments(survey_round, panel, question, language)
-            fresh[keys[question.id]] = fragments
+        fragments = cached[question.id]
         if not fragments.asked:
             continue  # a question new in this round has no feedback
         mine = own.get(question.id)
@@ -213,9 +211,69 @@ def invitation_feedback(
         feedback.model_missing |= fragments.model_missing
         feedback.forecast_missing |= fragments.forecast_missing
         feedback.questions[question.id] = item
+    return feedback
+
+
+def _cached_fragments(survey_round, previous, version, questions, language):
+    """Each question's PanelFragments from the cache, those missing rendered and cached;
+    and the panel, when it had to be read (else None)."""
+    keys = {q.id: _fragments_key(survey_round, version, q, language) for q in questions}
+    found = cache.get_many(list(keys.values()))
+    fresh, panel, fragments = {}, None, {}
+    for question in questions:
+        fragments[question.id] = found.get(keys[question.id])
+        if fragments[question.id] is None:
+            panel = panel or previous_round_panel(previous, version=version)
+            fragments[question.id] = _fragments(survey_round, panel, question, language)
+            fresh[keys[question.id]] = fragments[question.id]
     if fresh:
         cache.set_many(fresh, timeout=PANEL_CACHE_SECONDS)
-    return feedback
+    return fragments, panel
+
+
+def feedback_warm(*, feedback_round_id: int | None = None) -> int:
+    """Render and cache the panel's feedback of every open round (or of those fed by
+    ``feedback_round_id``), every question in every language, where the cache lacks it for
+    the panel's current version. Off the request path (``feedback_warm_task``: when a
+    worker starts, when a run or recalibration of a closed round finishes, and from beat):
+    otherwise the first experts after a new result, or after the cache was emptied, all
+    render the same fragments at once (bench/load.py: form loads of 0.3-3.6 s in its first
+    seconds, against ~50 ms after). Returns how many fragments were rendered."""
+    rounds = Round.objects.filter(
+        status=Round.Status.OPEN,
+        is_pilot=False,
+        feedback_round__status=Round.Status.CLOSED,
+        feedback_round__is_pilot=False,
+    ).select_related("survey", "feedback_round")
+    if feedback_round_id is not None:
+        rounds = rounds.filter(feedback_round_id=feedback_round_id)
+    rendered = 0
+    for survey_round in rounds:
+        previous = survey_round.feedback_round
+        version = _panel_version(previous)
+        questions = list(survey_round.questions.all())
+        for language, _name in settings.LANGUAGES:
+            keys = [_fragments_key(survey_round, version, q, language) for q in questions]
+            missing = len(keys) - len(cache.get_many(keys))
+            if missing:
+                _cached_fragments(survey_round, previous, version, questions, language)
+                rendered += missing
+    return rendered
+
+
+def feedback_warm_soon(*, feedback_round_id: int | None = None) -> None:
+    """Queue ``feedback_warm`` once the current transaction commits (a new result, a hidden
+    rationale). A broker that is down only delays it: beat's sweep, and any expert's page,
+    render what is missing."""
+    from elicitation.tasks import feedback_warm_task  # tasks import this module
+
+    def send() -> None:
+        try:
+            feedback_warm_task.delay(feedback_round_id)
+        except Exception:  # kombu raises many types; the warm-up is an optimisation
+            logger.warning("could not queue the feedback warm-up", exc_info=True)
+
+    transaction.on_commit(send)
 
 
 def _answered_independently(*, invitation: Invitation, previous: Round) -> bool:

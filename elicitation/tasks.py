@@ -8,6 +8,10 @@ Reminders follow the same pattern: a reminder row is dispatched (its recipients 
 by a task, each recipient's email sent by another; ``reminders_send_due_task`` (beat, and
 at worker start) dispatches scheduled reminders when they fall due and re-queues emails
 that a broker outage lost.
+
+``feedback_warm_task`` renders the previous round's feedback of open rounds into the cache
+(``feedback.feedback_warm``) when a worker starts, when a result or the panel changes, and
+every minute from beat: the experts' pages then read it rather than all render it at once.
 """
 
 from smtplib import SMTPException
@@ -16,7 +20,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from config.celery import broker_reconnected
-from elicitation import reminders
+from elicitation import feedback, reminders
 from elicitation.models import Invitation, Reminder, ReminderDelivery
 from elicitation.services import invitation_send, invitation_send_pending
 
@@ -65,6 +69,11 @@ def reminders_send_due_task() -> int:
     return reminders.reminders_send_due()
 
 
+@shared_task(acks_late=True, expires=120)
+def feedback_warm_task(feedback_round_id: int | None = None) -> int:
+    return feedback.feedback_warm(feedback_round_id=feedback_round_id)
+
+
 @worker_ready.connect
 @broker_reconnected.connect
 def _send_pending_when_a_worker_starts(sender=None, **kwargs) -> None:
@@ -73,3 +82,4 @@ def _send_pending_when_a_worker_starts(sender=None, **kwargs) -> None:
     # (Celery logs and swallows an exception raised by a signal handler.)
     invitation_send_pending_task.delay()
     reminders_send_due_task.delay()
+    feedback_warm_task.delay()  # a Redis that restarted has lost the cached feedback

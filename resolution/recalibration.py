@@ -30,6 +30,7 @@ from aggregation import selectors as aggregation_selectors
 from aggregation.claims import RunLost, run_claim, run_enqueue, run_retry, runs_orphaned
 from aggregation.engine.data import JudgmentDataError, JudgmentTable, clip_probabilities, logit
 from aggregation.models import AggregationRun
+from elicitation.feedback import feedback_warm_soon
 from elicitation.models import Question, Round
 from resolution import selectors
 from resolution.models import RecalibrationRun
@@ -482,6 +483,8 @@ def _run_store(*, run_id: int, attempt: int, result: dict, posterior: str) -> No
                 "posterior",
             ]
         )
+        # the panel forecast the next round's feedback may show
+        feedback_warm_soon(feedback_round_id=locked.survey_round_id)
 
 
 def _run_fail(*, run_id: int, attempt: int, exc: Exception) -> None:

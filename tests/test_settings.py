@@ -96,3 +96,30 @@ def test_gunicorn_sizes_the_pool_to_its_threads(monkeypatch):
     monkeypatch.setenv("DB_POOL_SIZE", "3")  # an explicit size is kept
     runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
     assert os.environ["DB_POOL_SIZE"] == "3"
+
+
+def test_gunicorn_loads_the_application_once_unless_told_not_to(monkeypatch):
+    monkeypatch.delenv("WEB_PRELOAD", raising=False)
+    assert runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))["preload_app"] is True
+    monkeypatch.setenv("WEB_PRELOAD", "0")
+    assert runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))["preload_app"] is False
+
+
+def test_the_wsgi_application_has_every_view_loaded_and_no_database_connection():
+    """What a server loads before its first request (once, in gunicorn's master, which
+    then forks): the views are imported, and no connection is open to be shared by forks."""
+    unset = {*PRODUCTION, "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
+    probe = (
+        "import sys, config.wsgi; from django.db import connections; "
+        "print(sorted(m for m in ('aggregation.views', 'elicitation.views.expert', "
+        "'api.urls') if m in sys.modules)); "
+        "print([a for a in connections if connections[a].connection is not None])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env={**clean, **PRODUCTION},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    loaded, open_connections = result.stdout.splitlines()
+    assert loaded == "['aggregation.views', 'api.urls', 'elicitation.views.expert']"
+    assert open_connections == "[]"

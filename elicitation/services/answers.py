@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from elicitation import meta, selectors
+from elicitation.feedback import feedback_warm_soon
 from elicitation.models import Invitation, Judgment, JudgmentRevision, Question, Round, Survey
 from elicitation.services._common import _within
 
@@ -379,3 +380,4 @@ def round_panel_changed(*, survey_round_id: int | None = None, survey_id: int | 
         **({"pk": survey_round_id} if survey_round_id is not None else {"survey_id": survey_id})
     )
     rounds.update(panel_generation=F("panel_generation") + 1)
+    feedback_warm_soon()

@@ -168,3 +168,50 @@ def test_an_erased_name_leaves_the_cached_pages_at_once(round1, round2, expert, 
     expert_erase(contact=other_expert.contact, by=None, erase_answers=False)
     page = _question(client, mine, "Q01")
     assert "Bob Miller" not in page and "OTHER-R1-RATIONALE" in page
+
+
+def _queued_task_names(broker_url: str, queue: str) -> list[str]:
+    """The names of the tasks waiting in ``queue``, taken off it (the real broker)."""
+    from config.celery import app
+
+    names = []
+    with celery_broker(broker_url), app.connection_for_read() as connection:
+        waiting = connection.SimpleQueue(queue)
+        try:
+            while True:
+                message = waiting.get_nowait()
+                names.append(message.headers["task"])
+                message.ack()
+        except waiting.Empty:
+            pass
+        finally:
+            waiting.close()
+    return names
+
+
+def test_the_warm_up_renders_every_question_in_each_language_before_anyone_asks(
+    round1, round2, expert, renders
+):
+    """A new result (or an emptied cache) must not have the first experts all render the
+    same feedback at once: the worker renders it ahead, once."""
+    assert feedback.feedback_warm(feedback_round_id=round2.id) == 0  # round 2 feeds no round
+    assert feedback.feedback_warm() == 6  # Q01, Q02 and N01, in English and in Korean
+    assert sorted(renders) == ["N01", "N01", "Q01", "Q01", "Q02", "Q02"]
+    assert feedback.feedback_warm(feedback_round_id=round1.id) == 0  # all there already
+    mine = _invitation(round2, expert)
+    assert YOUR_ANSWER.search(_question(client_with_link(mine), mine, "Q01")).group(1) == "30 %"
+    assert len(renders) == 6  # the page read them from the cache
+
+    succeeded_run(round1, {"Q01": (0.55, 0.45, 0.65, 1.2), "Q02": (0.18, 0.1, 0.3, 0.6)})
+    assert feedback.feedback_warm() == 6  # a new version of the panel
+
+
+def test_a_changed_panel_queues_the_warm_up(
+    round1, round2, broker_url, task_queue, django_capture_on_commit_callbacks
+):
+    from elicitation import services
+
+    _queued_task_names(broker_url, task_queue)  # whatever the fixtures queued
+    with django_capture_on_commit_callbacks(execute=True):
+        services.round_panel_changed(survey_round_id=round1.id)
+    assert _queued_task_names(broker_url, task_queue) == ["elicitation.tasks.feedback_warm_task"]
