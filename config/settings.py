@@ -294,9 +294,13 @@ BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
 # always opens, so nobody's guesses lock an expert out of their own link.
 LINK_FAILURE_LIMIT = env.int("LINK_FAILURE_LIMIT", default=10)
 LINK_FAILURE_WINDOW_SECONDS = env.int("LINK_FAILURE_WINDOW_SECONDS", default=15 * 60)
-# The throttles' counters must be shared by every web process: the database by default,
-# Redis in production (CACHE_URL=redis://127.0.0.1:6379/1).
-CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://consilium_cache")}
+# The throttles' counters and the expert form's cached feedback must be shared by every web
+# process: the database by default, Redis in production (CACHE_URL=redis://127.0.0.1:6379/1).
+# The database cache's default of 300 entries would cull the feedback of one large round
+# (a fragment per question and language) over and over.
+CACHES = {
+    "default": env.cache_url("CACHE_URL", default="dbcache://consilium_cache?max_entries=20000")
+}
 
 # --- Security (production) -------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG

@@ -17,7 +17,6 @@ value, which would tell the experts the answer). The spread of the answers is dr
 plot (one dot per answer, stacked in bins) in inline SVG, with a text alternative.
 """
 
-import functools
 import hashlib
 import logging
 import math
@@ -273,7 +272,7 @@ def feedback_warm_soon(*, feedback_round_id: int | None = None) -> None:
         except Exception:  # kombu raises many types; the warm-up is an optimisation
             logger.warning("could not queue the feedback warm-up", exc_info=True)
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)
 
 
 def _answered_independently(*, invitation: Invitation, previous: Round) -> bool:
@@ -696,16 +695,16 @@ def _fragments_key(survey_round: Round, version: str, question: Question, langua
         question.is_seed,
         question.unit,
         question.unit_ko,
-        _rendering_digest(),
+        RENDERING_DIGEST,
     )
     digest = hashlib.sha256(repr(depends).encode()).hexdigest()[:20]
     return f"feedback-html:v1:{survey_round.feedback_round_id}:{version}:{question.id}:{language}:{digest}"
 
 
-@functools.cache
 def _rendering_digest() -> str:
     """The panel template, the Korean catalogue and this module as deployed: a new release
-    never shows fragments an older one rendered."""
+    never shows fragments an older one rendered. Read once, at import (``RENDERING_DIGEST``):
+    a process that imported the old code must not stamp its fragments with the new files'."""
     here = Path(__file__).resolve().parent
     files = (
         here / "templates/elicitation/expert/_feedback_panel.html",
@@ -713,6 +712,9 @@ def _rendering_digest() -> str:
         Path(__file__).resolve(),  # the code that writes parts of the HTML (rationales, numbers)
     )
     return hashlib.sha256(b"".join(f.read_bytes() for f in files if f.exists())).hexdigest()
+
+
+RENDERING_DIGEST = _rendering_digest()
 
 
 def _fragments(survey_round: Round, panel: Panel, question: Question, language: str, own=None):

@@ -100,6 +100,7 @@ def test_gunicorn_sizes_the_pool_to_its_threads(monkeypatch):
 
 def test_gunicorn_loads_the_application_once_unless_told_not_to(monkeypatch):
     monkeypatch.delenv("WEB_PRELOAD", raising=False)
+    monkeypatch.setenv("DB_POOL_SIZE", "2")  # the file sets it when unset: restored after
     assert runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))["preload_app"] is True
     monkeypatch.setenv("WEB_PRELOAD", "0")
     assert runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))["preload_app"] is False

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from elicitation import selectors
+from elicitation.feedback import feedback_warm_soon
 from elicitation.models import Expert, Invitation, Question, Round, Survey
 from elicitation.services.invitations import invitations_enqueue
 
@@ -101,6 +102,10 @@ def round_open(
             for expert in experts
         )
         ids = [invitation.id for invitation in invitations]
+        if survey_round.feedback_round_id is not None:
+            # the panel's feedback rendered before the invitations go out (on_commit keeps
+            # this order): the first experts to follow their link find it ready
+            feedback_warm_soon(feedback_round_id=survey_round.feedback_round_id)
         # robust: a publish failure must never turn this committed write into a 500.
         transaction.on_commit(partial(invitations_enqueue, invitation_ids=ids), robust=True)
     return survey_round

@@ -206,6 +206,23 @@ def test_the_warm_up_renders_every_question_in_each_language_before_anyone_asks(
     assert feedback.feedback_warm() == 6  # a new version of the panel
 
 
+@pytest.mark.parametrize(
+    "change",
+    ["pilot round", "feedback round reopened", "feedback round a pilot", "round closed"],
+)
+def test_the_warm_up_renders_nothing_no_expert_may_see(round1, round2, renders, change):
+    """Only an open round fed by a closed round of real answers shows feedback."""
+    target, field, value = {
+        "pilot round": (round2, "is_pilot", True),
+        "feedback round reopened": (round1, "status", Round.Status.OPEN),
+        "feedback round a pilot": (round1, "is_pilot", True),
+        "round closed": (round2, "status", Round.Status.CLOSED),
+    }[change]
+    Round.objects.filter(pk=target.pk).update(**{field: value})
+    assert feedback.feedback_warm() == 0
+    assert renders == []
+
+
 def test_a_changed_panel_queues_the_warm_up(
     round1, round2, broker_url, task_queue, django_capture_on_commit_callbacks
 ):
@@ -215,3 +232,16 @@ def test_a_changed_panel_queues_the_warm_up(
     with django_capture_on_commit_callbacks(execute=True):
         services.round_panel_changed(survey_round_id=round1.id)
     assert _queued_task_names(broker_url, task_queue) == ["elicitation.tasks.feedback_warm_task"]
+
+
+def test_opening_a_follow_up_round_warms_its_feedback_before_the_invitations_go_out(
+    round1, survey, broker_url, task_queue, django_capture_on_commit_callbacks
+):
+    from elicitation import services
+
+    _queued_task_names(broker_url, task_queue)  # whatever the fixtures queued
+    with django_capture_on_commit_callbacks(execute=True):
+        services.round_open(survey_round=services.round_create(survey=survey))
+    queued = _queued_task_names(broker_url, task_queue)
+    assert queued[0] == "elicitation.tasks.feedback_warm_task"
+    assert queued[1:] == ["elicitation.tasks.invitation_send_task"] * 3  # the three experts
