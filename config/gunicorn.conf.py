@@ -36,6 +36,12 @@ Why gthread workers, 2 x cores + 1 processes of 2 threads: measured with bench/l
   saturation (one listen queue for all: usually a tighter p99 there), while gthread's
   processes accept connections even when busy, so a burst of first visits can wait behind
   a busy one (entry p95 ~5 s while all 100 experts arrived within 8 s).
+- Measured again on 2026-12-07 with the application preloaded, the feedback warmed by the
+  worker and the worker niced (bench/README.md): sync 8 x 1 and 5 x 1 and gthread 5 x 2 all
+  served the 100 experts at a form p95 of 104-132 ms and the same ~22 ms of CPU a request
+  (the sync workers' mmap/munmap cost no longer shows); sync kept the tighter tail at
+  saturation (p95 1.8 s against 2.9 s). gthread stays the default: it holds idle
+  keep-alive connections without a worker each.
 - Each worker is a full Django process of ~310 MB resident: 5 of them are 1.6 GB. The
   cap of 8 keeps a large machine within memory and PostgreSQL's connections; raise it
   there (WEB_WORKERS) if the CPUs are idle under load.
