@@ -44,7 +44,9 @@ def test_a_succeeded_hierarchical_run_requests_its_forecast_once_after_commit(
     assert forecast.source_run == run and forecast.input == "hierarchical"
     assert forecast.options["source_run"] == run.id and forecast.status == Status.QUEUED
     assert (forecast.n_questions, forecast.n_resolved) == (3, 0)  # the prior alone
-    assert len(callbacks) == 1  # its task, sent once the results commit
+    # its task and the next round's feedback warm-up, each sent once the results commit
+    assert len(callbacks) == 2
+    assert sum("feedback_warm_soon" in c.__qualname__ for c in callbacks) == 1
     # idempotent: asking again (a redelivered store, the report page) gives the same run
     assert recalibration.forecast_request(source_run=run) == forecast
     assert recalibration.forecast_current(source_run=run) == forecast

@@ -327,10 +327,15 @@ def test_awkward_panels_fit_with_finite_results():
         f"Q05 log-odds interval width {widths['Q05']:.2f}, median {np.median(list(widths.values())):.2f}"
     )
     assert widths["Q05"] > np.median(list(widths.values()))
-    # ... and wider than the same question answered by everyone (same shape: a data swap)
+    # The same question answered by everyone (same shape: a data swap) reuses the compiled
+    # model. Its width is not compared: on this panel the other cohorts are 1 and 3
+    # experts, some of whose answers are 0 or 1, and the difference is below the Monte
+    # Carlo error (sampler seeds 5-10: one cohort minus everyone -0.023 log-odds on average
+    # with 500 draws, +0.020 with 2,000; either sign at either size). An earlier version
+    # of this test asserted it and passed by the luck of one seed.
     everyone = fit_panel(panel, seed=5, frame=complete, **sampler)
     assert everyone.fit.attrs["compiled_model_reused"] == 1
-    assert widths["Q05"] > width(everyone.summary["questions"]["Q05"])
+    assert np.isfinite(width(everyone.summary["questions"]["Q05"]))
 
 
 SMALL_PANEL_SEEDS = (1, 2)
