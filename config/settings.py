@@ -304,6 +304,8 @@ CACHES = {
 
 # --- Security (production) -------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG
+# Database sessions whose failed save is a 503, not a 400 (config/sessions.py).
+SESSION_ENGINE = "config.sessions"
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)

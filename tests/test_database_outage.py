@@ -8,7 +8,7 @@ the pool of a pooled PostgreSQL connection and SQLite's in-memory test database 
 
 import logging
 import socket
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 
 import pytest
@@ -20,7 +20,7 @@ from django.http import HttpResponse
 from django.template.loader import get_template
 from django.templatetags.static import static
 from django.test import Client
-from django.urls import path, reverse
+from django.urls import include, path, reverse
 from django.utils import timezone
 
 from config.middleware import DATABASE_UNREACHABLE, OutageLog, is_database_outage, outage_log
@@ -262,6 +262,40 @@ def test_a_session_saved_after_the_view_is_a_503_too(settings, tmp_path, caplog)
     assert not request_errors(caplog), caplog.text
 
 
+def test_an_existing_session_the_database_cannot_save_is_a_503_not_a_400(
+    settings, tmp_path, caplog, db
+):
+    """A session read while the database answered, and saved after the view when it no
+    longer does (PostgreSQL gone, SQLite locked past its busy timeout under load): Django's
+    database backend calls that an UpdateError, and SessionMiddleware would answer 400
+    "session interrupted", as for a session another request deleted."""
+    settings.ROOT_URLCONF = __name__
+    client = Client(raise_request_exception=False)
+    assert client.get("/test-outage/session/").status_code == 200  # the session exists
+    _AFTER_THE_VIEW.tmp_path = tmp_path
+    try:
+        assert_busy_page(client.get("/test-outage/session-then-outage/"))
+    finally:
+        _AFTER_THE_VIEW.close()
+    assert len(outage_lines(caplog, UNREACHABLE)) == 1
+    assert not request_errors(caplog), caplog.text
+    assert client.get("/test-outage/session/").status_code == 200  # and back
+
+
+def test_a_session_another_request_deleted_is_still_session_interrupted(settings, db):
+    """Only an unreachable database turns into the 503: a session deleted meanwhile (a
+    logout in another tab) keeps Django's answer."""
+    from django.contrib.sessions.models import Session
+
+    settings.ROOT_URLCONF = __name__
+    client = Client(raise_request_exception=False)
+    assert client.get("/test-outage/session/").status_code == 200
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    response = client.get("/test-outage/session-deleted-meanwhile/")
+    assert response.status_code == 400
+    assert not Session.objects.filter(session_key=key).exists()
+
+
 # --- What is not an outage stays a 500 ---------------------------------------------------------
 
 
@@ -423,6 +457,29 @@ def _session_view(request):
     return HttpResponse("ok")
 
 
+class _AfterTheView(ExitStack):
+    """Where _session_then_outage_view leaves the database unreachable until the test ends."""
+
+    tmp_path = None
+
+
+_AFTER_THE_VIEW = _AfterTheView()
+
+
+def _session_then_outage_view(request):
+    request.session["seen"] = "again"  # reads the existing session: the database answers
+    _AFTER_THE_VIEW.enter_context(database_unreachable(_AFTER_THE_VIEW.tmp_path))
+    return HttpResponse("ok")  # SessionMiddleware's save, after this, finds no database
+
+
+def _session_deleted_meanwhile_view(request):
+    from django.contrib.sessions.models import Session
+
+    request.session["seen"] = "again"
+    Session.objects.filter(session_key=request.session.session_key).delete()
+    return HttpResponse("ok")
+
+
 def _syntax_error_view(request):
     with connection.cursor() as cursor:
         cursor.execute("SELEC 1")  # SQLite: OperationalError; PostgreSQL: ProgrammingError
@@ -439,7 +496,10 @@ def _crash_view(request):
 
 urlpatterns = [
     path("test-outage/session/", _session_view),
+    path("test-outage/session-then-outage/", _session_then_outage_view),
+    path("test-outage/session-deleted-meanwhile/", _session_deleted_meanwhile_view),
     path("test-outage/syntax/", _syntax_error_view),
     path("test-outage/integrity/", _integrity_error_view),
     path("test-outage/crash/", _crash_view),
+    path("", include("config.urls")),  # the error pages link to the site's own pages
 ]
