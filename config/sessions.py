@@ -19,9 +19,11 @@ from config.middleware import is_database_outage
 class SessionStore(DatabaseSessionStore):
     def save(self, must_create=False):
         try:
-            super().save(must_create=must_create)
+            return super().save(must_create=must_create)
         except UpdateError as exc:
             cause = exc.__context__  # what the backend caught, as Python chained it
-            if is_database_outage(cause):
-                raise cause from None
-            raise
+            if not is_database_outage(cause):
+                raise
+        # Raised here, outside the except clause, it keeps its own chain: Django's error
+        # with the driver's as its cause, which is_database_outage reads (SQLITE_BUSY).
+        raise cause

@@ -282,6 +282,22 @@ def test_an_existing_session_the_database_cannot_save_is_a_503_not_a_400(
     assert client.get("/test-outage/session/").status_code == 200  # and back
 
 
+def test_the_session_store_raises_the_database_error_with_its_driver_cause(tmp_path, db):
+    """The 503 is decided from the driver's error (SQLITE_BUSY, a SQLSTATE), which Django
+    keeps as the cause of its own: the session store must raise it with that chain."""
+    from config.sessions import SessionStore
+
+    store = SessionStore()
+    store["seen"] = True
+    store.save(must_create=True)
+    store["seen"] = "again"
+    with database_unreachable(tmp_path), pytest.raises(OperationalError) as raised:
+        store.save()
+    assert raised.value.__cause__ is not None  # the driver's error
+    assert type(raised.value.__cause__).__module__.startswith(("sqlite3", "psycopg"))
+    assert is_database_outage(raised.value)
+
+
 def test_a_session_another_request_deleted_is_still_session_interrupted(settings, db):
     """Only an unreachable database turns into the 503: a session deleted meanwhile (a
     logout in another tab) keeps Django's answer."""
