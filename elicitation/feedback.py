@@ -187,7 +187,9 @@ def invitation_feedback(
     if questions is None:
         questions = list(survey_round.questions.all())
     version = _panel_version(previous)
-    cached, panel = _cached_fragments(survey_round, previous, version, questions, language)
+    cached, panel, _rendered = _cached_fragments(
+        survey_round, previous, version, questions, language
+    )
     for question in questions:
         fragments = cached[question.id]
         if not fragments.asked:
@@ -215,7 +217,7 @@ def invitation_feedback(
 
 def _cached_fragments(survey_round, previous, version, questions, language):
     """Each question's PanelFragments from the cache, those missing rendered and cached;
-    and the panel, when it had to be read (else None)."""
+    the panel, when it had to be read (else None); and how many were rendered."""
     keys = {q.id: _fragments_key(survey_round, version, q, language) for q in questions}
     found = cache.get_many(list(keys.values()))
     fresh, panel, fragments = {}, None, {}
@@ -227,14 +229,15 @@ def _cached_fragments(survey_round, previous, version, questions, language):
             fresh[keys[question.id]] = fragments[question.id]
     if fresh:
         cache.set_many(fresh, timeout=PANEL_CACHE_SECONDS)
-    return fragments, panel
+    return fragments, panel, len(fresh)
 
 
 def feedback_warm(*, feedback_round_id: int | None = None) -> int:
     """Render and cache the panel's feedback of every open round (or of those fed by
     ``feedback_round_id``), every question in every language, where the cache lacks it for
     the panel's current version. Off the request path (``feedback_warm_task``: when a
-    worker starts, when a run or recalibration of a closed round finishes, and from beat):
+    worker starts, when a run or recalibration of a closed round finishes, when a round
+    opens or its panel changes, and from beat):
     otherwise the first experts after a new result, or after the cache was emptied, all
     render the same fragments at once (bench/load.py: form loads of 0.3-3.6 s in its first
     seconds, against ~50 ms after). Returns how many fragments were rendered."""
@@ -252,11 +255,7 @@ def feedback_warm(*, feedback_round_id: int | None = None) -> int:
         version = _panel_version(previous)
         questions = list(survey_round.questions.all())
         for language, _name in settings.LANGUAGES:
-            keys = [_fragments_key(survey_round, version, q, language) for q in questions]
-            missing = len(keys) - len(cache.get_many(keys))
-            if missing:
-                _cached_fragments(survey_round, previous, version, questions, language)
-                rendered += missing
+            rendered += _cached_fragments(survey_round, previous, version, questions, language)[2]
     return rendered
 
 
