@@ -2,12 +2,19 @@
 
 import numpy as np
 import pandas as pd
+import pytensor
 import pytest
+from scipy import stats
 from scipy.special import expit, logit
 
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.hierarchical import ModelConfigError
-from aggregation.engine.rounds import LinkedPanelData, LinkedRoundsModel, summarize_linked
+from aggregation.engine.rounds import (
+    LinkedPanelData,
+    LinkedRoundsModel,
+    round_basis,
+    summarize_linked,
+)
 from aggregation.engine.synthetic import simulate_binary_panel
 
 
@@ -81,6 +88,41 @@ def test_the_model_builds_with_named_dims_and_a_finite_logp():
     assert model.named_vars_to_dims["mu_question"] == ("question", "round")
     assert model.named_vars_to_dims["kappa_question"] == ("question", "round")
     assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(model.initial_point()))
+
+
+@pytest.mark.parametrize("n_rounds", [1, 2, 3, 5])
+def test_the_round_basis_is_a_rotation_whose_first_axis_is_the_rounds_mean(n_rounds):
+    basis = round_basis(n_rounds)
+    assert np.allclose(basis.T @ basis, np.eye(n_rounds))
+    assert np.allclose(basis @ basis.T, np.eye(n_rounds))
+    assert np.allclose(basis[:, 0], 1.0 / np.sqrt(n_rounds))
+
+
+def test_the_rotated_coordinates_state_the_same_prior_as_independent_rounds():
+    """mu and kappa (and delta, the same way) are sampled rotated across rounds
+    (round_basis); their prior must still be what the docstring states, independent per
+    round: the log prior of any point is the sum of the per-round Normal log densities of
+    the unrotated values."""
+    _, table = two_rounds(n_questions=3)
+    data = LinkedPanelData.from_table(table)
+    model = LinkedRoundsModel().build_model(data)
+    point = model.initial_point()
+    rng = np.random.default_rng(0)
+    point["mu_rotated"] = rng.normal(0.0, 2.0, point["mu_rotated"].shape)
+    point["kappa_rotated"] = rng.normal(0.0, 1.0, point["kappa_rotated"].shape)
+    outputs = [
+        model.logp(vars=[model["mu_rotated"]]),
+        model.logp(vars=[model["kappa_rotated"]]),
+        *model.replace_rvs_by_values([model["mu_question"], model["kappa_question"]]),
+    ]
+    function = pytensor.function(
+        model.value_vars, outputs, on_unused_input="ignore", mode="FAST_COMPILE"
+    )
+    logp_mu, logp_kappa, mu, kappa = function(*(point[v.name] for v in model.value_vars))
+    cfg = LinkedRoundsModel().model_config
+    kappa_raw = (np.log(kappa) - point["log_kappa_mean"]) / np.exp(point["kappa_scale_log__"])
+    assert logp_mu == pytest.approx(float(stats.norm(0.0, cfg["mu_sd"]).logpdf(mu).sum()))
+    assert logp_kappa == pytest.approx(float(stats.norm(0.0, 1.0).logpdf(kappa_raw).sum()))
 
 
 @pytest.mark.slow
