@@ -5,7 +5,9 @@ Not a test: it prints timings and diagnostics measured side by side in one run, 
 ratios can be compared across machines (absolute seconds on shared machines are noisy).
 
 1. `manage.py aggregate` from CSV to result JSON for 200 x 60, in a fresh process, first
-   with an empty compile cache (a fresh machine), then with the cache it left (warm);
+   with an empty compile cache (a fresh machine), then with the cache it left (warm); then
+   the plain PyMC + nutpie reference (`bench/plain_pymc.py`: the same model with PyMC's own
+   Student-t likelihood, compiled by nutpie) the same way, and the ratio of the warm runs;
 2. in one long-lived process, for each panel: the first fit (compile + sample), a refit
    with new data of the same shape (compiled model reused), and the log-odds mean of the
    same data, with max R-hat, min bulk ESS, ESS per second and divergences of the
@@ -55,10 +57,10 @@ def panel_table(name: str, seed: int) -> JudgmentTable:
     return JudgmentTable.from_frame(panel.judgments)
 
 
-def timed_aggregate(arguments: list[str], cache: Path, out: Path) -> tuple[float, dict]:
-    """`manage.py aggregate ARGUMENTS --out OUT` in a fresh process with its compile caches
-    (PyTensor's, and numba's for the engine's own cached functions) under ``cache``:
-    (wall seconds, the result JSON)."""
+def timed_run(command: list[str], cache: Path, out: Path) -> tuple[float, dict]:
+    """``python COMMAND... OUT`` in a fresh process with its compile caches (PyTensor's, and
+    numba's for the engine's own cached functions) under ``cache``: (wall seconds, the
+    JSON it wrote to OUT)."""
     env = {
         **os.environ,
         "PYTENSOR_FLAGS": f"base_compiledir={cache}",
@@ -66,7 +68,7 @@ def timed_aggregate(arguments: list[str], cache: Path, out: Path) -> tuple[float
     }
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "manage.py", "aggregate", *arguments, "--out", str(out)],
+        [sys.executable, *command, str(out)],
         cwd=ROOT,
         env=env,
         check=True,
@@ -76,8 +78,16 @@ def timed_aggregate(arguments: list[str], cache: Path, out: Path) -> tuple[float
     return time.perf_counter() - started, json.loads(out.read_text())
 
 
+def timed_aggregate(arguments: list[str], cache: Path, out: Path) -> tuple[float, dict]:
+    """`manage.py aggregate ARGUMENTS --out OUT` in a fresh process (``timed_run``)."""
+    return timed_run(["manage.py", "aggregate", *arguments, "--out"], cache, out)
+
+
 def cli_runs(workdir: Path) -> dict:
-    """CSV -> result with `manage.py aggregate`: empty compile cache, then warm."""
+    """CSV -> result with `manage.py aggregate`: empty compile cache, then warm; then the
+    plain PyMC + nutpie reference (bench/plain_pymc.py) from the same CSV in a fresh process,
+    once to fill its compile cache and once warm, and our warm run again beside it: the
+    ratio is our warm wall time over the reference's."""
     csv = workdir / "panel-200x60.csv"
     panel_table("200x60", seed=11).frame.drop(columns="round").to_csv(csv, index=False)
     cache = workdir / "pytensor-cache"
@@ -91,6 +101,26 @@ def cli_runs(workdir: Path) -> dict:
             **_diagnostics(result),
         }
         print(f"  CLI 200x60, {label:11s}: {wall:6.1f} s wall  {_line(results[label])}", flush=True)
+    for label in ("plain PyMC reference, empty cache", "plain PyMC reference, warm cache"):
+        wall, result = timed_run(
+            [str(ROOT / "bench" / "plain_pymc.py"), str(csv)], cache, workdir / "p.json"
+        )
+        results[label] = {
+            "wall_seconds": round(wall, 1),
+            "compile_seconds": result["timings"]["compile_seconds"],
+            "sampling_seconds": result["timings"]["sampling_seconds"],
+            **_diagnostics(result),
+        }
+        print(f"  {label:34s}: {wall:6.1f} s wall  {_line(results[label])}", flush=True)
+    wall, _ = timed_aggregate([str(csv)], cache, workdir / "r.json")
+    reference = results["plain PyMC reference, warm cache"]["wall_seconds"]
+    ours = (results["warm cache"]["wall_seconds"] + wall) / 2
+    results["ratio_to_plain_reference"] = round(ours / reference, 3)
+    print(
+        f"  CLI 200x60, warm cache again: {wall:6.1f} s wall; mean of the two warm runs "
+        f"{ours:.1f} s = {ours / reference:.2f} x the plain reference's {reference:.1f} s",
+        flush=True,
+    )
     return results
 
 
