@@ -12,10 +12,19 @@ badly, with ties and with constants.
 Arrays have shape (..., chain, draw); results have shape (...).
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 from scipy.special import ndtri
 from scipy.stats import rankdata
+
+# Quantities per task: each task sorts, ranks and transforms its own block, in numpy and
+# numba code that releases the GIL, so blocks run in parallel on the machine's cores (a
+# 2,000 x 200 panel reports ~10,000 quantities x 8,000 draws: 11 s in one thread). Small
+# blocks also keep the temporary arrays small.
+CHUNK = 512
 
 
 def rhat_and_ess_bulk(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -23,11 +32,27 @@ def rhat_and_ess_bulk(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bulk ESS (the ESS of the rank-normalised split chains), which share their ranks.
 
     NaN where a quantity has a NaN draw or fewer than 4 draws; R-hat also with 1 chain.
+    Blocks of ``CHUNK`` quantities are computed in parallel threads.
     """
     draws = np.asarray(draws, dtype=float)
+    lead = draws.shape[:-2]
     if draws.shape[-1] < 4:
-        nothing = np.full(draws.shape[:-2], np.nan)
+        nothing = np.full(lead, np.nan)
         return nothing, nothing.copy()
+    flat = draws.reshape(-1, *draws.shape[-2:])
+    blocks = [flat[start : start + CHUNK] for start in range(0, len(flat), CHUNK)]
+    if len(blocks) > 1:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            parts = list(pool.map(_rhat_and_ess_block, blocks))
+    else:
+        parts = [_rhat_and_ess_block(block) for block in blocks]
+    rhat = np.concatenate([part[0] for part in parts]).reshape(lead)
+    ess = np.concatenate([part[1] for part in parts]).reshape(lead)
+    return rhat, ess
+
+
+def _rhat_and_ess_block(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rhat_and_ess_bulk`` of (quantity, chain, draw) with at least 4 draws."""
     split = _split_chains(draws)
     z = _z_scale(split)
     folded = np.abs(split - np.median(split, axis=(-2, -1), keepdims=True))

@@ -119,10 +119,11 @@ def diagnostics(draws: xr.Dataset, sample_stats: xr.Dataset) -> dict:
     # A quantity that is constant in every draw (the bias of an expert alone in a cohort,
     # which is 0 by definition) has no R-hat or ESS; it is left out, not counted as bad.
     # A quantity that is NaN in every draw (a numeric question's quantity the data leave
-    # undefined) has no spread either; nanstd would warn on its empty slice.
+    # undefined) has no spread either; nanmax would warn on its empty slice.
     defined = ~np.isnan(flat).all(axis=(-2, -1))
     varies = np.zeros(len(flat), dtype=bool)
-    varies[defined] = np.nanstd(flat[defined], axis=(-2, -1)) > 0
+    within = flat[defined]
+    varies[defined] = np.nanmax(within, axis=(-2, -1)) > np.nanmin(within, axis=(-2, -1))
     with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 for those constants
         rhat_all, ess_all = rhat_and_ess_bulk(flat)
     one_chain = draws.sizes["chain"] < 2  # R-hat compares chains: with one it is undefined

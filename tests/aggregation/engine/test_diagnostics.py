@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 from numpy.testing import assert_allclose
 
+from aggregation.engine import diagnostics
 from aggregation.engine.diagnostics import rhat_and_ess_bulk
 
 
@@ -84,3 +85,18 @@ def test_chains_stuck_at_different_constants_get_a_huge_rhat_as_in_arviz():
         got_rhat, _ = rhat_and_ess_bulk(draws_)
     assert got_rhat[0] > 1e6
     assert_allclose(got_rhat, want_rhat, rtol=1e-10)
+
+
+def test_blocks_computed_in_parallel_equal_arviz_in_their_places(monkeypatch):
+    """Quantities beyond one block (``CHUNK``) are computed block by block in threads: each
+    result lands in its quantity's place, a NaN draw included, with leading dims kept."""
+    monkeypatch.setattr(diagnostics, "CHUNK", 7)
+    draws_ = panel_of_cases(4, 60, seed=5)  # 60 quantities: 9 blocks, the last short
+    draws_[33, 1, 4] = np.nan
+    want_rhat, want_ess = arviz_reference(draws_)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        got_rhat, got_ess = rhat_and_ess_bulk(draws_.reshape(2, 30, 4, 60))
+    assert got_rhat.shape == got_ess.shape == (2, 30)
+    assert_allclose(got_rhat.ravel(), want_rhat, rtol=1e-10, equal_nan=True)
+    assert_allclose(got_ess.ravel(), want_ess, rtol=1e-10, equal_nan=True)
+    assert np.isnan(got_rhat.ravel()[33])
