@@ -11,7 +11,7 @@ Not a test: it measures and prints, side by side in one run.
    study and pooled, every method's hit rate of the 90 % range, calibration, information
    and scaled interval score (``aggregation.engine.numeric.score_predictions``).
 
-Usage: .venv/bin/python bench/numeric.py [--timing] [--studies] [--draws 400]
+Usage: .venv/bin/python bench/numeric.py [--timing] [--studies] [--draws 400|auto]
        [--only "CWD,umd"] [--out var/bench/numeric.json]
 """
 
@@ -68,8 +68,10 @@ def timing() -> dict:
     return line
 
 
-def studies(draws: int, only: set[str] | None) -> dict:
-    sampler = {"draws": draws, "tune": 300, "chains": 4}  # one fit per seed: kept short
+def studies(draws: str, only: set[str] | None) -> dict:
+    # one fit per seed: kept short by default; "auto" fits with the model's own defaults,
+    # as `manage.py evaluate` does
+    sampler = None if draws == "auto" else {"draws": int(draws), "tune": 300, "chains": 4}
     model = numeric.NumericHierarchicalModel(sampler_config=sampler)
     per_study, pooled = {}, {}
     for dtt in sorted(STUDIES.glob("*.dtt")):
@@ -111,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timing", action="store_true")
     parser.add_argument("--studies", action="store_true")
-    parser.add_argument("--draws", type=int, default=400)
+    parser.add_argument("--draws", default="400", help='draws a chain, or "auto" (defaults)')
     parser.add_argument("--only", help="comma-separated study names")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "numeric.json"))
     args = parser.parse_args()
