@@ -101,31 +101,40 @@ CLOSED_FORM_BELOW = 8.0
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _t_abs_mass(x, k):
+    """A(x | k) = P(|T| < x) for x >= 0, T ~ Student-t with a whole number k of degrees
+    of freedom: the closed form (Abramowitz & Stegun 26.7.3-4), with theta =
+    atan(x / sqrt(k))."""
+    ratio = x / math.sqrt(k)
+    cos2 = 1.0 / (1.0 + ratio * ratio)
+    cos = math.sqrt(cos2)
+    sin = ratio * cos
+    if k % 2 == 1:
+        total, term = 0.0, cos
+        if k > 1:
+            total = term
+            for j in range(1, (k - 1) // 2):
+                term *= cos2 * (2.0 * j) / (2.0 * j + 1.0)
+                total += term
+        return 2.0 / math.pi * (math.atan(ratio) + sin * total)
+    total, term = 1.0, 1.0
+    for j in range(1, k // 2):
+        term *= cos2 * (2.0 * j - 1.0) / (2.0 * j)
+        total += term
+    return sin * total
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _closed_form(nu):
+    """Whether Student-t(nu) has the closed-form distribution function used here."""
+    return nu == math.floor(nu) and nu <= 100.0
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def _log_t_tail(x, nu, log_beta):
     """log P(T > x) for x >= 0, T ~ Student-t(nu)."""
-    whole = nu == math.floor(nu) and nu <= 100.0
-    if whole and x < CLOSED_FORM_BELOW:
-        # A(x | nu) = P(|T| < x), theta = atan(x / sqrt(nu)); P(T > x) = (1 - A) / 2
-        ratio = x / math.sqrt(nu)
-        cos2 = 1.0 / (1.0 + ratio * ratio)
-        cos = math.sqrt(cos2)
-        sin = ratio * cos
-        k = int(nu)
-        if k % 2 == 1:
-            total, term = 0.0, cos
-            if k > 1:
-                total = term
-                for j in range(1, (k - 1) // 2):
-                    term *= cos2 * (2.0 * j) / (2.0 * j + 1.0)
-                    total += term
-            whole_a = 2.0 / math.pi * (math.atan(ratio) + sin * total)
-        else:
-            total, term = 1.0, 1.0
-            for j in range(1, k // 2):
-                term *= cos2 * (2.0 * j - 1.0) / (2.0 * j)
-                total += term
-            whole_a = sin * total
-        return math.log(0.5 * (1.0 - whole_a))
+    if _closed_form(nu) and x < CLOSED_FORM_BELOW:
+        return math.log(0.5 * (1.0 - _t_abs_mass(x, int(nu))))
     return _log_betainc(0.5 * nu, 0.5, nu / (nu + x * x), log_beta) - math.log(2.0)
 
 
@@ -151,8 +160,50 @@ def _log_t_interval(lo, hi, nu, log_beta):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _t_interval(lo, hi, nu, log_beta):
+    """(log P(lo < T < hi), P(lo < T < hi)), T ~ Student-t(nu), lo < hi.
+
+    Where the closed form holds the mass is a difference (or sum) of A(x), without a log
+    or exp per end: whenever the interval straddles 0 or its end nearer 0 lies within
+    CLOSED_FORM_BELOW, because then the mass is at least that end's tail and A's absolute
+    rounding (1e-16) is negligible against it, however far the other end lies (a kept
+    answer's interval often reaches far beyond: 2 tau / c ~ 13 at a typical posterior
+    point). Only an interval far in one tail takes ``_log_t_interval``'s logs.
+    """
+    if _closed_form(nu) and math.isfinite(lo) and math.isfinite(hi):
+        k = int(nu)
+        mass = -1.0
+        if lo >= 0.0:
+            if lo < CLOSED_FORM_BELOW:
+                mass = 0.5 * (_t_abs_mass(hi, k) - _t_abs_mass(lo, k))
+        elif hi <= 0.0:
+            if -hi < CLOSED_FORM_BELOW:
+                mass = 0.5 * (_t_abs_mass(-lo, k) - _t_abs_mass(-hi, k))
+        else:
+            mass = 0.5 * (_t_abs_mass(-lo, k) + _t_abs_mass(hi, k))
+        if mass > 1e-280:
+            return math.log(mass), mass
+    log_mass = _log_t_interval(lo, hi, nu, log_beta)
+    return log_mass, math.exp(log_mass)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def _log_t_density(x, nu, log_norm):
     return log_norm - 0.5 * (nu + 1.0) * math.log1p(x * x / nu)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _t_density(x, nu, norm, power):
+    """The Student-t(nu) density, norm = its constant exp(log_norm); ``power`` > 0 is the
+    whole number (nu + 1) / 2, which makes the density a product (no log or exp), 0 if
+    (nu + 1) / 2 is not whole."""
+    base = 1.0 + x * x / nu
+    if power > 0:
+        product = base
+        for _ in range(power - 1):
+            product *= base
+        return norm / product
+    return norm * base ** (-0.5 * (nu + 1.0))
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
@@ -181,6 +232,9 @@ def linked_student_t(y, previous, kept, location, log_scale, rho, tau, nu):
     one_minus = 1.0 - rho * rho
     shrink = math.sqrt(one_minus / nu1)
     log_beta1 = t_log_beta(nu1)
+    density1 = math.exp(norm1)
+    half = 0.5 * (nu1 + 1.0)
+    power1 = int(half) if half == math.floor(half) and half <= 50.0 else 0
     scale = np.exp(log_scale)
     # Logs of many factors are summed as the log of their running product (as in the
     # single-round kernel, ``density.panel_student_t``), taken when it leaves [1e-200, 1e200]:
@@ -208,9 +262,13 @@ def linked_student_t(y, previous, kept, location, log_scale, rho, tau, nu):
             if kept[k]:
                 lo = (y[p] - tau - centre) / c
                 hi = (y[p] + tau - centre) / c
-                log_mass = _log_t_interval(lo, hi, nu1, log_beta1)
-                f_lo = math.exp(_log_t_density(lo, nu1, norm1) - log_mass)
-                f_hi = math.exp(_log_t_density(hi, nu1, norm1) - log_mass)
+                log_mass, mass = _t_interval(lo, hi, nu1, log_beta1)
+                if mass > 1e-280:  # the densities over the mass, as products
+                    f_lo = _t_density(lo, nu1, density1, power1) / mass
+                    f_hi = _t_density(hi, nu1, density1, power1) / mass
+                else:  # far in the tails: in logs
+                    f_lo = math.exp(_log_t_density(lo, nu1, norm1) - log_mass)
+                    f_hi = math.exp(_log_t_density(hi, nu1, norm1) - log_mass)
                 constant += log_mass
                 a = -(f_hi - f_lo) / c  # d logp / d centre
                 b = -(f_hi * hi - f_lo * lo)  # d logp / d log c
