@@ -32,6 +32,8 @@ $(STAMP): pyproject.toml bin/find-python
 	@{ $(PY) -m pip install --disable-pip-version-check --upgrade pip \
 	   && $(PY) -m pip install --disable-pip-version-check -e '.[dev]'; } >var/install.log 2>&1 \
 	   || { tail -n 30 var/install.log; echo "pip install failed; the full log is var/install.log" >&2; exit 1; }
+	@# numba's on-disk cache of the engine's code: the first fit then starts in a second
+	@$(PY) -m aggregation.engine.warm || echo "(not compiled now: the first fit will compile it)"
 	@touch $(STAMP)
 
 demo: install
