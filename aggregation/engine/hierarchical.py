@@ -324,8 +324,9 @@ class BinaryHierarchicalModel:
 
     def likelihood(self, y, judgment_idx, mu, delta_flat, bias, log_sigma, log_kappa):
         """The log-likelihood (1) of all judgments, a PyTensor scalar: one fused kernel
-        (``likelihood.PanelStudentTLogp``) for value and gradient. ``bench/run.py``'s plain
-        PyMC reference overrides it with PyMC's own Student-t, which the tests hold it to."""
+        (``likelihood.PanelStudentTLogp``) for value and gradient, which the tests hold to
+        PyMC's own Student-t. ``bench/plain_pymc.py`` overrides it with that Student-t, as
+        the plain reference of the benchmark."""
         from aggregation.engine.likelihood import PanelStudentTLogp
 
         logp, *_ = PanelStudentTLogp(self.model_config["nu"])(
@@ -405,7 +406,13 @@ class BinaryHierarchicalModel:
 
         parametrization = self.parametrization_label(data)
         shape = (*data.shape, tuple(data.cohort_sizes))
-        key = (MODEL_VERSION, json.dumps(self.model_config, sort_keys=True), parametrization, shape)
+        key = (
+            type(self).__qualname__,  # a subclass may state another likelihood (bench/)
+            MODEL_VERSION,
+            json.dumps(self.model_config, sort_keys=True),
+            parametrization,
+            shape,
+        )
         with _COMPILED_LOCK:
             compiled = _COMPILED.get(key)
         reused = compiled is not None

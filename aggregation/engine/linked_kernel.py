@@ -106,6 +106,8 @@ def _t_abs_mass(x, k):
     of freedom: the closed form (Abramowitz & Stegun 26.7.3-4), with theta =
     atan(x / sqrt(k))."""
     ratio = x / math.sqrt(k)
+    if ratio > 1e100:  # 1 - A ~ ratio^-k: 1 in double precision (and ratio^2 may overflow)
+        return 1.0
     cos2 = 1.0 / (1.0 + ratio * ratio)
     cos = math.sqrt(cos2)
     sin = ratio * cos
@@ -165,10 +167,11 @@ def _t_interval(lo, hi, nu, log_beta):
 
     Where the closed form holds the mass is a difference (or sum) of A(x), without a log
     or exp per end: whenever the interval straddles 0 or its end nearer 0 lies within
-    CLOSED_FORM_BELOW, because then the mass is at least that end's tail and A's absolute
-    rounding (1e-16) is negligible against it, however far the other end lies (a kept
-    answer's interval often reaches far beyond: 2 tau / c ~ 13 at a typical posterior
-    point). Only an interval far in one tail takes ``_log_t_interval``'s logs.
+    CLOSED_FORM_BELOW, however far the other end lies (a kept answer's interval often
+    reaches far beyond: 2 tau / c ~ 13 at a typical posterior point). There A's absolute
+    rounding (1e-16) costs the mass no more than the log path's tails did, which took the
+    same closed form within CLOSED_FORM_BELOW. Only an interval with both ends far in one
+    tail takes ``_log_t_interval``'s logs (the incomplete beta).
     """
     if _closed_form(nu) and math.isfinite(lo) and math.isfinite(hi):
         k = int(nu)

@@ -6,6 +6,8 @@ well, that mix badly (strong autocorrelation, chains stuck apart), that alternat
 (negative autocorrelation), that hold ties, that are constant, and with odd draw counts.
 """
 
+import warnings
+
 import arviz as az
 import numpy as np
 import pytest
@@ -100,3 +102,23 @@ def test_blocks_computed_in_parallel_equal_arviz_in_their_places(monkeypatch):
     assert_allclose(got_rhat.ravel(), want_rhat, rtol=1e-10, equal_nan=True)
     assert_allclose(got_ess.ravel(), want_ess, rtol=1e-10, equal_nan=True)
     assert np.isnan(got_rhat.ravel()[33])
+
+
+def test_threads_keep_the_callers_floating_point_settings(monkeypatch):
+    """A constant quantity divides 0 by 0 in its R-hat: a caller that ignores that (the
+    summary does) hears nothing from any block's thread, and one that raises gets it."""
+    monkeypatch.setattr(diagnostics, "CHUNK", 3)
+    draws_ = ar1_chains(np.full(8, 0.3), 4, 50, seed=3)
+    draws_[6] = 2.5  # constant
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rhat, _ = rhat_and_ess_bulk(draws_)
+    assert np.isnan(rhat[6]) and np.isfinite(rhat[:6]).all()
+    with np.errstate(invalid="raise", divide="raise"), pytest.raises(FloatingPointError):
+        rhat_and_ess_bulk(draws_)
+
+
+def test_no_quantities_give_empty_results():
+    rhat, ess = rhat_and_ess_bulk(np.empty((0, 4, 100)))
+    assert rhat.shape == ess.shape == (0,)

@@ -104,6 +104,7 @@ def test_the_kept_mass_is_right_wherever_its_ends_lie(nu):
     the log mass and the mass match scipy's distribution function."""
     cases = [(-0.3, 0.4), (-2.0, 40.0), (-60.0, 1.0), (-300.0, 500.0), (7.5, 90.0)]
     cases += [(-95.0, -7.9), (1.0, 3.0), (9.0, 9.5), (-1e4, -50.0), (30.0, 30.0001)]
+    cases += [(-1.0, 1e160), (-1e200, 0.5), (2.0, 1e300)]  # ends whose square overflows
     for lo, hi in cases:
         expected = np.log(stats.t.cdf(hi, nu) - stats.t.cdf(lo, nu))
         if lo >= 0:

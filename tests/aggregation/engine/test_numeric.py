@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from aggregation.engine.numeric import (
+    SMALL_PANEL,
     NumericHierarchicalModel,
     NumericPanelData,
     baselines,
@@ -219,3 +220,16 @@ def test_the_split_densitys_median_is_where_the_offset_puts_it(left, right, nu):
     below = left / (left + right) + 2 * width / (left + right) * (cdf(d / width) - 0.5)
     assert below == pytest.approx(0.5, abs=1e-12)
     assert (d > 0) == (right > left) and (d == 0) == (right == left)
+
+
+def test_auto_draws_are_more_for_small_panels_and_an_explicit_number_stays():
+    small = simulate_quantile_panel(n_experts=6, n_questions=5, n_seeds=2, seed=1)
+    data = NumericPanelData.from_table(QuantileTable.from_rows(small.rows), {})
+    assert len(data.median) <= SMALL_PANEL
+    assert NumericHierarchicalModel().sampler_config_for(data)["draws"] == 2000
+    large = simulate_quantile_panel(n_experts=120, n_questions=45, n_seeds=2, seed=1)
+    data = NumericPanelData.from_table(QuantileTable.from_rows(large.rows), {})
+    assert len(data.median) > SMALL_PANEL
+    assert NumericHierarchicalModel().sampler_config_for(data)["draws"] == 1000
+    fixed = NumericHierarchicalModel(sampler_config={"draws": 300})
+    assert fixed.sampler_config_for(data)["draws"] == 300

@@ -110,15 +110,25 @@ def test_the_rotated_coordinates_state_the_same_prior_as_independent_rounds():
     rng = np.random.default_rng(0)
     point["mu_rotated"] = rng.normal(0.0, 2.0, point["mu_rotated"].shape)
     point["kappa_rotated"] = rng.normal(0.0, 1.0, point["kappa_rotated"].shape)
+    point["delta_rotated_zerosum__"] = rng.normal(0.0, 1.0, point["delta_rotated_zerosum__"].shape)
     outputs = [
         model.logp(vars=[model["mu_rotated"]]),
         model.logp(vars=[model["kappa_rotated"]]),
-        *model.replace_rvs_by_values([model["mu_question"], model["kappa_question"]]),
+        *model.replace_rvs_by_values(
+            [model["mu_question"], model["kappa_question"], model["delta_cohort"]]
+        ),
     ]
     function = pytensor.function(
         model.value_vars, outputs, on_unused_input="ignore", mode="FAST_COMPILE"
     )
-    logp_mu, logp_kappa, mu, kappa = function(*(point[v.name] for v in model.value_vars))
+    logp_mu, logp_kappa, mu, kappa, delta = function(*(point[v.name] for v in model.value_vars))
+    # delta (question, round, cohort): still zero-sum over the cohorts, and the rotation
+    # across rounds keeps each question's length (the zero-sum coordinates are isometric)
+    raw = delta / np.exp(point["delta_scale_log__"])
+    assert np.allclose(raw.sum(axis=2), 0.0)
+    assert np.allclose(
+        (raw**2).sum(axis=(1, 2)), (point["delta_rotated_zerosum__"] ** 2).sum(axis=(1, 2))
+    )
     cfg = LinkedRoundsModel().model_config
     kappa_raw = (np.log(kappa) - point["log_kappa_mean"]) / np.exp(point["kappa_scale_log__"])
     assert logp_mu == pytest.approx(float(stats.norm(0.0, cfg["mu_sd"]).logpdf(mu).sum()))
