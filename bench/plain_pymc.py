@@ -2,23 +2,20 @@
 """The plain PyMC + nutpie reference of `bench/run.py` (issue 12): what the single-round fit
 costs without this project's fast path, from CSV to result in a fresh process.
 
-    python bench/plain_pymc.py judgments.csv result.json [--arviz-summary]
+    python bench/plain_pymc.py judgments.csv result.json
 
 The model is ``BinaryHierarchicalModel.build_model``, the statement users read, with its
 fused likelihood kernel replaced by PyMC's own Student-t (``pm.logp`` of ``pm.StudentT``,
 which ``tests/aggregation/engine/test_likelihood.py`` holds the kernel to), compiled by
 ``nutpie.compile_pymc_model`` and sampled with the same settings; the result is summarized by
 the same ``summarize_hierarchical``, so the two runs differ only in how the log density is
-compiled and evaluated. ``--arviz-summary`` also computes ``arviz.summary`` of the reported
-quantities, as a plain script would, and reports its time.
+compiled and evaluated.
 """
 
 import json
 import sys
-import time
 from pathlib import Path
 
-STARTED = time.perf_counter()
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aggregation.engine.data import JudgmentTable  # noqa: E402
@@ -46,14 +43,6 @@ def main() -> None:
     table = table.for_round(table.rounds[-1])
     fit = PlainPyMCModel(sampler_config={"backend": "pymc"}).fit(table, random_seed=0)
     result = summarize_hierarchical(fit, table)
-    if "--arviz-summary" in sys.argv:
-        import arviz
-
-        started = time.perf_counter()
-        posterior = fit.posterior["posterior"].to_dataset()
-        arviz.summary(posterior[["mu_question", "kappa_question", "delta_cohort"]])
-        result["timings"]["arviz_summary_seconds"] = round(time.perf_counter() - started, 2)
-    result["timings"]["wall_seconds"] = round(time.perf_counter() - STARTED, 2)
     out.write_text(json.dumps(result))
 
 

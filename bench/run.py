@@ -92,33 +92,29 @@ def cli_runs(workdir: Path) -> dict:
     panel_table("200x60", seed=11).frame.drop(columns="round").to_csv(csv, index=False)
     cache = workdir / "pytensor-cache"
     results = {}
-    for label in ("empty cache", "warm cache"):
-        wall, result = timed_aggregate([str(csv)], cache, workdir / "r.json")
+    aggregate = ["manage.py", "aggregate", str(csv), "--out"]
+    reference = [str(ROOT / "bench" / "plain_pymc.py"), str(csv)]
+    for label, title, command, out in (
+        ("empty cache", "CLI 200x60, empty cache", aggregate, "r.json"),
+        ("warm cache", "CLI 200x60, warm cache", aggregate, "r.json"),
+        ("plain PyMC reference, empty cache", None, reference, "p.json"),
+        ("plain PyMC reference, warm cache", None, reference, "p.json"),
+    ):
+        wall, result = timed_run(command, cache, workdir / out)
         results[label] = {
             "wall_seconds": round(wall, 1),
             "compile_seconds": result["timings"]["compile_seconds"],
             "sampling_seconds": result["timings"]["sampling_seconds"],
             **_diagnostics(result),
         }
-        print(f"  CLI 200x60, {label:11s}: {wall:6.1f} s wall  {_line(results[label])}", flush=True)
-    for label in ("plain PyMC reference, empty cache", "plain PyMC reference, warm cache"):
-        wall, result = timed_run(
-            [str(ROOT / "bench" / "plain_pymc.py"), str(csv)], cache, workdir / "p.json"
-        )
-        results[label] = {
-            "wall_seconds": round(wall, 1),
-            "compile_seconds": result["timings"]["compile_seconds"],
-            "sampling_seconds": result["timings"]["sampling_seconds"],
-            **_diagnostics(result),
-        }
-        print(f"  {label:34s}: {wall:6.1f} s wall  {_line(results[label])}", flush=True)
+        print(f"  {title or label:34s}: {wall:6.1f} s wall  {_line(results[label])}", flush=True)
     wall, _ = timed_aggregate([str(csv)], cache, workdir / "r.json")
-    reference = results["plain PyMC reference, warm cache"]["wall_seconds"]
+    plain = results["plain PyMC reference, warm cache"]["wall_seconds"]
     ours = (results["warm cache"]["wall_seconds"] + wall) / 2
-    results["ratio_to_plain_reference"] = round(ours / reference, 3)
+    results["ratio_to_plain_reference"] = round(ours / plain, 3)
     print(
         f"  CLI 200x60, warm cache again: {wall:6.1f} s wall; mean of the two warm runs "
-        f"{ours:.1f} s = {ours / reference:.2f} x the plain reference's {reference:.1f} s",
+        f"{ours:.1f} s = {ours / plain:.2f} x the plain reference's {plain:.1f} s",
         flush=True,
     )
     return results
