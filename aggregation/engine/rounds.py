@@ -76,10 +76,14 @@ LINKED_DEFAULTS = {
     "rho_beta": 2.0,
     "keep_tolerance_sd": 0.5,  # HalfNormal sd of tau, the half-width of "kept" (log-odds)
 }
-# The single-round model's sampler settings with 800 draws a chain: in rotated coordinates
-# (version 4) six 60 x 30 x 2 panels (20-70 % kept) held max R-hat 1.0050-1.0064 with 750
-# draws and 1.0035-1.0068 with 1,000 (bench/README.md); 800 keeps a margin over 750.
-LINKED_SAMPLER_DEFAULTS = {**DEFAULT_SAMPLER_CONFIG, "draws": 800, "backend": "pymc"}
+# The single-round model's sampler settings; "draws" "auto" is 800 a chain, and 2,000 for
+# panels of at most SMALL_PANEL answers. In rotated coordinates (version 4) six 60 x 30 x 2
+# panels (20-70 % kept) held max R-hat 1.0050-1.0064 with 750 draws and 1.0035-1.0068 with
+# 1,000 (bench/README.md); 800 keeps a margin over 750. Small panels identify less per
+# draw: 24 x 8 x 2 answers, 70 % kept, had min bulk ESS 790-980 with 800 draws and once
+# R-hat 1.019; with 2,000, ESS 2,050-2,260 and R-hat <= 1.002, for about 2 s more.
+SMALL_PANEL = 1500
+LINKED_SAMPLER_DEFAULTS = {**DEFAULT_SAMPLER_CONFIG, "draws": "auto", "backend": "pymc"}
 TRACE_VARS = [
     "mu_question", "delta_cohort", "bias_expert", "sigma_expert", "kappa_question", "rho",
     "keep_tolerance",
@@ -199,8 +203,11 @@ class LinkedRoundsModel:
         )
         if self.sampler_config["backend"] != "pymc":
             raise ModelConfigError("the linked-rounds model is fitted with backend 'pymc' only")
-        if not positive_whole(self.sampler_config["draws"]):
-            raise ModelConfigError("draws of the linked-rounds model must be a positive number")
+        draws = self.sampler_config["draws"]
+        if draws != "auto" and not positive_whole(draws):
+            raise ModelConfigError(
+                "draws of the linked-rounds model must be a positive number or 'auto'"
+            )
 
     def build_model(self, data: LinkedPanelData):
         import pymc as pm
@@ -285,9 +292,12 @@ class LinkedRoundsModel:
         notify("compiling", 0.0)
         compiled = nutpie.compile_pymc_model(self.build_model(data), var_names=TRACE_VARS)
         notify("compiling", 1.0)
+        sampler_config = dict(self.sampler_config)
+        if sampler_config["draws"] == "auto":
+            sampler_config["draws"] = 2000 if len(data.y) <= SMALL_PANEL else 800
         trace = sample(
             compiled,
-            sampler_config=self.sampler_config,
+            sampler_config=sampler_config,
             random_seed=random_seed,
             progress=notify,
         )
@@ -296,7 +306,7 @@ class LinkedRoundsModel:
                 "model_name": MODEL_NAME,
                 "model_version": MODEL_VERSION,
                 "model_config": json.dumps(self.model_config, sort_keys=True),
-                "sampler_config": json.dumps(self.sampler_config, sort_keys=True),
+                "sampler_config": json.dumps(sampler_config, sort_keys=True),
                 "data_hash": data.data_hash,
                 "rounds": json.dumps(data.rounds),
                 "random_seed": random_seed,

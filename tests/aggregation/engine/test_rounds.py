@@ -1,5 +1,7 @@
 """Delphi rounds fitted together (aggregation.engine.rounds)."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytensor
@@ -72,8 +74,9 @@ def test_kept_answers_are_the_exact_copies_of_the_previous_answer():
 def test_the_linked_model_refuses_a_backend_or_draws_it_cannot_use():
     with pytest.raises(ModelConfigError, match="backend 'pymc' only"):
         LinkedRoundsModel(sampler_config={"backend": "density"})
-    with pytest.raises(ModelConfigError, match="must be a positive number"):
-        LinkedRoundsModel(sampler_config={"draws": "auto"})
+    for draws in (0, 2.5, "many"):
+        with pytest.raises(ModelConfigError, match="must be a positive number or 'auto'"):
+            LinkedRoundsModel(sampler_config={"draws": draws})
 
 
 def test_one_round_is_refused_with_a_clear_message():
@@ -165,7 +168,10 @@ def test_a_panel_that_mostly_keeps_its_answers_does_not_pin_the_persistence():
     exact observation: with 70 % kept, the persistence is still learned from how far the
     others moved, well inside (0, 1), as is the keep tolerance."""
     _, table = two_rounds(n_experts=24, n_questions=8, keep=0.7, move=0.5, seed=5)
-    result = summarize_linked(LinkedRoundsModel().fit(table, random_seed=2), table)
+    fit = LinkedRoundsModel().fit(table, random_seed=2)
+    # "auto" draws: a small panel (384 answers) draws 2,000 a chain
+    assert json.loads(fit.posterior.attrs["sampler_config"])["draws"] == 2000
+    result = summarize_linked(fit, table)
     assert result["diagnostics"]["max_rhat"] <= 1.01
     assert result["diagnostics"]["divergences"] == 0
     assert result["n_kept"] > 0.6 * result["n_linked_pairs"]
