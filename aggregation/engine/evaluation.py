@@ -35,7 +35,8 @@ sentinel mapping that raises when a held-out outcome is read, and the flip).
 
 Scores (``scoring``): Brier (lower is better), log score (natural log, <= 0, higher is
 better) and AUC per method over the n resolved questions, plus reliability-curve data with
-Jeffreys intervals. Deterministic given the seed.
+Jeffreys intervals, and each method's difference from the log-odds mean with a paired
+interval (``compare_methods``). Deterministic given the seed.
 """
 
 import json
@@ -52,8 +53,11 @@ from aggregation.engine.pooling import DEFAULT_EXTREMIZE_FACTOR, POOLS, pool_que
 from aggregation.engine.recalibration import LLORecalibration, aggregate_logodds
 from aggregation.engine.scoring import (
     as_outcome_frame,
+    brier_scores,
     calibration_curve,
     json_safe,
+    log_scores,
+    paired_difference,
     score_methods,
 )
 
@@ -290,7 +294,8 @@ def cross_validate(
 
     Returns
     -------
-    {"methods": {name: {"brier", "log_score", "auc", "n"}}, "calibration": {name: curve},
+    {"methods": {name: {"brier", "log_score", "auc", "n"}}, "comparisons": each method's
+    scores minus the log-odds mean's (``compare_methods``), "calibration": {name: curve},
     "predictions": {name: {question: p}}, "recalibration": {...}, "hierarchical": {...} or
     None, "folds": {...}, "n_questions", "n_judgments", "open_questions",
     "outcomes_without_judgments"}; NaN scores (e.g. AUC with one outcome) are None.
@@ -384,6 +389,7 @@ def cross_validate(
     elif meta_block:
         meta_block.pop("pivot")
     scores = score_methods(forecasts, y)
+    comparisons = compare_methods(forecasts, y, mass=interval_mass)
     curves = {
         method: calibration_curve(
             forecasts[method].to_numpy(), y.to_numpy(), n_bins=n_bins, interval_mass=interval_mass
@@ -397,6 +403,7 @@ def cross_validate(
     prior = per_fold[0].get("prior") if per_fold else None
     result = {
         "methods": scores,
+        "comparisons": comparisons,
         "calibration": curves,
         "predictions": predictions,
         "intervals": {
@@ -431,6 +438,32 @@ def cross_validate(
         "outcomes_without_judgments": sorted(set(resolved.index) - set(judged)),
     }
     return json_safe(result)
+
+
+COMPARISON_REFERENCE = "logodds_mean"  # the simplest pool that issue 11 asks to beat
+
+
+def compare_methods(forecasts: pd.DataFrame, y: pd.Series, *, mass: float = 0.9) -> dict:
+    """Each method's Brier and log score minus the log-odds mean's, question by question,
+    with a paired interval (``scoring.paired_difference``): whether a method's lead is
+    more than the luck of which questions were asked. A negative Brier difference and a
+    positive log-score difference favour the method."""
+    if COMPARISON_REFERENCE not in forecasts.columns:
+        return {}
+    out = {"reference": COMPARISON_REFERENCE, "mass": mass, "brier": {}, "log_score": {}}
+    for method in forecasts.columns:
+        if method == COMPARISON_REFERENCE:
+            continue
+        both = forecasts[[method, COMPARISON_REFERENCE]].dropna()
+        both = both[both.index.isin(y.index)]
+        outcome = y[both.index].to_numpy()
+        for name, score in (("brier", brier_scores), ("log_score", log_scores)):
+            out[name][method] = paired_difference(
+                score(both[method].to_numpy(), outcome),
+                score(both[COMPARISON_REFERENCE].to_numpy(), outcome),
+                mass=mass,
+            )
+    return out
 
 
 def _surprisingly_popular(table: JudgmentTable, forecasts: pd.DataFrame, y: pd.Series):

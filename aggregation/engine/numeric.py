@@ -815,6 +815,7 @@ def leave_one_seed_out(
     decision makers from the other seeds alone, so that the held-out value enters neither
     the weights nor the intrinsic range of the information score. Returns the
     ``manage.py evaluate`` contract: ``{"kind": "numeric", "methods": {name: scores},
+    "comparisons": each method against equal weight (``compare_to_equal_weight``),
     "predictions": {name: {question: {q05, q50, q95}}}}``.
     """
     model = model or NumericHierarchicalModel()
@@ -848,7 +849,63 @@ def leave_one_seed_out(
     scores = {
         name: score_predictions(predictions[name], realizations, frame, info) for name in methods
     }
-    return {"kind": "numeric", "n_seeds": len(seeds), "methods": scores, "predictions": predictions}
+    return {
+        "kind": "numeric",
+        "n_seeds": len(seeds),
+        "methods": scores,
+        "comparisons": compare_to_equal_weight(predictions, realizations, frame, info),
+        "predictions": predictions,
+    }
+
+
+def _scored_items(predicted: dict, realizations: dict, frame: pd.DataFrame, info):
+    """(question, (low, mid, high), realization, answers (E, 3)) of every predicted item,
+    each on its scoring scale: logged on a log-scale item."""
+    for question, q in predicted.items():
+        if q is None:
+            continue
+        log = info.loc[question, "scale"] == "log"
+        answers = frame[frame["question"] == question][["q05", "q50", "q95"]].to_numpy(float)
+
+        def t(x, log=log):
+            return np.log(x) if log else np.asarray(x, dtype=float)
+
+        low, mid, high = t([q["q05"], q["q50"], q["q95"]])
+        yield question, (low, mid, high), float(t(realizations[question])), t(answers)
+
+
+def compare_to_equal_weight(
+    predictions: dict, realizations: dict, frame: pd.DataFrame, info
+) -> dict:
+    """Each method's scaled interval score minus the equal-weight decision maker's, item by
+    item (``scoring.paired_difference``): the mean difference and on how many items each
+    side scored lower. No interval: with ten seeds and the odd item far outside every range,
+    a paired interval of interval scores held the truth 57 % of the time on simulated
+    differences (scoring.paired_difference), so none is claimed."""
+    from aggregation.engine.numeric_blend import scaled_interval_score
+    from aggregation.engine.scoring import paired_difference
+
+    def item_scores(name):
+        return {
+            question: scaled_interval_score(low, high, x, answers)
+            for question, (low, _mid, high), x, answers in _scored_items(
+                predictions[name], realizations, frame, info
+            )
+        }
+
+    if "equal_weight" not in predictions:
+        return {}
+    reference = item_scores("equal_weight")
+    out = {"reference": "equal_weight", "interval_score": {}}
+    for name in predictions:
+        if name == "equal_weight":
+            continue
+        scores = item_scores(name)
+        common = [q for q in scores if q in reference]
+        out["interval_score"][name] = paired_difference(
+            [scores[q] for q in common], [reference[q] for q in common], mass=None
+        )
+    return out
 
 
 def score_predictions(predicted: dict, realizations: dict, frame: pd.DataFrame, info) -> dict:
@@ -867,22 +924,14 @@ def score_predictions(predicted: dict, realizations: dict, frame: pd.DataFrame, 
     from aggregation.engine.numeric_blend import scaled_interval_score
 
     hits, interval_scores, informations, bins = [], [], [], np.zeros(4)
-    for question, q in predicted.items():
-        if q is None:
-            continue
-        log = info.loc[question, "scale"] == "log"
-        answers = frame[frame["question"] == question][["q05", "q50", "q95"]].to_numpy(float)
-
-        def t(x, log=log):
-            return np.log(x) if log else np.asarray(x, dtype=float)
-
-        low, mid, high = t([q["q05"], q["q50"], q["q95"]])
-        x = float(t(realizations[question]))
+    for _question, (low, mid, high), x, answers in _scored_items(
+        predicted, realizations, frame, info
+    ):
         hits.append(low <= x <= high)
         bins[np.searchsorted([low, mid, high], x)] += 1
-        interval_scores.append(scaled_interval_score(low, high, x, t(answers)))
-        lo = min(float(t(answers[:, 0]).min()), low)
-        hi = max(float(t(answers[:, 2]).max()), high)
+        interval_scores.append(scaled_interval_score(low, high, x, answers))
+        lo = min(float(answers[:, 0].min()), low)
+        hi = max(float(answers[:, 2].max()), high)
         lo, hi = lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo)
         widths = np.diff([lo, low, mid, high, hi]) / (hi - lo)
         informations.append(

@@ -186,6 +186,17 @@ def test_a_round_trip_writes_scores_metadata_and_a_calibration_plot(tmp_path):
     for method in POOLS:
         p = [baselines[q][method] for q in questions]
         assert methods[method]["brier"] == pytest.approx(brier_score(p, y), abs=1e-12)
+    # each method against the log-odds mean, question by question: the mean difference is
+    # the difference of the two Brier scores, and its interval is around it
+    comparisons = result["comparisons"]
+    assert comparisons["reference"] == "logodds_mean"
+    assert set(comparisons["brier"]) == set(methods) - {"logodds_mean"}
+    for method, c in comparisons["brier"].items():
+        expected = methods[method]["brier"] - methods["logodds_mean"]["brier"]
+        assert c["difference"] == pytest.approx(expected, abs=1e-12), method
+        assert c["interval"][0] <= c["difference"] <= c["interval"][1]
+        assert c["lower"] + c["higher"] <= c["n"] == 11
+    assert "Brier minus the logodds_mean's" in done.stdout
     assert result["open_questions"] == ["Q12"]
     assert result["folds"]["n_folds"] == 3 and result["folds"]["seed"] == 4
     assert sorted(result["folds"]["assignment"]) == questions

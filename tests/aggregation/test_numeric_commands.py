@@ -72,6 +72,14 @@ def test_evaluate_cross_validates_every_numeric_method(panel_files, tmp_path):
     q = scores["predictions"]["equal_weight"]
     hits = [q[s]["q05"] <= panel.truth[s] <= q[s]["q95"] for s in panel.seeds]
     assert methods["equal_weight"]["hit_rate_90"] == pytest.approx(np.mean(hits))
+    # each method against the equal-weight decision maker, item by item (no interval:
+    # scoring.paired_difference says why)
+    comparisons = scores["comparisons"]
+    assert set(comparisons["interval_score"]) == set(methods) - {"equal_weight"}
+    for name, c in comparisons["interval_score"].items():
+        expected = methods[name]["interval_score"] - methods["equal_weight"]["interval_score"]
+        assert c["difference"] == pytest.approx(expected, abs=1e-12), name
+        assert c["interval"] is None and c["n"] == 4
 
 
 @pytest.mark.slow

@@ -160,6 +160,14 @@ class Command(BaseCommand):
                 f"{name:<20}{_fmt(s['hit_rate_90']):>9}{_fmt(s['calibration']):>9}"
                 f"{_fmt(s['information']):>9}{_fmt(s['interval_score']):>12}{s['n']:>5}"
             )
+        comparisons = result.get("comparisons")
+        if comparisons:
+            lines.append(
+                f"interval score minus the {comparisons['reference']}'s, item by item "
+                "(negative: better; items better / worse):"
+            )
+            for name, c in comparisons["interval_score"].items():
+                lines.append(f"  {name:<20}{_difference(c)}")
         self.stdout.write("\n".join(lines))
 
     def _inputs(self, options: dict):
@@ -217,6 +225,15 @@ class Command(BaseCommand):
                 f"{name:<28}{_fmt(scores['brier']):>8}{_fmt(scores['log_score']):>11}"
                 f"{_fmt(scores['auc']):>8}{scores['n']:>6}"
             )
+        comparisons = result.get("comparisons")
+        if comparisons:
+            percent = round(100 * comparisons["mass"])
+            lines.append(
+                f"Brier minus the {comparisons['reference']}'s, question by question "
+                f"(negative: better; {percent} % interval; questions better / worse):"
+            )
+            for name, c in comparisons["brier"].items():
+                lines.append(f"  {name:<26}{_difference(c)}")
         block = result.get("surprisingly_popular")
         if block and "surprisingly_popular" not in result["methods"]:
             lines.append(
@@ -249,3 +266,13 @@ class Command(BaseCommand):
 
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def _difference(c: dict) -> str:
+    """'+0.0133 (+0.0070 to +0.0197)  33 / 70' for a ``paired_difference``."""
+    if c["difference"] is None:
+        return "-"
+    text = f"{c['difference']:+.4f}"
+    if c["interval"]:
+        text += f" ({c['interval'][0]:+.4f} to {c['interval'][1]:+.4f})"
+    return f"{text}  {c['lower']} / {c['higher']}"

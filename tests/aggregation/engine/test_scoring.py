@@ -22,6 +22,7 @@ from aggregation.engine.scoring import (
     json_safe,
     log_score,
     outcomes_from_rows,
+    paired_difference,
     read_outcomes,
     score_cohorts,
     score_experts,
@@ -277,3 +278,45 @@ def test_as_outcome_frame_accepts_a_mapping_and_refuses_other_values():
     assert frame.index.tolist() == ["Q1", "Q2"]
     with pytest.raises(OutcomeDataError, match="0 or 1"):
         as_outcome_frame({"Q1": 0.5})
+
+
+def test_paired_difference_by_hand():
+    d = paired_difference([0.3, 0.1, 0.4, 0.2], [0.1, 0.2, 0.1, 0.2], mass=0.9)
+    # differences 0.2, -0.1, 0.3, 0.0: mean 0.1, sd 0.1826, t_3(0.95) = 2.3534
+    assert d["difference"] == pytest.approx(0.1)
+    half = stats.t.ppf(0.95, 3) * np.std([0.2, -0.1, 0.3, 0.0], ddof=1) / 2
+    assert d["interval"] == pytest.approx([0.1 - half, 0.1 + half])
+    assert (d["n"], d["lower"], d["higher"]) == (4, 1, 2)
+    assert paired_difference([1.0, 2.0], [0.5, 1.0], mass=None)["interval"] is None
+    assert paired_difference([1.0], [0.5])["interval"] is None  # one item: no spread
+    with pytest.raises(ValueError, match="2 scores but 1 reference"):
+        paired_difference([1.0, 2.0], [1.0])
+
+
+def _brier_differences(rng, n):
+    """Brier score of a sharp forecaster minus a noisier one's, on n binary questions."""
+    p = rng.beta(2, 2, n)
+    y = rng.random(n) < p
+    sharp = np.clip(p + rng.normal(0, 0.1, n), 0, 1)
+    noisy = np.clip(p + rng.normal(0, 0.2, n), 0, 1)
+    return (sharp - y) ** 2 - (noisy - y) ** 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "n"), [("brier", 30), ("brier", 100), ("student_t", 10), ("student_t", 100)]
+)
+def test_paired_difference_intervals_hold_the_true_mean_85_to_95_percent(kind, n):
+    """Coverage on simulated score differences whose expectation is known (the Brier
+    difference's by a million simulated questions)."""
+    rng = np.random.default_rng([7, n])
+    if kind == "brier":
+        truth = _brier_differences(np.random.default_rng(1), 1_000_000).mean()
+        draw = lambda: _brier_differences(rng, n)  # noqa: E731
+    else:
+        truth = 0.05
+        draw = lambda: 0.05 + 0.2 * rng.standard_t(3, n)  # noqa: E731
+    hits = []
+    for _ in range(1000):
+        low, high = paired_difference(draw(), np.zeros(n))["interval"]
+        hits.append(low <= truth <= high)
+    assert 0.85 <= np.mean(hits) <= 0.95, np.mean(hits)
