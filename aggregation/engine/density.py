@@ -16,7 +16,9 @@ function in another file would keep running the old one.
 Contents: the likelihood kernel (also the PyTensor op of ``likelihood.py``), the priors
 and transforms, the whole log density, and nutpie's callbacks.
 
-The parameter vector, in order (Q questions, G cohorts, E experts, n_g experts in cohort g):
+The parameter vector, in order (Q questions, G cohorts, E experts, n_g experts in bias
+block g: each cohort's experts, also when the model pools the cohorts and G is 1,
+``hierarchical.cohort_components``):
 
     mu_question                     Q      Normal(0, mu_sd)
     log delta_scale                 1      HalfNormal(delta_scale_sd), log transform
@@ -25,7 +27,7 @@ The parameter vector, in order (Q questions, G cohorts, E experts, n_g experts i
     lean_raw, zero-sum coordinates  G-1    ZeroSumNormal(1) (only if G > 1)
     log bias_scale                  1      HalfNormal(bias_scale_sd)
     log sigma_scale                 1      HalfNormal(sigma_scale_sd)
-    bias_raw_cohort g               n_g-1  ZeroSumNormal(1), for each cohort g
+    bias_raw_cohort g               n_g-1  ZeroSumNormal(1), for each bias block g
     log_sigma_raw                   E-1    ZeroSumNormal(1)
     log_kappa_mean                  1      Normal(log_kappa_mean_mu, log_kappa_mean_sd)
     log kappa_scale                 1      HalfNormal(kappa_scale_sd)
@@ -186,12 +188,12 @@ class Layout:
 
     n_questions: int
     n_cohorts: int
-    cohort_sizes: tuple[int, ...]
+    cohort_sizes: tuple[int, ...]  # experts per bias block (each cohort's, in order)
 
     @classmethod
     def of(cls, data) -> "Layout":
         """The layout of a ``hierarchical.BinaryPanelData``."""
-        return cls(len(data.questions), len(data.cohorts), tuple(data.cohort_sizes))
+        return cls(len(data.questions), len(data.cohorts), tuple(data.bias_block_sizes))
 
     @property
     def n_experts(self) -> int:
@@ -205,7 +207,8 @@ class Layout:
     def ndim(self) -> int:
         q, e, g = self.n_questions, self.n_experts, self.n_cohorts
         n_lean = g - 1 if g > 1 else 0
-        return q + 1 + self.n_delta + n_lean + 2 + (e - g) + (e - 1) + 2 + q
+        n_bias = e - len(self.cohort_sizes)
+        return q + 1 + self.n_delta + n_lean + 2 + n_bias + (e - 1) + 2 + q
 
     def blocks(self) -> dict[str, slice]:
         """name -> slice of the vector, in order (PyMC's value-variable names, untransformed)."""
@@ -461,7 +464,8 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
 
 
 N_PRIORS = 9  # the length of prior_scales()
-_HEADER = 10  # ndim, judgments, Q, G, E, n_expanded, then addresses of y, idx, sizes, priors
+# ndim, judgments, Q, G, E, n_expanded, addresses of y, idx, sizes, priors, bias blocks
+_HEADER = 11
 
 
 @intrinsic
@@ -477,10 +481,10 @@ def _pointer(typingctx, address):
 @numba.njit(cache=True, error_model=ERROR_MODEL)
 def _read_panel(user_data):
     header = numba.carray(user_data, (_HEADER,), np.int64)
-    n, n_cohorts = header[1], header[3]
+    n = header[1]
     y = numba.carray(_pointer(header[6]), (n,), np.float64)
     idx = numba.carray(_pointer(header[7]), (3, n), np.uint32)
-    sizes = numba.carray(_pointer(header[8]), (n_cohorts,), np.int64)
+    sizes = numba.carray(_pointer(header[8]), (header[10],), np.int64)
     priors = numba.carray(_pointer(header[9]), (N_PRIORS,), np.float64)
     return header, y, idx, sizes, priors
 
@@ -584,7 +588,8 @@ def nutpie_model(
     header = np.array(
         [layout.ndim, arrays["y"].size, layout.n_questions, layout.n_cohorts,
          layout.n_experts, bounds[-1]]
-        + [arrays[k].ctypes.data for k in ("y", "judgment_idx", "cohort_sizes", "priors")],
+        + [arrays[k].ctypes.data for k in ("y", "judgment_idx", "cohort_sizes", "priors")]
+        + [len(layout.cohort_sizes)],
         dtype=np.int64,
     )  # fmt: skip
     names = list(TRACE_DIMS)

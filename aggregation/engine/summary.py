@@ -17,6 +17,7 @@ those same derived draws, so they describe what is reported, and they are always
 ``warnings`` says in words which thresholds a fit missed.
 """
 
+import json
 from itertools import combinations
 
 import numpy as np
@@ -225,6 +226,7 @@ def summarize_hierarchical(
     return {
         "method": "hierarchical",
         "cohort_lean": leans,
+        "cohorts_pooled": _pooled_cohorts(attrs),
         "interval_mass": interval_mass,
         "round": int(attrs["round"]),
         "n_judgments": len(table),
@@ -250,6 +252,24 @@ def summarize_hierarchical(
         "diagnostics": diagnostics(draws, tree["sample_stats"].to_dataset()),
         "questions": questions,
         "experts": experts,
+    }
+
+
+def _pooled_cohorts(attrs) -> dict | None:
+    """Why a fit reports no cohort beliefs or gaps although the table has cohorts
+    (``hierarchical.cohort_components``), or None."""
+    groups = json.loads(attrs.get("pooled_cohorts", "[]"))
+    if not groups:
+        return None
+    named = "; ".join(", ".join(group) for group in groups)
+    return {
+        "groups": groups,
+        "why": (
+            f"no question was answered by cohorts of different groups ({named}), so a "
+            "cohort's view cannot be told apart from the consensus of the questions only it "
+            "answered: no cohort beliefs or gaps are estimated. Ask some questions of every "
+            "cohort to compare them."
+        ),
     }
 
 

@@ -258,6 +258,30 @@ def test_bad_diagnostics_show_a_warning_box(client, analyst, closed_round, diagn
     assert expected in box[: box.index("</div>")]
 
 
+def test_pooled_cohorts_are_explained_instead_of_compared(client, analyst, closed_round):
+    """A fit whose cohorts answered different questions reports no cohort beliefs
+    (engine: hierarchical.cohort_components); the page says why, in both languages."""
+    result = hierarchical_result(
+        cohorts_pooled={"groups": [["JP"], ["ROK"], ["US"]], "why": "no question ..."}
+    )
+    for entry in result["questions"].values():
+        entry["cohorts"], entry["cohort_gaps"] = {}, []
+    run = make_run(closed_round, result=result)
+    client.force_login(analyst)
+    url = reverse("aggregation:round-report", args=[closed_round.id]) + f"?run={run.id}"
+    page = client.get(url).content.decode()
+    assert 'id="cohort-table"' not in page
+    note = page[page.index('id="cohorts-pooled"') :]
+    assert "no question was answered by experts of different cohorts" in note[: note.index("</p>")]
+    korean = client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "서로 다른 집단의 전문가가 함께 답한 문항이 없어" in korean
+    plain = client.get(
+        reverse("aggregation:round-report", args=[closed_round.id])
+        + f"?run={make_run(closed_round, result=hierarchical_result()).id}"
+    ).content.decode()
+    assert 'id="cohorts-pooled"' not in plain
+
+
 def test_per_quantity_diagnostics_are_flagged(client, analyst, closed_round):
     diagnostics = hierarchical_result()["diagnostics"]
     diagnostics["per_quantity"]["noise"] = {"max_rhat": 1.031, "min_ess_bulk": 151}

@@ -249,6 +249,8 @@ class Command(BaseCommand):
             )
             for warning in diagnostics["warnings"]:
                 line += f"\nWARNING: {warning}"
+        if result.get("cohorts_pooled"):
+            line += f"\nNOTE: cohorts pooled: {result['cohorts_pooled']['why']}"
         perception = result.get("perception", {}).get("diagnostics")
         if perception:
             line += (

@@ -62,6 +62,15 @@ def single_expert_cohort() -> BinaryPanelData:
     return BinaryPanelData.from_table(JudgmentTable.from_frame(frame))
 
 
+def disjoint_cohorts() -> BinaryPanelData:
+    """Two cohorts that answered different questions: the model pools their deviations
+    (``hierarchical.cohort_components``) and keeps one bias block per cohort."""
+    frame = simulate_binary_panel(n_experts=10, n_questions=6, seed=3).judgments
+    first = sorted(frame["question"].unique())[:3]
+    keep = (frame["cohort"] == frame["cohort"].iloc[0]) == frame["question"].isin(first)
+    return BinaryPanelData.from_table(JudgmentTable.from_frame(frame[keep]))
+
+
 def value_var_of(model, block: str) -> str:
     """PyMC's value variable for a block of the vector (log__ / zerosum__ if transformed)."""
     names = {v.name for v in model.value_vars}
@@ -132,6 +141,28 @@ def test_a_cohort_of_one_expert_has_no_free_bias():
         points[0], layout.n_questions, layout.n_cohorts, np.array(data.cohort_sizes), 0.5
     )[2]
     assert bias[list(data.cohort_of_expert).index(data.cohorts.index("solo"))] == 0.0
+
+
+def test_pooled_cohorts_keep_a_bias_block_each_and_the_pymc_density():
+    data = disjoint_cohorts()
+    assert data.cohorts == ["all cohorts"] and len(data.pooled_cohorts) == 2
+    layout = Layout.of(data)
+    assert layout.n_cohorts == 1 and len(layout.cohort_sizes) == 2
+    assert "delta_raw" not in layout.blocks() and "bias_raw_cohort1" in layout.blocks()
+    points = np.random.default_rng(6).normal(size=(3, layout.ndim))
+    for ours, theirs, ours_grad, theirs_grad in evaluate_both(data, {}, points):
+        assert ours == pytest.approx(theirs, rel=1e-10)
+        for var, expected in theirs_grad.items():
+            assert_allclose(ours_grad[var], expected, rtol=1e-9, atol=1e-9, err_msg=var)
+    # and through nutpie's callback, which reads the number of bias blocks from its header
+    model = native(data)
+    code, logp, grad = call_logp(model, points[0])
+    expected, expected_grad = logp_and_gradient(
+        points[0], *data.model_arrays().values(), layout.n_questions, layout.n_cohorts,
+        np.array(layout.cohort_sizes), prior_scales(DEFAULT_MODEL_CONFIG),
+    )  # fmt: skip
+    assert code == 0 and logp == pytest.approx(expected, rel=1e-13)
+    assert_allclose(grad, expected_grad, rtol=1e-12, atol=1e-13)
 
 
 def test_the_blocks_tile_the_vector():

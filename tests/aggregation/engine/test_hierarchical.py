@@ -21,6 +21,7 @@ from aggregation.engine.hierarchical import (
     BinaryPanelData,
     HierarchicalFit,
     ModelConfigError,
+    cohort_components,
     reported_quantities,
 )
 from aggregation.engine.synthetic import simulate_binary_panel
@@ -463,3 +464,40 @@ def test_a_loaded_posterior_can_be_saved_over_its_own_file(tmp_path):
     loaded.posterior.attrs["note"] = "reviewed"
     loaded.save(path)
     assert HierarchicalFit.load(path).attrs["note"] == "reviewed"
+
+
+def _answers(pairs) -> pd.DataFrame:
+    """One answer per (expert, cohort, question)."""
+    return pd.DataFrame(
+        [(e, c, q, 0.6) for e, c, q in pairs], columns=["expert", "cohort", "question", "probability"]
+    )
+
+
+def test_cohorts_are_linked_through_the_questions_they_share():
+    frame = _answers([
+        ("a1", "A", "Q1"), ("b1", "B", "Q1"),  # A and B share Q1
+        ("b1", "B", "Q2"), ("c1", "C", "Q2"),  # B and C share Q2: A-B-C linked
+        ("d1", "D", "Q3"), ("d2", "D", "Q4"),  # D shares nothing
+    ])  # fmt: skip
+    assert cohort_components(frame) == [["A", "B", "C"], ["D"]]
+    assert cohort_components(frame[frame["cohort"] != "D"]) == [["A", "B", "C"]]
+
+
+def test_cohorts_that_share_no_question_are_pooled_with_their_own_bias_blocks():
+    frame = _answers(
+        [(f"a{i}", "A", q) for i in range(3) for q in ("Q1", "Q2")]
+        + [(f"b{i}", "B", q) for i in range(2) for q in ("Q3", "Q4")]
+    )
+    data = BinaryPanelData.from_table(JudgmentTable.from_frame(frame))
+    assert data.cohorts == ["all cohorts"] and data.pooled_cohorts == (("A",), ("B",))
+    assert data.cohort_of_expert.tolist() == [0] * 5
+    assert data.bias_block_sizes == [3, 2]  # biases still sum to zero within each cohort
+    model = BinaryHierarchicalModel().build_model(data)
+    free = {v.name for v in model.free_RVs}
+    assert not {"delta_raw", "lean_raw"} & free
+    assert {"bias_raw_cohort0", "bias_raw_cohort1"} <= free
+    # one shared question links them again: cohorts are estimated
+    linked = BinaryPanelData.from_table(
+        JudgmentTable.from_frame(pd.concat([frame, _answers([("b0", "B", "Q1")])]))
+    )
+    assert linked.cohorts == ["A", "B"] and linked.pooled_cohorts == ()

@@ -138,7 +138,15 @@ DESIGN_GAP = {"a", "b", "mean", "interval", "p_a_higher"}
 DESIGN_BASELINES = {"linear_pool", "median", "logodds_mean", "extremized_logodds"}
 DESIGN_EXPERT = {"bias", "noise"}
 # What the summary adds to DESIGN.md's example, pinned so that a change is deliberate.
-EXTRA_TOP = {"round", "n_judgments", "data_hash", "model", "timings", "cohort_lean"}
+EXTRA_TOP = {
+    "round",
+    "n_judgments",
+    "data_hash",
+    "model",
+    "timings",
+    "cohort_lean",
+    "cohorts_pooled",
+}
 EXTRA_DIAGNOSTICS = {"per_quantity", "warnings"}
 EXTRA_COHORT = {"n_judgments"}
 EXTRA_EXPERT = {"cohort", "n_judgments"}
@@ -355,6 +363,19 @@ def test_one_cohort_gives_no_cohort_entries():
         "bias",
         "noise",
     }
+
+
+def test_a_fit_with_pooled_cohorts_says_why_it_reports_no_cohorts():
+    fit = iid_fit(cohorts=("all cohorts",), n_draws=100)
+    posterior = fit.posterior["posterior"]
+    posterior["delta_cohort"] = xr.zeros_like(posterior["delta_cohort"])
+    fit.posterior.attrs["pooled_cohorts"] = json.dumps([["A"], ["B"]])
+    result = summarize_as_fitted(fit, table_for(fit, {"a1": "A", "a2": "A", "b1": "B", "b2": "B"}))
+    assert result["cohorts_pooled"]["groups"] == [["A"], ["B"]]
+    assert "(A; B)" in result["cohorts_pooled"]["why"]
+    assert all(entry["cohorts"] == {} for entry in result["questions"].values())
+    assert result["experts"]["b1"]["cohort"] == "B"  # the expert's own cohort, still
+    assert summarize_as_fitted(hand_made_fit(), judgment_table())["cohorts_pooled"] is None
 
 
 def test_three_cohorts_give_every_pair_in_cohort_order():
