@@ -469,7 +469,8 @@ def test_a_loaded_posterior_can_be_saved_over_its_own_file(tmp_path):
 def _answers(pairs) -> pd.DataFrame:
     """One answer per (expert, cohort, question)."""
     return pd.DataFrame(
-        [(e, c, q, 0.6) for e, c, q in pairs], columns=["expert", "cohort", "question", "probability"]
+        [(e, c, q, 0.6) for e, c, q in pairs],
+        columns=["expert", "cohort", "question", "probability"],
     )
 
 
