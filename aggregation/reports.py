@@ -69,7 +69,7 @@ def figures_render(
         draws = derived_draws(posterior, cohorts, answered_cells(fit.posterior))
         drawings["consensus"] = lambda: plots.consensus_forest(draws, result)
         drawings["disagreement"] = lambda: plots.disagreement_forest(draws, result)
-        if len(shown) >= 2:
+        if len(shown) >= 2 and "cohort_belief" in draws:  # none when the fit pooled them
             drawings["cohorts"] = lambda: plots.cohort_forest(draws, result, shown)
         experts = cohort_privacy.experts_with_bias(result, shown)
         if experts:

@@ -169,6 +169,11 @@ def _public_result(run: AggregationRun) -> dict | None:
                 item = {c: v for c, v in item.items() if c in shown}
             elif key == "cohort_gaps" and isinstance(item, list):
                 item = [g for g in item if g.get("a") in shown and g.get("b") in shown]
+            elif key == "cohort_lean" and isinstance(item, dict):
+                item = {c: v for c, v in item.items() if c in shown}
+            elif key == "cohorts_pooled" and isinstance(item, dict):
+                groups = [[c for c in group if c in shown] for group in item.get("groups", [])]
+                item = {**item, "groups": [group for group in groups if group]}
             out[key] = public(item)
         return out
 

@@ -29,10 +29,10 @@ after clipping to [0.005, 0.995] (``data.clip_probabilities``), and
              j beyond bias and cohort; log kappa_j ~ Normal(log_kappa_mean, kappa_scale),
              partially pooled. Larger means more contested.
 
-Cohorts are compared through the questions they share: when the cohorts fall into groups
-that share no question (each answered its own), no deviation could be told apart from the
-consensus of those questions, so the model pools the cohorts (no delta) and keeps each
-cohort's biases summing to zero (``cohort_components``).
+Cohorts are compared through the questions they share: when no two cohorts share a
+question (each answered its own), no deviation could be told apart from the consensus of
+those questions, so the model pools the cohorts (no delta) and keeps each cohort's biases
+summing to zero (``cohort_components``).
 
 Student-t with fixed nu (default 4) makes the fit robust to the odd 0 % or 100 % answer
 (Gelman et al. 2013, BDA3 §17.2). Every group-level effect is non-centred by default
@@ -99,7 +99,7 @@ class BinaryPanelData:
     bias_block_of_expert : (n_experts,) the expert's own cohort (code into the table's
         sorted cohorts): expert biases sum to zero within each block
     pooled_cohorts : when the model pools the cohorts (``cohorts`` is then
-        [POOLED_COHORT]), the groups of cohorts that share no question with each other
+        [POOLED_COHORT]: no two cohorts share a question), each cohort as a group of one
         (``cohort_components``); else empty
     data_hash : hash of the table these arrays came from
     """
@@ -137,7 +137,10 @@ class BinaryPanelData:
         cohort_code = {c: g for g, c in enumerate(cohorts)}
         own_cohort = np.array([cohort_code[expert_cohort[e]] for e in experts], dtype=np.int64)
         components = cohort_components(frame)
-        pooled = tuple(map(tuple, components)) if len(components) > 1 else ()
+        # pooled only when no two cohorts share a question: where some do, their gaps are
+        # measurable and kept (see cohort_components)
+        alone = len(components) > 1 and all(len(group) == 1 for group in components)
+        pooled = tuple(map(tuple, components)) if alone else ()
         return cls(
             experts=experts,
             questions=questions,
@@ -214,6 +217,11 @@ def cohort_components(frame) -> list[list[str]]:
     pools them (``BinaryPanelData.from_table``): no cohort deviations, no gaps reported,
     biases still summing to zero within each cohort (pooling those too left each cohort's
     mean bias against its questions' consensus pinned by the prior alone: R-hat 1.02-1.03).
+
+    Only when no two cohorts share a question: in a mixed design (A and B share questions,
+    C shares none) the A-B gaps are measurable, and pooling would lose them and leave their
+    lean to the noise; there the cohort terms stay, C's deviations rest on their prior, and
+    the fit's diagnostics say when that hurts mixing.
     """
     parent: dict[str, str] = {}
 

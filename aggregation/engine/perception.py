@@ -309,6 +309,11 @@ class PerceptionModel:
             raise PerceptionDataError(
                 "the binary fit given as the actual beliefs is not of this table"
             )
+        if json.loads(belief.posterior.attrs.get("pooled_cohorts", "[]")):
+            raise PerceptionDataError(
+                "no two cohorts answered a common question, so the binary fit pooled them and "
+                "no cohort's actual belief is known to compare the meta-predictions with"
+            )
         theta = belief_draws(belief).sel(cohort=data.cohorts, question=data.questions)
         anchor = theta.mean("sample").values
         started = time.perf_counter()

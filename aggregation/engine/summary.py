@@ -261,11 +261,10 @@ def _pooled_cohorts(attrs) -> dict | None:
     groups = json.loads(attrs.get("pooled_cohorts", "[]"))
     if not groups:
         return None
-    named = "; ".join(", ".join(group) for group in groups)
     return {
         "groups": groups,
         "why": (
-            f"no question was answered by cohorts of different groups ({named}), so a "
+            "no question was answered by experts of two different cohorts, so a "
             "cohort's view cannot be told apart from the consensus of the questions only it "
             "answered: no cohort beliefs or gaps are estimated. Ask some questions of every "
             "cohort to compare them."

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from scipy import stats
 
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.pooling import all_baselines
@@ -187,14 +188,21 @@ def test_a_round_trip_writes_scores_metadata_and_a_calibration_plot(tmp_path):
         p = [baselines[q][method] for q in questions]
         assert methods[method]["brier"] == pytest.approx(brier_score(p, y), abs=1e-12)
     # each method against the log-odds mean, question by question: the mean difference is
-    # the difference of the two Brier scores, and its interval is around it
+    # the difference of the two Brier scores, and its interval the paired t interval
     comparisons = result["comparisons"]
     assert comparisons["reference"] == "logodds_mean"
     assert set(comparisons["brier"]) == set(methods) - {"logodds_mean"}
+    y_of = {q: int(v) for q, v in outcomes.items()}
+    reference = result["predictions"]["logodds_mean"]
     for method, c in comparisons["brier"].items():
         expected = methods[method]["brier"] - methods["logodds_mean"]["brier"]
         assert c["difference"] == pytest.approx(expected, abs=1e-12), method
-        assert c["interval"][0] <= c["difference"] <= c["interval"][1]
+        # the 90 % paired t interval, by hand from the written predictions
+        p = result["predictions"][method]
+        d = np.array([(p[q] - y_of[q]) ** 2 - (reference[q] - y_of[q]) ** 2 for q in questions])
+        half = stats.t.ppf(0.95, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+        # (predictions are written to 6 decimals)
+        assert c["interval"] == pytest.approx([d.mean() - half, d.mean() + half], abs=1e-5)
         assert c["lower"] + c["higher"] <= c["n"] == 11
     assert "Brier minus the logodds_mean's" in done.stdout
     assert result["open_questions"] == ["Q12"]

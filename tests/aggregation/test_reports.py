@@ -188,6 +188,27 @@ def test_hierarchical_figures(tiny_fit, settings, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_fit_with_pooled_cohorts_draws_every_figure_but_the_cohorts(settings):
+    """Cohorts that share no question are pooled by the model (no cohort beliefs): the
+    figures the page shows are still drawn, and no cohort forest is attempted."""
+    from aggregation.engine.hierarchical import BinaryHierarchicalModel
+    from aggregation.engine.summary import summarize_hierarchical
+
+    frame = simulate_binary_panel(n_experts=12, n_questions=6, seed=4).judgments
+    first = sorted(frame["question"].unique())[:3]
+    own = (frame["cohort"] == sorted(frame["cohort"].unique())[0]) == frame["question"].isin(first)
+    table = JudgmentTable.from_frame(frame[own])
+    model = BinaryHierarchicalModel(sampler_config={"chains": 2, "draws": 100, "tune": 100})
+    fit = model.fit(table, random_seed=1)
+    result = summarize_hierarchical(fit, table)
+    assert result["cohorts_pooled"] is not None
+    assert len(cohort_privacy.cohorts_shown(cohort_privacy.cohort_sizes_of_table(table))) == 2
+    figures = reports.figures_render(result=result, fit=fit, table=table, folder=Path("pooled"))
+    assert {"consensus", "disagreement", "expert-bias", "expert-noise"} <= set(figures)
+    assert "cohorts" not in figures
+
+
+@pytest.mark.slow
 def test_figures_are_drawn_the_same_twice(tiny_fit, settings):
     fit, table, result = tiny_fit
     first = reports.figures_render(result=result, fit=fit, table=table, folder=Path("a"))

@@ -154,6 +154,20 @@ def test_results_and_run_show_no_small_cohort_and_no_expert(client, token_for, f
     assert "JP" not in json.dumps(results["items"])
 
 
+def test_cohort_leans_and_pooled_cohorts_name_no_small_cohort(client, token_for, closed_round):
+    from tests.aggregation.conftest import hierarchical_result, make_run, point
+
+    result = hierarchical_result(
+        cohort_lean={c: point(0.1, -0.2, 0.4) for c in ("JP", "ROK", "US")},
+        cohorts_pooled={"groups": [["JP"], ["ROK"], ["US"]], "why": "no question ..."},
+    )
+    run = make_run(closed_round, result=result)
+    public = client.get(f"/api/v1/runs/{run.id}", **token_for("analyst")).json()["result"]
+    assert "JP" not in json.dumps(public)
+    assert set(public["cohort_lean"]) == {"ROK", "US"}
+    assert public["cohorts_pooled"]["groups"] == [["ROK"], ["US"]]
+
+
 def test_lists_are_paged(client, token_for, finished_run):
     headers = token_for("organizer")
     url = f"/api/v1/rounds/{finished_run.survey_round_id}/questions"

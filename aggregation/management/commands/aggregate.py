@@ -250,7 +250,9 @@ class Command(BaseCommand):
             for warning in diagnostics["warnings"]:
                 line += f"\nWARNING: {warning}"
         if result.get("cohorts_pooled"):
-            line += f"\nNOTE: cohorts pooled: {result['cohorts_pooled']['why']}"
+            pooled = result["cohorts_pooled"]
+            names = ", ".join(c for group in pooled["groups"] for c in group)
+            line += f"\nNOTE: cohorts pooled ({names}): {pooled['why']}"
         perception = result.get("perception", {}).get("diagnostics")
         if perception:
             line += (

@@ -502,3 +502,7 @@ def test_cohorts_that_share_no_question_are_pooled_with_their_own_bias_blocks():
         JudgmentTable.from_frame(pd.concat([frame, _answers([("b0", "B", "Q1")])]))
     )
     assert linked.cohorts == ["A", "B"] and linked.pooled_cohorts == ()
+    # a mixed design keeps its measurable gaps: A and B share Q1, C shares nothing
+    mixed = pd.concat([frame, _answers([("b0", "B", "Q1"), ("c0", "C", "Q9"), ("c1", "C", "Q9")])])
+    mixed_data = BinaryPanelData.from_table(JudgmentTable.from_frame(mixed))
+    assert mixed_data.cohorts == ["A", "B", "C"] and mixed_data.pooled_cohorts == ()

@@ -166,6 +166,32 @@ def test_tables_the_model_cannot_read_are_refused_with_the_reason(text, fragment
         PerceptionData.from_table(table_of(text))
 
 
+def test_a_binary_fit_that_pooled_the_cohorts_is_refused_with_the_reason():
+    """Cohorts answering different questions: the binary fit pools them (no cohort
+    beliefs), so there is no actual belief to hold the meta-predictions against."""
+    import xarray as xr
+
+    from aggregation.engine.hierarchical import HierarchicalFit
+    from aggregation.engine.perception import PerceptionModel
+
+    table = table_of(
+        "expert,cohort,question,probability,meta_US,meta_ROK\n"
+        "A,US,Q1,0.5,0.4,0.3\nB,US,Q1,0.6,0.5,0.2\nC,ROK,Q2,0.5,0.5,0.2\nD,ROK,Q2,0.4,0.5,0.4\n"
+    )
+    belief = HierarchicalFit(
+        xr.DataTree(
+            dataset=xr.Dataset(
+                attrs={
+                    "data_hash": PerceptionData.from_table(table).data_hash,
+                    "pooled_cohorts": '[["ROK"], ["US"]]',
+                }
+            )
+        )
+    )
+    with pytest.raises(PerceptionDataError, match="no two cohorts answered a common question"):
+        PerceptionModel().fit(table, random_seed=0, belief=belief)
+
+
 def test_the_pymc_statement_has_a_finite_density_at_its_initial_point():
     data = PerceptionData.from_table(table_of(SMALL))
     model = PerceptionModel().build_model(data, np.zeros((2, 2)))

@@ -372,7 +372,7 @@ def test_a_fit_with_pooled_cohorts_says_why_it_reports_no_cohorts():
     fit.posterior.attrs["pooled_cohorts"] = json.dumps([["A"], ["B"]])
     result = summarize_as_fitted(fit, table_for(fit, {"a1": "A", "a2": "A", "b1": "B", "b2": "B"}))
     assert result["cohorts_pooled"]["groups"] == [["A"], ["B"]]
-    assert "(A; B)" in result["cohorts_pooled"]["why"]
+    assert "no question was answered by experts of two" in result["cohorts_pooled"]["why"]
     assert all(entry["cohorts"] == {} for entry in result["questions"].values())
     assert result["experts"]["b1"]["cohort"] == "B"  # the expert's own cohort, still
     assert summarize_as_fitted(hand_made_fit(), judgment_table())["cohorts_pooled"] is None
