@@ -48,7 +48,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--draws",
             type=int,
-            help="posterior draws per chain of the hierarchical model (default 500)",
+            help="posterior draws per chain of the hierarchical model (default 1000)",
         )
         parser.add_argument(
             "--bins", type=int, default=10, help="bins of the calibration curves (default 10)"
