@@ -55,7 +55,7 @@ import xarray as xr
 from scipy.special import expit
 
 from aggregation.engine.data import JudgmentTable, logit
-from aggregation.engine.hierarchical import HierarchicalFit
+from aggregation.engine.hierarchical import POOLED_COHORT, HierarchicalFit, cohort_components
 from aggregation.engine.posterior import ProgressCallback, sample
 from aggregation.engine.spec import (
     DEFAULT_MODEL_CONFIG,
@@ -68,8 +68,9 @@ from aggregation.engine.summary import SAMPLE_DIMS, _check_interval, _round, dia
 
 MODEL_NAME = "linked_rounds"
 # 3: the binary model's weaker cohort-scale priors (spec.py, 2026-12-07); 4: the same model,
-# sampled in coordinates rotated across rounds (round_basis): half the leapfrog steps
-MODEL_VERSION = "4"
+# sampled in coordinates rotated across rounds (round_basis): half the leapfrog steps;
+# 5: cohorts that share no question are pooled, as in the binary model's version 4
+MODEL_VERSION = "5"
 LINKED_DEFAULTS = {
     **{k: v for k, v in DEFAULT_MODEL_CONFIG.items() if k != "parametrization"},
     "rho_alpha": 2.0,  # Beta(2, 2) on the persistence: weakly towards the middle
@@ -102,7 +103,9 @@ class LinkedPanelData:
     previous_idx : (n,) row of the same expert's latest earlier answer to the question,
         -1 for a first answer
     kept : (n,) bool, the answer is an exact copy of that previous answer
-    cohort_of_expert : (E,)
+    cohort_of_expert : (E,) code into ``cohorts``; all 0 when the cohorts are pooled
+        because no two of them share a question (``hierarchical.cohort_components``)
+    bias_block_of_expert : (E,) the expert's own cohort: biases sum to zero within it
     """
 
     rounds: list[int]
@@ -117,6 +120,8 @@ class LinkedPanelData:
     kept: np.ndarray
     cohort_of_expert: np.ndarray
     data_hash: str
+    bias_block_of_expert: np.ndarray
+    pooled_cohorts: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def from_table(cls, table: JudgmentTable) -> "LinkedPanelData":
@@ -145,19 +150,24 @@ class LinkedPanelData:
         linked = previous >= 0
         kept = np.zeros(len(frame), dtype=bool)
         kept[linked] = probability[linked] == probability[previous[linked]]
+        own_cohort = np.array([rank[cohort_of[e]] for e in experts], dtype=np.int64)
+        components = cohort_components(frame)
+        alone = len(components) > 1 and all(len(group) == 1 for group in components)
         return cls(
             rounds=rounds,
             experts=experts,
             questions=questions,
-            cohorts=cohorts,
+            cohorts=[POOLED_COHORT] if alone else cohorts,
             y=logit(probability),
             expert_idx=frame["expert"].map(codes["expert"]).to_numpy(np.int64),
             question_idx=frame["question"].map(codes["question"]).to_numpy(np.int64),
             round_idx=frame["round"].map(codes["round"]).to_numpy(np.int64),
             previous_idx=previous,
             kept=kept,
-            cohort_of_expert=np.array([rank[cohort_of[e]] for e in experts], dtype=np.int64),
+            cohort_of_expert=np.zeros_like(own_cohort) if alone else own_cohort,
             data_hash=table.data_hash(),
+            bias_block_of_expert=own_cohort,
+            pooled_cohorts=tuple(map(tuple, components)) if alone else (),
         )
 
     @property
@@ -172,6 +182,10 @@ class LinkedPanelData:
     @property
     def cohort_sizes(self) -> list[int]:
         return np.bincount(self.cohort_of_expert, minlength=len(self.cohorts)).tolist()
+
+    @property
+    def bias_block_sizes(self) -> list[int]:
+        return np.bincount(self.bias_block_of_expert).tolist()
 
 
 def round_basis(n_rounds: int) -> np.ndarray:
@@ -251,7 +265,7 @@ class LinkedRoundsModel:
             bias_scale = pm.HalfNormal("bias_scale", cfg["bias_scale_sd"])
             blocks = [
                 bias_scale * pm.ZeroSumNormal(f"bias_raw_cohort{k}", shape=size)
-                for k, size in enumerate(data.cohort_sizes)
+                for k, size in enumerate(data.bias_block_sizes)
             ]
             bias = pm.Deterministic("bias_expert", pt.concatenate(blocks), dims="expert")
             sigma_scale = pm.HalfNormal("sigma_scale", cfg["sigma_scale_sd"])
@@ -312,6 +326,7 @@ class LinkedRoundsModel:
                 "random_seed": random_seed,
                 "n_pairs": data.n_linked,
                 "n_kept": data.n_kept,
+                "pooled_cohorts": json.dumps([list(group) for group in data.pooled_cohorts]),
             }
         )
         return HierarchicalFit(posterior=trace)
