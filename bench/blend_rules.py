@@ -1,0 +1,230 @@
+#!/usr/bin/env python
+"""How the numeric forecast's blend weight could be chosen, side by side (issue 10).
+
+Not a test: it measures and prints. The blend (``aggregation/engine/numeric_blend.py``) is
+``w * model + (1 - w) * equal weight`` with ``w`` learned from the seeds. Here each fold's
+raw material is computed once (the other seeds' PSIS leave-one-out predictives, the held-out
+seed's model draws, the equal-weight mixture): leave-one-seed-out on the TU Delft studies in
+``tests/data/cooke``, and the three simulated 24 x 30 panels of the slow recovery test (their
+20 targets each). Every rule is then applied to the same material, and the script prints
+each rule's mean scaled interval score (TU Delft: the mean of the studies; simulated: the
+mean over targets) beside equal weight and the quantile average, and a bootstrap interval of
+the shipped rule minus equal weight (seeds resampled within each study).
+
+Usage: .venv/bin/python bench/blend_rules.py [--only "CWD,umd"] [--draws 400]
+       [--shared-error-nu 0]        (about 10 minutes on two cores; results in bench/README.md)
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aggregation.engine import numeric  # noqa: E402
+from aggregation.engine.excalibur import read_excalibur  # noqa: E402
+from aggregation.engine.numeric_blend import (  # noqa: E402
+    WEIGHTS,
+    equal_weight_cdf,
+    loo_seed_draws,
+    mixture_quantiles,
+    scaled_interval_score,
+)
+from aggregation.engine.quantiles import QuantileTable  # noqa: E402
+from aggregation.engine.synthetic import simulate_quantile_panel  # noqa: E402
+
+
+def material(tree, data, table, targets: dict[str, float]) -> tuple[list, list]:
+    """(the seeds' leave-one-out cases, the targets' cases), each a dict of draws (and
+    PSIS weights), the equal-weight (grid, cdf), the value and the answers, on the scoring
+    scale, as ``numeric_blend.blend`` builds them."""
+    questions, _experts, values, scales = numeric._assessments(table)
+    log = {q: s == "log" for q, s in zip(questions, scales, strict=True)}
+
+    def answers(q):
+        rows = values[:, questions.index(q)]
+        rows = rows[np.isfinite(rows).all(axis=1)]
+        return np.log(rows) if log[q] else rows
+
+    def scored(k, v):
+        v = data.to_scale(v, k)
+        return np.log(v) if log[data.questions[k]] else v
+
+    config = json.loads(tree.attrs["model_config"])
+    seed = int(tree.attrs.get("random_seed", 0))
+    seeds = []
+    for k, (draws, weights, _khat) in loo_seed_draws(tree, data, config, seed=seed).items():
+        a = answers(data.questions[k])
+        x = float(scored(k, np.array(data.realized[k])))
+        seeds.append({"draws": scored(k, draws), "weights": weights, "x": x, "answers": a})
+    truth = tree["posterior"]["truth"].transpose("chain", "draw", "question").values
+    held = []
+    for q, value in targets.items():
+        k = data.questions.index(q)
+        x = float(np.log(value) if log[q] else value)
+        held.append({"draws": scored(k, truth[..., k].ravel()), "weights": None, "x": x,
+                     "answers": answers(q)})  # fmt: skip
+    for case in seeds + held:
+        case["ew"] = equal_weight_cdf(case["answers"])
+    return seeds, held
+
+
+def studies(model, only) -> dict[str, list]:
+    out = {}
+    for dtt in sorted((ROOT / "tests" / "data" / "cooke").glob("*.dtt")):
+        if only and dtt.stem not in only:
+            continue
+        table, realized = numeric.table_from_study(read_excalibur(dtt, dtt.with_suffix(".rls")))
+        folds = []
+        for k, held in enumerate(sorted(q for q in realized if q in set(table.questions))):
+            others = {q: v for q, v in realized.items() if q != held}
+            fold = numeric.NumericPanelData.from_table(table, others)
+            tree = model.fit(fold, random_seed=k)
+            seeds, targets = material(tree, fold, table, {held: realized[held]})
+            folds.append((seeds, targets))
+        out[dtt.stem] = folds
+        print(f"  {dtt.stem}: {len(folds)} folds", file=sys.stderr, flush=True)
+    return out
+
+
+def simulated(model_config) -> list:
+    out = []
+    for seed in range(3):
+        panel = simulate_quantile_panel(
+            n_experts=24, n_questions=30, n_seeds=10, overconfident=(0,), seed=seed
+        )
+        table = QuantileTable.from_rows(panel.rows)
+        realized = {q: panel.truth[q] for q in panel.seeds}
+        data = numeric.NumericPanelData.from_table(table, realized)
+        tree = numeric.NumericHierarchicalModel(model_config).fit(data, random_seed=seed)
+        targets = {q: panel.truth[q] for q in table.questions if q not in realized}
+        out.append(material(tree, data, table, targets))
+    return out
+
+
+# --- the rules: each maps (seeds' score matrix (n, len(WEIGHTS)), prior curve) to w --------
+def scores(cases, quantiles) -> np.ndarray:
+    return np.array([
+        [scaled_interval_score(q[0], q[2], c["x"], c["answers"])
+         for q in (quantiles(c["draws"], c["weights"], c["ew"], w) for w in WEIGHTS)]
+        for c in cases
+    ])  # fmt: skip
+
+
+def vincentized(draws, weights, ew, w):
+    """Quantile averaging of the model and the equal-weight mixture (not a mixture)."""
+    model = mixture_quantiles(draws, weights, ew, 1.0)
+    return w * model + (1 - w) * np.interp([0.05, 0.5, 0.95], ew[1], ew[0])
+
+
+def plain_minimum(s, _prior):
+    m = s.mean(0)
+    return WEIGHTS[np.flatnonzero(m == m.min()).max()]
+
+
+def within(tolerance):
+    return lambda s, _prior: WEIGHTS[
+        np.flatnonzero(s.mean(0) <= (1 + tolerance) * s.mean(0).min()).max()
+    ]
+
+
+def fixed(w):
+    return lambda s, _prior: w
+
+
+def bootstrap(s, _prior, draws=400):
+    picks = np.random.default_rng(0).dirichlet(np.ones(len(s)), draws) @ s
+    return float(np.mean([WEIGHTS[np.flatnonzero(r == r.min()).max()] for r in picks]))
+
+
+def with_prior(pseudo_seeds):
+    def rule(s, prior):
+        objective = s.sum(0) + pseudo_seeds * s.mean(0)[0] * prior
+        return WEIGHTS[np.flatnonzero(objective == objective.min()).max()]
+
+    return rule
+
+
+RULES = {
+    "plain minimum (shipped)": (plain_minimum, mixture_quantiles),
+    "model alone": (fixed(1.0), mixture_quantiles),
+    "equal weight": (fixed(0.0), mixture_quantiles),
+    "fixed w = 0.3": (fixed(0.3), mixture_quantiles),
+    "fixed w = 0.5": (fixed(0.5), mixture_quantiles),
+    "bootstrap of the seeds": (bootstrap, mixture_quantiles),
+    "within 1 % of the minimum": (within(0.01), mixture_quantiles),
+    "within 2 % of the minimum": (within(0.02), mixture_quantiles),
+    "prior curve, 2 pseudo-seeds": (with_prior(2), mixture_quantiles),
+    "prior curve, 5 pseudo-seeds": (with_prior(5), mixture_quantiles),
+    "quantile averaging": (plain_minimum, vincentized),
+}
+
+
+def held_scores(rule, quantiles, seeds, held, prior) -> list[float]:
+    w = rule(scores(seeds, quantiles), prior) if len(seeds) >= 3 else 1.0
+    out = []
+    for c in held:
+        low, _mid, high = quantiles(c["draws"], c["weights"], c["ew"], w)
+        out.append(scaled_interval_score(low, high, c["x"], c["answers"]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated study names")
+    parser.add_argument("--draws", type=int, default=400, help="draws a chain (TU Delft folds)")
+    parser.add_argument("--shared-error-nu", type=float, help="the model's nu_eta (0: normal)")
+    args = parser.parse_args()
+    config = {} if args.shared_error_nu is None else {"shared_error_nu": args.shared_error_nu}
+    sampler = {"draws": args.draws, "tune": 300, "chains": 4}
+    model = numeric.NumericHierarchicalModel(config, sampler_config=sampler)
+    tu = studies(model, set(args.only.split(",")) if args.only else None)
+    panels = simulated(config)
+
+    def curve(study, quantiles):  # a study's mean seed score per w, relative to w = 0
+        m = np.vstack([scores(seeds, quantiles) for seeds, _ in tu[study]]).mean(0)
+        return m / m[0]
+
+    average = np.mean([scaled_interval_score(c["answers"][:, 0].mean(), c["answers"][:, 2].mean(),
+                       c["x"], c["answers"]) for _, held in panels for c in held])  # fmt: skip
+    print(f"{'rule':<30}{'TU Delft':>10}{'simulated':>11}   (quantile average {average:.4f})")
+    per_item = {}
+    for name, (rule, quantiles) in RULES.items():
+        curves = {s: curve(s, quantiles) for s in tu} if "prior" in name else {}
+        study_means = []
+        for study, folds in tu.items():
+            prior = (
+                np.mean([c for s, c in curves.items() if s != study], axis=0) if curves else None
+            )
+            items = [
+                x for seeds, held in folds for x in held_scores(rule, quantiles, seeds, held, prior)
+            ]
+            per_item.setdefault(name, {})[study] = np.array(items)
+            study_means.append(np.mean(items))
+        prior = np.mean(list(curves.values()), axis=0) if curves else None
+        sim = [
+            x for seeds, held in panels for x in held_scores(rule, quantiles, seeds, held, prior)
+        ]
+        tu_mean = np.mean(study_means) if study_means else float("nan")
+        print(f"{name:<30}{tu_mean:>10.4f}{np.mean(sim):>11.4f}")
+    if tu:
+        shipped, equal = per_item["plain minimum (shipped)"], per_item["equal weight"]
+        rng = np.random.default_rng(1)
+        base = np.mean([equal[s].mean() for s in tu])
+        diffs = []
+        for _ in range(4000):
+            picks = {s: rng.integers(0, len(equal[s]), len(equal[s])) for s in tu}
+            diffs.append(
+                np.mean([shipped[s][i].mean() - equal[s][i].mean() for s, i in picks.items()])
+            )
+        point = np.mean([shipped[s].mean() - equal[s].mean() for s in tu]) / base
+        low, high = np.percentile(diffs, [5, 95]) / base
+        print(f"shipped minus equal weight: {point:+.1%} (90 %: {low:+.1%} to {high:+.1%})")
+
+
+if __name__ == "__main__":
+    main()
