@@ -10,9 +10,11 @@ Brier, log score and AUC over the seeds.
 
 With --individual it also measures the alternative recalibration that was not chosen
 (recalibration.py): Turner et al.'s expert-level LLO (each expert's log-odds recalibrated,
-then averaged), as a MAP estimate with fixed group scales, in the same folds.
+then averaged), as a MAP estimate with fixed group scales, in the same folds. With
+--weights, expert weights learned from the training outcomes (``learned_weights``; issue
+11, point 3, bench/README.md).
 
-Options: --seeds 10 --individual --out var/bench/evaluate_pooledmarket.json
+Options: --seeds 10 --individual --weights --out var/bench/evaluate_pooledmarket.json
 """
 
 import argparse
@@ -96,10 +98,72 @@ def individual_llo(table, outcomes, seeds: int, scale_gamma=0.3, scale_tau=0.5) 
     return briers
 
 
+def learned_weights(table, outcomes, seeds: int, betas=(0.0, 0.5, 1.0, 2.0)) -> dict:
+    """10-fold Brier of a log-odds mean whose expert weights are learned from outcomes
+    (issue 11, point 3, measured before building): w_i = exp(beta u_i), u_i ~ Normal(0, 1)
+    partially pooled, the weighted mean recalibrated by project (LLO as recalibration.py,
+    group scales fixed at their prior sds), everything learned jointly from the training
+    folds' outcomes as a MAP estimate, for each fixed beta (0: equal weights)."""
+    frame = table.frame.assign(y=logit(table.frame["probability"].to_numpy()))
+    questions = sorted(outcomes.index)
+    frame = frame[frame["question"].isin(questions)]
+    experts = sorted(frame["expert"].unique())
+    q_idx = frame["question"].map({q: j for j, q in enumerate(questions)}).to_numpy()
+    e_idx = frame["expert"].map({e: i for i, e in enumerate(experts)}).to_numpy()
+    answered = np.zeros((len(questions), len(experts)))
+    answered[q_idx, e_idx] = 1.0
+    values = np.zeros_like(answered)
+    values[q_idx, e_idx] = frame["y"].to_numpy()
+    y = outcomes.loc[questions, "outcome"].to_numpy(dtype=float)
+    groups = sorted(outcomes["group"].unique())
+    g = outcomes.loc[questions, "group"].map({c: k for k, c in enumerate(groups)}).to_numpy()
+    n_g, n_e = len(groups), len(experts)
+
+    def unpack(theta):
+        return (
+            theta[0],
+            theta[1],
+            theta[2 : 2 + n_g],
+            theta[2 + n_g : 2 + 2 * n_g],
+            theta[2 + 2 * n_g :],
+        )
+
+    def forecast(theta, beta, rows):
+        lg, tau, zg, zt, u = unpack(theta)
+        w = np.exp(beta * u)
+        x = (values[rows] @ w) / (answered[rows] @ w)
+        return np.exp(lg + 0.25 * zg[g[rows]]) * x + tau + 0.5 * zt[g[rows]]
+
+    out = {}
+    for beta in betas:
+        briers = []
+        for seed in range(seeds):
+            folds = assign_folds(questions, 10, seed=seed).loc[questions].to_numpy()
+            p = np.zeros(len(questions))
+            for k in range(10):
+                train = np.flatnonzero(folds != k)
+
+                def objective(theta, train=train, beta=beta):
+                    eta = forecast(theta, beta, train)
+                    lg, tau, zg, zt, u = unpack(theta)
+                    loglik = np.sum(y[train] * eta - np.logaddexp(0, eta))
+                    prior = 0.5 * ((lg - math.log(2)) / 0.5) ** 2 + 0.5 * tau**2
+                    prior += 0.5 * (zg @ zg + zt @ zt + u @ u)
+                    return -loglik + prior
+
+                start = np.r_[math.log(2), np.zeros(1 + 2 * n_g + n_e)]
+                theta = minimize(objective, start, method="L-BFGS-B").x
+                p[folds == k] = expit(forecast(theta, beta, np.flatnonzero(folds == k)))
+            briers.append(round(brier_score(p, y), 4))
+        out[str(beta)] = briers
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--individual", action="store_true")
+    parser.add_argument("--weights", action="store_true", help="weights learned from outcomes")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "evaluate_pooledmarket.json"))
     args = parser.parse_args()
     table = JudgmentTable.from_csv(DATA / "judgments.csv")
@@ -109,6 +173,8 @@ def main() -> None:
     result["sweep_seconds"] = round(time.perf_counter() - started, 1)
     if args.individual:
         result["individual_llo_brier_per_seed"] = individual_llo(table, outcomes, args.seeds)
+    if args.weights:
+        result["learned_weights_brier_per_seed"] = learned_weights(table, outcomes, args.seeds)
     for label in ("grouped", "ungrouped"):
         print(f"\n{label} recalibration, 10-fold CV over fold seeds 0..{args.seeds - 1}")
         print(f"{'method':<22}{'Brier mean [min, max]':>28}{'log score':>12}{'AUC':>8}")
@@ -126,6 +192,9 @@ def main() -> None:
             "expert-level LLO Brier per seed:",
             [round(b, 4) for b in result["individual_llo_brier_per_seed"]],
         )
+    if args.weights:
+        for beta, briers in result["learned_weights_brier_per_seed"].items():
+            print(f"weights learned from outcomes, beta {beta}: Brier per seed {briers}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
