@@ -33,43 +33,32 @@ from aggregation.engine.numeric_blend import (  # noqa: E402
     loo_seed_draws,
     mixture_quantiles,
     scaled_interval_score,
+    seed_cases,
 )
 from aggregation.engine.quantiles import QuantileTable  # noqa: E402
 from aggregation.engine.synthetic import simulate_quantile_panel  # noqa: E402
 
 
 def material(tree, data, table, targets: dict[str, float]) -> tuple[list, list]:
-    """(the seeds' leave-one-out cases, the targets' cases), each a dict of draws (and
-    PSIS weights), the equal-weight (grid, cdf), the value and the answers, on the scoring
-    scale, as ``numeric_blend.blend`` builds them."""
-    questions, _experts, values, scales = numeric._assessments(table)
-    log = {q: s == "log" for q, s in zip(questions, scales, strict=True)}
-
-    def answers(q):
-        rows = values[:, questions.index(q)]
-        rows = rows[np.isfinite(rows).all(axis=1)]
-        return np.log(rows) if log[q] else rows
-
-    def scored(k, v):
-        v = data.to_scale(v, k)
-        return np.log(v) if log[data.questions[k]] else v
-
+    """(the seeds' leave-one-out cases, the targets' cases) on the scoring scale: the seeds'
+    as ``numeric_blend.blend`` builds them, the targets' from the model's draws."""
+    answers, log_scored = numeric.blend_inputs(table)
     config = json.loads(tree.attrs["model_config"])
-    seed = int(tree.attrs.get("random_seed", 0))
-    seeds = []
-    for k, (draws, weights, _khat) in loo_seed_draws(tree, data, config, seed=seed).items():
-        a = answers(data.questions[k])
-        x = float(scored(k, np.array(data.realized[k])))
-        seeds.append({"draws": scored(k, draws), "weights": weights, "x": x, "answers": a})
+    loo = loo_seed_draws(tree, data, config, seed=int(tree.attrs.get("random_seed", 0)))
+    seeds = seed_cases(loo, data, answers, log_scored)
     truth = tree["posterior"]["truth"].transpose("chain", "draw", "question").values
     held = []
     for q, value in targets.items():
         k = data.questions.index(q)
-        x = float(np.log(value) if log[q] else value)
-        held.append({"draws": scored(k, truth[..., k].ravel()), "weights": None, "x": x,
-                     "answers": answers(q)})  # fmt: skip
-    for case in seeds + held:
-        case["ew"] = equal_weight_cdf(case["answers"])
+        a = np.log(answers[q]) if log_scored[q] else answers[q]
+        on_scale = data.to_scale(truth[..., k].ravel(), k)
+        held.append({
+            "draws": np.log(on_scale) if log_scored[q] else on_scale,
+            "weights": None,
+            "x": float(np.log(value) if log_scored[q] else value),
+            "answers": a,
+            "ew": equal_weight_cdf(a),
+        })  # fmt: skip
     return seeds, held
 
 

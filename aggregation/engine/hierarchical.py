@@ -136,11 +136,7 @@ class BinaryPanelData:
         question_code = {q: j for j, q in enumerate(questions)}
         cohort_code = {c: g for g, c in enumerate(cohorts)}
         own_cohort = np.array([cohort_code[expert_cohort[e]] for e in experts], dtype=np.int64)
-        components = cohort_components(frame)
-        # pooled only when no two cohorts share a question: where some do, their gaps are
-        # measurable and kept (see cohort_components)
-        alone = len(components) > 1 and all(len(group) == 1 for group in components)
-        pooled = tuple(map(tuple, components)) if alone else ()
+        pooled = cohorts_to_pool(frame)
         return cls(
             experts=experts,
             questions=questions,
@@ -240,6 +236,16 @@ def cohort_components(frame) -> list[list[str]]:
     for cohort in sorted(parent):
         groups.setdefault(root(cohort), []).append(cohort)
     return sorted(groups.values())
+
+
+def cohorts_to_pool(frame) -> tuple[tuple[str, ...], ...]:
+    """Each cohort as a group of one when the model must pool them (no two cohorts share a
+    question), else empty: where some do share, their gaps are measurable and kept (see
+    ``cohort_components``). Read by this model's and the linked-rounds model's data."""
+    components = cohort_components(frame)
+    if len(components) > 1 and all(len(group) == 1 for group in components):
+        return tuple(map(tuple, components))
+    return ()
 
 
 @dataclass

@@ -589,18 +589,25 @@ def _equal_weight_quantiles(assessments: np.ndarray, scales) -> np.ndarray:
     return out
 
 
-def blended_forecasts(tree: xr.DataTree, data: "NumericPanelData", table: QuantileTable):
-    """``numeric_blend.blend`` for a fit of ``table``: the forecast of every target
-    question, the model blended with the equal-weight decision maker by a weight learned
-    from the fit's seeds, and how it was learned."""
-    from aggregation.engine.numeric_blend import blend
-
+def blend_inputs(table: QuantileTable) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
+    """What ``numeric_blend`` reads of the answers: each question's experts' (E, 3)
+    quantiles on its own scale, and which questions are scored on the log scale."""
     questions, _experts, values, scales = _assessments(table)
     answers = {}
     for k, question in enumerate(questions):
         rows = values[:, k]
         answers[question] = rows[np.isfinite(rows).all(axis=1)]
     log_scored = {q: scale == "log" for q, scale in zip(questions, scales, strict=True)}
+    return answers, log_scored
+
+
+def blended_forecasts(tree: xr.DataTree, data: "NumericPanelData", table: QuantileTable):
+    """``numeric_blend.blend`` for a fit of ``table``: the forecast of every target
+    question, the model blended with the equal-weight decision maker by a weight learned
+    from the fit's seeds, and how it was learned."""
+    from aggregation.engine.numeric_blend import blend
+
+    answers, log_scored = blend_inputs(table)
     config = json.loads(tree.attrs["model_config"])
     return blend(
         tree, data, answers, log_scored, config, seed=int(tree.attrs.get("random_seed", 0))

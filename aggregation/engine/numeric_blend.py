@@ -119,6 +119,35 @@ def loo_seed_draws(
     }
 
 
+def _scoring(data, log_scored: dict[str, bool], k: int, values) -> np.ndarray:
+    """Standardized values of question k on its scoring scale."""
+    on_scale = data.to_scale(values, k)
+    return np.log(on_scale) if log_scored[data.questions[k]] else on_scale
+
+
+def _scored_answers(answers: dict, log_scored: dict[str, bool], question: str) -> np.ndarray:
+    a = np.asarray(answers[question], dtype=float)
+    return np.log(a) if log_scored[question] else a
+
+
+def seed_cases(loo: dict, data, answers: dict, log_scored: dict[str, bool]) -> list[dict]:
+    """``choose_weight``'s cases from ``loo_seed_draws``: each seed's leave-one-out draws
+    (and PSIS weights), equal-weight mixture, value and answers, on its scoring scale."""
+    cases = []
+    for k, (draws, weights, _khat) in loo.items():
+        a = _scored_answers(answers, log_scored, data.questions[k])
+        cases.append(
+            {
+                "draws": _scoring(data, log_scored, k, draws),
+                "weights": weights,
+                "ew": equal_weight_cdf(a),
+                "x": float(_scoring(data, log_scored, k, np.array(data.realized[k]))),
+                "answers": a,
+            }
+        )
+    return cases
+
+
 def choose_weight(cases: list[dict]) -> tuple[float, dict[float, float]]:
     """The model's weight with the lowest mean scaled interval score over ``cases`` (each
     {"draws", "weights", "ew", "x", "answers"}: a seed predicted without its value), and
@@ -161,27 +190,8 @@ def blend(
     score of the seeds), "max_pareto_k", "method"}.
     """
 
-    def scoring(k: int, values: np.ndarray) -> np.ndarray:
-        on_scale = data.to_scale(values, k)
-        return np.log(on_scale) if log_scored[data.questions[k]] else on_scale
-
-    def scored_answers(question: str) -> np.ndarray:
-        a = np.asarray(answers[question], dtype=float)
-        return np.log(a) if log_scored[question] else a
-
     loo = loo_seed_draws(tree, data, model_config, seed=seed)
-    cases = []
-    for k, (draws, weights, _khat) in loo.items():
-        a = scored_answers(data.questions[k])
-        cases.append(
-            {
-                "draws": scoring(k, draws),
-                "weights": weights,
-                "ew": equal_weight_cdf(a),
-                "x": float(scoring(k, np.array(data.realized[k]))),
-                "answers": a,
-            }
-        )
+    cases = seed_cases(loo, data, answers, log_scored)
     if len(cases) >= MIN_SEEDS:
         weight, scores = choose_weight(cases)
     else:
@@ -191,9 +201,8 @@ def blend(
     for k, question in enumerate(data.questions):
         if data.seeds[k]:
             continue
-        draws = scoring(k, truth[..., k].ravel())
-        a = scored_answers(question)
-        ew = equal_weight_cdf(a)
+        draws = _scoring(data, log_scored, k, truth[..., k].ravel())
+        ew = equal_weight_cdf(_scored_answers(answers, log_scored, question))
         blended = mixture_quantiles(draws, None, ew, weight)
         back = np.exp if log_scored[question] else (lambda v: v)
         forecasts[question] = dict(

@@ -55,7 +55,7 @@ import xarray as xr
 from scipy.special import expit
 
 from aggregation.engine.data import JudgmentTable, logit
-from aggregation.engine.hierarchical import POOLED_COHORT, HierarchicalFit, cohort_components
+from aggregation.engine.hierarchical import POOLED_COHORT, HierarchicalFit, cohorts_to_pool
 from aggregation.engine.posterior import ProgressCallback, sample
 from aggregation.engine.spec import (
     DEFAULT_MODEL_CONFIG,
@@ -104,7 +104,7 @@ class LinkedPanelData:
         -1 for a first answer
     kept : (n,) bool, the answer is an exact copy of that previous answer
     cohort_of_expert : (E,) code into ``cohorts``; all 0 when the cohorts are pooled
-        because no two of them share a question (``hierarchical.cohort_components``)
+        because no two of them share a question (``hierarchical.cohorts_to_pool``)
     bias_block_of_expert : (E,) the expert's own cohort: biases sum to zero within it
     """
 
@@ -151,23 +151,22 @@ class LinkedPanelData:
         kept = np.zeros(len(frame), dtype=bool)
         kept[linked] = probability[linked] == probability[previous[linked]]
         own_cohort = np.array([rank[cohort_of[e]] for e in experts], dtype=np.int64)
-        components = cohort_components(frame)
-        alone = len(components) > 1 and all(len(group) == 1 for group in components)
+        pooled = cohorts_to_pool(frame)
         return cls(
             rounds=rounds,
             experts=experts,
             questions=questions,
-            cohorts=[POOLED_COHORT] if alone else cohorts,
+            cohorts=[POOLED_COHORT] if pooled else cohorts,
             y=logit(probability),
             expert_idx=frame["expert"].map(codes["expert"]).to_numpy(np.int64),
             question_idx=frame["question"].map(codes["question"]).to_numpy(np.int64),
             round_idx=frame["round"].map(codes["round"]).to_numpy(np.int64),
             previous_idx=previous,
             kept=kept,
-            cohort_of_expert=np.zeros_like(own_cohort) if alone else own_cohort,
+            cohort_of_expert=np.zeros_like(own_cohort) if pooled else own_cohort,
             data_hash=table.data_hash(),
             bias_block_of_expert=own_cohort,
-            pooled_cohorts=tuple(map(tuple, components)) if alone else (),
+            pooled_cohorts=pooled,
         )
 
     @property

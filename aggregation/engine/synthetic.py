@@ -209,6 +209,17 @@ def simulate_quantile_panel(
     )
 
 
+def own_questions(judgments: pd.DataFrame) -> pd.DataFrame:
+    """The judgments of a design where no two cohorts share a question: the questions,
+    sorted, are dealt to the cohorts, sorted, in equal consecutive blocks, and each expert
+    keeps only the answers to their cohort's block (pooledmaRket's design)."""
+    questions = sorted(judgments["question"].unique())
+    cohorts = sorted(judgments["cohort"].unique())
+    block = -(-len(questions) // len(cohorts))  # ceiling
+    owner = {q: cohorts[k // block] for k, q in enumerate(questions)}
+    return judgments[judgments["question"].map(owner) == judgments["cohort"]]
+
+
 def simulate_linked_rounds(
     *,
     n_experts: int,

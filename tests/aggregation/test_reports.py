@@ -16,7 +16,7 @@ from django.urls import reverse
 from aggregation import cohort_privacy, presenters, reports
 from aggregation.engine import plots
 from aggregation.engine.data import JudgmentTable
-from aggregation.engine.synthetic import simulate_binary_panel
+from aggregation.engine.synthetic import own_questions, simulate_binary_panel
 from aggregation.models import AggregationRun
 from tests.aggregation.conftest import point
 
@@ -195,9 +195,7 @@ def test_a_fit_with_pooled_cohorts_draws_every_figure_but_the_cohorts(settings):
     from aggregation.engine.summary import summarize_hierarchical
 
     frame = simulate_binary_panel(n_experts=12, n_questions=6, seed=4).judgments
-    first = sorted(frame["question"].unique())[:3]
-    own = (frame["cohort"] == sorted(frame["cohort"].unique())[0]) == frame["question"].isin(first)
-    table = JudgmentTable.from_frame(frame[own])
+    table = JudgmentTable.from_frame(own_questions(frame))
     model = BinaryHierarchicalModel(sampler_config={"chains": 2, "draws": 100, "tune": 100})
     fit = model.fit(table, random_seed=1)
     result = summarize_hierarchical(fit, table)

@@ -31,7 +31,7 @@ from aggregation.engine.hierarchical import (
     BinaryHierarchicalModel,
     BinaryPanelData,
 )
-from aggregation.engine.synthetic import simulate_binary_panel
+from aggregation.engine.synthetic import own_questions, simulate_binary_panel
 
 PANELS = {  # name: simulate_binary_panel arguments
     "two cohorts": {"n_experts": 12, "n_questions": 5},
@@ -66,9 +66,7 @@ def disjoint_cohorts() -> BinaryPanelData:
     """Two cohorts that answered different questions: the model pools their deviations
     (``hierarchical.cohort_components``) and keeps one bias block per cohort."""
     frame = simulate_binary_panel(n_experts=10, n_questions=6, seed=3).judgments
-    first = sorted(frame["question"].unique())[:3]
-    keep = (frame["cohort"] == frame["cohort"].iloc[0]) == frame["question"].isin(first)
-    return BinaryPanelData.from_table(JudgmentTable.from_frame(frame[keep]))
+    return BinaryPanelData.from_table(JudgmentTable.from_frame(own_questions(frame)))
 
 
 def value_var_of(model, block: str) -> str:

@@ -21,7 +21,7 @@ from scipy.special import expit, logit
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.hierarchical import BinaryHierarchicalModel, HierarchicalFit
 from aggregation.engine.summary import summarize_hierarchical
-from aggregation.engine.synthetic import SyntheticPanel, simulate_binary_panel
+from aggregation.engine.synthetic import SyntheticPanel, own_questions, simulate_binary_panel
 
 pytestmark = pytest.mark.slow
 
@@ -368,9 +368,7 @@ def test_cohorts_that_answered_different_questions_are_pooled_and_converge(seed)
     consensus of the questions only its cohort answered; pooled, 1.005 and no divergence."""
     cohorts = {f"P{k}": 0.25 for k in range(1, 5)}
     panel = simulate_binary_panel(n_experts=48, n_questions=24, cohorts=cohorts, seed=seed)
-    frame = panel.judgments
-    own = {q: f"P{k // 6 + 1}" for k, q in enumerate(sorted(frame["question"].unique()))}
-    table = JudgmentTable.from_frame(frame[frame["question"].map(own) == frame["cohort"]])
+    table = JudgmentTable.from_frame(own_questions(panel.judgments))
     fit = BinaryHierarchicalModel().fit(table, random_seed=seed)
     result = summarize_hierarchical(fit, table)
     assert result["diagnostics"]["max_rhat"] <= 1.01

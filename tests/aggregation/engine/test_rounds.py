@@ -17,7 +17,7 @@ from aggregation.engine.rounds import (
     round_basis,
     summarize_linked,
 )
-from aggregation.engine.synthetic import simulate_binary_panel
+from aggregation.engine.synthetic import own_questions, simulate_binary_panel
 
 
 def two_rounds(*, n_experts=20, n_questions=6, seed=3, move=0.4, shift_q01=0.8, keep=0.3):
@@ -96,10 +96,7 @@ def test_the_model_builds_with_named_dims_and_a_finite_logp():
 def disjoint_two_rounds(seed=3):
     """Two rounds of a panel whose two cohorts each answered their own questions."""
     _, table = two_rounds(n_experts=24, n_questions=6, seed=seed)
-    frame = table.frame
-    first = sorted(frame["question"].unique())[:3]
-    own = (frame["cohort"] == sorted(frame["cohort"].unique())[0]) == frame["question"].isin(first)
-    return JudgmentTable.from_frame(frame[own])
+    return JudgmentTable.from_frame(own_questions(table.frame))
 
 
 def test_cohorts_that_share_no_question_are_pooled_as_in_the_binary_model():
