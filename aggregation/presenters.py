@@ -319,7 +319,7 @@ def linked_rows(run: AggregationRun) -> list[dict]:
 
 def expert_rows(run: AggregationRun, shown: list[str]) -> list[dict]:
     """Experts by anonymised code: cohort as a listing may print it, bias (withheld for
-    small cohorts: it is measured within the cohort) and noise."""
+    small cohorts: it is measured within the cohort), noise and slope."""
     sizes = cohort_privacy.cohort_sizes_of_result(run.result or {})
     labels = cohort_privacy.expert_cohort_labels(sizes)
     experts = (run.result or {}).get("experts") or {}
@@ -332,6 +332,8 @@ def expert_rows(run: AggregationRun, shown: list[str]) -> list[dict]:
             if expert.get("bias") and expert["cohort"] in shown
             else None,
             "noise": Estimate.of(expert.get("noise"), digits=2),
+            # binary model version 5 on: results of earlier versions have no slope
+            "slope": Estimate.of(expert["slope"], digits=2) if expert.get("slope") else None,
         }
         for code, expert in sorted(experts.items())
     ]

@@ -358,7 +358,7 @@ def _numeric_question_report(request: HttpRequest, run: AggregationRun, question
 
 @login_required
 def experts_report(request: HttpRequest, run_id: int) -> HttpResponse:
-    """Experts by anonymised code: cohort, bias and noise with their intervals."""
+    """Experts by anonymised code: cohort, bias, noise and slope with their intervals."""
     run = selectors.run_get_for_reader(user=request.user, run_id=run_id)
     if run.method == Method.NUMERIC_HIERARCHICAL:
         return _numeric_experts_report(request, run)
@@ -368,6 +368,7 @@ def experts_report(request: HttpRequest, run_id: int) -> HttpResponse:
         "survey_round": run.survey_round,
         "survey": run.survey_round.survey,
         "rows": rows,
+        "has_slope": any(row["slope"] for row in rows),
         "min_cohort": settings.REPORT_MIN_COHORT_SIZE,
         "interval_percent": f"{(run.result or {}).get('interval_mass', 0.9) * 100:g}",
         "figures": _figures(run, "expert-bias", "expert-noise"),

@@ -26,12 +26,12 @@ from aggregation.engine.summary import summarize_hierarchical  # noqa: E402
 class PlainPyMCModel(BinaryHierarchicalModel):
     """The same model with PyMC's generic Student-t likelihood instead of the fused kernel."""
 
-    def likelihood(self, y, judgment_idx, mu, delta_flat, bias, log_sigma, log_kappa):
+    def likelihood(self, y, judgment_idx, mu, delta_flat, bias, log_slope, log_sigma, log_kappa):
         import pymc as pm
         import pytensor.tensor as pt
 
         expert, question, cell = judgment_idx[0], judgment_idx[1], judgment_idx[2]
-        location = mu[question] + delta_flat[cell] + bias[expert]
+        location = bias[expert] + pt.exp(log_slope[expert]) * (mu[question] + delta_flat[cell])
         scale = pt.exp(log_sigma[expert] + log_kappa[question])
         student = pm.StudentT.dist(nu=self.model_config["nu"], mu=location, sigma=scale)
         return pm.logp(student, y).sum()

@@ -27,15 +27,17 @@ block g: each cohort's experts, also when the model pools the cohorts and G is 1
     lean_raw, zero-sum coordinates  G-1    ZeroSumNormal(1) (only if G > 1)
     log bias_scale                  1      HalfNormal(bias_scale_sd)
     log sigma_scale                 1      HalfNormal(sigma_scale_sd)
+    log slope_scale                 1      HalfNormal(slope_scale_sd)
     bias_raw_cohort g               n_g-1  ZeroSumNormal(1), for each bias block g
     log_sigma_raw                   E-1    ZeroSumNormal(1)
+    log_slope_raw_cohort g          n_g-1  ZeroSumNormal(1), for each bias block g
     log_kappa_mean                  1      Normal(log_kappa_mean_mu, log_kappa_mean_sd)
     log kappa_scale                 1      HalfNormal(kappa_scale_sd)
     kappa_raw                       Q      Normal(0, 1)
 
 with delta = delta_scale * delta_raw + lean_sd * lean_raw (the lean broadcast over
-questions), bias = bias_scale * bias_raw, log sigma = sigma_scale
-* log_sigma_raw and log kappa = log_kappa_mean + kappa_scale * kappa_raw, as in
+questions), bias = bias_scale * bias_raw, log sigma = sigma_scale * log_sigma_raw,
+log slope = slope_scale * log_slope_raw and log kappa = log_kappa_mean + kappa_scale * kappa_raw, as in
 ``build_model``. A zero-sum vector of length n is stored as n - 1 coordinates and extended
 by PyMC's ``ZeroSumTransform`` (an isometry onto the vectors that sum to zero, so its
 Jacobian is constant).
@@ -63,15 +65,16 @@ LOG_2PI = math.log(2.0 * math.pi)
 #
 #     log p(y_n) = log G((nu+1)/2) - log G(nu/2) - log(nu pi)/2 - log s_n
 #                  - (nu+1)/2 log(1 + z_n^2 / nu),
-#     z_n = (y_n - m_n) / s_n,  m_n = mu_j + delta_{g(i) j} + b_i,  log s_n = log sigma_i + log kappa_j.
+#     z_n = (y_n - m_n) / s_n,  m_n = b_i + a_i (mu_j + delta_{g(i) j}),  log s_n = log sigma_i + log kappa_j.
 #
 # Its gradient follows from two per-judgment weights:
 #
 #     d log p / d m_n       =  (nu+1) z_n / (nu + z_n^2) / s_n
 #     d log p / d log s_n   =  (nu+1) z_n^2 / (nu + z_n^2) - 1
 #
-# which are added into the parameters that judgment n reads (mu_j, delta_gj, b_i for the
-# location; log sigma_i and log kappa_j for the scale).
+# which are added into the parameters that judgment n reads (b_i, and a_i times it into
+# mu_j and delta_gj, and a_i (mu_j + delta_gj) times it into log a_i, for the location;
+# log sigma_i and log kappa_j for the scale).
 #
 # Why a hand-written kernel: PyTensor's generic graph for this sum runs one loop per
 # operation, with a gather before and a scatter-add after; fused into one numba loop the
@@ -92,7 +95,7 @@ ERROR_MODEL = "numpy"
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
-def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
+def panel_student_t(y, idx, mu, delta_flat, bias, log_slope, log_sigma, log_kappa, nu):
     """Log-likelihood of all judgments and its gradient.
 
     Parameters
@@ -101,14 +104,14 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
     idx : (3, n) int, rows: expert i, question j, cell (index into delta_flat); a cell
         belongs to one question (cell = j * n_cohorts + cohort). Unsigned is faster (numba
         then skips its check for negative indices)
-    mu : (n_questions,) ; delta_flat : (n_questions * n_cohorts,) ; bias, log_sigma :
-        (n_experts,) ; log_kappa : (n_questions,)
+    mu : (n_questions,) ; delta_flat : (n_questions * n_cohorts,) ; bias, log_slope,
+        log_sigma : (n_experts,) ; log_kappa : (n_questions,)
     nu : float, degrees of freedom
 
     Returns
     -------
-    logp : float and the gradients with the shapes of mu, delta_flat, bias, log_sigma,
-    log_kappa, in that order.
+    logp : float and the gradients with the shapes of mu, delta_flat, bias, log_slope,
+    log_sigma, log_kappa, in that order.
 
     Judgments come sorted by cell (``BinaryPanelData.model_arrays`` sorts them), so the
     loop walks runs of one question and cohort and keeps that cell's terms in registers;
@@ -123,12 +126,14 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
     g_mu = np.zeros_like(mu)
     g_delta = np.zeros_like(delta_flat)
     g_bias = np.zeros_like(bias)
+    g_log_slope = np.zeros_like(log_slope)
     g_log_sigma = np.zeros_like(log_sigma)
     g_log_kappa = np.zeros_like(log_kappa)
     n = y.shape[0]
     if n == 0:
-        return 0.0, g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa
+        return 0.0, g_mu, g_delta, g_bias, g_log_slope, g_log_sigma, g_log_kappa
     inv_sigma = np.exp(-log_sigma)
+    slope = np.exp(log_slope)
     inv_kappa = np.exp(-log_kappa)
     kernel = 0.0  # sum of log(nu + z^2), partly held in `product`
     product = 1.0
@@ -137,7 +142,7 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
     # the current run of judgments in one cell c (question j, one cohort)
     c, j = idx[2, 0], idx[1, 0]
     location_c, inv_kappa_j = mu[j] + delta_flat[c], inv_kappa[j]
-    g_location_c = 0.0  # d log p / d location, summed over the run
+    g_location_c = 0.0  # d log p / d (mu_j + delta_c), summed over the run
     g_scale_c = 0.0  # d log p / d log scale, summed over the run
     count_c = 0
     for k in range(n):
@@ -151,7 +156,7 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
             g_location_c, g_scale_c, count_c = 0.0, 0.0, 0
         i = idx[0, k]
         inv_scale = inv_sigma[i] * inv_kappa_j
-        z = (y[k] - location_c - bias[i]) * inv_scale
+        z = (y[k] - bias[i] - slope[i] * location_c) * inv_scale
         factor = nu + z * z
         if factor < 1e100:
             product *= factor
@@ -162,9 +167,10 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
             kernel += math.log(factor)
         log_scales += log_sigma[i]
         w = nu1 * z / factor
-        g_location = w * inv_scale
-        g_location_c += g_location
+        g_location = w * inv_scale  # d log p / d m_n
         g_bias[i] += g_location
+        g_location_c += g_location * slope[i]
+        g_log_slope[i] += g_location * slope[i] * location_c
         g_scale = w * z - 1.0
         g_log_sigma[i] += g_scale
         g_scale_c += g_scale
@@ -176,7 +182,7 @@ def panel_student_t(y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu):
     kernel += math.log(product) - n * math.log(nu)  # now the sum of log(1 + z^2 / nu)
     constant = math.lgamma((nu + 1.0) / 2.0) - math.lgamma(nu / 2.0) - 0.5 * math.log(nu * math.pi)
     logp = n * constant - nu1 / 2.0 * kernel - log_scales
-    return logp, g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa
+    return logp, g_mu, g_delta, g_bias, g_log_slope, g_log_sigma, g_log_kappa
 
 
 # ------------------------------------------------------------------ priors and transforms
@@ -208,7 +214,7 @@ class Layout:
         q, e, g = self.n_questions, self.n_experts, self.n_cohorts
         n_lean = g - 1 if g > 1 else 0
         n_bias = e - len(self.cohort_sizes)
-        return q + 1 + self.n_delta + n_lean + 2 + n_bias + (e - 1) + 2 + q
+        return q + 1 + self.n_delta + n_lean + 3 + n_bias + (e - 1) + n_bias + 2 + q
 
     def blocks(self) -> dict[str, slice]:
         """name -> slice of the vector, in order (PyMC's value-variable names, untransformed)."""
@@ -216,10 +222,13 @@ class Layout:
         if self.n_cohorts > 1:
             sizes.append(("delta_raw", self.n_delta))
             sizes.append(("lean_raw", self.n_cohorts - 1))
-        sizes += [("bias_scale", 1), ("sigma_scale", 1)]
+        sizes += [("bias_scale", 1), ("sigma_scale", 1), ("slope_scale", 1)]
         sizes += [(f"bias_raw_cohort{g}", n - 1) for g, n in enumerate(self.cohort_sizes)]
         sizes += [
             ("log_sigma_raw", self.n_experts - 1),
+        ]
+        sizes += [(f"log_slope_raw_cohort{g}", n - 1) for g, n in enumerate(self.cohort_sizes)]
+        sizes += [
             ("log_kappa_mean", 1),
             ("kappa_scale", 1),
             ("kappa_raw", self.n_questions),
@@ -243,6 +252,7 @@ def prior_scales(model_config: dict) -> np.ndarray:
         "kappa_scale_sd",
         "nu",
         "lean_sd",
+        "slope_scale_sd",
     )
     return np.array([float(model_config[k]) for k in keys])
 
@@ -285,10 +295,10 @@ def _half_normal_log(x, sd):
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
-    """The model's values at x: mu, delta (Q, G), bias, log_sigma, log_kappa, the
-    hyperparameters [delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale],
-    the raw blocks (delta_raw, bias_raw, log_sigma_raw extended to sum to zero; kappa_raw;
-    lean_raw extended) and the cohorts' lean (G,)."""
+    """The model's values at x: mu, delta (Q, G), bias, log_slope, log_sigma, log_kappa,
+    the hyperparameters [delta_scale, bias_scale, sigma_scale, slope_scale, log_kappa_mean,
+    kappa_scale], the raw blocks (delta_raw, bias_raw, log_sigma_raw, log_slope_raw
+    extended to sum to zero; kappa_raw; lean_raw extended) and the cohorts' lean (G,)."""
     q, g_count = n_questions, n_cohorts
     e = 0
     for size in cohort_sizes:
@@ -316,7 +326,8 @@ def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
     lean = lean_sd * lean_raw
     bias_scale = math.exp(x[pos])
     sigma_scale = math.exp(x[pos + 1])
-    pos += 2
+    slope_scale = math.exp(x[pos + 2])
+    pos += 3
     bias_raw = np.empty(e)
     first = 0
     for size in cohort_sizes:
@@ -326,6 +337,12 @@ def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
     log_sigma_raw = np.empty(e)
     _extend(x[pos : pos + e - 1], log_sigma_raw)
     pos += e - 1
+    log_slope_raw = np.empty(e)
+    first = 0
+    for size in cohort_sizes:
+        _extend(x[pos : pos + size - 1], log_slope_raw[first : first + size])
+        pos += size - 1
+        first += size
     log_kappa_mean = x[pos]
     kappa_scale = math.exp(x[pos + 1])
     pos += 2
@@ -336,27 +353,30 @@ def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
             delta[j, g] += lean[g]
     bias = bias_scale * bias_raw
     log_sigma = sigma_scale * log_sigma_raw
+    log_slope = slope_scale * log_slope_raw
     log_kappa = log_kappa_mean + kappa_scale * kappa_raw
-    hyper = np.array([delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale])
-    raw = (delta_raw, bias_raw, log_sigma_raw, kappa_raw, lean_raw)
-    return mu, delta, bias, log_sigma, log_kappa, hyper, raw, lean
+    hyper = np.array(
+        [delta_scale, bias_scale, sigma_scale, slope_scale, log_kappa_mean, kappa_scale]
+    )
+    raw = (delta_raw, bias_raw, log_sigma_raw, log_slope_raw, kappa_raw, lean_raw)
+    return mu, delta, bias, log_slope, log_sigma, log_kappa, hyper, raw, lean
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
     """Log density of the model at x (unconstrained) and its gradient, as PyMC computes it
     (Jacobians of the log transforms included)."""
-    mu_sd, delta_sd, bias_sd, sigma_sd, lkm_mu, lkm_sd, kappa_sd, nu, lean_sd = priors
+    mu_sd, delta_sd, bias_sd, sigma_sd, lkm_mu, lkm_sd, kappa_sd, nu, lean_sd, slope_sd = priors
     q, g_count = n_questions, n_cohorts
-    mu, delta, bias, log_sigma, log_kappa, hyper, raw, lean = unpack(
+    mu, delta, bias, log_slope, log_sigma, log_kappa, hyper, raw, lean = unpack(
         x, n_questions, n_cohorts, cohort_sizes, lean_sd
     )
-    delta_raw, bias_raw, log_sigma_raw, kappa_raw, lean_raw = raw
-    delta_scale, bias_scale, sigma_scale, log_kappa_mean, kappa_scale = hyper
+    delta_raw, bias_raw, log_sigma_raw, log_slope_raw, kappa_raw, lean_raw = raw
+    delta_scale, bias_scale, sigma_scale, slope_scale, log_kappa_mean, kappa_scale = hyper
     e = bias.shape[0]
 
-    logp, g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa = panel_student_t(
-        y, idx, mu, delta.ravel(), bias, log_sigma, log_kappa, nu
+    logp, g_mu, g_delta, g_bias, g_log_slope, g_log_sigma, g_log_kappa = panel_student_t(
+        y, idx, mu, delta.ravel(), bias, log_slope, log_sigma, log_kappa, nu
     )
     grad = np.zeros_like(x)
     pos = 0
@@ -407,12 +427,14 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
         logp -= 0.5 * LOG_2PI * (g_count - 1)
     grad[i_scale] = g_scale
 
-    # bias = bias_scale * bias_raw (zero-sum per cohort), log sigma = sigma_scale * raw
-    i_bias_scale, i_sigma_scale = pos, pos + 1
+    # bias = bias_scale * bias_raw (zero-sum per cohort), log sigma = sigma_scale * raw,
+    # log slope = slope_scale * raw
+    i_bias_scale, i_sigma_scale, i_slope_scale = pos, pos + 1, pos + 2
     lp_b, g_bias_scale = _half_normal_log(x[pos], bias_sd)
     lp_s, g_sigma_scale = _half_normal_log(x[pos + 1], sigma_sd)
-    logp += lp_b + lp_s
-    pos += 2
+    lp_a, g_slope_scale = _half_normal_log(x[pos + 2], slope_sd)
+    logp += lp_b + lp_s + lp_a
+    pos += 3
     g_full = np.empty(e)
     for i in range(e):
         r = bias_raw[i]
@@ -433,8 +455,20 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
     _extend_adjoint(g_full, grad[pos : pos + e - 1])
     logp -= 0.5 * LOG_2PI * (e - 1)
     pos += e - 1
+    for i in range(e):
+        r = log_slope_raw[i]
+        g_slope_scale += g_log_slope[i] * slope_scale * r
+        g_full[i] = g_log_slope[i] * slope_scale - r
+        logp -= 0.5 * r * r
+    first = 0
+    for size in cohort_sizes:
+        _extend_adjoint(g_full[first : first + size], grad[pos : pos + size - 1])
+        logp -= 0.5 * LOG_2PI * (size - 1)
+        pos += size - 1
+        first += size
     grad[i_bias_scale] = g_bias_scale
     grad[i_sigma_scale] = g_sigma_scale
+    grad[i_slope_scale] = g_slope_scale
 
     # log kappa = log_kappa_mean + kappa_scale * kappa_raw
     z = (log_kappa_mean - lkm_mu) / lkm_sd
@@ -463,7 +497,7 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
 # PyMC path builds the same pair around a PyTensor function, and numba cannot cache that.
 
 
-N_PRIORS = 9  # the length of prior_scales()
+N_PRIORS = 10  # the length of prior_scales()
 # ndim, judgments, Q, G, E, n_expanded, addresses of y, idx, sizes, priors, bias blocks
 _HEADER = 11
 
@@ -526,11 +560,14 @@ def _expand_callback(dim, n_expanded, x_ptr, out_ptr, user_data):
         return -1
     x = numba.carray(x_ptr, (dim,))
     out = numba.carray(out_ptr, (n_expanded,))
-    mu, delta, bias, log_sigma, log_kappa, hyper, _, lean = unpack(
+    mu, delta, bias, log_slope, log_sigma, log_kappa, hyper, _, lean = unpack(
         x, header[2], header[3], sizes, priors[8]
     )
     pos = 0
-    for values in (mu, delta.ravel(), bias, np.exp(log_sigma), np.exp(log_kappa), hyper, lean):
+    for values in (
+        mu, delta.ravel(), bias, np.exp(log_slope), np.exp(log_sigma), np.exp(log_kappa), hyper,
+        lean,
+    ):  # fmt: skip
         for k in range(values.shape[0]):
             out[pos + k] = values[k]
         pos += values.shape[0]
@@ -553,7 +590,7 @@ def initial_point(layout: Layout, model_config: dict, rng: np.random.Generator) 
     prior's support point (0; a scale at its prior sd), plus a U(-1, 1) jitter."""
     x = rng.uniform(-1.0, 1.0, size=layout.ndim)
     blocks = layout.blocks()
-    for name in ("delta_scale", "bias_scale", "sigma_scale", "kappa_scale"):
+    for name in ("delta_scale", "bias_scale", "sigma_scale", "slope_scale", "kappa_scale"):
         x[blocks[name]] += math.log(model_config[f"{name}_sd"])
     x[blocks["log_kappa_mean"]] += model_config["log_kappa_mean_mu"]
     return x

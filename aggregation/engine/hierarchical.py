@@ -3,7 +3,7 @@
 Expert i gives probability p_ij for question j. On the log-odds scale, y_ij = logit(p_ij)
 after clipping to [0.005, 0.995] (``data.clip_probabilities``), and
 
-    y_ij ~ Student-t(nu, mu_j + delta_{g(i) j} + b_i, sigma_i * kappa_j)          (1)
+    y_ij ~ Student-t(nu, b_i + a_i (mu_j + delta_{g(i) j}), sigma_i * kappa_j)    (1)
 
 - mu_j       consensus: the log-odds a typical expert would give, cohorts weighed equally
              (mu_j ~ Normal(0, mu_sd)); reported as expit(mu_j);
@@ -22,6 +22,16 @@ after clipping to [0.005, 0.995] (``data.clip_probabilities``), and
 - b_i        expert bias, shared across questions and summing to zero within each cohort,
              so it cannot absorb a cohort's shared view (ZeroSumNormal per cohort, scale
              bias_scale ~ HalfNormal);
+- a_i        expert slope: how far expert i moves from 50 % for what moves a typical
+             expert by one log-odds unit (log a_i is ZeroSumNormal within each cohort, as
+             b_i is, scale slope_scale ~ HalfNormal: geometric mean 1, so the consensus
+             is on the typical expert's scale). People differ in how much of the probability scale
+             they use (Merkle, Steyvers, Mellers & Tetlock 2016, "Item response models of
+             probability judgments", Decision 3(1):1-19, give each forecaster such a
+             discrimination). Without it (version 4) an expert who answers 10 % and 90 %
+             where the panel says 40 % and 60 % looked noisy and lost weight, though they
+             ranked the questions as the panel did; on two real panels that cost the
+             consensus more than anything else (DESIGN.md);
 - sigma_i    expert noise relative to a typical expert (log sigma is ZeroSumNormal over
              experts, scale sigma_scale ~ HalfNormal: geometric mean 1): 1.5 means answers 50 % more
              scattered than a typical panelist; noisy experts get less weight by (1);
@@ -80,8 +90,9 @@ from aggregation.engine.spec import (  # noqa: F401  (ModelConfigError: raised t
 
 MODEL_NAME = "binary_hierarchical"
 # 2: the cohort lean (2026-12-06); 3: weaker cohort-scale priors (2026-12-07); 4: cohorts that
-# share no question are pooled (cohort_components; 2026-12-07)
-MODEL_VERSION = "4"
+# share no question are pooled (cohort_components; 2026-12-07); 5: each expert's slope a_i
+# (2026-12-07)
+MODEL_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -366,6 +377,7 @@ class BinaryHierarchicalModel:
             # transforms (ZeroSumNormal) leave no direction that only the prior pins down.
             bias_scale = pm.HalfNormal("bias_scale", cfg["bias_scale_sd"])
             sigma_scale = pm.HalfNormal("sigma_scale", cfg["sigma_scale_sd"])
+            slope_scale = pm.HalfNormal("slope_scale", cfg["slope_scale_sd"])
             blocks = []
             for g, size in enumerate(data.bias_block_sizes):
                 if centred["expert"]:
@@ -378,6 +390,22 @@ class BinaryHierarchicalModel:
             else:
                 log_sigma = sigma_scale * pm.ZeroSumNormal("log_sigma_raw", dims="expert")
             pm.Deterministic("sigma_expert", pt.exp(log_sigma), dims="expert")
+            # Slopes sum to zero (on the log scale) within each bias block, as the biases do:
+            # a block's mean slope against the scale of its questions' consensus is measured
+            # only where blocks share questions, so where they do not (pooled cohorts), a
+            # slope zero-sum over all experts left it to the prior.
+            slope_blocks = []
+            for g, size in enumerate(data.bias_block_sizes):
+                if centred["expert"]:
+                    slope_blocks.append(
+                        pm.ZeroSumNormal(f"log_slope_cohort{g}", sigma=slope_scale, shape=size)
+                    )
+                else:
+                    slope_blocks.append(
+                        slope_scale * pm.ZeroSumNormal(f"log_slope_raw_cohort{g}", shape=size)
+                    )
+            log_slope = pt.concatenate(slope_blocks)
+            pm.Deterministic("slope_expert", pt.exp(log_slope), dims="expert")
 
             log_kappa_mean = pm.Normal(
                 "log_kappa_mean", cfg["log_kappa_mean_mu"], cfg["log_kappa_mean_sd"]
@@ -392,11 +420,13 @@ class BinaryHierarchicalModel:
 
             pm.Potential(
                 "likelihood",
-                self.likelihood(y, judgment_idx, mu, delta.ravel(), bias, log_sigma, log_kappa),
+                self.likelihood(
+                    y, judgment_idx, mu, delta.ravel(), bias, log_slope, log_sigma, log_kappa
+                ),
             )
         return model
 
-    def likelihood(self, y, judgment_idx, mu, delta_flat, bias, log_sigma, log_kappa):
+    def likelihood(self, y, judgment_idx, mu, delta_flat, bias, log_slope, log_sigma, log_kappa):
         """The log-likelihood (1) of all judgments, a PyTensor scalar: one fused kernel
         (``likelihood.PanelStudentTLogp``) for value and gradient, which the tests hold to
         PyMC's own Student-t. ``bench/plain_pymc.py`` overrides it with that Student-t, as
@@ -404,7 +434,7 @@ class BinaryHierarchicalModel:
         from aggregation.engine.likelihood import PanelStudentTLogp
 
         logp, *_ = PanelStudentTLogp(self.model_config["nu"])(
-            y, judgment_idx, mu, delta_flat, bias, log_sigma, log_kappa
+            y, judgment_idx, mu, delta_flat, bias, log_slope, log_sigma, log_kappa
         )
         return logp
 
@@ -449,7 +479,7 @@ class BinaryHierarchicalModel:
         """The sampler config of a fit of these data, with "auto" draws made a number."""
         config = dict(self.sampler_config)
         if config["draws"] == "auto":
-            config["draws"] = 2000 if reported_quantities(data) > AUTO_DRAWS_ABOVE else 1000
+            config["draws"] = 2000 if reported_quantities(data) > AUTO_DRAWS_ABOVE else 1500
         return config
 
     def _compiled_for(self, data: BinaryPanelData):
@@ -549,10 +579,10 @@ AUTO_DRAWS_ABOVE = 2000  # reported quantities above which "auto" draws are 2,00
 def reported_quantities(data: BinaryPanelData) -> int:
     """How many quantities a summary of these data reports (and checks R-hat of):
     consensus and disagreement per question, each cohort's belief and each pair's gap per
-    question, bias and noise per expert."""
+    question, bias, noise and slope per expert."""
     n_experts, n_questions, n_cohorts = data.shape
     per_question = 2 + (n_cohorts + n_cohorts * (n_cohorts - 1) // 2 if n_cohorts > 1 else 0)
-    return n_questions * per_question + 2 * n_experts
+    return n_questions * per_question + 3 * n_experts
 
 
 def _check_fittable(data: BinaryPanelData) -> None:

@@ -22,7 +22,8 @@ from aggregation.engine.density import panel_student_t
 class PanelStudentTLogp(Op):
     """Outputs [logp, d logp / d each parameter] of ``panel_student_t`` as one Apply.
 
-    Inputs: y, idx (data, no gradient), mu, delta_flat, bias, log_sigma, log_kappa.
+    Inputs: y, idx (data, no gradient), mu, delta_flat, bias, log_slope, log_sigma,
+    log_kappa.
     The gradient outputs are what ``grad`` hands back, so logp and gradient share one pass.
     """
 
@@ -31,9 +32,10 @@ class PanelStudentTLogp(Op):
     def __init__(self, nu: float) -> None:
         self.nu = float(nu)
 
-    def make_node(self, y, idx, mu, delta_flat, bias, log_sigma, log_kappa) -> Apply:
+    def make_node(self, y, idx, mu, delta_flat, bias, log_slope, log_sigma, log_kappa) -> Apply:
         inputs = [
-            pt.as_tensor_variable(v) for v in (y, idx, mu, delta_flat, bias, log_sigma, log_kappa)
+            pt.as_tensor_variable(v)
+            for v in (y, idx, mu, delta_flat, bias, log_slope, log_sigma, log_kappa)
         ]
         outputs = [pt.dscalar()] + [v.type() for v in inputs[2:]]
         return Apply(self, inputs, outputs)
@@ -44,8 +46,8 @@ class PanelStudentTLogp(Op):
             storage[0] = np.asarray(value, dtype=np.float64)
 
     def connection_pattern(self, node):
-        data = [[False] * 6, [False] * 6]  # y and idx: no gradient flows into data
-        params = [[True] * 6 for _ in range(5)]
+        data = [[False] * 7, [False] * 7]  # y and idx: no gradient flows into data
+        params = [[True] * 7 for _ in range(6)]
         return data + params
 
     def pullback(self, inputs, outputs, output_grads):
@@ -70,10 +72,10 @@ def _numba_panel_student_t(op, node, **kwargs):
     nu = op.nu
 
     @numba.njit
-    def panel_student_t_op(y, idx, mu, delta_flat, bias, log_sigma, log_kappa):
-        logp, g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa = panel_student_t(
-            y, idx, mu, delta_flat, bias, log_sigma, log_kappa, nu
+    def panel_student_t_op(y, idx, mu, delta_flat, bias, log_slope, log_sigma, log_kappa):
+        logp, g_mu, g_delta, g_bias, g_log_slope, g_log_sigma, g_log_kappa = panel_student_t(
+            y, idx, mu, delta_flat, bias, log_slope, log_sigma, log_kappa, nu
         )
-        return np.array(logp), g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa
+        return np.array(logp), g_mu, g_delta, g_bias, g_log_slope, g_log_sigma, g_log_kappa
 
     return panel_student_t_op, _KERNEL_VERSION

@@ -71,8 +71,14 @@ MODEL_NAME = "linked_rounds"
 # sampled in coordinates rotated across rounds (round_basis): half the leapfrog steps;
 # 5: cohorts that share no question are pooled, as in the binary model's version 4
 MODEL_VERSION = "5"
+# The binary model's expert slopes (its version 5) are not in the linked-rounds model yet:
+# its kernel (linked_kernel.py) has no slope, so the setting is left out.
 LINKED_DEFAULTS = {
-    **{k: v for k, v in DEFAULT_MODEL_CONFIG.items() if k != "parametrization"},
+    **{
+        k: v
+        for k, v in DEFAULT_MODEL_CONFIG.items()
+        if k not in ("parametrization", "slope_scale_sd")
+    },
     "rho_alpha": 2.0,  # Beta(2, 2) on the persistence: weakly towards the middle
     "rho_beta": 2.0,
     "keep_tolerance_sd": 0.5,  # HalfNormal sd of tau, the half-width of "kept" (log-odds)

@@ -34,7 +34,7 @@ RHAT_MAX = 1.01
 ESS_BULK_MIN = 400
 SAMPLE_DIMS = ("chain", "draw")
 QUESTION_QUANTITIES = ("consensus", "disagreement", "cohort_belief", "cohort_gap")
-EXPERT_QUANTITIES = ("bias", "noise")
+EXPERT_QUANTITIES = ("bias", "noise", "slope")
 
 
 def answered_cells(tree: xr.DataTree) -> xr.DataArray | None:
@@ -84,6 +84,8 @@ def derived_draws(
         "bias": posterior["bias_expert"],
         "noise": posterior["sigma_expert"],
     }
+    if "slope_expert" in posterior:  # binary model version 5 on (not the linked rounds)
+        quantities["slope"] = posterior["slope_expert"]
     if len(cohorts) >= 2:
         pairs = list(combinations(cohorts, 2))
         gap = xr.concat([belief.sel(cohort=a) - belief.sel(cohort=b) for a, b in pairs], dim="pair")
@@ -213,6 +215,7 @@ def summarize_hierarchical(
             # an expert alone in a cohort has no bias of their own (the cohort effect is theirs)
             "bias": _point(stats, "bias", expert=e) if varies_bias[str(e)] else None,
             "noise": _point(stats, "noise", expert=e),
+            **({"slope": _point(stats, "slope", expert=e)} if "slope" in draws else {}),
         }
         for e in posterior["expert"].values
     }
@@ -241,6 +244,7 @@ def summarize_hierarchical(
                 "disagreement": "log-odds sd of a typical expert's answers beyond bias and cohort",
                 "bias": "log-odds",
                 "noise": "relative to a typical expert (1 = typical)",
+                "slope": "log-odds moved per log-odds unit of a typical expert (1 = typical)",
                 "cohort_lean": "log-odds, common to every question, zero-sum over cohorts",
             },
         },

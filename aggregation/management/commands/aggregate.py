@@ -43,10 +43,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--draws",
             type=int,
-            help="posterior draws per chain (default 1000; 2000 for panels reporting more "
+            help="posterior draws per chain (default 1500; 2000 for panels reporting more "
             "than 2000 quantities)",
         )
-        parser.add_argument("--tune", type=int, help="tuning draws per chain (default 250)")
+        parser.add_argument("--tune", type=int, help="tuning draws per chain (default 500)")
         parser.add_argument("--chains", type=int, help="number of chains (default 4)")
         parser.add_argument("--posterior", help="also save the posterior as NetCDF here")
         parser.add_argument(

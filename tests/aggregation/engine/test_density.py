@@ -168,9 +168,9 @@ def test_the_blocks_tile_the_vector():
     blocks = list(layout.blocks().values())
     assert blocks[0].start == 0 and blocks[-1].stop == layout.ndim
     assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:], strict=False))
-    assert (
-        layout.ndim == 4 + 1 + 3 * 2 + 2 + 2 + (1 + 0 + 4) + 7 + 2 + 4
-    )  # delta (Q-1)(G-1), lean G-1
+    # mu, delta_scale, delta (Q-1)(G-1), lean G-1, three expert scales, the bias blocks,
+    # log sigma E-1, the log slope blocks, log_kappa_mean and kappa_scale, kappa
+    assert layout.ndim == 4 + 1 + 3 * 2 + 2 + 3 + (1 + 0 + 4) + 7 + (1 + 0 + 4) + 2 + 4
 
 
 # ------------------------------------------------------------------ nutpie's C callbacks
@@ -249,7 +249,7 @@ def test_the_expand_callback_writes_the_traced_variables_in_order():
     )
     assert code == 0
     lean_sd = DEFAULT_MODEL_CONFIG["lean_sd"]
-    mu, delta, bias, log_sigma, log_kappa, hyper, _, lean = unpack(
+    mu, delta, bias, log_slope, log_sigma, log_kappa, hyper, _, lean = unpack(
         x, layout.n_questions, layout.n_cohorts, np.array(layout.cohort_sizes), lean_sd
     )
     names, slices, shapes = model.shape_info
@@ -259,14 +259,18 @@ def test_the_expand_callback_writes_the_traced_variables_in_order():
     assert_allclose(written["delta_cohort"], delta)
     assert_allclose(written["bias_expert"], bias)
     assert_allclose(written["sigma_expert"], np.exp(log_sigma))
+    assert_allclose(written["slope_expert"], np.exp(log_slope))
     assert_allclose(written["kappa_question"], np.exp(log_kappa))
-    scalars = ["delta_scale", "bias_scale", "sigma_scale", "log_kappa_mean", "kappa_scale"]
+    scalars = [
+        "delta_scale", "bias_scale", "sigma_scale", "slope_scale", "log_kappa_mean", "kappa_scale"
+    ]  # fmt: skip
     assert_allclose([written[n] for n in scalars], hyper)
     assert_allclose(written["cohort_lean"], lean)
     assert abs(lean.sum()) < 1e-12 and np.abs(lean).max() > 0
     # the constraints of the model hold for what is written
     for g in range(layout.n_cohorts):
         assert abs(written["bias_expert"][data.cohort_of_expert == g].sum()) < 1e-12
+        assert abs(np.log(written["slope_expert"][data.cohort_of_expert == g]).sum()) < 1e-12
     assert abs(np.log(written["sigma_expert"]).sum()) < 1e-12
     assert_allclose(written["delta_cohort"].sum(axis=1), 0, atol=1e-12)
 

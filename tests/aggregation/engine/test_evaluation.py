@@ -40,6 +40,7 @@ from aggregation.engine.scoring import brier_score, read_outcomes
 ROOT = Path(__file__).resolve().parents[3]
 POOLS = ("linear_pool", "median", "logodds_mean", "extremized_logodds")
 POOLED = ROOT / "tests" / "data" / "pooledmarket"
+SIPS = ROOT / "tests" / "data" / "sips2019"
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -299,6 +300,41 @@ def test_pooledmarket_plain_pools_reproduce_the_published_numbers():
     assert np.corrcoef(mean, y)[0, 1] == pytest.approx(0.564, abs=0.0005)  # 3 decimals given
     assert int(np.sum((mean > 0.5) == (y == 1))) == 68
     assert brier_score(logodds, y) == pytest.approx(0.201, abs=0.005)
+
+
+def test_sips_files_are_what_convert_py_writes():
+    spec = importlib.util.spec_from_file_location("convert_sips", SIPS / "convert.py")
+    convert = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(convert)
+    judgments, outcomes = convert.convert()
+    assert (SIPS / "judgments.csv").read_text() == convert.to_csv(judgments)
+    assert (SIPS / "outcomes.csv").read_text() == convert.to_csv(outcomes)
+    # 25 experts x 25 claims, every claim answered by every expert, in five groups of five
+    frame = pd.DataFrame(judgments)
+    assert len(frame) == 625 and frame.groupby("question")["expert"].nunique().eq(25).all()
+    assert frame.groupby("cohort")["expert"].nunique().to_dict() == {
+        f"UOM{k}": 5 for k in range(1, 6)
+    }
+    assert sum(int(row["outcome"]) for row in outcomes) == 13
+
+
+def test_sips_judgments_reproduce_aggrecats_own_confidence_scores():
+    """Pipeline check against the aggreCAT package before any model is involved: its
+    ArMean, Median and LOArMean (round 2 best estimates) are our linear pool, median and
+    log-odds mean for every claim (no answer is 0 or 100 %, so no clipping enters)."""
+    table = JudgmentTable.from_csv(SIPS / "judgments.csv")
+    baselines = all_baselines(table)
+    scores = pd.read_csv(SIPS / "data_confidence_scores.csv")
+    scores["question"] = "claim-" + scores["paper_id"].astype(str)
+    for theirs, ours in (
+        ("ArMean", "linear_pool"),
+        ("Median", "median"),
+        ("LOArMean", "logodds_mean"),
+    ):
+        published = scores[scores["method"] == theirs].set_index("question")["cs"]
+        assert len(published) == 25
+        mine = pd.Series({q: baselines[q][ours] for q in published.index})
+        assert_allclose(mine.to_numpy(), published.to_numpy(), rtol=0, atol=1e-12, err_msg=theirs)
 
 
 def test_engine_modules_import_no_django():

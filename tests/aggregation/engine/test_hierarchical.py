@@ -35,6 +35,7 @@ CENTRED_FREE = {
     "lean_raw",
     "bias_scale",
     "sigma_scale",
+    "slope_scale",
     "log_sigma",
     "log_kappa_mean",
     "kappa_scale",
@@ -47,11 +48,15 @@ NONCENTRED_FREE = {
     "lean_raw",
     "bias_scale",
     "sigma_scale",
+    "slope_scale",
     "log_sigma_raw",
     "log_kappa_mean",
     "kappa_scale",
     "kappa_raw",
 }
+# log slopes, zero-sum within each cohort as the biases are
+CENTRED_SLOPES = {"log_slope_cohort0", "log_slope_cohort1"}
+SLOPES = {"log_slope_raw_cohort0", "log_slope_raw_cohort1"}
 
 
 def panel_table(
@@ -201,10 +206,10 @@ def test_configs_merge_over_the_defaults_without_changing_them():
 @pytest.mark.parametrize(
     ("experts", "questions", "cohorts", "quantities", "draws"),
     [
-        (200, 60, {"US": 0.5, "ROK": 0.5}, 60 * (2 + 2 + 1) + 2 * 200, 1000),
-        (1000, 2, {"US": 0.5, "ROK": 0.5}, 2 * 5 + 2 * 1000, 2000),
-        (30, 5, {"a": 0.4, "b": 0.3, "c": 0.3}, 5 * (2 + 3 + 3) + 2 * 30, 1000),
-        (12, 4, {"all": 1.0}, 4 * 2 + 2 * 12, 1000),
+        (200, 60, {"US": 0.5, "ROK": 0.5}, 60 * (2 + 2 + 1) + 3 * 200, 1500),
+        (1000, 2, {"US": 0.5, "ROK": 0.5}, 2 * 5 + 3 * 1000, 2000),
+        (30, 5, {"a": 0.4, "b": 0.3, "c": 0.3}, 5 * (2 + 3 + 3) + 3 * 30, 1500),
+        (12, 4, {"all": 1.0}, 4 * 2 + 3 * 12, 1500),
     ],
 )
 def test_auto_draws_follow_the_number_of_reported_quantities(
@@ -267,9 +272,13 @@ def test_an_unknown_parametrization_is_refused():
 @pytest.mark.parametrize(
     ("parametrization", "panel", "expected"),
     [
-        ("centered", DENSE, CENTRED_FREE | {"bias_cohort0", "bias_cohort1"}),
-        ("noncentered", DENSE, NONCENTRED_FREE | {"bias_raw_cohort0", "bias_raw_cohort1"}),
-        ("noncentered", SPARSE, NONCENTRED_FREE | {"bias_raw_cohort0", "bias_raw_cohort1"}),
+        ("centered", DENSE, CENTRED_FREE | {"bias_cohort0", "bias_cohort1"} | CENTRED_SLOPES),
+        ("noncentered", DENSE, NONCENTRED_FREE | {"bias_raw_cohort0", "bias_raw_cohort1"} | SLOPES),
+        (
+            "noncentered",
+            SPARSE,
+            NONCENTRED_FREE | {"bias_raw_cohort0", "bias_raw_cohort1"} | SLOPES,
+        ),
     ],
 )
 def test_free_variables_follow_the_parametrization(parametrization, panel, expected):
@@ -282,6 +291,7 @@ def test_free_variables_follow_the_parametrization(parametrization, panel, expec
         "cohort_lean",
         "bias_expert",
         "sigma_expert",
+        "slope_expert",
         "kappa_question",
     }
     assert {p.name for p in model.potentials} == {"likelihood"}
@@ -336,10 +346,12 @@ def test_the_likelihood_is_the_student_t_of_equation_1(parametrization):
     config = {"parametrization": parametrization, "nu": 5.0}
     model = BinaryHierarchicalModel(config).build_model(data)
     names = ["likelihood", "mu_question", "delta_cohort", "bias_expert"]
-    names += ["sigma_expert", "kappa_question"]
+    names += ["slope_expert", "sigma_expert", "kappa_question"]
     v = evaluate(model, names, random_point(model, seed=3))
     i, j = data.expert_idx, data.question_idx
-    loc = v["mu_question"][j] + v["delta_cohort"][j, data.cohort_of_expert[i]] + v["bias_expert"][i]
+    theta = v["mu_question"][j] + v["delta_cohort"][j, data.cohort_of_expert[i]]
+    loc = v["bias_expert"][i] + v["slope_expert"][i] * theta
+    assert np.ptp(v["slope_expert"]) > 0  # the slopes vary at this point, so the check sees them
     scale = v["sigma_expert"][i] * v["kappa_question"][j]
     expected = stats.t.logpdf(data.y, df=5.0, loc=loc, scale=scale).sum()
     # rtol 1e-10: two implementations (numba kernel, scipy) summing ~50 terms of order 1

@@ -3,7 +3,7 @@
 ``PanelStudentTLogp`` replaces, inside the hierarchical model, the generic graph
 
     pm.logp(pm.StudentT.dist(nu, mu=loc, sigma=exp(log_sigma[i] + log_kappa[j])), y).sum()
-    loc = mu[j] + delta_flat[cell] + bias[i]
+    loc = bias[i] + exp(log_slope[i]) * (mu[j] + delta_flat[cell])
 
 with a hand-written value-and-gradient kernel. Both are evaluated here on random panels and
 must agree to rounding, in each compilation mode: FAST_RUN and NUMBA (in PyTensor 3 both
@@ -24,7 +24,7 @@ from pytensor.gradient import DisconnectedInputError
 from aggregation.engine.density import panel_student_t
 from aggregation.engine.likelihood import PanelStudentTLogp
 
-PARAMS = ("mu", "delta_flat", "bias", "log_sigma", "log_kappa")
+PARAMS = ("mu", "delta_flat", "bias", "log_slope", "log_sigma", "log_kappa")
 MODES = ("FAST_RUN", "NUMBA", "CVM")
 NUS = (1.0, 4.0, 30.0)
 # (judgments, experts, questions, cohorts)
@@ -38,6 +38,7 @@ def symbolic_inputs():
         pt.dvector("mu"),
         pt.dvector("delta_flat"),
         pt.dvector("bias"),
+        pt.dvector("log_slope"),
         pt.dvector("log_sigma"),
         pt.dvector("log_kappa"),
     )
@@ -49,10 +50,10 @@ def reference_fn(mode: str):
 
     nu is an input, so one compiled function serves every nu and every size.
     """
-    y, idx, mu, delta_flat, bias, log_sigma, log_kappa = inputs = symbolic_inputs()
+    y, idx, mu, delta_flat, bias, log_slope, log_sigma, log_kappa = inputs = symbolic_inputs()
     nu = pt.dscalar("nu")
     expert, question, cell = idx[0], idx[1], idx[2]
-    loc = mu[question] + delta_flat[cell] + bias[expert]
+    loc = bias[expert] + pt.exp(log_slope[expert]) * (mu[question] + delta_flat[cell])
     sigma = pt.exp(log_sigma[expert] + log_kappa[question])
     logp = pm.logp(pm.StudentT.dist(nu=nu, mu=loc, sigma=sigma), y).sum()
     grads = pytensor.grad(logp, list(inputs[2:]))
@@ -80,6 +81,7 @@ def random_panel(sizes, seed):
         "mu": rng.normal(0.0, 1.5, n_questions),
         "delta_flat": rng.normal(0.0, 0.5, n_questions * n_cohorts),
         "bias": rng.normal(0.0, 0.5, n_experts),
+        "log_slope": rng.normal(0.0, 0.3, n_experts),
         "log_sigma": rng.normal(0.0, 0.4, n_experts),
         "log_kappa": rng.normal(0.0, 0.4, n_questions),
     }
@@ -99,7 +101,7 @@ def test_value_and_gradient_equal_pymc_student_t_and_autodiff(mode, nu, sizes, s
     args = (y, idx, *(params[name] for name in PARAMS))
     expected_logp, *expected_grads = reference_fn(mode)(*args, nu)
     logp, *rest = fused_fn(mode, nu)(*args)
-    grads, raw_outputs = rest[:5], rest[5:]
+    grads, raw_outputs = rest[: len(PARAMS)], rest[len(PARAMS) :]
 
     # The value: a sum of up to 300 terms of order 1-10, computed by two formulas that
     # differ only in how they group the constants; rtol 1e-12 is ~1e4 ulps of the sum.
@@ -129,7 +131,9 @@ def test_the_running_product_of_factors_neither_overflows_nor_underflows(nu):
     y[::500] = 1e60
     y[1::500] = -1e60
     block = slice(1000, 1400)  # 400 answers right at their location: factors of nu
-    y[block] = sum(params[p][idx[k, block]] for p, k in (("mu", 1), ("delta_flat", 2), ("bias", 0)))
+    y[block] = params["bias"][idx[0, block]] + np.exp(params["log_slope"][idx[0, block]]) * (
+        params["mu"][idx[1, block]] + params["delta_flat"][idx[2, block]]
+    )
     args = (y, idx, *(params[name] for name in PARAMS))
     expected_logp, *expected_grads = reference_fn("CVM")(*args, nu)
     logp, *grads = panel_student_t(*args, nu)
@@ -143,10 +147,11 @@ def test_the_kernel_counts_unanswered_cells_as_zero_gradient():
     # Question 1 and expert 2 have no judgment: their gradient is exactly zero.
     y = np.array([0.3, -1.0])
     idx = np.array([[0, 1], [0, 0], [0, 1]], dtype=np.int64)
-    logp, g_mu, g_delta, g_bias, g_log_sigma, g_log_kappa = panel_student_t(
-        y, idx, np.zeros(2), np.zeros(4), np.zeros(3), np.zeros(3), np.zeros(2), 4.0
+    logp, g_mu, g_delta, g_bias, g_log_slope, g_log_sigma, g_log_kappa = panel_student_t(
+        y, idx, np.zeros(2), np.zeros(4), np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(2), 4.0
     )
     assert g_mu[1] == 0 and g_log_kappa[1] == 0 and g_bias[2] == 0 and g_log_sigma[2] == 0
+    assert g_log_slope[2] == 0
     assert np.all(g_delta[2:] == 0)
     # the value by hand at mu = 0, unit scale: sum of log t_4(y) densities,
     # log t_4(x) = log(3/8) - (5/2) log(1 + x^2/4) for nu = 4 (Gamma(5/2)/Gamma(2)/sqrt(4 pi) = 3/8)

@@ -5,7 +5,7 @@ which draws judgments from the model's own generative story with known mu, delta
 sigma and kappa, then does what people do: answers rounded to 5 % and 10 % of questions
 skipped. Compiling a model costs seconds per panel shape while sampling these panels costs
 about one, so panels of one shape share a compiled model (which the refit test relies on)
-and the default sampler settings (4 chains x 1000 draws, the acceptance's) are kept except
+and the default sampler settings (4 chains x 1,500 draws since model version 5) are kept except
 where a test's claim needs less, as said there.
 """
 
