@@ -31,6 +31,7 @@ QUANTITY_LABELS = {
     "cohort_gap": "Cohort gaps",
     "bias": "Expert bias",
     "noise": "Expert noise",
+    "slope": "Expert slope",
     # the numeric model's (aggregation.engine.numeric.summarize_numeric)
     "forecast": "Forecasts",
     "median": "Typical expert's medians",
@@ -319,7 +320,8 @@ def linked_rows(run: AggregationRun) -> list[dict]:
 
 def expert_rows(run: AggregationRun, shown: list[str]) -> list[dict]:
     """Experts by anonymised code: cohort as a listing may print it, bias (withheld for
-    small cohorts: it is measured within the cohort), noise and slope."""
+    small cohorts: it is measured within the cohort), noise and slope (withheld as bias is,
+    for the same reason; absent from results before binary model version 5)."""
     sizes = cohort_privacy.cohort_sizes_of_result(run.result or {})
     labels = cohort_privacy.expert_cohort_labels(sizes)
     experts = (run.result or {}).get("experts") or {}
@@ -333,7 +335,10 @@ def expert_rows(run: AggregationRun, shown: list[str]) -> list[dict]:
             else None,
             "noise": Estimate.of(expert.get("noise"), digits=2),
             # binary model version 5 on: results of earlier versions have no slope
-            "slope": Estimate.of(expert["slope"], digits=2) if expert.get("slope") else None,
+            # measured within the cohort, as bias is: withheld with it for small cohorts
+            "slope": Estimate.of(expert["slope"], digits=2)
+            if expert.get("slope") and expert["cohort"] in shown
+            else None,
         }
         for code, expert in sorted(experts.items())
     ]

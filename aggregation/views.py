@@ -368,7 +368,8 @@ def experts_report(request: HttpRequest, run_id: int) -> HttpResponse:
         "survey_round": run.survey_round,
         "survey": run.survey_round.survey,
         "rows": rows,
-        "has_slope": any(row["slope"] for row in rows),
+        # results of binary model version 5 on have slopes (even if all are withheld)
+        "has_slope": any("slope" in e for e in ((run.result or {}).get("experts") or {}).values()),
         "min_cohort": settings.REPORT_MIN_COHORT_SIZE,
         "interval_percent": f"{(run.result or {}).get('interval_mass', 0.9) * 100:g}",
         "figures": _figures(run, "expert-bias", "expert-noise"),

@@ -42,6 +42,7 @@ after clipping to [0.005, 0.995] (``data.clip_probabilities``), and
 Cohorts are compared through the questions they share: when no two cohorts share a
 question (each answered its own), no deviation could be told apart from the consensus of
 those questions, so the model pools the cohorts (no delta) and keeps each cohort's biases
+(and, since version 5, its log slopes)
 summing to zero (``cohort_components``).
 
 Student-t with fixed nu (default 4) makes the fit robust to the odd 0 % or 100 % answer

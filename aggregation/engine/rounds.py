@@ -90,7 +90,15 @@ LINKED_DEFAULTS = {
 # draw: 24 x 8 x 2 answers, 70 % kept, had min bulk ESS 790-980 with 800 draws and once
 # R-hat 1.019; with 2,000, ESS 2,050-2,260 and R-hat <= 1.002, for about 2 s more.
 SMALL_PANEL = 1500
-LINKED_SAMPLER_DEFAULTS = {**DEFAULT_SAMPLER_CONFIG, "draws": "auto", "backend": "pymc"}
+# tune and target_accept as measured for this model (the binary model's went up with its
+# slopes, which this model does not have)
+LINKED_SAMPLER_DEFAULTS = {
+    **DEFAULT_SAMPLER_CONFIG,
+    "tune": 250,
+    "target_accept": 0.85,
+    "draws": "auto",
+    "backend": "pymc",
+}
 TRACE_VARS = [
     "mu_question", "delta_cohort", "bias_expert", "sigma_expert", "kappa_question", "rho",
     "keep_tolerance",

@@ -215,7 +215,12 @@ def summarize_hierarchical(
             # an expert alone in a cohort has no bias of their own (the cohort effect is theirs)
             "bias": _point(stats, "bias", expert=e) if varies_bias[str(e)] else None,
             "noise": _point(stats, "noise", expert=e),
-            **({"slope": _point(stats, "slope", expert=e)} if "slope" in draws else {}),
+            # likewise their slope (zero-sum within the cohort: 1 for an expert alone)
+            **(
+                {"slope": _point(stats, "slope", expert=e) if varies_bias[str(e)] else None}
+                if "slope" in draws
+                else {}
+            ),
         }
         for e in posterior["expert"].values
     }
@@ -244,7 +249,10 @@ def summarize_hierarchical(
                 "disagreement": "log-odds sd of a typical expert's answers beyond bias and cohort",
                 "bias": "log-odds",
                 "noise": "relative to a typical expert (1 = typical)",
-                "slope": "log-odds moved per log-odds unit of a typical expert (1 = typical)",
+                "slope": (
+                    "log-odds moved per log-odds unit of a typical expert "
+                    "(1 = typical within the expert's cohort)"
+                ),
                 "cohort_lean": "log-odds, common to every question, zero-sum over cohorts",
             },
         },

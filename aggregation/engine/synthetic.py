@@ -30,6 +30,8 @@ class SyntheticPanel:
     bias : (n_experts,) expert bias, log-odds
     sigma : (n_experts,) relative expert noise
     kappa : (n_questions,) question dispersion, log-odds
+    slope : (n_experts,) expert slope (geometric mean 1 within each cohort); all 1 unless
+        simulate_binary_panel was given slope_sd > 0
     """
 
     judgments: pd.DataFrame
@@ -42,6 +44,7 @@ class SyntheticPanel:
     bias: np.ndarray
     sigma: np.ndarray
     kappa: np.ndarray
+    slope: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -61,6 +64,7 @@ def simulate_binary_panel(
     kappa: np.ndarray | None = None,
     bias_sd: float = 0.4,
     sigma_sd: float = 0.3,
+    slope_sd: float = 0.0,
     delta_sd: float = 0.4,
     nu: float = 4.0,
     rounding: float | None = 0.01,
@@ -81,6 +85,10 @@ def simulate_binary_panel(
     kappa : (n_questions,) dispersion; drawn log-normal around 0.8 when omitted.
     rounding : answers are rounded to this step (0.05 mimics people answering in 5 %
         steps); None keeps full precision.
+    slope_sd : sd of the log expert slopes (model version 5: an expert's answer is
+        b_i + a_i (mu_j + delta) plus noise), centred within each cohort; 0 (the default)
+        gives every expert slope 1 and draws nothing, so panels of a seed are the same as
+        before slopes existed.
     """
     rng = np.random.default_rng(seed)
     cohorts = cohorts or {"US": 0.5, "ROK": 0.5}
@@ -118,7 +126,16 @@ def simulate_binary_panel(
     ei, qj = np.nonzero(answered)
 
     eps = rng.standard_t(nu, ei.size)
-    y = mu[qj] + delta[qj, expert_cohort[ei]] + bias[ei] + sigma[ei] * kappa[qj] * eps
+    slope = np.ones(n_experts)
+    if slope_sd > 0:  # drawn last, so that slope_sd = 0 leaves every other draw as it was
+        log_slope = rng.normal(0.0, slope_sd, n_experts)
+        for g in range(len(names)):
+            members = expert_cohort == g
+            log_slope[members] -= log_slope[members].mean()
+        slope = np.exp(log_slope)
+    theta = mu[qj] + delta[qj, expert_cohort[ei]]
+    # summed in the order of the version without slopes: with slope 1 the same numbers
+    y = slope[ei] * theta + bias[ei] + sigma[ei] * kappa[qj] * eps
     p = expit(y)
     if rounding:
         p = np.clip(np.round(p / rounding) * rounding, 0.0, 1.0)
@@ -144,6 +161,7 @@ def simulate_binary_panel(
         bias=bias,
         sigma=sigma,
         kappa=kappa,
+        slope=slope,
     )
 
 

@@ -262,12 +262,21 @@ def hierarchical_result(**overrides) -> dict:
             "n_judgments": 3,
             "bias": None if nationality == "JP" else point(0.1 * k - 0.3, -0.9, 0.9),
             "noise": point(0.9 + 0.05 * k, 0.6, 1.4),
+            "slope": None if nationality == "JP" else point(1.23 + 0.1 * k, 0.5, 2.5),
         }
         for k, (code, _name, _email, nationality) in enumerate(PANEL)
     }
     per_quantity = {
         name: {"max_rhat": 1.004, "min_ess_bulk": 812}
-        for name in ("consensus", "disagreement", "bias", "noise", "cohort_belief", "cohort_gap")
+        for name in (
+            "consensus",
+            "disagreement",
+            "bias",
+            "noise",
+            "slope",
+            "cohort_belief",
+            "cohort_gap",
+        )  # fmt: skip
     }
     result = {
         "method": "hierarchical",

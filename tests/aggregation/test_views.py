@@ -417,13 +417,28 @@ def test_question_page_of_a_question_without_result_is_404(client, analyst, fini
     assert client.get(url).status_code == 404
 
 
-def test_experts_page_shows_codes_bias_and_noise(client, analyst, urls):
+def test_experts_page_shows_codes_bias_noise_and_slope(client, analyst, urls):
     client.force_login(analyst)
     page = client.get(urls["experts-report"]).content.decode()
     assert re.findall(r'<th scope="row">(E\d+)</th>', page) == [code for code, *_ in PANEL]
     assert "-0.30" in page and "0.90" in page  # E001's bias and noise
-    e007 = page[page.index('<th scope="row">E007</th>') :]
-    assert "<td>withheld</td>" in e007[:200] and "not shown" in e007[:400]
+    e001 = page[page.index('<th scope="row">E001</th>') :].split("</tr>")[0]
+    assert "1.23" in e001 and "0.50 to 2.50" in e001  # and slope
+    assert '<th scope="col" class="num">Slope</th>' in page
+    # the lone JP expert: cohort, bias and slope withheld (all are measured within it)
+    e007 = page[page.index('<th scope="row">E007</th>') :].split("</tr>")[0]
+    assert "<td>withheld</td>" in e007 and e007.count("not shown") == 2
+
+
+def test_experts_page_of_a_result_without_slopes_has_no_slope_column(client, analyst, closed_round):
+    """Results of binary model versions before 5 have no slope: no empty column."""
+    result = hierarchical_result()
+    for expert in result["experts"].values():
+        del expert["slope"]
+    run = make_run(closed_round, result=result)
+    client.force_login(analyst)
+    page = client.get(reverse("aggregation:experts-report", args=[run.id])).content.decode()
+    assert "-0.30" in page and ">Slope<" not in page and "slope" not in page.lower()
 
 
 # --- Figures and downloads -----------------------------------------------------------------

@@ -124,7 +124,7 @@ def test_the_density_is_the_pymc_models_log_density(name, config):
             assert_allclose(ours_grad[var], expected, rtol=1e-9, atol=1e-9, err_msg=var)
 
 
-def test_a_cohort_of_one_expert_has_no_free_bias():
+def test_a_cohort_of_one_expert_has_no_free_bias_or_slope():
     data = single_expert_cohort()
     assert 1 in data.cohort_sizes
     layout = Layout.of(data)
@@ -139,6 +139,14 @@ def test_a_cohort_of_one_expert_has_no_free_bias():
         points[0], layout.n_questions, layout.n_cohorts, np.array(data.cohort_sizes), 0.5
     )[2]
     assert bias[list(data.cohort_of_expert).index(data.cohorts.index("solo"))] == 0.0
+    # nor a free slope: log slopes sum to zero within the cohort, so theirs is exactly 1
+    assert layout.blocks()[f"log_slope_raw_cohort{data.cohorts.index('solo')}"].stop == (
+        layout.blocks()[f"log_slope_raw_cohort{data.cohorts.index('solo')}"].start
+    )
+    log_slope = unpack(
+        points[0], layout.n_questions, layout.n_cohorts, np.array(data.cohort_sizes), 0.5
+    )[3]
+    assert log_slope[list(data.cohort_of_expert).index(data.cohorts.index("solo"))] == 0.0
 
 
 def test_pooled_cohorts_keep_a_bias_block_each_and_the_pymc_density():

@@ -318,10 +318,10 @@ def test_sips_files_are_what_convert_py_writes():
     assert sum(int(row["outcome"]) for row in outcomes) == 13
 
 
-def test_sips_judgments_reproduce_aggrecats_own_confidence_scores():
+def test_sips_judgments_reproduce_aggrecats_simple_pools():
     """Pipeline check against the aggreCAT package before any model is involved: its
-    ArMean, Median and LOArMean (round 2 best estimates) are our linear pool, median and
-    log-odds mean for every claim (no answer is 0 or 100 %, so no clipping enters)."""
+    three simple pools ArMean, Median and LOArMean (round 2 best estimates) are our linear
+    pool, median and log-odds mean for every claim (no answer is 0 or 100 %, so no clipping enters)."""
     table = JudgmentTable.from_csv(SIPS / "judgments.csv")
     baselines = all_baselines(table)
     scores = pd.read_csv(SIPS / "data_confidence_scores.csv")
