@@ -47,7 +47,7 @@ browser:
 	@bin/ensure-chromium
 
 test: install browser
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --durations=25 $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not browser and not e2e" $(PYTEST_ARGS)
