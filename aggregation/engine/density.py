@@ -294,6 +294,38 @@ def _half_normal_log(x, sd):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _extend_blocks(x, pos, sizes, out):
+    """``_extend`` block by block: the coordinates from x[pos:] of vectors that each sum to
+    zero, of lengths ``sizes``, into out; returns the position after them."""
+    first = 0
+    for size in sizes:
+        _extend(x[pos : pos + size - 1], out[first : first + size])
+        pos += size - 1
+        first += size
+    return pos
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _scaled_zero_sum_prior(raw, g_value, scale, sizes, grad, pos, logp, g_scale):
+    """value = scale * raw, raw ZeroSumNormal(1) in blocks of ``sizes``: adds its prior to
+    logp, its gradient through the value to g_scale and (via ``_extend_adjoint``) to the
+    coordinates grad[pos:]; returns (logp, g_scale, the position after the coordinates)."""
+    g_full = np.empty(raw.shape[0])
+    for i in range(raw.shape[0]):
+        r = raw[i]
+        g_scale += g_value[i] * scale * r
+        g_full[i] = g_value[i] * scale - r
+        logp -= 0.5 * r * r
+    first = 0
+    for size in sizes:
+        _extend_adjoint(g_full[first : first + size], grad[pos : pos + size - 1])
+        logp -= 0.5 * LOG_2PI * (size - 1)
+        pos += size - 1
+        first += size
+    return logp, g_scale, pos
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
     """The model's values at x: mu, delta (Q, G), bias, log_slope, log_sigma, log_kappa,
     the hyperparameters [delta_scale, bias_scale, sigma_scale, slope_scale, log_kappa_mean,
@@ -329,20 +361,12 @@ def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
     slope_scale = math.exp(x[pos + 2])
     pos += 3
     bias_raw = np.empty(e)
-    first = 0
-    for size in cohort_sizes:
-        _extend(x[pos : pos + size - 1], bias_raw[first : first + size])
-        pos += size - 1
-        first += size
+    pos = _extend_blocks(x, pos, cohort_sizes, bias_raw)
     log_sigma_raw = np.empty(e)
     _extend(x[pos : pos + e - 1], log_sigma_raw)
     pos += e - 1
     log_slope_raw = np.empty(e)
-    first = 0
-    for size in cohort_sizes:
-        _extend(x[pos : pos + size - 1], log_slope_raw[first : first + size])
-        pos += size - 1
-        first += size
+    pos = _extend_blocks(x, pos, cohort_sizes, log_slope_raw)
     log_kappa_mean = x[pos]
     kappa_scale = math.exp(x[pos + 1])
     pos += 2
@@ -435,37 +459,16 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
     lp_a, g_slope_scale = _half_normal_log(x[pos + 2], slope_sd)
     logp += lp_b + lp_s + lp_a
     pos += 3
-    g_full = np.empty(e)
-    for i in range(e):
-        r = bias_raw[i]
-        g_bias_scale += g_bias[i] * bias_scale * r
-        g_full[i] = g_bias[i] * bias_scale - r
-        logp -= 0.5 * r * r
-    first = 0
-    for size in cohort_sizes:
-        _extend_adjoint(g_full[first : first + size], grad[pos : pos + size - 1])
-        logp -= 0.5 * LOG_2PI * (size - 1)
-        pos += size - 1
-        first += size
-    for i in range(e):
-        r = log_sigma_raw[i]
-        g_sigma_scale += g_log_sigma[i] * sigma_scale * r
-        g_full[i] = g_log_sigma[i] * sigma_scale - r
-        logp -= 0.5 * r * r
-    _extend_adjoint(g_full, grad[pos : pos + e - 1])
-    logp -= 0.5 * LOG_2PI * (e - 1)
-    pos += e - 1
-    for i in range(e):
-        r = log_slope_raw[i]
-        g_slope_scale += g_log_slope[i] * slope_scale * r
-        g_full[i] = g_log_slope[i] * slope_scale - r
-        logp -= 0.5 * r * r
-    first = 0
-    for size in cohort_sizes:
-        _extend_adjoint(g_full[first : first + size], grad[pos : pos + size - 1])
-        logp -= 0.5 * LOG_2PI * (size - 1)
-        pos += size - 1
-        first += size
+    logp, g_bias_scale, pos = _scaled_zero_sum_prior(
+        bias_raw, g_bias, bias_scale, cohort_sizes, grad, pos, logp, g_bias_scale
+    )
+    every_expert = np.full(1, e, dtype=np.int64)  # log sigma: one block of all experts
+    logp, g_sigma_scale, pos = _scaled_zero_sum_prior(
+        log_sigma_raw, g_log_sigma, sigma_scale, every_expert, grad, pos, logp, g_sigma_scale
+    )
+    logp, g_slope_scale, pos = _scaled_zero_sum_prior(
+        log_slope_raw, g_log_slope, slope_scale, cohort_sizes, grad, pos, logp, g_slope_scale
+    )
     grad[i_bias_scale] = g_bias_scale
     grad[i_sigma_scale] = g_sigma_scale
     grad[i_slope_scale] = g_slope_scale

@@ -272,10 +272,16 @@ def test_calibration_figure_draws_the_methods():
 
 
 # --- the pooledmaRket files -------------------------------------------------------------
-def test_pooledmarket_files_are_what_convert_py_writes():
-    spec = importlib.util.spec_from_file_location("convert", POOLED / "convert.py")
+def converter(folder: Path):
+    """The ``convert.py`` of a data folder, as a module."""
+    spec = importlib.util.spec_from_file_location(f"convert_{folder.name}", folder / "convert.py")
     convert = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(convert)
+    return convert
+
+
+def test_pooledmarket_files_are_what_convert_py_writes():
+    convert = converter(POOLED)
     judgments, outcomes = convert.convert()
     assert (POOLED / "judgments.csv").read_text() == convert.to_csv(judgments)
     assert (POOLED / "outcomes.csv").read_text() == convert.to_csv(outcomes)
@@ -303,9 +309,7 @@ def test_pooledmarket_plain_pools_reproduce_the_published_numbers():
 
 
 def test_sips_files_are_what_convert_py_writes():
-    spec = importlib.util.spec_from_file_location("convert_sips", SIPS / "convert.py")
-    convert = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(convert)
+    convert = converter(SIPS)
     judgments, outcomes = convert.convert()
     assert (SIPS / "judgments.csv").read_text() == convert.to_csv(judgments)
     assert (SIPS / "outcomes.csv").read_text() == convert.to_csv(outcomes)
