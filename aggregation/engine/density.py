@@ -609,8 +609,6 @@ def nutpie_model(
     ``tests/aggregation/engine/test_density.py`` samples through it, so a nutpie release
     that changes that class fails there.
     """
-    from nutpie.compile_pymc import CompiledPyMCModel
-
     arrays = {  # kept alive by the model: the header holds their addresses
         "y": np.ascontiguousarray(y, dtype=np.float64),
         "judgment_idx": np.ascontiguousarray(judgment_idx, dtype=np.uint32),
@@ -622,28 +620,431 @@ def nutpie_model(
     expert, question, cell = arrays["judgment_idx"]
     if np.any(cell // layout.n_cohorts != question) or np.any(expert >= layout.n_experts):
         raise ValueError("judgment_idx does not fit the layout (cell = question x cohorts + g)")
-    shapes = [tuple(len(coords[d]) for d in dims) for dims in TRACE_DIMS.values()]
+    return _compiled_model(
+        TRACE_DIMS,
+        coords,
+        layout.ndim,
+        callbacks(),
+        lambda seed: initial_point(layout, model_config, np.random.default_rng(seed)),
+        arrays,
+        header_counts=[layout.ndim, arrays["y"].size, layout.n_questions, layout.n_cohorts,
+                       layout.n_experts],  # fmt: skip
+        header_tail=[len(layout.cohort_sizes)],
+    )
+
+
+# ------------------------------------------------------------------ the numeric model
+# ``numeric.NumericHierarchicalModel.build_model`` states model (1) of numeric.py in PyMC;
+# this is the same log density on the same unconstrained parameters, for the same reason
+# as the binary model's (nutpie's PyMC path compiles the graph in every process, 7-18 s).
+# ``tests/aggregation/engine/test_numeric_density.py`` holds it to PyMC's ``model.logp()``
+# and gradient. The vector, in order (E experts, Q questions, G cohorts):
+#
+#     log tau            1    HalfNormal(tau_sd)
+#     log bias_scale     1    HalfNormal(bias_scale_sd)
+#     bias_z             E    Normal(0, 1); bias = bias_scale (bias_z - its cohort's mean)
+#     log_rho_mean       1    Normal(log_rho_mean_mu, log_rho_mean_sd)
+#     log rho_scale      1    HalfNormal(rho_scale_sd)
+#     rho_z              E    Normal(0, 1); log rho = log_rho_mean + rho_scale rho_z
+#     log kappa_scale    1    HalfNormal(kappa_scale_sd)
+#     kappa_z            Q    Normal(0, 1); log kappa = kappa_scale kappa_z
+#     location           Q    Normal(0, location_sd)
+#     log delta_scale    1    HalfNormal(delta_scale_sd)         (only if G > 1)
+#     delta_z, zero-sum  Q(G-1) ZeroSumNormal(1) over cohorts    (only if G > 1)
+#
+# The panel-wide bias (``panel_bias_sd`` > 0, off by default) is not here: such a
+# configuration is fitted through PyMC.
+
+NUMERIC_TRACE_DIMS = {  # what the numeric expand callback writes, in order
+    "tau": (),
+    "bias_scale": (),
+    "log_rho_mean": (),
+    "rho_scale": (),
+    "kappa_scale": (),
+    "location": ("question",),
+    "bias": ("expert",),
+    "rho": ("expert",),
+    "kappa": ("question",),
+    "delta": ("question", "cohort"),
+    "median": ("question",),
+    "cohort_median": ("question", "cohort"),
+}
+NUMERIC_PRIOR_KEYS = (
+    "tau_sd",
+    "bias_scale_sd",
+    "log_rho_mean_mu",
+    "log_rho_mean_sd",
+    "rho_scale_sd",
+    "kappa_scale_sd",
+    "location_sd",
+    "delta_scale_sd",
+    "nu",
+    "shared_error_nu",
+    "shared_error_disagreement",
+)
+
+
+@dataclass(frozen=True)
+class NumericLayout:
+    """Where each block of the numeric model's parameters sits in the vector."""
+
+    n_questions: int
+    n_experts: int
+    n_cohorts: int
+
+    @property
+    def ndim(self) -> int:
+        q, e, g = self.n_questions, self.n_experts, self.n_cohorts
+        return 5 + 2 * e + 2 * q + (1 + q * (g - 1) if g > 1 else 0)
+
+    def blocks(self) -> dict[str, slice]:
+        """name -> slice of the vector, in order (PyMC's variable names, untransformed)."""
+        q, e, g = self.n_questions, self.n_experts, self.n_cohorts
+        sizes = [("tau", 1), ("bias_scale", 1), ("bias_z", e), ("log_rho_mean", 1)]
+        sizes += [("rho_scale", 1), ("rho_z", e), ("kappa_scale", 1), ("kappa_z", q)]
+        sizes += [("location", q)]
+        if g > 1:
+            sizes += [("delta_scale", 1), ("delta_z", q * (g - 1))]
+        out, start = {}, 0
+        for name, size in sizes:
+            out[name] = slice(start, start + size)
+            start += size
+        return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _log_shape(z, nu):
+    """log f(z) of the standard Student-t (nu; 0: normal) and its derivative in z."""
+    if nu > 0.0:
+        const = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+        return const - (nu + 1) / 2 * math.log1p(z * z / nu), -(nu + 1) * z / (nu + z * z)
+    return -0.5 * z * z - 0.5 * LOG_2PI, -z
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def numeric_unpack(x, n_questions, expert_cohort, cohort_sizes):
+    """The model's values at x: location, bias, log rho, log kappa, delta (Q, G), the
+    hyperparameters [tau, bias_scale, log_rho_mean, rho_scale, kappa_scale, delta_scale]
+    and the raw blocks (bias_z, rho_z, kappa_z, delta_z extended to sum to zero)."""
+    q, e, g_count = n_questions, expert_cohort.shape[0], cohort_sizes.shape[0]
+    tau, bias_scale = math.exp(x[0]), math.exp(x[1])
+    bias_z = x[2 : 2 + e]
+    pos = 2 + e
+    log_rho_mean, rho_scale = x[pos], math.exp(x[pos + 1])
+    rho_z = x[pos + 2 : pos + 2 + e]
+    pos += 2 + e
+    kappa_scale = math.exp(x[pos])
+    kappa_z = x[pos + 1 : pos + 1 + q]
+    pos += 1 + q
+    location = x[pos : pos + q]
+    pos += q
+    cohort_mean = np.zeros(g_count)
+    for i in range(e):
+        cohort_mean[expert_cohort[i]] += bias_z[i] / cohort_sizes[expert_cohort[i]]
+    bias = np.empty(e)
+    log_rho = np.empty(e)
+    for i in range(e):
+        bias[i] = bias_scale * (bias_z[i] - cohort_mean[expert_cohort[i]])
+        log_rho[i] = log_rho_mean + rho_scale * rho_z[i]
+    log_kappa = kappa_scale * kappa_z
+    delta_scale = 1.0
+    delta_z = np.zeros((q, g_count))
+    if g_count > 1:
+        delta_scale = math.exp(x[pos])
+        pos += 1
+        for j in range(q):
+            _extend(x[pos : pos + g_count - 1], delta_z[j])
+            pos += g_count - 1
+    delta = delta_scale * delta_z
+    hyper = np.array([tau, bias_scale, log_rho_mean, rho_scale, kappa_scale, delta_scale])
+    return location, bias, log_rho, log_kappa, delta, hyper, (bias_z, rho_z, kappa_z, delta_z)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def numeric_logp_and_gradient(x, idx, answers, per_question, expert_cohort, cohort_sizes, priors):
+    """Log density of numeric model (1) at x (unconstrained) and its gradient, as PyMC
+    computes it (Jacobians of the log transforms included).
+
+    idx : (2, N) expert, question of each answer; answers : (4, N) rows: median, left and
+    right half-widths (standardized), and the median's offset from the mode
+    (``numeric.split_median_offset`` of the widths); per_question : (5, Q) rows: realized
+    value (0 for a target), 1 for a seed, the panel's left and right skews, and the
+    shared error's median offset.
+    """
+    tau_sd, bias_sd, lrm_mu, lrm_sd, rho_sd, kappa_sd, loc_sd, delta_sd = priors[:8]
+    nu, nu_eta, power = priors[8], priors[9], priors[10]
+    q, e, g_count = per_question.shape[1], expert_cohort.shape[0], cohort_sizes.shape[0]
+    location, bias, log_rho, log_kappa, delta, hyper, raw = numeric_unpack(
+        x, q, expert_cohort, cohort_sizes
+    )
+    tau, bias_scale, log_rho_mean, rho_scale, kappa_scale, delta_scale = hyper
+    bias_z, rho_z, kappa_z, delta_z = raw
+    g_loc = np.zeros(q)
+    g_delta = np.zeros(q * g_count)
+    g_bias = np.zeros(e)
+    g_log_rho = np.zeros(e)
+    g_log_kappa = np.zeros(q)
+    g_log_tau = 0.0
+    logp = 0.0
+
+    # the answers: a continuous split Student-t whose median is the stated median
+    const = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+    for n in range(idx.shape[1]):
+        i, j = idx[0, n], idx[1, n]
+        g = expert_cohort[i]
+        median, left, right, offset = answers[0, n], answers[1, n], answers[2, n], answers[3, n]
+        loc = location[j] + delta[j, g] + bias[i]
+        log_scale = log_rho[i] + log_kappa[j]
+        scale = math.exp(log_scale)
+        mode = median - scale * offset
+        side = right if loc > mode else left
+        z = (mode - loc) / (scale * side)
+        logp += const - (nu + 1) / 2 * math.log1p(z * z / nu)
+        logp -= log_scale + math.log(0.5 * (left + right))
+        psi = -(nu + 1) * z / (nu + z * z)
+        d_loc = -psi / (scale * side)
+        d_log_scale = -psi * (z + offset / side) - 1.0
+        g_loc[j] += d_loc
+        g_delta[j * g_count + g] += d_loc
+        g_bias[i] += d_loc
+        g_log_rho[i] += d_log_scale
+        g_log_kappa[j] += d_log_scale
+
+    # the seeds: their shared error eta_j = theta_j - L_j under its split density
+    for j in range(q):
+        if per_question[1, j] == 0.0:
+            continue
+        eta = per_question[0, j] - location[j]
+        log_scale = x[0] + power * log_kappa[j]
+        scale = math.exp(log_scale)
+        offset = per_question[4, j]
+        mode = -scale * offset
+        side = per_question[2, j] if eta < mode else per_question[3, j]
+        z = (eta - mode) / (scale * side)
+        lp, psi = _log_shape(z, nu_eta)
+        logp += lp - log_scale
+        g_loc[j] -= psi / (scale * side)
+        d_log_scale = -psi * (z - offset / side) - 1.0
+        g_log_tau += d_log_scale
+        g_log_kappa[j] += power * d_log_scale
+
+    grad = np.zeros_like(x)
+    # tau, bias_scale
+    lp, d = _half_normal_log(x[0], tau_sd)
+    logp += lp
+    grad[0] = d + g_log_tau
+    lp, d = _half_normal_log(x[1], bias_sd)
+    logp += lp
+    # bias = bias_scale (bias_z - cohort mean): the centring is a projection, so the
+    # gradient in bias_z is bias_scale times g_bias minus its cohort's mean
+    g_mean = np.zeros(g_count)
+    for i in range(e):
+        g_mean[expert_cohort[i]] += g_bias[i] / cohort_sizes[expert_cohort[i]]
+        d += g_bias[i] * bias[i]
+    grad[1] = d
+    pos = 2
+    for i in range(e):
+        grad[pos + i] = bias_scale * (g_bias[i] - g_mean[expert_cohort[i]]) - bias_z[i]
+        logp += -0.5 * bias_z[i] * bias_z[i] - 0.5 * LOG_2PI
+    pos += e
+    # log rho = log_rho_mean + rho_scale rho_z
+    z = (log_rho_mean - lrm_mu) / lrm_sd
+    logp += -0.5 * z * z - math.log(lrm_sd) - 0.5 * LOG_2PI
+    g_lrm = -z / lrm_sd
+    lp, g_rho_scale = _half_normal_log(x[pos + 1], rho_sd)
+    logp += lp
+    for i in range(e):
+        g_lrm += g_log_rho[i]
+        g_rho_scale += g_log_rho[i] * rho_scale * rho_z[i]
+        grad[pos + 2 + i] = g_log_rho[i] * rho_scale - rho_z[i]
+        logp += -0.5 * rho_z[i] * rho_z[i] - 0.5 * LOG_2PI
+    grad[pos] = g_lrm
+    grad[pos + 1] = g_rho_scale
+    pos += 2 + e
+    # log kappa = kappa_scale kappa_z
+    lp, g_kappa_scale = _half_normal_log(x[pos], kappa_sd)
+    logp += lp
+    for j in range(q):
+        g_kappa_scale += g_log_kappa[j] * kappa_scale * kappa_z[j]
+        grad[pos + 1 + j] = g_log_kappa[j] * kappa_scale - kappa_z[j]
+        logp += -0.5 * kappa_z[j] * kappa_z[j] - 0.5 * LOG_2PI
+    grad[pos] = g_kappa_scale
+    pos += 1 + q
+    # location ~ Normal(0, location_sd)
+    for j in range(q):
+        z = location[j] / loc_sd
+        logp += -0.5 * z * z - math.log(loc_sd) - 0.5 * LOG_2PI
+        grad[pos + j] = g_loc[j] - z / loc_sd
+    pos += q
+    # delta = delta_scale delta_z, delta_z zero-sum over the cohorts of each question
+    if g_count > 1:
+        lp, g_delta_scale = _half_normal_log(x[pos], delta_sd)
+        logp += lp
+        rows = np.full(q, g_count, dtype=np.int64)
+        logp, g_delta_scale, _ = _scaled_zero_sum_prior(
+            delta_z.ravel(), g_delta, delta_scale, rows, grad, pos + 1, logp, g_delta_scale
+        )
+        grad[pos] = g_delta_scale
+    return logp, grad
+
+
+_NUMERIC_HEADER = 13  # ndim, N, Q, E, G, n_expanded, addresses of the six arrays, N_PRIORS
+
+
+@numba.njit(cache=True, error_model=ERROR_MODEL)
+def _read_numeric_panel(user_data):
+    header = numba.carray(user_data, (_NUMERIC_HEADER,), np.int64)
+    n, q, e, g = header[1], header[2], header[3], header[4]
+    idx = numba.carray(_pointer(header[6]), (2, n), np.uint32)
+    answers = numba.carray(_pointer(header[7]), (4, n), np.float64)
+    per_question = numba.carray(_pointer(header[8]), (5, q), np.float64)
+    expert_cohort = numba.carray(_pointer(header[9]), (e,), np.int64)
+    cohort_sizes = numba.carray(_pointer(header[10]), (g,), np.int64)
+    priors = numba.carray(_pointer(header[11]), (header[12],), np.float64)
+    return header, idx, answers, per_question, expert_cohort, cohort_sizes, priors
+
+
+def _numeric_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):
+    """nutpie's logp callback of the numeric model (codes as ``_logp_callback``)."""
+    header, idx, answers, per_question, expert_cohort, cohort_sizes, priors = (
+        _read_numeric_panel(user_data)
+    )
+    if dim != header[0]:
+        return -1
+    x = numba.carray(x_ptr, (dim,))
+    logp, grad = numeric_logp_and_gradient(
+        x, idx, answers, per_question, expert_cohort, cohort_sizes, priors
+    )
+    out = numba.carray(grad_ptr, (dim,))
+    finite = True
+    for k in range(dim):
+        out[k] = grad[k]
+        finite = finite and math.isfinite(grad[k])
+    logp_ptr[0] = logp
+    if not finite:
+        return 3
+    if not math.isfinite(logp):
+        return 4
+    return 0
+
+
+def _numeric_expand_callback(dim, n_expanded, x_ptr, out_ptr, user_data):
+    """nutpie's expand callback of the numeric model: NUMERIC_TRACE_DIMS, in order."""
+    header, idx, answers, per_question, expert_cohort, cohort_sizes, priors = (
+        _read_numeric_panel(user_data)
+    )
+    if dim != header[0] or n_expanded != header[5]:
+        return -1
+    x = numba.carray(x_ptr, (dim,))
+    out = numba.carray(out_ptr, (n_expanded,))
+    q, g_count = header[2], header[4]
+    location, bias, log_rho, log_kappa, delta, hyper, _ = numeric_unpack(
+        x, q, expert_cohort, cohort_sizes
+    )
+    cohort_median = np.empty((q, g_count))
+    for j in range(q):
+        for g in range(g_count):
+            cohort_median[j, g] = location[j] + delta[j, g]
+    pos = 0
+    for values in (
+        hyper[:5], location, bias, np.exp(log_rho), np.exp(log_kappa), delta.ravel(), location,
+        cohort_median.ravel(),
+    ):  # fmt: skip
+        for k in range(values.shape[0]):
+            out[pos + k] = values[k]
+        pos += values.shape[0]
+    return 0
+
+
+@functools.cache
+def numeric_callbacks():
+    """The numeric model's two nutpie callbacks (logp, expand), as ``callbacks``."""
+    options = {"cache": True, "error_model": ERROR_MODEL}
+    return (
+        numba.cfunc(_LOGP_SIGNATURE, **options)(_numeric_logp_callback),
+        numba.cfunc(_EXPAND_SIGNATURE, **options)(_numeric_expand_callback),
+    )
+
+
+def numeric_initial_point(layout: NumericLayout, model_config: dict, rng) -> np.ndarray:
+    """Where a chain starts: as ``initial_point``, each free variable at its prior's
+    support point (a scale at its prior sd) plus a U(-1, 1) jitter."""
+    x = rng.uniform(-1.0, 1.0, size=layout.ndim)
+    blocks = layout.blocks()
+    for name in ("tau", "bias_scale", "rho_scale", "kappa_scale", "delta_scale"):
+        if name in blocks:
+            x[blocks[name]] += math.log(model_config[f"{name}_sd"])
+    x[blocks["log_rho_mean"]] += model_config["log_rho_mean_mu"]
+    return x
+
+
+def numeric_nutpie_model(data, model_config: dict):
+    """A model nutpie samples with the numeric density, for a ``numeric.NumericPanelData``
+    (microseconds: build one per fit, also per cross-validation fold)."""
+    from aggregation.engine.numeric import split_median_offset
+
+    if model_config["panel_bias_sd"]:
+        raise ValueError("the numeric density has no panel-wide bias: fit it through PyMC")
+    layout = NumericLayout(len(data.questions), len(data.experts), len(data.cohorts))
+    nu_eta = model_config["shared_error_nu"]
+    arrays = {  # kept alive by the model: the header holds their addresses
+        "idx": np.ascontiguousarray([data.expert_idx, data.question_idx], dtype=np.uint32),
+        "answers": np.ascontiguousarray(
+            [data.median, data.left, data.right,
+             split_median_offset(data.left, data.right, model_config["nu"])],
+            dtype=np.float64,
+        ),  # fmt: skip
+        "per_question": np.ascontiguousarray(
+            [np.nan_to_num(data.realized), data.seeds, data.skew_left, data.skew_right,
+             split_median_offset(data.skew_left, data.skew_right, nu_eta)],
+            dtype=np.float64,
+        ),  # fmt: skip
+        "expert_cohort": np.ascontiguousarray(data.expert_cohort, dtype=np.int64),
+        "cohort_sizes": np.bincount(data.expert_cohort, minlength=layout.n_cohorts).astype(
+            np.int64
+        ),
+        "priors": np.array([float(model_config[k]) for k in NUMERIC_PRIOR_KEYS]),
+    }
+    coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
+    return _compiled_model(
+        NUMERIC_TRACE_DIMS,
+        coords,
+        layout.ndim,
+        numeric_callbacks(),
+        lambda seed: numeric_initial_point(layout, model_config, np.random.default_rng(seed)),
+        arrays,
+        header_counts=[layout.ndim, data.median.size, layout.n_questions, layout.n_experts,
+                       layout.n_cohorts],  # fmt: skip
+        header_tail=[len(NUMERIC_PRIOR_KEYS)],
+    )
+
+
+def _compiled_model(
+    trace_dims, coords, ndim, callbacks_pair, initial_point_func, arrays, *, header_counts,
+    header_tail,
+):  # fmt: skip
+    """nutpie's ``CompiledPyMCModel`` filled with our callbacks, for either model: the
+    header is ``header_counts``, the number of values expand writes, the addresses of
+    ``arrays`` (in their order) and ``header_tail``."""
+    from nutpie.compile_pymc import CompiledPyMCModel
+
+    shapes = [tuple(len(coords[d]) for d in dims) for dims in trace_dims.values()]
     sizes = [math.prod(shape) for shape in shapes]
     bounds = np.cumsum([0, *sizes])
     header = np.array(
-        [layout.ndim, arrays["y"].size, layout.n_questions, layout.n_cohorts,
-         layout.n_experts, bounds[-1]]
-        + [arrays[k].ctypes.data for k in ("y", "judgment_idx", "cohort_sizes", "priors")]
-        + [len(layout.cohort_sizes)],
+        [*header_counts, bounds[-1], *(a.ctypes.data for a in arrays.values()), *header_tail],
         dtype=np.int64,
-    )  # fmt: skip
-    names = list(TRACE_DIMS)
-    logp_callback, expand_callback = callbacks()
+    )
+    names = list(trace_dims)
+    logp_callback, expand_callback = callbacks_pair
     return CompiledPyMCModel(
-        dims={name: dims for name, dims in TRACE_DIMS.items() if dims},
+        dims={name: dims for name, dims in trace_dims.items() if dims},
         _coords=dict(coords),
-        _n_dim=layout.ndim,
+        _n_dim=ndim,
         _shapes=dict(zip(names, shapes, strict=True)),
         compiled_logp_func=logp_callback,
         compiled_expand_func=expand_callback,
-        initial_point_func=lambda seed: initial_point(
-            layout, model_config, np.random.default_rng(seed)
-        ),
+        initial_point_func=initial_point_func,
         shared_data=arrays,
         shared_var_keys={},
         user_data=header,

@@ -104,6 +104,10 @@ DEFAULT_SAMPLER_CONFIG: dict = {
     "tune": 500,
     "draws": "auto",
     "target_accept": 0.85,
+    # "density": the hand-written density (density.py, compiled once per machine); "pymc":
+    # build_model compiled by nutpie in every process (7-18 s; the tests compare the two).
+    # A panel-wide bias (panel_bias_sd > 0) is fitted through PyMC either way.
+    "backend": "density",
 }
 
 
@@ -427,7 +431,7 @@ class NumericHierarchicalModel:
         started = time.perf_counter()
         if progress is not None:
             progress("compiling", 0.0)
-        compiled = self._compiled_for(data)
+        compiled, backend = self._compiled_for(data)
         compiled_at = time.perf_counter()
         if progress is not None:
             progress("compiling", 1.0)
@@ -444,6 +448,7 @@ class NumericHierarchicalModel:
                 "model_config": json.dumps(self.model_config, sort_keys=True),
                 "sampler_config": json.dumps(sampler_config, sort_keys=True),
                 "random_seed": random_seed,
+                "backend": backend,
                 "compile_seconds": compiled_at - started,
                 "sample_seconds": time.perf_counter() - compiled_at,
             }
@@ -482,9 +487,14 @@ class NumericHierarchicalModel:
         return tree_load(path, model_names={MODEL_NAME})
 
     def _compiled_for(self, data: NumericPanelData):
-        """nutpie's compile of the model, kept per (version, config, panel) for the life of
-        the process: a refit with other realizations (a cross-validation fold) only swaps
-        the data."""
+        """A model nutpie can sample, and which backend made it: the hand-written density
+        (microseconds), or nutpie's compile of ``build_model``, kept per (version, config,
+        panel) for the life of the process so that a refit with other realizations (a
+        cross-validation fold) only swaps the data."""
+        if self.sampler_config["backend"] == "density" and not self.model_config["panel_bias_sd"]:
+            from aggregation.engine.density import numeric_nutpie_model
+
+            return numeric_nutpie_model(data, self.model_config), "density"
         import nutpie
 
         key = (
@@ -497,8 +507,8 @@ class NumericHierarchicalModel:
             compiled = nutpie.compile_pymc_model(self.build_model(data))
             _COMPILED.clear()  # one panel at a time: a worker does not collect them
             _COMPILED[key] = compiled
-            return compiled
-        return compiled.with_data(**self._model_arrays(data))
+            return compiled, "pymc"
+        return compiled.with_data(**self._model_arrays(data)), "pymc"
 
     def _model_arrays(self, data: NumericPanelData) -> dict[str, np.ndarray]:
         """The fold data the graph holds (``has_seeds`` only where mu_b uses it: nutpie

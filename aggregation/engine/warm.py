@@ -1,7 +1,8 @@
 """Compile the engine's cached numba code once, ahead of the first fit.
 
 ``make install`` runs ``python -m aggregation.engine.warm``: the hand-written density of the
-binary model (``density.callbacks``: its two nutpie callbacks and everything they call)
+binary and numeric models (``density.callbacks``, ``density.numeric_callbacks``: their
+nutpie callbacks and everything they call)
 and the rank-normalisation of the diagnostics are compiled into numba's on-disk cache
 (``__pycache__`` beside their sources, or NUMBA_CACHE_DIR), which every later process
 loads in under a second instead of compiling for ~10 s (bench/README.md). A changed source
@@ -20,6 +21,7 @@ def warm() -> float:
 
     started = time.perf_counter()
     density.callbacks()
+    density.numeric_callbacks()
     diagnostics.rhat_and_ess_bulk(np.random.default_rng(0).normal(size=(2, 4, 8)))
     return time.perf_counter() - started
 
