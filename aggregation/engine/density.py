@@ -765,11 +765,12 @@ def numeric_logp_and_gradient(x, idx, answers, per_question, expert_cohort, coho
     """Log density of numeric model (1) at x (unconstrained) and its gradient, as PyMC
     computes it (Jacobians of the log transforms included).
 
-    idx : (2, N) expert, question of each answer; answers : (4, N) rows: median, left and
-    right half-widths (standardized), and the median's offset from the mode
-    (``numeric.split_median_offset`` of the widths); per_question : (5, Q) rows: realized
-    value (0 for a target), 1 for a seed, the panel's left and right skews, and the
-    shared error's median offset.
+    The arrays are ``numeric_panel_arrays``: idx (3, N) expert, question and cell
+    (question x G + cohort) of each answer, sorted by cell; answers (5, N) rows: median,
+    1 / left and 1 / right half-width (standardized), the median's offset from the mode
+    in scale units (``numeric.split_median_offset``) and log((left + right) / 2);
+    per_question (5, Q) rows: realized value (0 for a target), 1 for a seed, the panel's
+    left and right skews and the shared error's median offset.
     """
     tau_sd, bias_sd, lrm_mu, lrm_sd, rho_sd, kappa_sd, loc_sd, delta_sd = priors[:8]
     nu, nu_eta, power = priors[8], priors[9], priors[10]
@@ -785,30 +786,60 @@ def numeric_logp_and_gradient(x, idx, answers, per_question, expert_cohort, coho
     g_log_rho = np.zeros(e)
     g_log_kappa = np.zeros(q)
     g_log_tau = 0.0
-    logp = 0.0
 
-    # the answers: a continuous split Student-t whose median is the stated median
-    const = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
-    for n in range(idx.shape[1]):
-        i, j = idx[0, n], idx[1, n]
-        g = expert_cohort[i]
-        median, left, right, offset = answers[0, n], answers[1, n], answers[2, n], answers[3, n]
-        loc = location[j] + delta[j, g] + bias[i]
-        log_scale = log_rho[i] + log_kappa[j]
-        scale = math.exp(log_scale)
-        mode = median - scale * offset
-        side = right if loc > mode else left
-        z = (mode - loc) / (scale * side)
-        logp += const - (nu + 1) / 2 * math.log1p(z * z / nu)
-        logp -= log_scale + math.log(0.5 * (left + right))
-        psi = -(nu + 1) * z / (nu + z * z)
-        d_loc = -psi / (scale * side)
-        d_log_scale = -psi * (z + offset / side) - 1.0
-        g_loc[j] += d_loc
-        g_delta[j * g_count + g] += d_loc
+    # The answers: a continuous split Student-t whose median is the stated median m. With
+    # u = (m - loc) / scale, the answer's side is the right one when u < c (loc above the
+    # mode m - c scale), z = (u - c) / side, and
+    #     d log p / d loc = -psi / (scale side),  d log p / d log scale = -psi u / side - 1
+    # with psi = -(nu+1) z / (nu + z^2). As in ``panel_student_t``: answers come sorted by
+    # cell (question, cohort), whose location is kept in registers over the run, and the
+    # logs of (nu + z^2) are summed as the log of their running product.
+    inv_rho, inv_kappa = np.exp(-log_rho), np.exp(-log_kappa)
+    nu1 = nu + 1.0
+    kernel, product, log_scales = 0.0, 1.0, 0.0
+    n_answers = idx.shape[1]
+    c = -1
+    j = 0
+    location_c, inv_kappa_j, g_location_c, g_scale_c = 0.0, 1.0, 0.0, 0.0
+    for n in range(n_answers):
+        i = idx[0, n]
+        if idx[2, n] != c:  # a new run: close the last one
+            if c >= 0:
+                g_loc[j] += g_location_c
+                g_delta[c] += g_location_c
+                g_log_kappa[j] += g_scale_c
+            c, j = idx[2, n], idx[1, n]
+            location_c = location[j] + delta[j, c - j * g_count]
+            inv_kappa_j = inv_kappa[j]
+            g_location_c, g_scale_c = 0.0, 0.0
+        inv_scale = inv_rho[i] * inv_kappa_j
+        offset = answers[3, n]
+        u = (answers[0, n] - location_c - bias[i]) * inv_scale
+        inv_side = answers[2, n] if u < offset else answers[1, n]
+        z = (u - offset) * inv_side
+        factor = nu + z * z
+        if factor < 1e100:
+            product *= factor
+            if product > 1e200 or product < 1e-200:
+                kernel += math.log(product)
+                product = 1.0
+        else:
+            kernel += math.log(factor)
+        log_scales += log_rho[i] + log_kappa[j] + answers[4, n]
+        w = nu1 * z / factor  # -psi
+        d_loc = w * inv_scale * inv_side
+        d_log_scale = w * u * inv_side - 1.0
+        g_location_c += d_loc
         g_bias[i] += d_loc
         g_log_rho[i] += d_log_scale
-        g_log_kappa[j] += d_log_scale
+        g_scale_c += d_log_scale
+    if c >= 0:
+        g_loc[j] += g_location_c
+        g_delta[c] += g_location_c
+        g_log_kappa[j] += g_scale_c
+    kernel += math.log(product) - n_answers * math.log(nu)  # sum of log(1 + z^2 / nu)
+    const = math.lgamma(nu1 / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+    logp = n_answers * const - nu1 / 2.0 * kernel - log_scales
 
     # the seeds: their shared error eta_j = theta_j - L_j under its split density
     for j in range(q):
@@ -895,8 +926,8 @@ _NUMERIC_HEADER = 13  # ndim, N, Q, E, G, n_expanded, addresses of the six array
 def _read_numeric_panel(user_data):
     header = numba.carray(user_data, (_NUMERIC_HEADER,), np.int64)
     n, q, e, g = header[1], header[2], header[3], header[4]
-    idx = numba.carray(_pointer(header[6]), (2, n), np.uint32)
-    answers = numba.carray(_pointer(header[7]), (4, n), np.float64)
+    idx = numba.carray(_pointer(header[6]), (3, n), np.uint32)
+    answers = numba.carray(_pointer(header[7]), (5, n), np.float64)
     per_question = numba.carray(_pointer(header[8]), (5, q), np.float64)
     expert_cohort = numba.carray(_pointer(header[9]), (e,), np.int64)
     cohort_sizes = numba.carray(_pointer(header[10]), (g,), np.int64)
@@ -978,20 +1009,26 @@ def numeric_initial_point(layout: NumericLayout, model_config: dict, rng) -> np.
     return x
 
 
-def numeric_nutpie_model(data, model_config: dict):
-    """A model nutpie samples with the numeric density, for a ``numeric.NumericPanelData``
-    (microseconds: build one per fit, also per cross-validation fold)."""
+def numeric_panel_arrays(data, model_config: dict) -> dict[str, np.ndarray]:
+    """The arrays ``numeric_logp_and_gradient`` reads, in its argument order, from a
+    ``numeric.NumericPanelData``: what in the answers does not depend on the parameters
+    is computed here once (inverse widths, median offsets, log half-width sums)."""
     from aggregation.engine.numeric import split_median_offset
 
-    if model_config["panel_bias_sd"]:
-        raise ValueError("the numeric density has no panel-wide bias: fit it through PyMC")
-    layout = NumericLayout(len(data.questions), len(data.experts), len(data.cohorts))
+    n_cohorts = len(data.cohorts)
+    cohort = data.expert_cohort[data.expert_idx]
+    cell = data.question_idx * n_cohorts + cohort
+    order = np.argsort(cell, kind="stable")
+    left, right = data.left[order], data.right[order]
     nu_eta = model_config["shared_error_nu"]
-    arrays = {  # kept alive by the model: the header holds their addresses
-        "idx": np.ascontiguousarray([data.expert_idx, data.question_idx], dtype=np.uint32),
+    return {
+        "idx": np.ascontiguousarray(
+            [data.expert_idx[order], data.question_idx[order], cell[order]], dtype=np.uint32
+        ),
         "answers": np.ascontiguousarray(
-            [data.median, data.left, data.right,
-             split_median_offset(data.left, data.right, model_config["nu"])],
+            [data.median[order], 1.0 / left, 1.0 / right,
+             split_median_offset(left, right, model_config["nu"]),
+             np.log(0.5 * (left + right))],
             dtype=np.float64,
         ),  # fmt: skip
         "per_question": np.ascontiguousarray(
@@ -1000,11 +1037,18 @@ def numeric_nutpie_model(data, model_config: dict):
             dtype=np.float64,
         ),  # fmt: skip
         "expert_cohort": np.ascontiguousarray(data.expert_cohort, dtype=np.int64),
-        "cohort_sizes": np.bincount(data.expert_cohort, minlength=layout.n_cohorts).astype(
-            np.int64
-        ),
+        "cohort_sizes": np.bincount(data.expert_cohort, minlength=n_cohorts).astype(np.int64),
         "priors": np.array([float(model_config[k]) for k in NUMERIC_PRIOR_KEYS]),
     }
+
+
+def numeric_nutpie_model(data, model_config: dict):
+    """A model nutpie samples with the numeric density, for a ``numeric.NumericPanelData``
+    (microseconds: build one per fit, also per cross-validation fold)."""
+    if model_config["panel_bias_sd"]:
+        raise ValueError("the numeric density has no panel-wide bias: fit it through PyMC")
+    layout = NumericLayout(len(data.questions), len(data.experts), len(data.cohorts))
+    arrays = numeric_panel_arrays(data, model_config)  # kept alive by the model
     coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
     return _compiled_model(
         NUMERIC_TRACE_DIMS,

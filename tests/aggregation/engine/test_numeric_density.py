@@ -15,17 +15,13 @@ from numpy.testing import assert_allclose
 from pytensor.compile.mode import Mode
 
 from aggregation.engine.density import (
-    NUMERIC_PRIOR_KEYS,
     NUMERIC_TRACE_DIMS,
     NumericLayout,
     numeric_logp_and_gradient,
     numeric_nutpie_model,
+    numeric_panel_arrays,
 )
-from aggregation.engine.numeric import (
-    NumericHierarchicalModel,
-    NumericPanelData,
-    split_median_offset,
-)
+from aggregation.engine.numeric import NumericHierarchicalModel, NumericPanelData
 from aggregation.engine.quantiles import QuantileTable
 from aggregation.engine.synthetic import simulate_quantile_panel
 
@@ -58,22 +54,6 @@ def value_var_of(model, block: str) -> str:
     return name
 
 
-def arrays_of(data: NumericPanelData, config: dict):
-    """The density's arguments, as ``numeric_nutpie_model`` builds them."""
-    idx = np.array([data.expert_idx, data.question_idx], dtype=np.uint32)
-    answers = np.array(
-        [data.median, data.left, data.right,
-         split_median_offset(data.left, data.right, config["nu"])]
-    )  # fmt: skip
-    per_question = np.array(
-        [np.nan_to_num(data.realized), data.seeds, data.skew_left, data.skew_right,
-         split_median_offset(data.skew_left, data.skew_right, config["shared_error_nu"])]
-    )  # fmt: skip
-    cohort_sizes = np.bincount(data.expert_cohort, minlength=len(data.cohorts))
-    priors = np.array([float(config[k]) for k in NUMERIC_PRIOR_KEYS])
-    return idx, answers, per_question, data.expert_cohort.astype(np.int64), cohort_sizes, priors
-
-
 @pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
 @pytest.mark.parametrize(("n_cohorts", "n_seeds"), [(2, 3), (1, 2), (2, 0)])
 def test_the_numeric_density_is_the_pymc_models_log_density(n_cohorts, n_seeds, config):
@@ -86,7 +66,7 @@ def test_the_numeric_density_is_the_pymc_models_log_density(n_cohorts, n_seeds, 
     initial = model.initial_point()
     logp_fn = model.compile_logp(jacobian=True, mode=REFERENCE_MODE)
     dlogp_fn = model.compile_dlogp(jacobian=True, mode=REFERENCE_MODE)
-    arrays = arrays_of(data, model_obj.model_config)
+    arrays = numeric_panel_arrays(data, model_obj.model_config).values()
     rng = np.random.default_rng(0)
     # typical points, and far ones (scales up to e^8, medians many widths away)
     points = np.concatenate(
