@@ -828,7 +828,7 @@ def leave_one_seed_out(
     """Predict each seed from a fit that has not seen its value, with every method.
 
     Each fold refits the hierarchical model with the held-out realization removed from its
-    data (the compiled model is reused: only the seeds change) and rebuilds Cooke's
+    data (only the seeds change: nothing is compiled again) and rebuilds Cooke's
     decision makers from the other seeds alone, so that the held-out value enters neither
     the weights nor the intrinsic range of the information score. Returns the
     ``manage.py evaluate`` contract: ``{"kind": "numeric", "methods": {name: scores},

@@ -6,12 +6,13 @@ data would overstate how much is known about the change between rounds. The mode
 ``hierarchical.py`` is extended so that an expert's answers to one question in successive
 rounds are jointly Student-t with correlation rho ("persistence"):
 
-    m_ijr = mu_jr + delta_{g(i) j r} + b_i,    s_ijr = sigma_i kappa_jr
+    m_ijr = b_i + a_i (mu_jr + delta_{g(i) j r}),    s_ijr = sigma_i kappa_jr
     (y_ij,r-1, y_ijr) ~ bivariate Student-t(nu; means m, scales s, correlation rho)
 
 so every answer, taken alone, has the single-round distribution Student-t(nu, m_ijr,
 s_ijr): consensus mu_jr and disagreement kappa_jr keep their single-round meaning, per
-round. Bias b_i and noise sigma_i are the expert's own across rounds. Given the previous
+round. Bias b_i, slope a_i (how much of the probability scale the expert uses, the
+binary model's version 5) and noise sigma_i are the expert's own across rounds. Given the previous
 answer, with d = (y_ij,r-1 - m_ij,r-1) / s_ij,r-1 the expert's standardized lean then,
 
     y_ijr | y_ij,r-1 ~ Student-t(nu + 1, m_ijr + rho s_ijr d,
@@ -69,16 +70,11 @@ from aggregation.engine.summary import SAMPLE_DIMS, _check_interval, _round, dia
 MODEL_NAME = "linked_rounds"
 # 3: the binary model's weaker cohort-scale priors (spec.py, 2026-12-07); 4: the same model,
 # sampled in coordinates rotated across rounds (round_basis): half the leapfrog steps;
-# 5: cohorts that share no question are pooled, as in the binary model's version 4
-MODEL_VERSION = "5"
-# The binary model's expert slopes (its version 5) are not in the linked-rounds model yet:
-# its kernel (linked_kernel.py) has no slope, so the setting is left out.
+# 5: cohorts that share no question are pooled, as in the binary model's version 4;
+# 6: each expert's slope, as in the binary model's version 5
+MODEL_VERSION = "6"
 LINKED_DEFAULTS = {
-    **{
-        k: v
-        for k, v in DEFAULT_MODEL_CONFIG.items()
-        if k not in ("parametrization", "slope_scale_sd")
-    },
+    **{k: v for k, v in DEFAULT_MODEL_CONFIG.items() if k != "parametrization"},
     "rho_alpha": 2.0,  # Beta(2, 2) on the persistence: weakly towards the middle
     "rho_beta": 2.0,
     "keep_tolerance_sd": 0.5,  # HalfNormal sd of tau, the half-width of "kept" (log-odds)
@@ -90,18 +86,17 @@ LINKED_DEFAULTS = {
 # draw: 24 x 8 x 2 answers, 70 % kept, had min bulk ESS 790-980 with 800 draws and once
 # R-hat 1.019; with 2,000, ESS 2,050-2,260 and R-hat <= 1.002, for about 2 s more.
 SMALL_PANEL = 1500
-# tune and target_accept as measured for this model (the binary model's went up with its
-# slopes, which this model does not have)
+# The binary model's tuning (500) and target acceptance (0.9), which its slopes needed, and
+# this model's too since version 6: with 250 and 0.85 the disjoint-cohorts panel of the
+# tests reached R-hat 1.011 (sampler seed 2).
 LINKED_SAMPLER_DEFAULTS = {
     **DEFAULT_SAMPLER_CONFIG,
-    "tune": 250,
-    "target_accept": 0.85,
     "draws": "auto",
     "backend": "pymc",
 }
 TRACE_VARS = [
-    "mu_question", "delta_cohort", "bias_expert", "sigma_expert", "kappa_question", "rho",
-    "keep_tolerance",
+    "mu_question", "delta_cohort", "bias_expert", "slope_expert", "sigma_expert",
+    "kappa_question", "rho", "keep_tolerance",
 ]  # fmt: skip
 
 
@@ -281,6 +276,14 @@ class LinkedRoundsModel:
                 for k, size in enumerate(data.bias_block_sizes)
             ]
             bias = pm.Deterministic("bias_expert", pt.concatenate(blocks), dims="expert")
+            slope_scale = pm.HalfNormal("slope_scale", cfg["slope_scale_sd"])
+            log_slope = pt.concatenate(
+                [
+                    slope_scale * pm.ZeroSumNormal(f"log_slope_raw_cohort{k}", shape=size)
+                    for k, size in enumerate(data.bias_block_sizes)
+                ]
+            )
+            slope = pm.Deterministic("slope_expert", pt.exp(log_slope), dims="expert")
             sigma_scale = pm.HalfNormal("sigma_scale", cfg["sigma_scale_sd"])
             log_sigma = sigma_scale * pm.ZeroSumNormal("log_sigma_raw", dims="expert")
             pm.Deterministic("sigma_expert", pt.exp(log_sigma), dims="expert")
@@ -297,7 +300,7 @@ class LinkedRoundsModel:
             # one-dimensional gathers (their gradients are a plain scatter-add in numba)
             n_rounds, n_cohorts = len(data.rounds), len(data.cohorts)
             cell = q * n_rounds + r
-            location = mu.ravel()[cell] + delta.ravel()[cell * n_cohorts + g] + bias[e]
+            location = bias[e] + slope[e] * (mu.ravel()[cell] + delta.ravel()[cell * n_cohorts + g])
             log_scale = log_sigma[e] + log_kappa.ravel()[cell]
             logp, *_ = LinkedStudentTLogp(cfg["nu"])(
                 data.y, data.previous_idx, data.kept, location, log_scale, rho, tolerance

@@ -84,7 +84,7 @@ def derived_draws(
         "bias": posterior["bias_expert"],
         "noise": posterior["sigma_expert"],
     }
-    if "slope_expert" in posterior:  # binary model version 5 on (not the linked rounds)
+    if "slope_expert" in posterior:  # binary model version 5 on
         quantities["slope"] = posterior["slope_expert"]
     if len(cohorts) >= 2:
         pairs = list(combinations(cohorts, 2))

@@ -8,11 +8,13 @@ from aggregation.engine import density, diagnostics
 from aggregation.engine.warm import warm
 
 
-def test_warm_leaves_the_density_and_the_ranking_compiled_and_cached_on_disk():
+def test_warm_leaves_the_densities_and_the_ranking_compiled_and_cached_on_disk():
     warm()
     assert density.callbacks.cache_info().currsize == 1
     logp, expand = density.callbacks()
     assert logp.address and expand.address  # C callbacks nutpie can call
+    assert density.numeric_callbacks.cache_info().currsize == 1
+    assert all(callback.address for callback in density.numeric_callbacks())
     assert diagnostics._normal_scores.signatures  # compiled (or loaded from the cache)
     # numba's index files: beside the sources, or under NUMBA_CACHE_DIR
     engine = Path(density.__file__).parent
