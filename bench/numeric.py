@@ -6,7 +6,9 @@ Not a test: it measures and prints, side by side in one run.
 1. ``--timing``: ``manage.py aggregate`` from CSV to result JSON on a simulated
    200 experts x 60 questions numeric panel (10 seeds), in a fresh process, with the
    compile cache it finds (run it twice for the warm figure), and the equal-weight
-   decision maker of the same data in the same process for the ratio;
+   decision maker of the same data in the same process for the ratio; then the same
+   panel fitted in this process by both backends (the hand-written density and nutpie's
+   PyMC compile), twice each, side by side;
 2. ``--studies``: leave-one-seed-out on the TU Delft studies in ``tests/data/cooke``: per
    study and pooled, every method's hit rate of the 90 % range, calibration, information
    and scaled interval score (``aggregation.engine.numeric.score_predictions``).
@@ -65,7 +67,38 @@ def timing() -> dict:
         "divergences": d["divergences"],
     }
     print(f"CLI 200x60 numeric (10 seeds): {json.dumps(line)}", flush=True)
+    line["backends"] = backends(panel)
     return line
+
+
+def backends(panel) -> dict:
+    """The same panel fitted in this process by each backend, side by side: the
+    hand-written density (density.py) and nutpie's compile of ``build_model`` ("pymc"),
+    each twice (the second "pymc" fit reuses its compile)."""
+    data = numeric.NumericPanelData.from_table(
+        QuantileTable.from_rows(panel.rows), {q: panel.truth[q] for q in panel.seeds}
+    )
+    out = {}
+    for run in range(2):
+        for backend in ("density", "pymc"):
+            model = numeric.NumericHierarchicalModel(sampler_config={"backend": backend})
+            started = time.perf_counter()
+            tree = model.fit(data, random_seed=run)
+            wall = time.perf_counter() - started
+            stats = tree["sample_stats"]
+            row = {
+                "wall_seconds": round(wall, 1),
+                "compile_seconds": round(float(tree.attrs["compile_seconds"]), 1),
+                "sample_seconds": round(float(tree.attrs["sample_seconds"]), 1),
+                "leapfrog_steps_per_draw": round(float(stats["n_steps"].mean()), 1),
+                "divergences": int(stats["diverging"].sum()),
+            }
+            out[f"{backend}, fit {run + 1}"] = row
+            print(f"  in process, {backend:7s} fit {run + 1}: {json.dumps(row)}", flush=True)
+    ratio = out["density, fit 2"]["sample_seconds"] / out["pymc, fit 2"]["sample_seconds"]
+    out["sampling_ratio_density_to_pymc"] = round(ratio, 3)
+    print(f"  sampling, density / pymc (second fits): {ratio:.2f}", flush=True)
+    return out
 
 
 def studies(draws: str, only: set[str] | None) -> dict:

@@ -627,8 +627,13 @@ def nutpie_model(
         callbacks(),
         lambda seed: initial_point(layout, model_config, np.random.default_rng(seed)),
         arrays,
-        header_counts=[layout.ndim, arrays["y"].size, layout.n_questions, layout.n_cohorts,
-                       layout.n_experts],  # fmt: skip
+        header_counts=[
+            layout.ndim,
+            arrays["y"].size,
+            layout.n_questions,
+            layout.n_cohorts,
+            layout.n_experts,
+        ],
         header_tail=[len(layout.cohort_sizes)],
     )
 
@@ -937,8 +942,8 @@ def _read_numeric_panel(user_data):
 
 def _numeric_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):
     """nutpie's logp callback of the numeric model (codes as ``_logp_callback``)."""
-    header, idx, answers, per_question, expert_cohort, cohort_sizes, priors = (
-        _read_numeric_panel(user_data)
+    header, idx, answers, per_question, expert_cohort, cohort_sizes, priors = _read_numeric_panel(
+        user_data
     )
     if dim != header[0]:
         return -1
@@ -961,8 +966,8 @@ def _numeric_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):
 
 def _numeric_expand_callback(dim, n_expanded, x_ptr, out_ptr, user_data):
     """nutpie's expand callback of the numeric model: NUMERIC_TRACE_DIMS, in order."""
-    header, idx, answers, per_question, expert_cohort, cohort_sizes, priors = (
-        _read_numeric_panel(user_data)
+    header, idx, answers, per_question, expert_cohort, cohort_sizes, priors = _read_numeric_panel(
+        user_data
     )
     if dim != header[0] or n_expanded != header[5]:
         return -1
@@ -1026,16 +1031,25 @@ def numeric_panel_arrays(data, model_config: dict) -> dict[str, np.ndarray]:
             [data.expert_idx[order], data.question_idx[order], cell[order]], dtype=np.uint32
         ),
         "answers": np.ascontiguousarray(
-            [data.median[order], 1.0 / left, 1.0 / right,
-             split_median_offset(left, right, model_config["nu"]),
-             np.log(0.5 * (left + right))],
+            [
+                data.median[order],
+                1.0 / left,
+                1.0 / right,
+                split_median_offset(left, right, model_config["nu"]),
+                np.log(0.5 * (left + right)),
+            ],
             dtype=np.float64,
-        ),  # fmt: skip
+        ),
         "per_question": np.ascontiguousarray(
-            [np.nan_to_num(data.realized), data.seeds, data.skew_left, data.skew_right,
-             split_median_offset(data.skew_left, data.skew_right, nu_eta)],
+            [
+                np.nan_to_num(data.realized),
+                data.seeds,
+                data.skew_left,
+                data.skew_right,
+                split_median_offset(data.skew_left, data.skew_right, nu_eta),
+            ],
             dtype=np.float64,
-        ),  # fmt: skip
+        ),
         "expert_cohort": np.ascontiguousarray(data.expert_cohort, dtype=np.int64),
         "cohort_sizes": np.bincount(data.expert_cohort, minlength=n_cohorts).astype(np.int64),
         "priors": np.array([float(model_config[k]) for k in NUMERIC_PRIOR_KEYS]),
@@ -1057,8 +1071,13 @@ def numeric_nutpie_model(data, model_config: dict):
         numeric_callbacks(),
         lambda seed: numeric_initial_point(layout, model_config, np.random.default_rng(seed)),
         arrays,
-        header_counts=[layout.ndim, data.median.size, layout.n_questions, layout.n_experts,
-                       layout.n_cohorts],  # fmt: skip
+        header_counts=[
+            layout.ndim,
+            data.median.size,
+            layout.n_questions,
+            layout.n_experts,
+            layout.n_cohorts,
+        ],
         header_tail=[len(NUMERIC_PRIOR_KEYS)],
     )
 

@@ -321,6 +321,9 @@ class NumericHierarchicalModel:
     def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
         self.model_config = {**DEFAULT_MODEL_CONFIG, **(model_config or {})}
         self.sampler_config = {**DEFAULT_SAMPLER_CONFIG, **(sampler_config or {})}
+        backend = self.sampler_config["backend"]
+        if backend not in ("density", "pymc"):
+            raise ValueError(f"sampler backend must be 'density' or 'pymc', not {backend!r}")
 
     def sampler_config_for(self, data: NumericPanelData) -> dict:
         """The sampler config of a fit of these data, with "auto" draws made a number."""

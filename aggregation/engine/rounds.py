@@ -45,7 +45,8 @@ This is a plain PyMC model, compiled by nutpie (``backend="pymc"``). Its per-rou
 quantities (mu, delta, the log kappa) are sampled in coordinates rotated across rounds
 (``round_basis``): the same prior, but a question's rounds, which the pairing ties together
 a posteriori (as closely as rho), become their mean and contrasts, which it does not. On a
-60 x 30 x 2 panel this halved the leapfrog steps a draw (31 to 15), and the sampling time.
+60 x 30 x 2 panel this halved the leapfrog steps a draw (31 to 15), and the sampling time;
+with the slopes of version 6 it takes 17-20.
 """
 
 import json

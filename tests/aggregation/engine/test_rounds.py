@@ -90,6 +90,10 @@ def test_the_model_builds_with_named_dims_and_a_finite_logp():
     model = LinkedRoundsModel().build_model(LinkedPanelData.from_table(table))
     assert model.named_vars_to_dims["mu_question"] == ("question", "round")
     assert model.named_vars_to_dims["kappa_question"] == ("question", "round")
+    # each expert's slope, as in the binary model (version 5): zero-sum log per cohort
+    assert model.named_vars_to_dims["slope_expert"] == ("expert",)
+    free = {v.name for v in model.free_RVs}
+    assert {"slope_scale", "log_slope_raw_cohort0", "log_slope_raw_cohort1"} <= free
     assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(model.initial_point()))
 
 
@@ -106,6 +110,7 @@ def test_cohorts_that_share_no_question_are_pooled_as_in_the_binary_model():
     model = LinkedRoundsModel().build_model(data)
     free = {v.name for v in model.free_RVs}
     assert "delta_rotated" not in free and {"bias_raw_cohort0", "bias_raw_cohort1"} <= free
+    assert {"log_slope_raw_cohort0", "log_slope_raw_cohort1"} <= free
     assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(model.initial_point()))
 
 
