@@ -14,7 +14,10 @@ then averaged), as a MAP estimate with fixed group scales, in the same folds. Wi
 --weights, expert weights learned from the training outcomes (``learned_weights``; issue
 11, point 3, bench/README.md).
 
-Options: --seeds 10 --individual --weights --out var/bench/evaluate_pooledmarket.json
+With --joint (alone), the hierarchical model fitted jointly with the training folds'
+outcomes, against the shipped two-stage forecast in the same folds (``joint_outcomes``).
+
+Options: --seeds 10 --individual --weights --joint --out var/bench/evaluate_pooledmarket.json
 """
 
 import argparse
@@ -159,15 +162,106 @@ def learned_weights(table, outcomes, seeds: int, betas=(0.0, 0.5, 1.0, 2.0)) -> 
     return out
 
 
+def joint_outcomes(table, outcomes, seed: int = 0) -> dict:
+    """The binary model fitted jointly with the training folds' outcomes (issue 11, point
+    3, measured before building): the hierarchical model of the answers (version 5, its
+    PyMC statement) plus, for each training question, y_j ~ Bernoulli(expit(tau_g +
+    gamma_g mu_j)) with recalibration.py's priors and group scales, so that an outcome
+    moves its question's consensus and through it every expert's bias, slope and noise:
+    experts whose answers the outcomes bear out count more on the held-out questions. The
+    forecast of a held-out question is the posterior mean of expit(tau_g + gamma_g mu_j).
+    Also scores the shipped two-stage forecast (``cross_validate``) in the same folds, and
+    says how far the outcomes moved the experts' weights (1 / sigma_i^2, normalized)."""
+    import nutpie
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from aggregation.engine.hierarchical import BinaryHierarchicalModel, BinaryPanelData
+    from aggregation.engine.posterior import sample
+    from aggregation.engine.recalibration import DEFAULT_MODEL_CONFIG as LLO
+
+    started = time.perf_counter()
+    two_stage = cross_validate(table, outcomes, n_folds=10, seed=seed)["methods"]
+    two_stage_seconds = time.perf_counter() - started
+    model_obj = BinaryHierarchicalModel()
+    data = BinaryPanelData.from_table(table)
+    questions = data.questions
+    y = outcomes.loc[questions, "outcome"].to_numpy(dtype=float)
+    groups = sorted(outcomes.loc[questions, "group"].unique())
+    g = outcomes.loc[questions, "group"].map({c: k for k, c in enumerate(groups)}).to_numpy()
+    model = model_obj.build_model(data)
+    with model:
+        outcome = pm.Data("outcome", np.zeros(len(questions)))
+        mask = pm.Data("mask", np.zeros(len(questions)))
+        log_gamma = pm.Normal("log_gamma", LLO["log_gamma_mu"], LLO["log_gamma_sd"])
+        tau = pm.Normal("tau", LLO["tau_mu"], LLO["tau_sd"])
+        s_gamma = pm.HalfNormal("s_gamma", LLO["group_log_gamma_scale_sd"])
+        s_tau = pm.HalfNormal("s_tau", LLO["group_tau_scale_sd"])
+        z = pm.Normal("z", 0.0, 1.0, shape=len(groups))
+        u = pm.Normal("u", 0.0, 1.0, shape=len(groups))
+        gamma_g = pm.Deterministic("gamma_g", pt.exp(log_gamma + s_gamma * z))
+        tau_g = pm.Deterministic("tau_g", tau + s_tau * u)
+        eta = tau_g[g] + gamma_g[g] * model["mu_question"]
+        pm.Potential("outcomes", (mask * (outcome * eta - pt.softplus(eta))).sum())
+    compiled = nutpie.compile_pymc_model(model)
+    config = model_obj.sampler_config_for(data)
+
+    def fit(train_mask, random_seed):
+        trace = sample(
+            compiled.with_data(outcome=np.where(train_mask, y, 0.0), mask=train_mask * 1.0),
+            sampler_config=config,
+            random_seed=random_seed,
+        )
+        post = trace["posterior"]
+        eta = post["tau_g"].values[..., g] + post["gamma_g"].values[..., g] * post[
+            "mu_question"
+        ].values
+        sigma = post["sigma_expert"].mean(("chain", "draw")).values
+        weights = 1 / sigma**2
+        divergences = int(trace["sample_stats"]["diverging"].sum())
+        return expit(eta).mean(axis=(0, 1)), weights / weights.sum(), divergences
+
+    _, base_weights, _ = fit(np.zeros(len(questions), dtype=bool), seed)
+    folds = assign_folds(questions, 10, seed=seed).loc[questions].to_numpy()
+    p = np.zeros(len(questions))
+    moved, divergences = [], 0
+    for k in range(10):
+        forecast, weights, div = fit(folds != k, seed + k + 1)
+        p[folds == k] = forecast[folds == k]
+        moved.append(np.abs(weights / base_weights - 1))
+        divergences += div
+    moved = np.array(moved)
+    out = {
+        "joint_brier": round(brier_score(p, y), 4),
+        "two_stage_forecast_brier": round(two_stage["forecast"]["brier"], 4),
+        "log_odds_mean_brier": round(two_stage["logodds_mean"]["brier"], 4),
+        "weight_change_median": round(float(np.median(moved)), 3),
+        "weight_change_90th_percentile": round(float(np.quantile(moved, 0.9)), 3),
+        "divergences": divergences,
+        "two_stage_seconds": round(two_stage_seconds, 1),
+        "joint_seconds": round(time.perf_counter() - started - two_stage_seconds, 1),
+    }
+    print("joint model with outcomes:", json.dumps(out), flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--individual", action="store_true")
     parser.add_argument("--weights", action="store_true", help="weights learned from outcomes")
+    parser.add_argument(
+        "--joint", action="store_true", help="the hierarchical model fitted with the outcomes"
+    )
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "evaluate_pooledmarket.json"))
     args = parser.parse_args()
     table = JudgmentTable.from_csv(DATA / "judgments.csv")
     outcomes = read_outcomes(DATA / "outcomes.csv")
+    if args.joint:  # alone: it fits the hierarchical model 12 times
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(joint_outcomes(table, outcomes), indent=2) + "\n")
+        return
     started = time.perf_counter()
     result = {"seeds": args.seeds, "sweep": seed_sweep(table, outcomes, args.seeds)}
     result["sweep_seconds"] = round(time.perf_counter() - started, 1)
