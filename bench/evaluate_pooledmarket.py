@@ -213,9 +213,10 @@ def joint_outcomes(table, outcomes, seed: int = 0) -> dict:
             random_seed=random_seed,
         )
         post = trace["posterior"]
-        eta = post["tau_g"].values[..., g] + post["gamma_g"].values[..., g] * post[
-            "mu_question"
-        ].values
+        eta = (
+            post["tau_g"].values[..., g]
+            + post["gamma_g"].values[..., g] * post["mu_question"].values
+        )
         sigma = post["sigma_expert"].mean(("chain", "draw")).values
         weights = 1 / sigma**2
         divergences = int(trace["sample_stats"]["diverging"].sum())
