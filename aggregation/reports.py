@@ -74,6 +74,8 @@ def figures_render(
         experts = cohort_privacy.experts_with_bias(result, shown)
         if experts:
             drawings["expert-bias"] = lambda: plots.expert_forest(draws, "bias", experts, result)
+        if experts and "slope" in draws:  # measured within the cohort, as the bias is
+            drawings["expert-slope"] = lambda: plots.expert_forest(draws, "slope", experts, result)
         everyone = list(result["experts"])
         drawings["expert-noise"] = lambda: plots.expert_forest(draws, "noise", everyone, result)
         perception = perception_drawing(result, questions or [])

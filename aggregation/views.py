@@ -372,7 +372,7 @@ def experts_report(request: HttpRequest, run_id: int) -> HttpResponse:
         "has_slope": any("slope" in e for e in ((run.result or {}).get("experts") or {}).values()),
         "min_cohort": settings.REPORT_MIN_COHORT_SIZE,
         "interval_percent": f"{(run.result or {}).get('interval_mass', 0.9) * 100:g}",
-        "figures": _figures(run, "expert-bias", "expert-noise"),
+        "figures": _figures(run, "expert-bias", "expert-noise", "expert-slope"),
         "numeric_run": selectors.round_latest_succeeded_run(
             survey_round=run.survey_round, method=Method.NUMERIC_HIERARCHICAL
         ),

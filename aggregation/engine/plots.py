@@ -336,7 +336,7 @@ def _experts_with_bias(result: dict, shown: list[str]) -> list[str]:
 
 
 def expert_forest(draws: xr.Dataset, quantity: str, experts: list[str], result: dict):
-    """Bias or noise of each expert (anonymised code), largest at the top."""
+    """Bias, noise or slope of each expert (anonymised code), largest at the top."""
     values = draws[[quantity]].sel(expert=experts)
     order = (
         values[quantity]
@@ -347,6 +347,7 @@ def expert_forest(draws: xr.Dataset, quantity: str, experts: list[str], result: 
     xlabel = {
         "bias": _("Bias, log-odds (> 0: higher than the cohort)"),
         "noise": _("Noise (1 = a typical expert)"),
+        "slope": _("Slope (1 = a typical expert of the cohort)"),
     }[quantity]
     mass = result["interval_mass"]
     _collection, figure, axes = _forest(

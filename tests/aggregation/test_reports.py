@@ -162,7 +162,10 @@ def test_hierarchical_figures(tiny_fit, settings, tmp_path):
     assert cohort_privacy.cohort_sizes_of_table(table) == {"JP": 2, "ROK": 3, "US": 5}
     figures = reports.figures_render(result=result, fit=fit, table=table, folder=Path("run"))
     questions = [f"question-{q}" for q in table.questions]
-    expected = ["consensus", "disagreement", "cohorts", "expert-bias", "expert-noise", *questions]
+    expected = [
+        "consensus", "disagreement", "cohorts", "expert-bias", "expert-slope", "expert-noise",
+        *questions,
+    ]  # fmt: skip
     assert list(figures) == expected + [f"{name}__ko" for name in expected]  # each language
     media = Path(settings.MEDIA_ROOT)
     texts = {name: _svg_text(media / path) for name, path in figures.items()}
@@ -184,7 +187,13 @@ def test_hierarchical_figures(tiny_fit, settings, tmp_path):
     assert "Consensus" in strip and any(t.startswith("other (") for t in strip)
     jp_experts = {e for e, x in result["experts"].items() if x["cohort"] == "JP"}
     assert not jp_experts & set(texts["expert-bias"])  # bias is within-cohort: hidden
+    assert not jp_experts & set(texts["expert-slope"])  # and so is the slope
     assert jp_experts <= set(texts["expert-noise"])
+    shown = {e for e, x in result["experts"].items() if x["cohort"] != "JP"}
+    assert shown <= set(texts["expert-slope"])
+    assert any(
+        t.startswith("Slope (1 = a typical expert of the cohort)") for t in texts["expert-slope"]
+    )
 
 
 @pytest.mark.slow
@@ -202,7 +211,9 @@ def test_a_fit_with_pooled_cohorts_draws_every_figure_but_the_cohorts(settings):
     assert result["cohorts_pooled"] is not None
     assert len(cohort_privacy.cohorts_shown(cohort_privacy.cohort_sizes_of_table(table))) == 2
     figures = reports.figures_render(result=result, fit=fit, table=table, folder=Path("pooled"))
-    assert {"consensus", "disagreement", "expert-bias", "expert-noise"} <= set(figures)
+    assert {"consensus", "disagreement", "expert-bias", "expert-slope", "expert-noise"} <= set(
+        figures
+    )
     assert "cohorts" not in figures
 
 

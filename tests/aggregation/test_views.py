@@ -430,6 +430,22 @@ def test_experts_page_shows_codes_bias_noise_and_slope(client, analyst, urls):
     assert "<td>withheld</td>" in e007 and e007.count("not shown") == 2
 
 
+def test_experts_page_shows_the_slope_figure_when_the_run_drew_one(
+    client, analyst, closed_round, settings
+):
+    run = make_run(closed_round, result=hierarchical_result())
+    write_artifacts(run, Path(settings.MEDIA_ROOT), ["expert-bias", "expert-noise"])
+    client.force_login(analyst)
+    url = reverse("aggregation:experts-report", args=[run.id])
+    page = client.get(url).content.decode()
+    assert 'data-figure="expert-noise"' in page and 'id="slope-title"' not in page
+    write_artifacts(run, Path(settings.MEDIA_ROOT), ["expert-bias", "expert-noise", "expert-slope"])
+    page = client.get(url).content.decode()
+    assert 'id="slope-title"' in page and 'data-figure="expert-slope"' in page
+    korean = client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "기울기를 보여 주는 포레스트 그림" in korean
+
+
 def test_experts_page_of_a_result_without_slopes_has_no_slope_column(client, analyst, closed_round):
     """Results of binary model versions before 5 have no slope: no empty column."""
     result = hierarchical_result()
