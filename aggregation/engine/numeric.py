@@ -54,6 +54,12 @@ shares on question j, theta_j the true value:
 The forecast of question j (the panel's distribution for the quantity) is the posterior of
 theta_j, whose 5/50/95 % are calibrated if the model is; the typical expert's median is
 L_j + mu_b. Both are reported on the question's own scale.
+
+Fitting: ``build_model`` is the statement of the model. By default nutpie samples the same
+log density written out in numba (``density.numeric_logp_and_gradient``, compiled once per
+machine; ``tests/aggregation/engine/test_numeric_density.py`` holds the two equal);
+``sampler_config={"backend": "pymc"}`` samples ``build_model`` compiled by nutpie instead,
+as does a configuration with the panel-wide bias, which the density leaves out.
 """
 
 import json
