@@ -536,16 +536,13 @@ _EXPAND_SIGNATURE = types.int64(
 )  # fmt: skip
 
 
-def _logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):
-    """nutpie's logp callback: 0, or 3 / 4 for a non-finite gradient / log density."""
-    header, y, idx, sizes, priors = _read_panel(user_data)
-    if dim != header[0]:
-        return -1
-    x = numba.carray(x_ptr, (dim,))
-    logp, grad = logp_and_gradient(x, y, idx, header[2], header[3], sizes, priors)
-    out = numba.carray(grad_ptr, (dim,))
+@numba.njit(cache=True, error_model=ERROR_MODEL)
+def _hand_over(logp, grad, logp_ptr, grad_ptr):
+    """Write a log density and its gradient where nutpie asked; return its code: 0, or 3 / 4
+    for a non-finite gradient / log density."""
+    out = numba.carray(grad_ptr, grad.shape)
     finite = True
-    for k in range(dim):  # a loop: `out[:] = grad` makes numba build its generic error code
+    for k in range(grad.shape[0]):  # a loop: `out[:] = grad` makes numba build error code
         out[k] = grad[k]
         finite = finite and math.isfinite(grad[k])
     logp_ptr[0] = logp
@@ -554,6 +551,26 @@ def _logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):
     if not math.isfinite(logp):
         return 4
     return 0
+
+
+@numba.njit(cache=True, error_model=ERROR_MODEL)
+def _write_in_order(out, arrays):
+    """Write the (flat) arrays one after another into out, as an expand callback must."""
+    pos = 0
+    for values in arrays:
+        for k in range(values.shape[0]):
+            out[pos + k] = values[k]
+        pos += values.shape[0]
+
+
+def _logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):
+    """nutpie's logp callback: 0, or 3 / 4 for a non-finite gradient / log density."""
+    header, y, idx, sizes, priors = _read_panel(user_data)
+    if dim != header[0]:
+        return -1
+    x = numba.carray(x_ptr, (dim,))
+    logp, grad = logp_and_gradient(x, y, idx, header[2], header[3], sizes, priors)
+    return _hand_over(logp, grad, logp_ptr, grad_ptr)
 
 
 def _expand_callback(dim, n_expanded, x_ptr, out_ptr, user_data):
@@ -566,14 +583,11 @@ def _expand_callback(dim, n_expanded, x_ptr, out_ptr, user_data):
     mu, delta, bias, log_slope, log_sigma, log_kappa, hyper, _, lean = unpack(
         x, header[2], header[3], sizes, priors[8]
     )
-    pos = 0
-    for values in (
-        mu, delta.ravel(), bias, np.exp(log_slope), np.exp(log_sigma), np.exp(log_kappa), hyper,
-        lean,
-    ):  # fmt: skip
-        for k in range(values.shape[0]):
-            out[pos + k] = values[k]
-        pos += values.shape[0]
+    _write_in_order(
+        out,
+        (mu, delta.ravel(), bias, np.exp(log_slope), np.exp(log_sigma), np.exp(log_kappa), hyper,
+         lean),
+    )  # fmt: skip
     return 0
 
 
@@ -951,17 +965,7 @@ def _numeric_logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):
     logp, grad = numeric_logp_and_gradient(
         x, idx, answers, per_question, expert_cohort, cohort_sizes, priors
     )
-    out = numba.carray(grad_ptr, (dim,))
-    finite = True
-    for k in range(dim):
-        out[k] = grad[k]
-        finite = finite and math.isfinite(grad[k])
-    logp_ptr[0] = logp
-    if not finite:
-        return 3
-    if not math.isfinite(logp):
-        return 4
-    return 0
+    return _hand_over(logp, grad, logp_ptr, grad_ptr)
 
 
 def _numeric_expand_callback(dim, n_expanded, x_ptr, out_ptr, user_data):
@@ -981,14 +985,11 @@ def _numeric_expand_callback(dim, n_expanded, x_ptr, out_ptr, user_data):
     for j in range(q):
         for g in range(g_count):
             cohort_median[j, g] = location[j] + delta[j, g]
-    pos = 0
-    for values in (
-        hyper[:5], location, bias, np.exp(log_rho), np.exp(log_kappa), delta.ravel(), location,
-        cohort_median.ravel(),
-    ):  # fmt: skip
-        for k in range(values.shape[0]):
-            out[pos + k] = values[k]
-        pos += values.shape[0]
+    _write_in_order(
+        out,
+        (hyper[:5], location, bias, np.exp(log_rho), np.exp(log_kappa), delta.ravel(), location,
+         cohort_median.ravel()),
+    )  # fmt: skip
     return 0
 
 
