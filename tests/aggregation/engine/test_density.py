@@ -304,3 +304,13 @@ def test_a_fit_through_the_density_agrees_with_a_fit_through_the_pymc_model():
         gap = abs(a.mean(("chain", "draw")) - b.mean(("chain", "draw")))
         assert float((gap / standard_error).max()) < 4, name
     assert fast["question"].values.tolist() == data.questions
+
+
+def test_the_same_seed_gives_the_same_draws():
+    """Bit for bit, fit after fit: a flag letting the compiler reorder sums made the draws
+    depend on where the arrays happened to sit in memory (density.FASTMATH)."""
+    model = BinaryHierarchicalModel(sampler_config={"draws": 50, "tune": 100, "chains": 2})
+    data = panel("two cohorts")
+    draws = [model.fit(data, random_seed=3).posterior["posterior"]["mu_question"].values for _ in range(8)]
+    for other in draws[1:]:
+        assert np.array_equal(other, draws[0])
