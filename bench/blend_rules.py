@@ -13,10 +13,16 @@ the shipped rule minus equal weight (seeds resampled within each study).
 
 Usage: .venv/bin/python bench/blend_rules.py [--only "CWD,umd"] [--draws 400]
        [--shared-error-nu 0]        (about 10 minutes on two cores; results in bench/README.md)
+       [--studies-dir DIR]          other studies: DIR/NAME.csv (expert,question,q05,q50,q95)
+                                    with DIR/NAME.realized.csv (question,value), instead of
+                                    the TU Delft .dtt files
+       [--no-simulated] [--save F.pkl | --load F.pkl]   keep the fits' material, or reuse it
+       [--rules "model alone,fixed w = 0.5"]            only these rules (and the shipped one)
 """
 
 import argparse
 import json
+import pickle
 import sys
 from pathlib import Path
 
@@ -35,7 +41,7 @@ from aggregation.engine.numeric_blend import (  # noqa: E402
     scaled_interval_score,
     seed_cases,
 )
-from aggregation.engine.quantiles import QuantileTable  # noqa: E402
+from aggregation.engine.quantiles import QuantileTable, realizations_from_csv  # noqa: E402
 from aggregation.engine.synthetic import simulate_quantile_panel  # noqa: E402
 
 
@@ -62,12 +68,32 @@ def material(tree, data, table, targets: dict[str, float]) -> tuple[list, list]:
     return seeds, held
 
 
-def studies(model, only) -> dict[str, list]:
+def tu_delft(only) -> dict[str, tuple]:
     out = {}
     for dtt in sorted((ROOT / "tests" / "data" / "cooke").glob("*.dtt")):
-        if only and dtt.stem not in only:
+        if not only or dtt.stem in only:
+            out[dtt.stem] = numeric.table_from_study(read_excalibur(dtt, dtt.with_suffix(".rls")))
+    return out
+
+
+def csv_studies(directory: Path, only) -> dict[str, tuple]:
+    out = {}
+    for realized in sorted(directory.glob("*.realized.csv")):
+        name = realized.name.removesuffix(".realized.csv")
+        if only and name not in only:
             continue
-        table, realized = numeric.table_from_study(read_excalibur(dtt, dtt.with_suffix(".rls")))
+        try:
+            table = QuantileTable.from_csv(directory / f"{name}.csv")
+        except ValueError as error:  # a study the engine refuses is reported, not scored
+            print(f"  {name}: skipped ({str(error)[:120]})", file=sys.stderr)
+            continue
+        out[name] = (table, realizations_from_csv(realized))
+    return out
+
+
+def studies(model, chosen: dict[str, tuple]) -> dict[str, list]:
+    out = {}
+    for name, (table, realized) in chosen.items():
         folds = []
         for k, held in enumerate(sorted(q for q in realized if q in set(table.questions))):
             others = {q: v for q, v in realized.items() if q != held}
@@ -75,8 +101,8 @@ def studies(model, only) -> dict[str, list]:
             tree = model.fit(fold, random_seed=k)
             seeds, targets = material(tree, fold, table, {held: realized[held]})
             folds.append((seeds, targets))
-        out[dtt.stem] = folds
-        print(f"  {dtt.stem}: {len(folds)} folds", file=sys.stderr, flush=True)
+        out[name] = folds
+        print(f"  {name}: {len(folds)} folds", file=sys.stderr, flush=True)
     return out
 
 
@@ -153,26 +179,40 @@ RULES = {
 }
 
 
-def held_scores(rule, quantiles, seeds, held, prior) -> list[float]:
+def held_scores(rule, quantiles, seeds, held, prior) -> list[tuple[float, bool]]:
+    """Each held-out item's (scaled interval score, whether its 90 % range holds it)."""
     w = rule(scores(seeds, quantiles), prior) if len(seeds) >= 3 else 1.0
     out = []
     for c in held:
         low, _mid, high = quantiles(c["draws"], c["weights"], c["ew"], w)
-        out.append(scaled_interval_score(low, high, c["x"], c["answers"]))
+        out.append((scaled_interval_score(low, high, c["x"], c["answers"]), low <= c["x"] <= high))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated study names")
-    parser.add_argument("--draws", type=int, default=400, help="draws a chain (TU Delft folds)")
+    parser.add_argument("--draws", type=int, default=400, help="draws a chain (study folds)")
     parser.add_argument("--shared-error-nu", type=float, help="the model's nu_eta (0: normal)")
+    parser.add_argument("--studies-dir", type=Path, help="CSV studies instead of TU Delft's")
+    parser.add_argument("--no-simulated", action="store_true", help="skip the simulated panels")
+    parser.add_argument("--save", type=Path, help="write the fits' material here (pickle)")
+    parser.add_argument("--load", type=Path, help="reuse material written by --save")
+    parser.add_argument("--rules", help="comma-separated rule names (default: all)")
     args = parser.parse_args()
-    config = {} if args.shared_error_nu is None else {"shared_error_nu": args.shared_error_nu}
-    sampler = {"draws": args.draws, "tune": 300, "chains": 4}
-    model = numeric.NumericHierarchicalModel(config, sampler_config=sampler)
-    tu = studies(model, set(args.only.split(",")) if args.only else None)
-    panels = simulated(config)
+    only = set(args.only.split(",")) if args.only else None
+    if args.load:
+        tu, panels = pickle.loads(args.load.read_bytes())
+        tu = {s: folds for s, folds in tu.items() if not only or s in only}
+    else:
+        config = {} if args.shared_error_nu is None else {"shared_error_nu": args.shared_error_nu}
+        sampler = {"draws": args.draws, "tune": 300, "chains": 4}
+        model = numeric.NumericHierarchicalModel(config, sampler_config=sampler)
+        chosen = csv_studies(args.studies_dir, only) if args.studies_dir else tu_delft(only)
+        tu = studies(model, chosen)
+        panels = [] if args.no_simulated else simulated(config)
+        if args.save:
+            args.save.write_bytes(pickle.dumps((tu, panels)))
 
     def curve(study, quantiles):  # a study's mean seed score per w, relative to w = 0
         m = np.vstack([scores(seeds, quantiles) for seeds, _ in tu[study]]).mean(0)
@@ -180,11 +220,17 @@ def main() -> None:
 
     average = np.mean([scaled_interval_score(c["answers"][:, 0].mean(), c["answers"][:, 2].mean(),
                        c["x"], c["answers"]) for _, held in panels for c in held])  # fmt: skip
-    print(f"{'rule':<30}{'TU Delft':>10}{'simulated':>11}   (quantile average {average:.4f})")
+    print(f"{len(tu)} studies, {sum(len(f) for f in tu.values())} held-out items")
+    print(f"{'rule':<30}{'studies':>10}{'hit':>7}{'pooled':>9}{'simulated':>11}"
+          f"   (quantile average {average:.4f})")  # fmt: skip
     per_item = {}
+    chosen_rules = set(args.rules.split(",")) if args.rules else set(RULES)
+    chosen_rules |= {"plain minimum (shipped)", "equal weight"}  # the comparison below
     for name, (rule, quantiles) in RULES.items():
+        if name not in chosen_rules:
+            continue
         curves = {s: curve(s, quantiles) for s in tu} if "prior" in name else {}
-        study_means = []
+        study_means, hits = [], []
         for study, folds in tu.items():
             prior = (
                 np.mean([c for s, c in curves.items() if s != study], axis=0) if curves else None
@@ -192,14 +238,17 @@ def main() -> None:
             items = [
                 x for seeds, held in folds for x in held_scores(rule, quantiles, seeds, held, prior)
             ]
-            per_item.setdefault(name, {})[study] = np.array(items)
-            study_means.append(np.mean(items))
+            per_item.setdefault(name, {})[study] = np.array([score for score, _ in items])
+            study_means.append(np.mean([score for score, _ in items]))
+            hits += [hit for _, hit in items]
         prior = np.mean(list(curves.values()), axis=0) if curves else None
         sim = [
-            x for seeds, held in panels for x in held_scores(rule, quantiles, seeds, held, prior)
+            x[0] for seeds, held in panels for x in held_scores(rule, quantiles, seeds, held, prior)
         ]
         tu_mean = np.mean(study_means) if study_means else float("nan")
-        print(f"{name:<30}{tu_mean:>10.4f}{np.mean(sim):>11.4f}")
+        pooled = np.mean(np.concatenate(list(per_item[name].values()))) if tu else float("nan")
+        print(f"{name:<30}{tu_mean:>10.4f}{np.mean(hits) if hits else np.nan:>7.3f}"
+              f"{pooled:>9.4f}{np.mean(sim) if sim else np.nan:>11.4f}")  # fmt: skip
     if tu:
         shipped, equal = per_item["plain minimum (shipped)"], per_item["equal weight"]
         rng = np.random.default_rng(1)
@@ -213,6 +262,9 @@ def main() -> None:
         point = np.mean([shipped[s].mean() - equal[s].mean() for s in tu]) / base
         low, high = np.percentile(diffs, [5, 95]) / base
         print(f"shipped minus equal weight: {point:+.1%} (90 %: {low:+.1%} to {high:+.1%})")
+        wins = sum(shipped[s].mean() <= equal[s].mean() for s in tu)
+        print(f"studies where the shipped blend's mean is no worse than equal weight's: "
+              f"{wins} of {len(tu)}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1030,7 +1030,7 @@ def numeric_panel_arrays(data, model_config: dict) -> dict[str, np.ndarray]:
     cohort = data.expert_cohort[data.expert_idx]
     cell = data.question_idx * n_cohorts + cohort
     order = np.argsort(cell, kind="stable")
-    left, right = data.left[order], data.right[order]
+    left, right = (width[order] for width in data.read_widths(model_config["answer_width_floor"]))
     nu_eta = model_config["shared_error_nu"]
     return {
         "idx": np.ascontiguousarray(

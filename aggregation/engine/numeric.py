@@ -11,7 +11,11 @@ split Student-t with the same widths whose *median* is m_ij (its mode is moved b
 ``split_median_offset``): smooth, which the sampler needs, and centred where the expert
 said. Each question is put on a common footing by its centre c_j (the median of the
 experts' medians) and its unit s_j (the median of their stated standard deviations); every
-quantity below is in those units.
+quantity below is in those units. No half-width is read below a tenth of that unit
+(``answer_width_floor``): on Cooke's 2006-2022 studies a few answers state ranges a
+thousandth of the panel's ("9,299 to 9,301"), and each such answer is a spike in the
+likelihood that made the sampler take ten times the steps and left R-hat up to 1.05; with
+the floor those studies mix in 15 steps a draw (bench/README.md).
 
 The model. With L_j the location of the panel's medians, eta_j the error the whole panel
 shares on question j, theta_j the true value:
@@ -76,8 +80,10 @@ from aggregation.engine.posterior import ProgressCallback, sample, tree_load, tr
 from aggregation.engine.quantiles import QuantileTable
 
 MODEL_NAME = "numeric_hierarchical"
-MODEL_VERSION = "3"  # 2: skewed, disagreement-scaled shared error; median-centred answers;
-# 3: the forecast blends in the equal-weight decision maker (numeric_blend.py)
+MODEL_VERSION = "4"  # 2: skewed, disagreement-scaled shared error; median-centred answers;
+# 3: the forecast blends in the equal-weight decision maker (numeric_blend.py);
+# 4: answers read no narrower than a tenth of the question's typical width, and questions
+# whose medians lie two orders of magnitude apart on the log scale
 Z95 = 1.6448536269514722  # standard normal 95 % quantile
 
 DEFAULT_MODEL_CONFIG: dict = {
@@ -97,6 +103,11 @@ DEFAULT_MODEL_CONFIG: dict = {
     "delta_scale_sd": 0.5,  # HalfNormal sd of the scale of cohort deviations
     "shared_error_nu": 4.0,  # Student-t df of the shared error eta_j (0: normal)
     "shared_error_disagreement": 1.0,  # exponent of kappa_j in eta_j's scale (0: none)
+    # No answer's half-width is read below this (question units: the question's median
+    # stated sd), so nobody counts as more than ten times as sure as the panel's typical
+    # expert: "9,299 to 9,301" beside ranges a thousand times wider is a spike in the
+    # likelihood that the sampler crawls over (0: the stated widths as they are).
+    "answer_width_floor": 0.1,
 }
 # "draws" "auto": 2,000 a chain for panels of at most SMALL_PANEL judgments, 1,000 above.
 # On the demo's 44 x 11 panels (484 judgments) 1,000 draws let a typical expert's median
@@ -248,6 +259,11 @@ class NumericPanelData:
             skew_right=typical_right / mean_width,
         )
 
+    def read_widths(self, floor: float) -> tuple[np.ndarray, np.ndarray]:
+        """The (left, right) half-widths the likelihood reads: the stated ones, none below
+        ``floor`` (model config ``answer_width_floor``)."""
+        return np.maximum(self.left, floor), np.maximum(self.right, floor)
+
     @property
     def seeds(self) -> np.ndarray:
         return ~np.isnan(self.realized)
@@ -283,6 +299,7 @@ class NumericPanelData:
 
 
 CLEAR_SKEW = math.log(1.5)  # typical right width 1.5 x the left (or the reverse): skewed
+WIDE_SPAN = 100.0  # experts' medians two orders of magnitude apart: a multiplicative scatter
 
 
 def working_log_scale(frame: pd.DataFrame, info: pd.DataFrame) -> np.ndarray:
@@ -297,9 +314,14 @@ def working_log_scale(frame: pd.DataFrame, info: pd.DataFrame) -> np.ndarray:
     tried too: with two dozen experts its skewness is too noisy to choose by), and only a
     clear skew on the linear scale (``CLEAR_SKEW``) moves a question. Days, deaths and costs, whose answers read "most likely 10, perhaps
     150", come out log; a quantity answered symmetrically stays linear (on the log scale
-    its answers would lean left). The choice depends on the answers and bounds alone,
-    never on a realization, so a held-out value cannot make it; results are reported on
-    the question's own scale either way.
+    its answers would lean left). So does one whose experts' medians lie two orders of
+    magnitude apart or more (``WIDE_SPAN``), however symmetric each answer: "200 to 300"
+    beside "2 to 3 million" is a multiplicative scatter (EXCALIBUR's analysts pick the log
+    background measure for such items), and read linearly the small answers would become
+    ranges a millionth of the question's unit wide, spikes that no sampler crosses (on
+    Cooke's 2006-2022 studies, R-hat up to 3.9 before this rule; bench/README.md). The
+    choice depends on the answers and bounds alone, never on a realization, so a held-out
+    value cannot make it; results are reported on the question's own scale either way.
     """
     declared = (info["scale"] == "log").to_numpy()
     out = declared.copy()
@@ -309,6 +331,9 @@ def working_log_scale(frame: pd.DataFrame, info: pd.DataFrame) -> np.ndarray:
         lower = info.loc[question, "lower"]
         rows = frame[frame["question"] == question][["q05", "q50", "q95"]].to_numpy(float)
         if (rows[:, 0] <= 0).any() or (lower == lower and lower < 0):
+            continue
+        if rows[:, 1].max() >= WIDE_SPAN * rows[:, 1].min():
+            out[k] = True
             continue
         linear = _asymmetry(rows)
         out[k] = linear > CLEAR_SKEW and _asymmetry(np.log(rows)) < linear
@@ -414,9 +439,10 @@ class NumericHierarchicalModel:
             # posterior made of hundreds of such steps; a split density whose *mode* is
             # m_ij pulls the location toward the long side of every skewed answer.)
             scale = rho[data.expert_idx] * kappa[data.question_idx]
-            mode = data.median - scale * split_median_offset(data.left, data.right, cfg["nu"])
+            left, right = data.read_widths(cfg["answer_width_floor"])
+            mode = data.median - scale * split_median_offset(left, right, cfg["nu"])
             above = pt.gt(loc, mode)
-            width = scale * pt.switch(above, data.right, data.left)
+            width = scale * pt.switch(above, right, left)
             nu = cfg["nu"]
             z = (mode - loc) / width
             logp = (
@@ -424,7 +450,7 @@ class NumericHierarchicalModel:
                 - pt.gammaln(nu / 2)
                 - 0.5 * pt.log(nu * np.pi)
                 - (nu + 1) / 2 * pt.log1p(z**2 / nu)
-                - pt.log(scale * 0.5 * (data.left + data.right))
+                - pt.log(scale * 0.5 * (left + right))
             )
             pm.Potential("judgments", logp.sum())
             pm.Deterministic("median", location + panel_bias, dims="question")
