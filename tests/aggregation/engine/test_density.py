@@ -311,6 +311,9 @@ def test_the_same_seed_gives_the_same_draws():
     depend on where the arrays happened to sit in memory (density.FASTMATH)."""
     model = BinaryHierarchicalModel(sampler_config={"draws": 50, "tune": 100, "chains": 2})
     data = panel("two cohorts")
-    draws = [model.fit(data, random_seed=3).posterior["posterior"]["mu_question"].values for _ in range(8)]
+    draws = [
+        model.fit(data, random_seed=3).posterior["posterior"]["mu_question"].values
+        for _ in range(8)
+    ]
     for other in draws[1:]:
         assert np.array_equal(other, draws[0])
