@@ -238,8 +238,9 @@ def main() -> None:
             items = [
                 x for seeds, held in folds for x in held_scores(rule, quantiles, seeds, held, prior)
             ]
-            per_item.setdefault(name, {})[study] = np.array([score for score, _ in items])
-            study_means.append(np.mean([score for score, _ in items]))
+            item_scores = np.array([score for score, _ in items])
+            per_item.setdefault(name, {})[study] = item_scores
+            study_means.append(item_scores.mean())
             hits += [hit for _, hit in items]
         prior = np.mean(list(curves.values()), axis=0) if curves else None
         sim = [
