@@ -36,9 +36,11 @@ block g: each cohort's experts, also when the model pools the cohorts and G is 1
     kappa_raw                       Q      Normal(0, 1)
 
 with delta = delta_scale * delta_raw + lean_sd * lean_raw (the lean broadcast over
-questions), bias = bias_scale * bias_raw, log sigma = sigma_scale * log_sigma_raw,
-log slope = slope_scale * log_slope_raw and log kappa = log_kappa_mean + kappa_scale * kappa_raw, as in
-``build_model``. A zero-sum vector of length n is stored as n - 1 coordinates and extended
+questions), bias = bias_scale * C(bias_raw), log sigma = sigma_scale * log_sigma_raw,
+log slope = N(slope_scale * log_slope_raw) and log kappa = log_kappa_mean + kappa_scale *
+kappa_raw, as in ``build_model``; block by block, C subtracts the mean weighted by each
+expert's number of answers and N the log of the answer-weighted mean of the slopes
+(``hierarchical.centred_by_answers``, ``normalized_by_answers``). A zero-sum vector of length n is stored as n - 1 coordinates and extended
 by PyMC's ``ZeroSumTransform`` (an isometry onto the vectors that sum to zero, so its
 Jacobian is constant).
 """
@@ -289,6 +291,79 @@ def _extend_adjoint(g_out, g_raw):
         g_raw[k] += g_out[k] - shared
 
 
+def answer_counts(judgment_idx: np.ndarray, n_experts: int) -> np.ndarray:
+    """(E,) each expert's number of answers, from the judgments' expert row."""
+    return np.bincount(judgment_idx[0], minlength=n_experts).astype(np.float64)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _centre_by_answers(values, answers, sizes):
+    """C in place: subtract from ``values``, block by block, their mean weighted by
+    ``answers`` (every expert has at least one)."""
+    first = 0
+    for size in sizes:
+        total = 0.0
+        weight = 0.0
+        for i in range(first, first + size):
+            total += answers[i] * values[i]
+            weight += answers[i]
+        level = total / weight
+        for i in range(first, first + size):
+            values[i] -= level
+        first += size
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _centre_by_answers_adjoint(g, answers, sizes):
+    """The transpose of C in place: d/d its input from d/d its output ``g``."""
+    first = 0
+    for size in sizes:
+        total = 0.0
+        weight = 0.0
+        for i in range(first, first + size):
+            total += g[i]
+            weight += answers[i]
+        for i in range(first, first + size):
+            g[i] -= answers[i] / weight * total
+        first += size
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _normalize_by_answers(log_values, answers, sizes):
+    """N in place: subtract from ``log_values``, block by block, the log of the mean of
+    their exponentials weighted by ``answers``."""
+    first = 0
+    for size in sizes:
+        top = log_values[first]
+        for i in range(first, first + size):
+            top = max(top, log_values[i])
+        total = 0.0
+        weight = 0.0
+        for i in range(first, first + size):
+            total += answers[i] * math.exp(log_values[i] - top)
+            weight += answers[i]
+        level = top + math.log(total / weight)
+        for i in range(first, first + size):
+            log_values[i] -= level
+        first += size
+
+
+@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
+def _normalize_by_answers_adjoint(g, normalized, answers, sizes):
+    """The transpose of N's Jacobian in place, at the point whose output is ``normalized``:
+    g_k - w_k exp(normalized_k) / W * (the block's sum of g)."""
+    first = 0
+    for size in sizes:
+        total = 0.0
+        weight = 0.0
+        for i in range(first, first + size):
+            total += g[i]
+            weight += answers[i]
+        for i in range(first, first + size):
+            g[i] -= answers[i] * math.exp(normalized[i]) / weight * total
+        first += size
+
+
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def _half_normal_log(x, sd):
     """log HalfNormal(exp(x) | sd) + x (the log transform's Jacobian), and its derivative."""
@@ -331,8 +406,9 @@ def _scaled_zero_sum_prior(raw, g_value, scale, sizes, grad, pos, logp, g_scale)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
-def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
-    """The model's values at x: mu, delta (Q, G), bias, log_slope, log_sigma, log_kappa,
+def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd, answers):
+    """The model's values at x (``answers``: each expert's number of answers): mu, delta
+    (Q, G), bias, log_slope, log_sigma, log_kappa,
     the hyperparameters [delta_scale, bias_scale, sigma_scale, slope_scale, log_kappa_mean,
     kappa_scale], the raw blocks (delta_raw, bias_raw, log_sigma_raw, log_slope_raw
     extended to sum to zero; kappa_raw; lean_raw extended) and the cohorts' lean (G,)."""
@@ -380,9 +456,12 @@ def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
     for j in range(q):
         for g in range(g_count):
             delta[j, g] += lean[g]
-    bias = bias_scale * bias_raw
+    bias = bias_raw.copy()
+    _centre_by_answers(bias, answers, cohort_sizes)
+    bias *= bias_scale
     log_sigma = sigma_scale * log_sigma_raw
     log_slope = slope_scale * log_slope_raw
+    _normalize_by_answers(log_slope, answers, cohort_sizes)
     log_kappa = log_kappa_mean + kappa_scale * kappa_raw
     hyper = np.array(
         [delta_scale, bias_scale, sigma_scale, slope_scale, log_kappa_mean, kappa_scale]
@@ -392,13 +471,14 @@ def unpack(x, n_questions, n_cohorts, cohort_sizes, lean_sd):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
-def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
+def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors, answers):
     """Log density of the model at x (unconstrained) and its gradient, as PyMC computes it
-    (Jacobians of the log transforms included)."""
+    (Jacobians of the log transforms included); ``answers`` (E,) each expert's number of
+    answers (``answer_counts``)."""
     mu_sd, delta_sd, bias_sd, sigma_sd, lkm_mu, lkm_sd, kappa_sd, nu, lean_sd, slope_sd = priors
     q, g_count = n_questions, n_cohorts
     mu, delta, bias, log_slope, log_sigma, log_kappa, hyper, raw, lean = unpack(
-        x, n_questions, n_cohorts, cohort_sizes, lean_sd
+        x, n_questions, n_cohorts, cohort_sizes, lean_sd, answers
     )
     delta_raw, bias_raw, log_sigma_raw, log_slope_raw, kappa_raw, lean_raw = raw
     delta_scale, bias_scale, sigma_scale, slope_scale, log_kappa_mean, kappa_scale = hyper
@@ -456,8 +536,11 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
         logp -= 0.5 * LOG_2PI * (g_count - 1)
     grad[i_scale] = g_scale
 
-    # bias = bias_scale * bias_raw (zero-sum per cohort), log sigma = sigma_scale * raw,
-    # log slope = slope_scale * raw
+    # bias = bias_scale * C(bias_raw) (bias_raw zero-sum per cohort), log sigma =
+    # sigma_scale * raw, log slope = N(slope_scale * raw): the gradients through C and N
+    # (transposed Jacobians) make them gradients of scale * raw, as for log sigma
+    _centre_by_answers_adjoint(g_bias, answers, cohort_sizes)
+    _normalize_by_answers_adjoint(g_log_slope, log_slope, answers, cohort_sizes)
     i_bias_scale, i_sigma_scale, i_slope_scale = pos, pos + 1, pos + 2
     lp_b, g_bias_scale = _half_normal_log(x[pos], bias_sd)
     lp_s, g_sigma_scale = _half_normal_log(x[pos + 1], sigma_sd)
@@ -506,8 +589,9 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors):
 
 
 N_PRIORS = 10  # the length of prior_scales()
-# ndim, judgments, Q, G, E, n_expanded, addresses of y, idx, sizes, priors, bias blocks
-_HEADER = 11
+# ndim, judgments, Q, G, E, n_expanded, addresses of y, idx, sizes, priors, answers,
+# bias blocks
+_HEADER = 12
 
 
 @intrinsic
@@ -526,9 +610,10 @@ def _read_panel(user_data):
     n = header[1]
     y = numba.carray(_pointer(header[6]), (n,), np.float64)
     idx = numba.carray(_pointer(header[7]), (3, n), np.uint32)
-    sizes = numba.carray(_pointer(header[8]), (header[10],), np.int64)
+    sizes = numba.carray(_pointer(header[8]), (header[11],), np.int64)
     priors = numba.carray(_pointer(header[9]), (N_PRIORS,), np.float64)
-    return header, y, idx, sizes, priors
+    answers = numba.carray(_pointer(header[10]), (header[4],), np.float64)
+    return header, y, idx, sizes, priors, answers
 
 
 _LOGP_SIGNATURE = types.int64(
@@ -570,23 +655,23 @@ def _write_in_order(out, arrays):
 
 def _logp_callback(dim, x_ptr, grad_ptr, logp_ptr, user_data):
     """nutpie's logp callback: 0, or 3 / 4 for a non-finite gradient / log density."""
-    header, y, idx, sizes, priors = _read_panel(user_data)
+    header, y, idx, sizes, priors, answers = _read_panel(user_data)
     if dim != header[0]:
         return -1
     x = numba.carray(x_ptr, (dim,))
-    logp, grad = logp_and_gradient(x, y, idx, header[2], header[3], sizes, priors)
+    logp, grad = logp_and_gradient(x, y, idx, header[2], header[3], sizes, priors, answers)
     return _hand_over(logp, grad, logp_ptr, grad_ptr)
 
 
 def _expand_callback(dim, n_expanded, x_ptr, out_ptr, user_data):
     """nutpie's expand callback: the traced variables of one draw, in TRACE_DIMS order."""
-    header, y, idx, sizes, priors = _read_panel(user_data)
+    header, y, idx, sizes, priors, answers = _read_panel(user_data)
     if dim != header[0] or n_expanded != header[5]:
         return -1
     x = numba.carray(x_ptr, (dim,))
     out = numba.carray(out_ptr, (n_expanded,))
     mu, delta, bias, log_slope, log_sigma, log_kappa, hyper, _, lean = unpack(
-        x, header[2], header[3], sizes, priors[8]
+        x, header[2], header[3], sizes, priors[8], answers
     )
     _write_in_order(
         out,
@@ -639,6 +724,9 @@ def nutpie_model(
     expert, question, cell = arrays["judgment_idx"]
     if np.any(cell // layout.n_cohorts != question) or np.any(expert >= layout.n_experts):
         raise ValueError("judgment_idx does not fit the layout (cell = question x cohorts + g)")
+    arrays["answers"] = answer_counts(arrays["judgment_idx"], layout.n_experts)
+    if np.any(arrays["answers"] == 0):
+        raise ValueError("every expert of the layout must have at least one judgment")
     return _compiled_model(
         TRACE_DIMS,
         coords,

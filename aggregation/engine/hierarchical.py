@@ -19,13 +19,17 @@ after clipping to [0.005, 0.995] (``data.clip_probabilities``), and
              questions together, and the expert biases, zero-sum within each cohort,
              cannot absorb it. Cohort g's belief is expit(mu_j + delta_gj) and the gap between cohorts a and b is the difference
              of those, with P(a > b) = P(delta_aj > delta_bj);
-- b_i        expert bias, shared across questions and summing to zero within each cohort,
-             so it cannot absorb a cohort's shared view (ZeroSumNormal per cohort, scale
-             bias_scale ~ HalfNormal);
+- b_i        expert bias, shared across questions and zero on average over each
+             cohort's answers, so it cannot absorb a cohort's shared view (ZeroSumNormal
+             per cohort, scale bias_scale ~ HalfNormal, then ``centred_by_answers``:
+             averaged over the experts instead, an expert who answered twice fixed the
+             consensus's level as much as one who answered forty times);
 - a_i        expert slope: how far expert i moves from 50 % for what moves a typical
              expert by one log-odds unit (log a_i is ZeroSumNormal within each cohort, as
-             b_i is, scale slope_scale ~ HalfNormal: geometric mean 1, so the consensus
-             is on the typical expert's scale). People differ in how much of the probability scale
+             b_i is, scale slope_scale ~ HalfNormal, then ``normalized_by_answers``: the
+             slopes average 1 over the cohort's answers, so the consensus is on the
+             average answer's scale, as the log-odds mean is, not on the geometric mean's,
+             which is nearer 50 %). People differ in how much of the probability scale
              they use (Merkle, Steyvers, Mellers & Tetlock 2016, "Item response models of
              probability judgments", Decision 3(1):1-19, give each forecaster such a
              discrimination). Without it (version 4) an expert who answers 10 % and 90 %
@@ -92,8 +96,9 @@ from aggregation.engine.spec import (  # noqa: F401  (ModelConfigError: raised t
 MODEL_NAME = "binary_hierarchical"
 # 2: the cohort lean (2026-12-06); 3: weaker cohort-scale priors (2026-12-07); 4: cohorts that
 # share no question are pooled (cohort_components; 2026-12-07); 5: each expert's slope a_i
-# (2026-12-07)
-MODEL_VERSION = "5"
+# (2026-12-07); 6: biases average 0 and slopes 1 over the answers, not the experts
+# (centred_by_answers, normalized_by_answers; 2026-12-08)
+MODEL_VERSION = "6"
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ class BinaryPanelData:
     expert_idx, question_idx : (n_judgments,) integer codes into experts / questions
     cohort_of_expert : (n_experts,) integer code into cohorts
     bias_block_of_expert : (n_experts,) the expert's own cohort (code into the table's
-        sorted cohorts): expert biases sum to zero within each block
+        sorted cohorts): expert biases average to zero (over the answers) within each block
     pooled_cohorts : when the model pools the cohorts (``cohorts`` is then
         [POOLED_COHORT]: no two cohorts share a question), each cohort as a group of one
         (``cohort_components``); else empty
@@ -203,12 +208,47 @@ class BinaryPanelData:
 
     @property
     def bias_block_sizes(self) -> list[int]:
-        """Experts in each block whose biases sum to zero: each cohort's, in cohort order
+        """Experts in each block whose biases average to zero: each cohort's, in cohort order
         (also when the model pools the cohorts' deviations)."""
         return np.bincount(self.bias_block_of_expert).tolist()
 
 
 POOLED_COHORT = "all cohorts"  # the one cohort of a model whose cohorts were pooled
+
+
+def centred_by_answers(values, answers, block_sizes):
+    """``values`` (E,) minus, block by block (contiguous, of ``block_sizes``), their mean
+    weighted by ``answers`` (E,), each expert's number of answers: a PyTensor expression
+    (DESIGN.md, "Which expert is typical").
+
+    Applied to zero-sum biases, it keeps their differences (and so their prior's) and
+    moves only the level: an expert's bias is then zero on average over the answers, not
+    over the experts. When every expert answered equally often it changes nothing.
+    """
+    import pytensor.tensor as pt
+
+    parts, first = [], 0
+    for size in block_sizes:
+        block, weight = values[first : first + size], answers[first : first + size]
+        parts.append(block - pt.sum(weight * block) / pt.sum(weight))
+        first += size
+    return pt.concatenate(parts)
+
+
+def normalized_by_answers(log_values, answers, block_sizes):
+    """``log_values`` (E,) minus, block by block, the log of the ``answers``-weighted mean
+    of their exponentials: the slopes exp(result) then average exactly 1 over each
+    block's answers (the average answer's scale, not the geometric mean's, which is
+    nearer 50 %). Differences of log slopes, and so their prior, are kept."""
+    import pytensor.tensor as pt
+
+    parts, first = [], 0
+    for size in block_sizes:
+        block, weight = log_values[first : first + size], answers[first : first + size]
+        level = pt.logsumexp(block + pt.log(weight)) - pt.log(pt.sum(weight))
+        parts.append(block - level)
+        first += size
+    return pt.concatenate(parts)
 
 
 def cohort_components(frame) -> list[list[str]]:
@@ -374,8 +414,9 @@ class BinaryHierarchicalModel:
                     "delta_cohort", deviation + lean[None, :], dims=("question", "cohort")
                 )
 
-            # Bias sums to zero within each cohort and log noise over all experts: zero-sum
-            # transforms (ZeroSumNormal) leave no direction that only the prior pins down.
+            # Bias sums to zero within each cohort (then centred by answers) and log noise
+            # over all experts: zero-sum transforms (ZeroSumNormal) leave no direction that
+            # only the prior pins down.
             bias_scale = pm.HalfNormal("bias_scale", cfg["bias_scale_sd"])
             sigma_scale = pm.HalfNormal("sigma_scale", cfg["sigma_scale_sd"])
             slope_scale = pm.HalfNormal("slope_scale", cfg["slope_scale_sd"])
@@ -385,7 +426,13 @@ class BinaryHierarchicalModel:
                     blocks.append(pm.ZeroSumNormal(f"bias_cohort{g}", sigma=bias_scale, shape=size))
                 else:
                     blocks.append(bias_scale * pm.ZeroSumNormal(f"bias_raw_cohort{g}", shape=size))
-            bias = pm.Deterministic("bias_expert", pt.concatenate(blocks), dims="expert")
+            # Zero on average over the answers (version 6, ``centred_by_answers``)
+            answers = pt.inc_subtensor(pt.zeros(len(data.experts))[judgment_idx[0]], 1.0)
+            bias = pm.Deterministic(
+                "bias_expert",
+                centred_by_answers(pt.concatenate(blocks), answers, data.bias_block_sizes),
+                dims="expert",
+            )
             if centred["expert"]:
                 log_sigma = pm.ZeroSumNormal("log_sigma", sigma=sigma_scale, dims="expert")
             else:
@@ -405,7 +452,10 @@ class BinaryHierarchicalModel:
                     slope_blocks.append(
                         slope_scale * pm.ZeroSumNormal(f"log_slope_raw_cohort{g}", shape=size)
                     )
-            log_slope = pt.concatenate(slope_blocks)
+            # slopes average 1 over the answers (version 6, ``normalized_by_answers``)
+            log_slope = normalized_by_answers(
+                pt.concatenate(slope_blocks), answers, data.bias_block_sizes
+            )
             pm.Deterministic("slope_expert", pt.exp(log_slope), dims="expert")
 
             log_kappa_mean = pm.Normal(

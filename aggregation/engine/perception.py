@@ -39,12 +39,11 @@ the questions b predicted c on (log-odds; s_bc plus what its questions' parts av
 with the mean error in probability.
 
 What is predicted. The form asks for the answer of a typical expert of the cohort; the
-engine reads every belief on the log-odds scale, and the typical (median) answer of a
-cohort is expit of its mean log-odds, theta_cj: the answer of its expert with bias 0 and
-slope 1 (binary model version 5: log slopes sum to zero within the cohort, so that
-expert is the cohort's typical one by the geometric mean of slopes; the arithmetic mean
-of its answers' log-odds is slightly further from 0). The reciprocal scores below use
-the median of the cohort's answers for the same reason.
+engine reads every belief on the log-odds scale, and the typical answer of a cohort is
+expit of its mean log-odds, theta_cj: the answer of its expert with bias 0 and slope 1
+(binary model version 6: biases average 0 and slopes 1 over the cohort's answers, so
+that expert is the cohort's average one, noise removed). The reciprocal scores below
+use the median of the cohort's answers, which odd answers move less.
 
 Why a model rather than the raw difference of means (b's mean prediction of c minus c's
 mean answer): both means carry the sampling noise of a few experts and of odd answers; the

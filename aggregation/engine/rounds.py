@@ -57,7 +57,13 @@ import xarray as xr
 from scipy.special import expit
 
 from aggregation.engine.data import JudgmentTable, logit
-from aggregation.engine.hierarchical import POOLED_COHORT, HierarchicalFit, cohorts_to_pool
+from aggregation.engine.hierarchical import (
+    POOLED_COHORT,
+    HierarchicalFit,
+    centred_by_answers,
+    cohorts_to_pool,
+    normalized_by_answers,
+)
 from aggregation.engine.posterior import ProgressCallback, sample
 from aggregation.engine.spec import (
     DEFAULT_MODEL_CONFIG,
@@ -72,8 +78,9 @@ MODEL_NAME = "linked_rounds"
 # 3: the binary model's weaker cohort-scale priors (spec.py, 2026-12-07); 4: the same model,
 # sampled in coordinates rotated across rounds (round_basis): half the leapfrog steps;
 # 5: cohorts that share no question are pooled, as in the binary model's version 4;
-# 6: each expert's slope, as in the binary model's version 5
-MODEL_VERSION = "6"
+# 6: each expert's slope, as in the binary model's version 5; 7: biases average 0 and slopes
+# 1 over the answers, as in the binary model's version 6
+MODEL_VERSION = "7"
 LINKED_DEFAULTS = {
     **{k: v for k, v in DEFAULT_MODEL_CONFIG.items() if k != "parametrization"},
     "rho_alpha": 2.0,  # Beta(2, 2) on the persistence: weakly towards the middle
@@ -276,13 +283,24 @@ class LinkedRoundsModel:
                 bias_scale * pm.ZeroSumNormal(f"bias_raw_cohort{k}", shape=size)
                 for k, size in enumerate(data.bias_block_sizes)
             ]
-            bias = pm.Deterministic("bias_expert", pt.concatenate(blocks), dims="expert")
+            # zero on average over the answers, as in the binary model (its version 6)
+            answers = np.bincount(e, minlength=len(data.experts)).astype(float)
+            sizes = data.bias_block_sizes
+            bias = pm.Deterministic(
+                "bias_expert",
+                centred_by_answers(pt.concatenate(blocks), answers, sizes),
+                dims="expert",
+            )
             slope_scale = pm.HalfNormal("slope_scale", cfg["slope_scale_sd"])
-            log_slope = pt.concatenate(
-                [
-                    slope_scale * pm.ZeroSumNormal(f"log_slope_raw_cohort{k}", shape=size)
-                    for k, size in enumerate(data.bias_block_sizes)
-                ]
+            log_slope = normalized_by_answers(
+                pt.concatenate(
+                    [
+                        slope_scale * pm.ZeroSumNormal(f"log_slope_raw_cohort{k}", shape=size)
+                        for k, size in enumerate(data.bias_block_sizes)
+                    ]
+                ),
+                answers,
+                sizes,
             )
             slope = pm.Deterministic("slope_expert", pt.exp(log_slope), dims="expert")
             sigma_scale = pm.HalfNormal("sigma_scale", cfg["sigma_scale_sd"])

@@ -30,7 +30,7 @@ class SyntheticPanel:
     bias : (n_experts,) expert bias, log-odds
     sigma : (n_experts,) relative expert noise
     kappa : (n_questions,) question dispersion, log-odds
-    slope : (n_experts,) expert slope (geometric mean 1 within each cohort); all 1 unless
+    slope : (n_experts,) expert slope (mean 1 within each cohort); all 1 unless
         simulate_binary_panel was given slope_sd > 0
     """
 
@@ -86,7 +86,9 @@ def simulate_binary_panel(
     rounding : answers are rounded to this step (0.05 mimics people answering in 5 %
         steps); None keeps full precision.
     slope_sd : sd of the log expert slopes (model version 5: an expert's answer is
-        b_i + a_i (mu_j + delta) plus noise), centred within each cohort; 0 (the default)
+        b_i + a_i (mu_j + delta) plus noise), scaled to average 1 within each cohort, as
+        model version 6 defines the average expert (over its experts here; the model's
+        average over the answers differs by little on random designs); 0 (the default)
         gives every expert slope 1 and draws nothing, so panels of a seed are the same as
         before slopes existed.
     """
@@ -129,10 +131,10 @@ def simulate_binary_panel(
     slope = np.ones(n_experts)
     if slope_sd > 0:  # drawn last, so that slope_sd = 0 leaves every other draw as it was
         log_slope = rng.normal(0.0, slope_sd, n_experts)
+        slope = np.exp(log_slope)
         for g in range(len(names)):
             members = expert_cohort == g
-            log_slope[members] -= log_slope[members].mean()
-        slope = np.exp(log_slope)
+            slope[members] /= slope[members].mean()
     theta = mu[qj] + delta[qj, expert_cohort[ei]]
     # summed in the order of the version without slopes: with slope 1 the same numbers
     y = slope[ei] * theta + bias[ei] + sigma[ei] * kappa[qj] * eps

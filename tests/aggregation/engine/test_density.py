@@ -19,6 +19,7 @@ from pytensor.compile.mode import Mode
 from aggregation.engine.data import JudgmentTable
 from aggregation.engine.density import (
     Layout,
+    answer_counts,
     callbacks,
     logp_and_gradient,
     nutpie_model,
@@ -47,6 +48,10 @@ PANELS = {  # name: simulate_binary_panel arguments
 # op runs its ``perform``, which test_likelihood.py holds to PyMC's Student-t.
 REFERENCE_MODE = Mode(linker="py", optimizer="fast_compile")
 CONFIGS = {"default": {}, "other priors": {"mu_sd": 1.3, "nu": 7.0, "kappa_scale_sd": 0.8}}
+
+
+def answers_of(data: BinaryPanelData) -> np.ndarray:
+    return answer_counts(data.model_arrays()["judgment_idx"], len(data.experts))
 
 
 @functools.cache
@@ -96,7 +101,7 @@ def evaluate_both(data: BinaryPanelData, config: dict, points: np.ndarray):
         }
         ours, grad = logp_and_gradient(
             x, arrays["y"], arrays["judgment_idx"], layout.n_questions, layout.n_cohorts,
-            sizes, priors,
+            sizes, priors, answers_of(data),
         )  # fmt: skip
         theirs, flat = logp_fn(point), dlogp_fn(point)
         ends = np.cumsum([point[v.name].size for v in model.value_vars])
@@ -136,16 +141,18 @@ def test_a_cohort_of_one_expert_has_no_free_bias_or_slope():
         for var, expected in theirs_grad.items():
             assert_allclose(ours_grad[var], expected, rtol=1e-9, atol=1e-9, err_msg=var)
     bias = unpack(
-        points[0], layout.n_questions, layout.n_cohorts, np.array(data.cohort_sizes), 0.5
-    )[2]
+        points[0], layout.n_questions, layout.n_cohorts, np.array(data.cohort_sizes), 0.5,
+        answers_of(data),
+    )[2]  # fmt: skip
     assert bias[list(data.cohort_of_expert).index(data.cohorts.index("solo"))] == 0.0
     # nor a free slope: log slopes sum to zero within the cohort, so theirs is exactly 1
     assert layout.blocks()[f"log_slope_raw_cohort{data.cohorts.index('solo')}"].stop == (
         layout.blocks()[f"log_slope_raw_cohort{data.cohorts.index('solo')}"].start
     )
     log_slope = unpack(
-        points[0], layout.n_questions, layout.n_cohorts, np.array(data.cohort_sizes), 0.5
-    )[3]
+        points[0], layout.n_questions, layout.n_cohorts, np.array(data.cohort_sizes), 0.5,
+        answers_of(data),
+    )[3]  # fmt: skip
     assert log_slope[list(data.cohort_of_expert).index(data.cohorts.index("solo"))] == 0.0
 
 
@@ -165,7 +172,7 @@ def test_pooled_cohorts_keep_a_bias_block_each_and_the_pymc_density():
     code, logp, grad = call_logp(model, points[0])
     expected, expected_grad = logp_and_gradient(
         points[0], *data.model_arrays().values(), layout.n_questions, layout.n_cohorts,
-        np.array(layout.cohort_sizes), prior_scales(DEFAULT_MODEL_CONFIG),
+        np.array(layout.cohort_sizes), prior_scales(DEFAULT_MODEL_CONFIG), answers_of(data),
     )  # fmt: skip
     assert code == 0 and logp == pytest.approx(expected, rel=1e-13)
     assert_allclose(grad, expected_grad, rtol=1e-12, atol=1e-13)
@@ -210,7 +217,7 @@ def test_the_logp_callback_returns_the_density_and_its_gradient():
     arrays = data.model_arrays()
     expected, expected_grad = logp_and_gradient(
         x, arrays["y"], arrays["judgment_idx"], layout.n_questions, layout.n_cohorts,
-        np.array(layout.cohort_sizes), prior_scales(DEFAULT_MODEL_CONFIG),
+        np.array(layout.cohort_sizes), prior_scales(DEFAULT_MODEL_CONFIG), answers_of(data),
     )  # fmt: skip
     assert code == 0
     # the same code compiled twice (in the cfunc and alone): fast-math may order sums apart
@@ -258,8 +265,9 @@ def test_the_expand_callback_writes_the_traced_variables_in_order():
     assert code == 0
     lean_sd = DEFAULT_MODEL_CONFIG["lean_sd"]
     mu, delta, bias, log_slope, log_sigma, log_kappa, hyper, _, lean = unpack(
-        x, layout.n_questions, layout.n_cohorts, np.array(layout.cohort_sizes), lean_sd
-    )
+        x, layout.n_questions, layout.n_cohorts, np.array(layout.cohort_sizes), lean_sd,
+        answers_of(data),
+    )  # fmt: skip
     names, slices, shapes = model.shape_info
     assert names == list(TRACE_DIMS)
     written = {n: out[s].reshape(shape) for n, s, shape in zip(names, slices, shapes, strict=True)}
@@ -275,10 +283,18 @@ def test_the_expand_callback_writes_the_traced_variables_in_order():
     assert_allclose([written[n] for n in scalars], hyper)
     assert_allclose(written["cohort_lean"], lean)
     assert abs(lean.sum()) < 1e-12 and np.abs(lean).max() > 0
-    # the constraints of the model hold for what is written
+    # the constraints of the model hold for what is written: within each cohort, biases
+    # average 0 and slopes 1 over the answers (this panel's experts skipped some), not over
+    # the experts
+    answers = answers_of(data)
+    assert len(set(answers)) > 1
     for g in range(layout.n_cohorts):
-        assert abs(written["bias_expert"][data.cohort_of_expert == g].sum()) < 1e-12
-        assert abs(np.log(written["slope_expert"][data.cohort_of_expert == g]).sum()) < 1e-12
+        w = answers[data.cohort_of_expert == g]
+        bias = written["bias_expert"][data.cohort_of_expert == g]
+        slope = written["slope_expert"][data.cohort_of_expert == g]
+        assert abs((w * bias).sum()) < 1e-12 and abs(bias.sum()) > 1e-6
+        assert (w * slope).sum() == pytest.approx(w.sum(), rel=1e-12)
+        assert abs(slope.mean() - 1) > 1e-6
     assert abs(np.log(written["sigma_expert"]).sum()) < 1e-12
     assert_allclose(written["delta_cohort"].sum(axis=1), 0, atol=1e-12)
 
