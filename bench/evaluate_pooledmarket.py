@@ -164,8 +164,8 @@ def learned_weights(table, outcomes, seeds: int, betas=(0.0, 0.5, 1.0, 2.0)) -> 
 
 def joint_outcomes(table, outcomes, seed: int = 0) -> dict:
     """The binary model fitted jointly with the training folds' outcomes (issue 11, point
-    3, measured before building): the hierarchical model of the answers (version 5, its
-    PyMC statement) plus, for each training question, y_j ~ Bernoulli(expit(tau_g +
+    3, measured before building): the hierarchical model of the answers (its PyMC
+    statement; version 5 when measured, bench/README.md) plus, for each training question, y_j ~ Bernoulli(expit(tau_g +
     gamma_g mu_j)) with recalibration.py's priors and group scales, so that an outcome
     moves its question's consensus and through it every expert's bias, slope and noise:
     experts whose answers the outcomes bear out count more on the held-out questions. The

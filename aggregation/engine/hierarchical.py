@@ -16,8 +16,8 @@ after clipping to [0.005, 0.995] (``data.clip_probabilities``), and
              question against a prior centred on no gap, and the gaps' 90 % intervals held
              the truth 76 % of the time on small panels with a lean (85 % without one;
              with it 0.85 and 0.83, bench/README.md); the lean is identified from all
-             questions together, and the expert biases, zero-sum within each cohort,
-             cannot absorb it. Cohort g's belief is expit(mu_j + delta_gj) and the gap between cohorts a and b is the difference
+             questions together, and the expert biases, zero on average within each
+             cohort, cannot absorb it. Cohort g's belief is expit(mu_j + delta_gj) and the gap between cohorts a and b is the difference
              of those, with P(a > b) = P(delta_aj > delta_bj);
 - b_i        expert bias, shared across questions and zero on average over each
              cohort's answers, so it cannot absorb a cohort's shared view (ZeroSumNormal
@@ -46,8 +46,8 @@ after clipping to [0.005, 0.995] (``data.clip_probabilities``), and
 Cohorts are compared through the questions they share: when no two cohorts share a
 question (each answered its own), no deviation could be told apart from the consensus of
 those questions, so the model pools the cohorts (no delta) and keeps each cohort's biases
-(and, since version 5, its log slopes)
-summing to zero (``cohort_components``).
+averaging 0 (and, since version 5, its slopes averaging 1) on their own
+(``cohort_components``).
 
 Student-t with fixed nu (default 4) makes the fit robust to the odd 0 % or 100 % answer
 (Gelman et al. 2013, BDA3 §17.2). Every group-level effect is non-centred by default
@@ -263,7 +263,7 @@ def cohort_components(frame) -> list[list[str]]:
     questions, that ridge gave the lean a bulk ESS of 50-66 in 4,000 draws, R-hat 1.05-1.07
     and 20-70 divergences. So when the cohorts fall into more than one group the model
     pools them (``BinaryPanelData.from_table``): no cohort deviations, no gaps reported,
-    biases still summing to zero within each cohort (pooling those too left each cohort's
+    biases still averaging 0 within each cohort (pooling those too left each cohort's
     mean bias against its questions' consensus pinned by the prior alone: R-hat 1.02-1.03).
 
     Only when no two cohorts share a question: in a mixed design (A and B share questions,
@@ -438,10 +438,10 @@ class BinaryHierarchicalModel:
             else:
                 log_sigma = sigma_scale * pm.ZeroSumNormal("log_sigma_raw", dims="expert")
             pm.Deterministic("sigma_expert", pt.exp(log_sigma), dims="expert")
-            # Slopes sum to zero (on the log scale) within each bias block, as the biases do:
-            # a block's mean slope against the scale of its questions' consensus is measured
-            # only where blocks share questions, so where they do not (pooled cohorts), a
-            # slope zero-sum over all experts left it to the prior.
+            # Slopes average 1 within each bias block, as the biases average 0: a block's
+            # mean slope against the scale of its questions' consensus is measured only
+            # where blocks share questions, so where they do not (pooled cohorts), slopes
+            # tied over all experts left it to the prior.
             slope_blocks = []
             for g, size in enumerate(data.bias_block_sizes):
                 if centred["expert"]:

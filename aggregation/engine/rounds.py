@@ -122,7 +122,8 @@ class LinkedPanelData:
     kept : (n,) bool, the answer is an exact copy of that previous answer
     cohort_of_expert : (E,) code into ``cohorts``; all 0 when the cohorts are pooled
         because no two of them share a question (``hierarchical.cohorts_to_pool``)
-    bias_block_of_expert : (E,) the expert's own cohort: biases sum to zero within it
+    bias_block_of_expert : (E,) the expert's own cohort: biases average 0 (and slopes 1)
+        over its answers
     """
 
     rounds: list[int]
@@ -283,7 +284,9 @@ class LinkedRoundsModel:
                 bias_scale * pm.ZeroSumNormal(f"bias_raw_cohort{k}", shape=size)
                 for k, size in enumerate(data.bias_block_sizes)
             ]
-            # zero on average over the answers, as in the binary model (its version 6)
+            # biases average 0 and slopes 1 over the answers, as in the binary model (its
+            # version 6); every round's answers count, kept ones included: each is a term
+            # of the likelihood
             answers = np.bincount(e, minlength=len(data.experts)).astype(float)
             sizes = data.bias_block_sizes
             bias = pm.Deterministic(

@@ -215,7 +215,7 @@ def summarize_hierarchical(
             # an expert alone in a cohort has no bias of their own (the cohort effect is theirs)
             "bias": _point(stats, "bias", expert=e) if varies_bias[str(e)] else None,
             "noise": _point(stats, "noise", expert=e),
-            # likewise their slope (zero-sum within the cohort: 1 for an expert alone)
+            # likewise their slope (averaging 1 within the cohort: 1 for an expert alone)
             **(
                 {"slope": _point(stats, "slope", expert=e) if varies_bias[str(e)] else None}
                 if "slope" in draws

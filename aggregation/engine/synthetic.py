@@ -7,7 +7,8 @@ the same one ``hierarchical.BinaryHierarchicalModel`` fits):
     p_ij = round(expit(y_ij), to the nearest ``rounding``)
 
 mu_j is the consensus, delta_gj the cohort deviation (zero-sum over cohorts), b_i the
-expert's bias (zero-mean within each cohort), sigma_i the expert's relative noise
+expert's bias (zero-mean over each cohort's experts; the model's average is over the
+answers, which differs by little on random designs), sigma_i the expert's relative noise
 (geometric mean 1), kappa_j the question's dispersion ("disagreement").
 """
 
@@ -112,7 +113,7 @@ def simulate_binary_panel(
     )
 
     bias = rng.normal(0.0, bias_sd, n_experts)
-    for g in range(len(names)):  # zero mean within each cohort, as the model defines it
+    for g in range(len(names)):  # zero mean within each cohort (over experts, not answers)
         members = expert_cohort == g
         bias[members] -= bias[members].mean()
     log_sigma = rng.normal(0.0, sigma_sd, n_experts)

@@ -70,7 +70,7 @@ def single_expert_cohort() -> BinaryPanelData:
 def disjoint_cohorts() -> BinaryPanelData:
     """Two cohorts that answered different questions: the model pools their deviations
     (``hierarchical.cohort_components``) and keeps one bias block per cohort."""
-    frame = simulate_binary_panel(n_experts=10, n_questions=6, seed=3).judgments
+    frame = simulate_binary_panel(n_experts=10, n_questions=6, answer_rate=0.7, seed=3).judgments
     return BinaryPanelData.from_table(JudgmentTable.from_frame(own_questions(frame)))
 
 
@@ -145,7 +145,7 @@ def test_a_cohort_of_one_expert_has_no_free_bias_or_slope():
         answers_of(data),
     )[2]  # fmt: skip
     assert bias[list(data.cohort_of_expert).index(data.cohorts.index("solo"))] == 0.0
-    # nor a free slope: log slopes sum to zero within the cohort, so theirs is exactly 1
+    # nor a free slope: slopes average 1 within the cohort, so theirs is exactly 1
     assert layout.blocks()[f"log_slope_raw_cohort{data.cohorts.index('solo')}"].stop == (
         layout.blocks()[f"log_slope_raw_cohort{data.cohorts.index('solo')}"].start
     )
@@ -233,6 +233,19 @@ def test_indices_that_do_not_fit_the_layout_are_refused():
     coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
     with pytest.raises(ValueError, match="does not fit the layout"):
         nutpie_model(Layout.of(data), DEFAULT_MODEL_CONFIG, coords, **arrays)
+
+
+def test_an_expert_without_a_judgment_is_refused():
+    """The answer-weighted level of biases and slopes needs every expert's answers."""
+    data = panel("two cohorts")
+    arrays = data.model_arrays()
+    keep = arrays["judgment_idx"][0] != 0  # drop every answer of expert 0
+    coords = {"question": data.questions, "expert": data.experts, "cohort": data.cohorts}
+    with pytest.raises(ValueError, match="at least one judgment"):
+        nutpie_model(
+            Layout.of(data), DEFAULT_MODEL_CONFIG, coords,
+            y=arrays["y"][keep], judgment_idx=arrays["judgment_idx"][:, keep],
+        )  # fmt: skip
 
 
 def test_the_logp_callback_flags_a_wrong_size_and_a_non_finite_density():

@@ -381,7 +381,7 @@ def test_pooledmarket_ten_fold_scores_meet_issues_6_and_11():
     (mean 0.175); the final market price scores 0.192 on the same findings. Issue 11: the
     panel forecast at most 0.170, also no worse than the log-odds mean with 10 training
     questions a fold, and the consensus (no outcome seen) no worse than the log-odds mean:
-    0.1986 against 0.2009 with binary model version 6, 0.2019 with version 5 (DESIGN.md,
+    0.1980 against 0.2009 with binary model version 6, 0.2019 with version 5 (DESIGN.md,
     "Which expert is typical").
     """
     table = JudgmentTable.from_csv(POOLED / "judgments.csv")

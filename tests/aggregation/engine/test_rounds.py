@@ -90,11 +90,39 @@ def test_the_model_builds_with_named_dims_and_a_finite_logp():
     model = LinkedRoundsModel().build_model(LinkedPanelData.from_table(table))
     assert model.named_vars_to_dims["mu_question"] == ("question", "round")
     assert model.named_vars_to_dims["kappa_question"] == ("question", "round")
-    # each expert's slope, as in the binary model (version 5): zero-sum log per cohort
+    # each expert's slope, as in the binary model (version 5 on): zero-sum log per cohort,
+    # then averaging 1 over the cohort's answers (version 6)
     assert model.named_vars_to_dims["slope_expert"] == ("expert",)
     free = {v.name for v in model.free_RVs}
     assert {"slope_scale", "log_slope_raw_cohort0", "log_slope_raw_cohort1"} <= free
     assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(model.initial_point()))
+
+
+def test_biases_average_0_and_slopes_1_over_each_cohorts_answers():
+    """As in the binary model (version 6): weighted by every round's answers, here unequal
+    (some experts skipped round 2), at a point away from the start."""
+    _, table = two_rounds()
+    frame = table.frame
+    skipped = frame["expert"].isin(sorted(frame["expert"].unique())[::3]) & (frame["round"] == 2)
+    data = LinkedPanelData.from_table(JudgmentTable.from_frame(frame[~skipped]))
+    model = LinkedRoundsModel().build_model(data)
+    rng = np.random.default_rng(0)
+    point = {k: v + rng.normal(0.0, 0.7, np.shape(v)) for k, v in model.initial_point().items()}
+    fn = model.compile_fn(
+        [model["bias_expert"], model["slope_expert"]],
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+        mode="FAST_COMPILE",
+        point_fn=True,
+    )
+    bias, slope = fn(point)
+    answers = np.bincount(data.expert_idx, minlength=len(data.experts))
+    for g in range(len(data.bias_block_sizes)):
+        w = answers[data.bias_block_of_expert == g]
+        assert len(set(w)) > 1
+        assert abs((w * bias[data.bias_block_of_expert == g]).sum()) < 1e-10
+        assert (w * slope[data.bias_block_of_expert == g]).sum() == pytest.approx(w.sum())
+        assert abs(bias[data.bias_block_of_expert == g].sum()) > 1e-6
 
 
 def disjoint_two_rounds(seed=3):
