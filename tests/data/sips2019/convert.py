@@ -1,6 +1,7 @@
 """Convert the aggreCAT SIPS 2019 exports into the files ``manage.py evaluate`` reads.
 
     python tests/data/sips2019/convert.py        # rewrites judgments.csv and outcomes.csv
+    python tests/data/sips2019/convert.py --round 1 --out DIR   # round 1, into DIR
 
 Input (copied unchanged from the source, see SOURCE.md):
 - ``data_ratings.csv``: round, paper_id, user_name, question, element, value, group;
@@ -16,6 +17,7 @@ Output:
 - ``outcomes.csv``: question,outcome (1/0).
 """
 
+import argparse
 import csv
 import io
 import sys
@@ -30,8 +32,10 @@ def question_label(paper_id: str) -> str:
     return f"claim-{int(float(paper_id))}"
 
 
-def convert(ratings_csv: Path = RATINGS, outcomes_csv: Path = OUTCOMES):
-    """(judgment rows, outcome rows) as lists of dicts in the output files' column order."""
+def convert(ratings_csv: Path = RATINGS, outcomes_csv: Path = OUTCOMES, *, round_number: int = 2):
+    """(judgment rows, outcome rows) as lists of dicts in the output files' column order;
+    round 1 holds the estimates given before the discussion (a second, correlated panel
+    on the same claims, which bench/README.md uses as a check the model was not built on)."""
     with open(ratings_csv, newline="", encoding="utf-8") as handle:
         ratings = list(csv.DictReader(handle))
     judgments = [
@@ -43,7 +47,7 @@ def convert(ratings_csv: Path = RATINGS, outcomes_csv: Path = OUTCOMES):
             "probability": repr(round(float(row["value"]) / 100, 6)),
         }
         for row in ratings
-        if row["round"] == "round_2"
+        if row["round"] == f"round_{round_number}"
         and row["question"] == "direct_replication"
         and row["element"] == "three_point_best"
     ]
@@ -67,10 +71,15 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    judgments, outcomes = convert()
-    (HERE / "judgments.csv").write_text(to_csv(judgments), encoding="utf-8")
-    (HERE / "outcomes.csv").write_text(to_csv(outcomes), encoding="utf-8")
-    print(f"{len(judgments)} judgments, {len(outcomes)} outcomes written to {HERE}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--round", type=int, choices=(1, 2), default=2, dest="round_number")
+    parser.add_argument("--out", type=Path, default=HERE, help="folder to write (default: here)")
+    args = parser.parse_args()
+    judgments, outcomes = convert(round_number=args.round_number)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "judgments.csv").write_text(to_csv(judgments), encoding="utf-8")
+    (args.out / "outcomes.csv").write_text(to_csv(outcomes), encoding="utf-8")
+    print(f"{len(judgments)} judgments, {len(outcomes)} outcomes written to {args.out}")
     return 0
 
 
