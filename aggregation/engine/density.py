@@ -40,9 +40,9 @@ questions), bias = bias_scale * C(bias_raw), log sigma = sigma_scale * log_sigma
 log slope = N(slope_scale * log_slope_raw) and log kappa = log_kappa_mean + kappa_scale *
 kappa_raw, as in ``build_model``; block by block, C subtracts the mean weighted by each
 expert's number of answers and N the log of the answer-weighted mean of the slopes
-(``hierarchical.centred_by_answers``, ``normalized_by_answers``). A zero-sum vector of length n is stored as n - 1 coordinates and extended
-by PyMC's ``ZeroSumTransform`` (an isometry onto the vectors that sum to zero, so its
-Jacobian is constant).
+(``hierarchical.centred_by_answers``, ``normalized_by_answers``). A zero-sum vector of
+length n is stored as n - 1 coordinates and extended by PyMC's ``ZeroSumTransform`` (an
+isometry onto the vectors that sum to zero, so its Jacobian is constant).
 """
 
 import functools
@@ -314,21 +314,6 @@ def _centre_by_answers(values, answers, sizes):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
-def _centre_by_answers_adjoint(g, answers, sizes):
-    """The transpose of C in place: d/d its input from d/d its output ``g``."""
-    first = 0
-    for size in sizes:
-        total = 0.0
-        weight = 0.0
-        for i in range(first, first + size):
-            total += g[i]
-            weight += answers[i]
-        for i in range(first, first + size):
-            g[i] -= answers[i] / weight * total
-        first += size
-
-
-@numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
 def _normalize_by_answers(log_values, answers, sizes):
     """N in place: subtract from ``log_values``, block by block, the log of the mean of
     their exponentials weighted by ``answers``."""
@@ -349,9 +334,10 @@ def _normalize_by_answers(log_values, answers, sizes):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model=ERROR_MODEL)
-def _normalize_by_answers_adjoint(g, normalized, answers, sizes):
-    """The transpose of N's Jacobian in place, at the point whose output is ``normalized``:
-    g_k - w_k exp(normalized_k) / W * (the block's sum of g)."""
+def _level_adjoint(g, shares, answers, sizes):
+    """The transposed Jacobian of C or N in place: g_k - shares_k / W * (the block's sum of
+    g), W the block's answers; shares_k / W is the derivative of the level subtracted with
+    respect to value k: shares = answers for C, answers * exp(output) for N."""
     first = 0
     for size in sizes:
         total = 0.0
@@ -360,7 +346,7 @@ def _normalize_by_answers_adjoint(g, normalized, answers, sizes):
             total += g[i]
             weight += answers[i]
         for i in range(first, first + size):
-            g[i] -= answers[i] * math.exp(normalized[i]) / weight * total
+            g[i] -= shares[i] / weight * total
         first += size
 
 
@@ -539,8 +525,8 @@ def logp_and_gradient(x, y, idx, n_questions, n_cohorts, cohort_sizes, priors, a
     # bias = bias_scale * C(bias_raw) (bias_raw zero-sum per cohort), log sigma =
     # sigma_scale * raw, log slope = N(slope_scale * raw): the gradients through C and N
     # (transposed Jacobians) make them gradients of scale * raw, as for log sigma
-    _centre_by_answers_adjoint(g_bias, answers, cohort_sizes)
-    _normalize_by_answers_adjoint(g_log_slope, log_slope, answers, cohort_sizes)
+    _level_adjoint(g_bias, answers, answers, cohort_sizes)
+    _level_adjoint(g_log_slope, answers * np.exp(log_slope), answers, cohort_sizes)
     i_bias_scale, i_sigma_scale, i_slope_scale = pos, pos + 1, pos + 2
     lp_b, g_bias_scale = _half_normal_log(x[pos], bias_sd)
     lp_s, g_sigma_scale = _half_normal_log(x[pos + 1], sigma_sd)
